@@ -1,0 +1,21 @@
+import type { BufferedMessage, ValidMessage } from '@esh3ar/contracts';
+import { v7 as uuidv7 } from 'uuid';
+
+/** An accepted message gets its id (UUIDv7: time-ordered, so "newest first" is an index scan) and its time. */
+export function toBufferedMessage(valid: ValidMessage, tenantId: string, idempotencyKey: string | null, now: Date): BufferedMessage {
+  return {
+    id: uuidv7(),
+    tenantId,
+    acceptedAt: now.toISOString(),
+    recipient: valid.recipient,
+    channel: valid.channel,
+    priority: valid.priority,
+    subject: valid.subject,
+    content: valid.content,
+    metadata: valid.metadata,
+    ttlSeconds: valid.ttlSeconds,
+    fallback: valid.fallback,
+    fallbackAfterSeconds: valid.fallbackAfterSeconds,
+    idempotencyKey,
+  };
+}

@@ -1,0 +1,68 @@
+import type { RuntimeConfig } from '@esh3ar/config';
+import { createHttpMetrics, createIngestMetrics } from '@esh3ar/observability';
+import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { authenticate, createTenantLookup } from './auth.ts';
+import { toErrorAnswer } from './errors.ts';
+import { registerRateLimit } from './rate-limit.ts';
+import { messageRoutes } from './routes/messages.ts';
+import { operationsRoutes } from './routes/operations.ts';
+
+export interface AppDeps {
+  logger: Logger;
+  pool: pg.Pool;
+  /** Request-path Redis: rate limits, idempotency keys, buffer lookups. */
+  redis: Redis;
+  queue: Queue;
+  keys: RedisKeys;
+  enqueuer: IngestEnqueuer;
+  registry: Registry;
+  runtime: () => RuntimeConfig;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    // A log line per request would cost more than the request at 20k req/s; errors are logged.
+    disableRequestLogging: true,
+    bodyLimit: 64 * 1024,
+    return503OnClosing: true,
+  });
+  // Only application/json is accepted; anything else is a 415.
+  app.removeContentTypeParser('text/plain');
+
+  const httpMetrics = createHttpMetrics(deps.registry);
+  const ingestMetrics = createIngestMetrics(deps.registry);
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    httpMetrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    httpMetrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const answer = toErrorAnswer(error);
+    if (answer.status >= 500 && answer.body.error.code === 'INTERNAL') request.log.error({ err: error }, 'request failed');
+    if (answer.status === 401) ingestMetrics.refused.inc({ reason: 'auth' });
+    if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
+    if (answer.body.error.code === 'RATE_LIMITED') ingestMetrics.refused.inc({ reason: 'rate_limit' }, request.messageCost ?? 1);
+    return reply.code(answer.status).send(answer.body);
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route', details: [] } });
+  });
+
+  operationsRoutes(app, { ...deps, metrics: ingestMetrics });
+
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', authenticate(createTenantLookup(deps.pool, { ttlMs: 30_000, maxEntries: 10_000 })));
+    await registerRateLimit(v1, deps.redis, deps.keys.prefix, deps.runtime);
+    messageRoutes(v1, { ...deps, metrics: ingestMetrics });
+  });
+  return app;
+}

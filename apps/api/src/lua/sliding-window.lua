@@ -1,0 +1,49 @@
+--[[
+  Sliding-window rate limit with a burst cap, exact (a log of admission times).
+
+  KEYS[1]  sorted set: member = unique admission id, score = admission time (ms)
+  ARGV[1]  now (ms)
+  ARGV[2]  window (ms)
+  ARGV[3]  limit per window (rpm)
+  ARGV[4]  limit per second (burst)
+  ARGV[5]  cost (messages in this request)
+  ARGV[6]  unique id prefix for this request's members
+
+  Admits the request when both windows still have `cost` free slots, recording
+  `cost` members; a refused request records nothing.
+  Returns { admitted (1|0), used in the window after this call, ms until enough slots free (0 if admitted) }
+]]
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local burst = tonumber(ARGV[4])
+local cost = tonumber(ARGV[5])
+
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local used = redis.call('ZCARD', key)
+local usedSecond = redis.call('ZCOUNT', key, now - 1000 + 1, '+inf')
+
+if used + cost <= limit and usedSecond + cost <= burst then
+  for i = 1, cost do
+    redis.call('ZADD', key, now, ARGV[6] .. ':' .. i)
+  end
+  redis.call('PEXPIRE', key, window)
+  return { 1, used + cost, 0 }
+end
+
+-- When would enough slots be free? The k-th oldest admission leaves the window at score + window.
+local wait = 0
+if cost > limit or cost > burst then
+  wait = window
+else
+  if used + cost > limit then
+    local oldest = redis.call('ZRANGE', key, used + cost - limit - 1, used + cost - limit - 1, 'WITHSCORES')
+    wait = math.max(wait, tonumber(oldest[2]) + window - now)
+  end
+  if usedSecond + cost > burst then
+    local recent = redis.call('ZRANGEBYSCORE', key, now - 1000 + 1, '+inf', 'WITHSCORES', 'LIMIT', usedSecond + cost - burst - 1, 1)
+    wait = math.max(wait, tonumber(recent[2]) + 1000 - now)
+  end
+end
+return { 0, used, math.max(wait, 1) }

@@ -1,0 +1,49 @@
+import { JOBS } from '@esh3ar/contracts';
+import { createPool } from '@esh3ar/db';
+import { createLogger, createRegistry } from '@esh3ar/observability';
+import { createRedis, IngestEnqueuer, redisKeys } from '@esh3ar/queue';
+import { Queue } from 'bullmq';
+import closeWithGrace from 'close-with-grace';
+import { buildApp } from './app.ts';
+import { parseConfig } from './config.ts';
+
+const config = parseConfig(process.env);
+const logger = createLogger('api', config.log.level);
+const registry = createRegistry('api');
+const keys = redisKeys(config.redis.prefix);
+
+const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-api', statementTimeoutMs: 5000 });
+pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+// Two connections: the enqueue path keeps its commands in order (index, then job);
+// the request path pipelines whatever each tick asks (rate limits, idempotency keys).
+const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-api-buffer', failFast: true });
+const requestRedis = createRedis(config.redis.url, { name: 'esh3ar-api-requests', failFast: true });
+requestRedis.options.enableAutoPipelining = true;
+for (const client of [bufferRedis, requestRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
+
+const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
+const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
+await enqueuer.refreshDepth();
+
+const app = await buildApp({ logger, pool, redis: requestRedis, queue, keys, enqueuer, registry, runtime: () => config.runtime });
+// The depth other api processes and the workers change, read a few times a second
+// rather than once per request.
+const depthTimer = setInterval(() => {
+  enqueuer.refreshDepth().catch((error: Error) => logger.debug({ err: error }, 'buffer depth not refreshed'));
+}, 200).unref();
+
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'stopping after an unexpected error');
+  logger.info({ signal }, 'stopping: no new requests, finishing those in flight');
+  clearInterval(depthTimer);
+  await app.close(); // waits for in-flight requests, whose messages the enqueuer is writing
+  await enqueuer.close();
+  await queue.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'));
+  await Promise.allSettled([bufferRedis.quit(), requestRedis.quit(), pool.end()]);
+  logger.info('stopped');
+});
+
+await app.listen({ host: config.http.host, port: config.http.port, backlog: config.http.backlog });
+const address = app.server.address();
+logger.info({ port: typeof address === 'object' && address ? address.port : config.http.port }, 'api listening');

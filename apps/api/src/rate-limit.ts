@@ -1,0 +1,86 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { RuntimeConfig } from '@esh3ar/config';
+import type { Tenant } from '@esh3ar/db';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { apiError } from './errors.ts';
+
+const SLIDING_WINDOW_LUA = readFileSync(new URL('./lua/sliding-window.lua', import.meta.url), 'utf8');
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    esh3arSlidingWindow(
+      key: string,
+      now: number,
+      windowMs: number,
+      limit: number,
+      burst: number,
+      cost: number,
+      memberPrefix: string,
+    ): import("ioredis").Result<[number, number, number], Context>;
+  }
+}
+
+export interface TenantLimits {
+  rpm: number;
+  burst: number;
+}
+
+/** A tenant's own --rpm/--burst win over its tier's. */
+export function tenantLimits(tenant: Tenant, runtime: RuntimeConfig): TenantLimits {
+  const tier = runtime.rateLimit.tiers[tenant.tier];
+  return { rpm: tenant.rpm ?? tier.rpm, burst: tenant.burst ?? tier.burst };
+}
+
+/**
+ * @fastify/rate-limit keeps headers, 429 and hooks; this store replaces its fixed
+ * window (which lets a tenant send twice its limit across a window edge) with an
+ * exact sliding window in Redis. The plugin's store interface only sees a key, so
+ * the key carries "<tenant>|<cost>|<burst>".
+ */
+function slidingWindowStore(redis: Redis, prefix: string, windowMs: () => number) {
+  return class SlidingWindowStore {
+    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, _timeWindow: number, max: number): void {
+      const [tenantId, cost, burst] = key.split('|');
+      redis
+        .esh3arSlidingWindow(`${prefix}:rl:${tenantId}`, Date.now(), windowMs(), max, Number(burst), Number(cost), randomUUID())
+        .then(([admitted, used, waitMs]) => {
+          callback(null, admitted === 1 ? { current: used, ttl: windowMs() } : { current: max + 1, ttl: waitMs });
+        }, (error: Error) => callback(apiError('UNAVAILABLE', `rate limiter unavailable: ${error.message}`, [], 1)));
+    }
+    child() {
+      return new SlidingWindowStore();
+    }
+  };
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Messages this request asks to send (a batch counts each). */
+    messageCost?: number;
+  }
+}
+
+export async function registerRateLimit(app: FastifyInstance, redis: Redis, prefix: string, runtime: () => RuntimeConfig): Promise<void> {
+  redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
+  const windowMs = () => runtime().rateLimit.windowSeconds * 1000;
+  await app.register(rateLimit, {
+    global: false,
+    // After body parsing, so that a batch is charged one slot per message.
+    hook: 'preHandler',
+    store: slidingWindowStore(redis, prefix, windowMs),
+    timeWindow: (() => windowMs()) as never,
+    max: (request: FastifyRequest) => tenantLimits(request.tenant!, runtime()).rpm,
+    keyGenerator: (request: FastifyRequest) =>
+      `${request.tenant!.id}|${request.messageCost ?? 1}|${tenantLimits(request.tenant!, runtime()).burst}`,
+    // Redis unreachable: refuse (503) rather than admit unbounded traffic.
+    skipOnError: false,
+    errorResponseBuilder: (_request, context) => {
+      const ttlMs = (context as typeof context & { ttl: number }).ttl;
+      const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
+      return apiError('RATE_LIMITED', `rate limit exceeded, retry in ${seconds} s`, [], seconds);
+    },
+  });
+}

@@ -1,0 +1,57 @@
+import { parseArgs } from 'node:util';
+import { TIERS } from '@esh3ar/config';
+import { createPool, createTenant, migrate, type TenantTier } from '@esh3ar/db';
+import type { Logger } from 'pino';
+import type { CliConfig } from './config.ts';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+export const USAGE = `usage: pnpm esh3ar <command>
+  migrate                                   apply database migrations (idempotent)
+  tenant create --name NAME --tier basic|premium|enterprise [--rpm N --burst N]
+                                            create a tenant; prints {"tenantId", "apiKey"}`;
+
+function positiveInt(name: string, value: string | undefined, min: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || Number(value) < min) throw new UsageError(`--${name} must be an integer ≥ ${min}`);
+  return Number(value);
+}
+
+export async function runMigrate(config: CliConfig, logger: Logger): Promise<string> {
+  const applied = await migrate(config.postgres.url, logger);
+  return JSON.stringify({ applied });
+}
+
+export async function runTenantCreate(config: CliConfig, args: string[]): Promise<string> {
+  const { values } = parseArgs({
+    args,
+    options: { name: { type: 'string' }, tier: { type: 'string' }, rpm: { type: 'string' }, burst: { type: 'string' } },
+    strict: true,
+  });
+  if (!values.name?.trim()) throw new UsageError('--name is required');
+  if (!values.tier || !(TIERS as readonly string[]).includes(values.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+  const rpm = positiveInt('rpm', values.rpm, 1);
+  const burst = positiveInt('burst', values.burst, 0);
+  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
+  try {
+    const { tenant, apiKey } = await createTenant(pool, { name: values.name.trim(), tier: values.tier as TenantTier, rpm: rpm ?? null, burst: burst ?? null });
+    return JSON.stringify({ tenantId: tenant.id, apiKey });
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function run(argv: string[], config: CliConfig, logger: Logger): Promise<string> {
+  const [command, sub, ...rest] = argv;
+  switch (command) {
+    case 'migrate':
+      return runMigrate(config, logger);
+    case 'tenant':
+      if (sub === 'create') return runTenantCreate(config, rest);
+      throw new UsageError(`unknown tenant command "${sub ?? ''}"`);
+    default:
+      throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
+  }
+}

@@ -1,0 +1,21 @@
+import { DEFAULT_RUNTIME_CONFIG, deepFreeze, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
+
+export function parseConfig(env: Env) {
+  const common = parseCommonConfig(env);
+  return deepFreeze({
+    ...common,
+    ops: { host: common.host, port: readPort(env, 'OPS_PORT', 9400) },
+    ingest: {
+      // Jobs held at once; each carries one api tick (~80 messages under load), so 32
+      // jobs fill a 1000-row COPY batch.
+      concurrency: readInt(env, 'WORKER_CONCURRENCY', 32, 1, 1000),
+      // A SIGKILLed worker's jobs return to the queue once their lock expires.
+      lockDurationMs: readInt(env, 'WORKER_LOCK_DURATION_MS', 30_000, 1000, 600_000),
+      retryBaseMs: readInt(env, 'WORKER_RETRY_BASE_MS', 250, 1, 60_000),
+      retryMaxMs: readInt(env, 'WORKER_RETRY_MAX_MS', 30_000, 1, 3_600_000),
+    },
+    postgresPool: { max: readInt(env, 'WORKER_PG_POOL_MAX', 4, 1, 1000) },
+    runtime: DEFAULT_RUNTIME_CONFIG,
+  });
+}
+export type WorkerConfig = ReturnType<typeof parseConfig>;

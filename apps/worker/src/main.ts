@@ -1,0 +1,76 @@
+import { JOBS } from '@esh3ar/contracts';
+import { createPool, migrate } from '@esh3ar/db';
+import { createLogger, createPersistMetrics, createRegistry } from '@esh3ar/observability';
+import { cappedBackoffMs, createRedis, redisKeys } from '@esh3ar/queue';
+import { Worker } from 'bullmq';
+import closeWithGrace from 'close-with-grace';
+import { parseConfig } from './config.ts';
+import { buildOpsServer } from './ops-server.ts';
+import { PersistBatcher } from './persist/batcher.ts';
+import { ingestProcessor } from './persist/ingest-processor.ts';
+
+const config = parseConfig(process.env);
+const logger = createLogger('worker', config.log.level);
+const registry = createRegistry('worker');
+const keys = redisKeys(config.redis.prefix);
+
+// Several workers may start at once: the migration lock makes the others wait.
+await migrate(config.postgres.url, logger);
+
+const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-worker' });
+pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
+const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: false });
+redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+await redis.connect();
+
+const batcher = new PersistBatcher({
+  pool,
+  redis,
+  keys,
+  metrics: createPersistMetrics(registry),
+  logger,
+  worker: () => config.runtime.worker,
+  concurrency: config.ingest.concurrency,
+});
+
+const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), {
+  connection: redis,
+  prefix: config.redis.prefix,
+  concurrency: config.ingest.concurrency,
+  lockDuration: config.ingest.lockDurationMs,
+  stalledInterval: Math.max(1000, Math.floor(config.ingest.lockDurationMs / 2)),
+  // A job whose worker died is always given back: the merge makes re-running it harmless.
+  maxStalledCount: 1_000_000,
+  settings: {
+    backoffStrategy: (attemptsMade: number) => cappedBackoffMs(attemptsMade, config.ingest.retryBaseMs, config.ingest.retryMaxMs),
+  },
+});
+worker.on('error', (error) => logger.warn({ err: error }, 'worker error'));
+worker.on('failed', (job, error) => {
+  if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) logger.error({ jobId: job.id, err: error }, 'ingest job failed for good');
+});
+
+const ops = buildOpsServer(
+  registry,
+  { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
+  async () => ({ buffer: { depth: await redis.hlen(keys.bufferIndex).catch(() => -1), capacity: config.runtime.buffer.capacity } }),
+);
+
+closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'stopping after an unexpected error');
+  logger.info({ signal }, 'stopping: no new jobs, finishing the batch in hand');
+  // close() stops fetching and waits for active jobs; their batch is written at once.
+  const closing = worker.close();
+  await batcher.drain();
+  await closing;
+  await ops.close();
+  await Promise.allSettled([redis.quit(), pool.end()]);
+  logger.info('stopped');
+});
+
+await ops.listen({ host: config.ops.host, port: config.ops.port });
+const address = ops.server.address();
+logger.info(
+  { opsPort: typeof address === 'object' && address ? address.port : config.ops.port, concurrency: config.ingest.concurrency },
+  'worker started',
+);

@@ -1,0 +1,99 @@
+import type { RuntimeConfig } from '@esh3ar/config';
+import { storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
+import type { PersistMetrics } from '@esh3ar/observability';
+import type { RedisKeys } from '@esh3ar/queue';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+interface Waiting {
+  rows: RowToStore[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+export interface BatcherDeps {
+  pool: pg.Pool;
+  redis: Redis;
+  keys: RedisKeys;
+  metrics: PersistMetrics;
+  logger: Logger;
+  worker: () => RuntimeConfig['worker'];
+  /** Jobs the worker may hold at once: when all of them wait here, no more can come. */
+  concurrency: number;
+}
+
+/**
+ * Gathers the rows of several ingest jobs into one COPY batch. A batch is written
+ * when it reaches worker.batchSize rows, when every job slot is waiting on it, or
+ * worker.batchTimeoutMs after its first row. Each job's promise settles with the
+ * batch: a failed batch fails all of its jobs, and BullMQ retries them.
+ */
+export class PersistBatcher {
+  #waiting: Waiting[] = [];
+  #rowCount = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight = new Set<Promise<void>>();
+  readonly #deps: BatcherDeps;
+
+  constructor(deps: BatcherDeps) {
+    this.#deps = deps;
+  }
+
+  store(rows: RowToStore[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ rows, resolve, reject });
+      this.#rowCount += rows.length;
+      const { batchSize, batchTimeoutMs } = this.#deps.worker();
+      if (this.#rowCount >= batchSize || this.#waiting.length >= this.#deps.concurrency) this.#flush();
+      else this.#timer ??= setTimeout(() => this.#flush(), batchTimeoutMs);
+    });
+  }
+
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#waiting;
+    this.#waiting = [];
+    this.#rowCount = 0;
+    if (batch.length === 0) return;
+    const write = this.#write(batch).finally(() => this.#inFlight.delete(write));
+    this.#inFlight.add(write);
+  }
+
+  async #write(batch: Waiting[]): Promise<void> {
+    const { pool, redis, keys, metrics, logger } = this.#deps;
+    const rows = batch.flatMap((w) => w.rows);
+    const started = performance.now();
+    let result: StoreResult;
+    try {
+      result = await storeBatch(pool, rows);
+      // Stored: the messages leave the buffer. If this fails the jobs are retried, the
+      // merge finds the rows already there, and the index is cleared then.
+      await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+    } catch (error) {
+      metrics.batches.inc({ outcome: 'retry' });
+      logger.warn({ err: error, rows: rows.length }, 'batch not stored; its jobs will be retried');
+      for (const w of batch) w.reject(error);
+      return;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const now = Date.now();
+    metrics.batches.inc({ outcome: 'stored' });
+    metrics.batchSize.observe(rows.length);
+    metrics.copyDuration.observe(seconds);
+    metrics.rows.inc({ result: 'stored' }, result.inserted - result.refused.length);
+    metrics.rows.inc({ result: 'duplicate' }, result.duplicates);
+    metrics.rows.inc({ result: 'failed' }, result.refused.length + rows.filter((r) => r.state.status === 'failed').length);
+    for (const r of rows) metrics.acceptToStored.observe({ priority: r.message.priority }, (now - Date.parse(r.message.acceptedAt)) / 1000);
+    for (const refused of result.refused) logger.warn(refused, 'message refused by PostgreSQL, stored as failed');
+    logger.debug({ rows: rows.length, inserted: result.inserted, duplicates: result.duplicates, ms: seconds * 1000 }, 'batch stored');
+    for (const w of batch) w.resolve();
+  }
+
+  /** Writes what is gathered now and waits for every write in flight. */
+  async drain(): Promise<void> {
+    this.#flush();
+    await Promise.allSettled([...this.#inFlight]);
+  }
+}

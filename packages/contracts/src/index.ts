@@ -1,0 +1,40 @@
+/**
+ * @esh3ar/contracts — the public shapes of Esh3ar: request and response schemas
+ * (TypeBox, so one definition gives both the JSON Schema and the TypeScript type),
+ * the error-code catalogue with HTTP statuses, and the job catalogue shared by the
+ * producers (api) and consumers (worker). It imports nothing of ours.
+ */
+export { ERROR_STATUS, ErrorBody, ErrorDetail, errorBody, type ErrorCode } from './errors.ts';
+export {
+  AcceptedResponse,
+  BatchRequest,
+  BatchResponse,
+  BatchResult,
+  CHANNELS,
+  E164_PATTERN,
+  LIMITS,
+  ListQuery,
+  MessageEvent,
+  MessageList,
+  MessageSummary,
+  MessageView,
+  PRIORITIES,
+  STATUSES,
+  STATUS_RANK,
+  SendMessageRequest,
+  type Channel,
+  type MessageStatus,
+  type Priority,
+} from './message.ts';
+export { validateMessage, type Validation, type ValidMessage } from './validate-message.ts';
+export {
+  BufferedMessage,
+  JOBS,
+  JOB_PRIORITY,
+  PRIORITY_BY_RANK,
+  PRIORITY_RANK,
+  checkBufferedMessage,
+  checkIngestJob,
+  type IngestJobData,
+} from './jobs.ts';
+export { BufferCheck, ReadyResponse } from './health.ts';

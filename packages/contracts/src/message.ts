@@ -1,0 +1,133 @@
+import { Type, type Static } from 'typebox';
+
+export const PRIORITIES = ['low', 'normal', 'high', 'critical'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const CHANNELS = ['app', 'sms', 'whatsapp', 'email'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+
+/** Lifecycle order: a status only ever moves to a later rank (terminal ones share the top). */
+export const STATUS_RANK = {
+  queued: 0,
+  pending: 1,
+  sent: 2,
+  delivered: 3,
+  failed: 3,
+  dead_letter: 3,
+  expired: 3,
+} as const;
+export type MessageStatus = keyof typeof STATUS_RANK;
+export const STATUSES = Object.keys(STATUS_RANK) as MessageStatus[];
+
+export const LIMITS = {
+  contentMaxChars: 4096,
+  subjectMaxChars: 200,
+  metadataMaxKeys: 16,
+  metadataValueMaxChars: 1024,
+  ttlMaxSeconds: 2_592_000,
+  idempotencyKeyMaxChars: 255,
+  batchMaxMessages: 1000,
+  singleBodyBytes: 64 * 1024,
+  batchBodyBytes: 1024 * 1024,
+  listMaxLimit: 1000,
+  listDefaultLimit: 100,
+} as const;
+
+export const PriorityLiteral = Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high'), Type.Literal('critical')]);
+export const ChannelLiteral = Type.Union([Type.Literal('app'), Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('email')]);
+const FallbackLiteral = Type.Union([Type.Literal('sms'), Type.Literal('whatsapp')]);
+const StatusLiteral = Type.Union(STATUSES.map((s) => Type.Literal(s)));
+
+/** E.164: a plus sign and 8 to 15 digits, the first not zero. */
+export const E164_PATTERN = '^\\+[1-9][0-9]{7,14}$';
+export const EMAIL_PATTERN = '^[^@\\s]{1,64}@[^@\\s]+\\.[^@\\s]+$';
+const NO_NUL = '^[^\\u0000]*$';
+
+export const SendMessageRequest = Type.Object(
+  {
+    recipient: Type.String({ minLength: 1, maxLength: 254 }),
+    content: Type.String({ minLength: 1, maxLength: LIMITS.contentMaxChars, pattern: NO_NUL }),
+    subject: Type.Optional(Type.String({ maxLength: LIMITS.subjectMaxChars, pattern: NO_NUL })),
+    priority: Type.Optional(PriorityLiteral),
+    channel: Type.Optional(ChannelLiteral),
+    ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.ttlMaxSeconds })),
+    fallback: Type.Optional(FallbackLiteral),
+    fallbackAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.ttlMaxSeconds })),
+    metadata: Type.Optional(
+      Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: LIMITS.metadataValueMaxChars, pattern: NO_NUL }), {
+        maxProperties: LIMITS.metadataMaxKeys,
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SendMessageRequest = Static<typeof SendMessageRequest>;
+
+export const BatchRequest = Type.Object(
+  { messages: Type.Array(Type.Unknown(), { minItems: 1, maxItems: LIMITS.batchMaxMessages }) },
+  { additionalProperties: false },
+);
+export type BatchRequest = Static<typeof BatchRequest>;
+
+export const AcceptedResponse = Type.Object({
+  id: Type.String(),
+  status: Type.Literal('queued'),
+  acceptedAt: Type.String(),
+});
+export type AcceptedResponse = Static<typeof AcceptedResponse>;
+
+export const BatchResult = Type.Union([
+  Type.Object({ index: Type.Integer(), id: Type.String(), status: Type.Literal('queued') }),
+  Type.Object({ index: Type.Integer(), error: Type.Object({ code: Type.String(), message: Type.String() }) }),
+]);
+export type BatchResult = Static<typeof BatchResult>;
+
+export const BatchResponse = Type.Object({
+  accepted: Type.Integer(),
+  rejected: Type.Integer(),
+  results: Type.Array(BatchResult),
+});
+export type BatchResponse = Static<typeof BatchResponse>;
+
+export const MessageEvent = Type.Object({
+  status: Type.String(),
+  at: Type.String(),
+  detail: Type.Union([Type.String(), Type.Null()]),
+});
+export type MessageEvent = Static<typeof MessageEvent>;
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
+
+export const MessageSummary = Type.Object({
+  id: Type.String(),
+  status: Type.String(),
+  recipient: Type.String(),
+  channel: Type.String(),
+  priority: Type.String(),
+  subject: Nullable(Type.String()),
+  content: Type.String(),
+  metadata: Nullable(Type.Record(Type.String(), Type.String())),
+  attempts: Type.Integer(),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+  deliveredAt: Nullable(Type.String()),
+  failureReason: Nullable(Type.String()),
+});
+export type MessageSummary = Static<typeof MessageSummary>;
+
+export const MessageView = Type.Intersect([MessageSummary, Type.Object({ events: Type.Array(MessageEvent) })]);
+export type MessageView = Static<typeof MessageView>;
+
+export const MessageList = Type.Object({
+  items: Type.Array(MessageSummary),
+  nextCursor: Nullable(Type.String()),
+});
+export type MessageList = Static<typeof MessageList>;
+
+export const ListQuery = Type.Object({
+  status: Type.Optional(StatusLiteral),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.listMaxLimit })),
+  cursor: Type.Optional(Type.String({ maxLength: 200 })),
+});
+export type ListQuery = Static<typeof ListQuery>;

@@ -1,0 +1,11 @@
+/**
+ * @esh3ar/db — PostgreSQL for Esh3ar: the pool, the migrations (SQL files applied by
+ * node-pg-migrate under an advisory lock), the exactly-once COPY writer, and the
+ * queries the api answers from. SQL lives in sql/*.sql and migrations/*.sql.
+ */
+export { createPool, isDataPgError, isTransientPgError, type PoolOptions } from './pool.ts';
+export { migrate } from './migrate.ts';
+export { copyField, messageCopyRow, type RowState } from './copy-encoding.ts';
+export { storeBatch, type RowToStore, type StoreResult } from './copy-writer.ts';
+export { createTenant, findTenantByApiKey, hashApiKey, type NewTenant, type Tenant, type TenantTier } from './tenants.ts';
+export { getMessage, listMessages, type ListOptions } from './messages.ts';

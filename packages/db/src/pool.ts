@@ -1,0 +1,42 @@
+import { userInfo } from 'node:os';
+import pg from 'pg';
+
+export interface PoolOptions {
+  max: number;
+  applicationName: string;
+  statementTimeoutMs?: number;
+}
+
+/** Like libpq: a URL without a user name connects as the operating-system user. */
+export function withDefaultUser(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.username !== '') return url;
+  parsed.username = userInfo().username;
+  return parsed.toString();
+}
+
+export function createPool(url: string, options: PoolOptions): pg.Pool {
+  return new pg.Pool({
+    connectionString: withDefaultUser(url),
+    max: options.max,
+    application_name: options.applicationName,
+    // Fail fast while PostgreSQL is down: callers retry with backoff, not a hung socket.
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
+  });
+}
+
+/** SQLSTATEs that mean "try again later": the server or the connection, not the data. */
+export function isTransientPgError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return true; // socket errors, timeouts, ECONNREFUSED
+  if (code.startsWith('E')) return true; // Node's ECONNRESET, ECONNREFUSED, ...
+  return ['08', '53', '57', '58', '40'].some((cls) => code.startsWith(cls)) || code === '55P03';
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity): the row itself is refused. */
+export function isDataPgError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}

@@ -1,0 +1,15 @@
+/**
+ * @esh3ar/observability — how every Esh3ar process reports on itself: the pino
+ * logger factory, the prom-client registry (Node process metrics included) and the
+ * definitions of Esh3ar's own metrics, so each name is declared once.
+ */
+export { createLogger } from './logger.ts';
+export { createRegistry } from './registry.ts';
+export {
+  createHttpMetrics,
+  createIngestMetrics,
+  createPersistMetrics,
+  type HttpMetrics,
+  type IngestMetrics,
+  type PersistMetrics,
+} from './metrics.ts';

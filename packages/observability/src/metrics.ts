@@ -1,0 +1,101 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+// Latency buckets in seconds: acceptance is expected in single milliseconds, the
+// 500 ms promise sits between 0.25 and 1.
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export function createHttpMetrics(registry: Registry) {
+  return {
+    requests: new Counter({
+      name: 'esh3ar_http_requests_total',
+      help: 'HTTP requests answered, by route and status code',
+      labelNames: ['method', 'route', 'status'] as const,
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'esh3ar_http_request_duration_seconds',
+      help: 'Time from request to response, by route',
+      labelNames: ['method', 'route'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+export type HttpMetrics = ReturnType<typeof createHttpMetrics>;
+
+export function createIngestMetrics(registry: Registry) {
+  return {
+    accepted: new Counter({
+      name: 'esh3ar_messages_accepted_total',
+      help: 'Messages answered 202, by priority',
+      labelNames: ['priority'] as const,
+      registers: [registry],
+    }),
+    refused: new Counter({
+      name: 'esh3ar_messages_refused_total',
+      help: 'Messages refused, by reason (validation, rate_limit, backpressure, auth, unavailable, idempotency)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    enqueueBatchSize: new Histogram({
+      name: 'esh3ar_enqueue_batch_messages',
+      help: 'Messages per Redis write of the api (coalesced per event-loop tick)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
+      registers: [registry],
+    }),
+    enqueueDuration: new Histogram({
+      name: 'esh3ar_enqueue_duration_seconds',
+      help: 'Time of one coalesced Redis write',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    bufferDepth: new Gauge({
+      name: 'esh3ar_buffer_depth_messages',
+      help: 'Accepted messages not yet stored in PostgreSQL, as last read by this process',
+      registers: [registry],
+    }),
+    bufferCapacity: new Gauge({
+      name: 'esh3ar_buffer_capacity_messages',
+      help: 'Configured buffer capacity',
+      registers: [registry],
+    }),
+  };
+}
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
+
+export function createPersistMetrics(registry: Registry) {
+  return {
+    batches: new Counter({
+      name: 'esh3ar_persist_batches_total',
+      help: 'COPY batches written, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    rows: new Counter({
+      name: 'esh3ar_persist_rows_total',
+      help: 'Messages written to PostgreSQL, by result (stored, duplicate, failed)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'esh3ar_persist_batch_messages',
+      help: 'Messages per COPY batch',
+      buckets: [1, 10, 50, 100, 250, 500, 1000, 2500, 5000],
+      registers: [registry],
+    }),
+    copyDuration: new Histogram({
+      name: 'esh3ar_persist_copy_duration_seconds',
+      help: 'Time of one COPY + merge transaction',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    acceptToStored: new Histogram({
+      name: 'esh3ar_accept_to_stored_seconds',
+      help: 'Time from 202 to the row committed in PostgreSQL, by priority',
+      labelNames: ['priority'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+  };
+}
+export type PersistMetrics = ReturnType<typeof createPersistMetrics>;

@@ -1,0 +1,10 @@
+/**
+ * @esh3ar/queue — the Redis side of Esh3ar: key names under REDIS_PREFIX, the ioredis
+ * client settings, the ingest job catalogue entries with their options, the retry
+ * backoff, and the per-tick enqueue coalescing used by the api.
+ */
+export { redisKeys, type RedisKeys } from './keys.ts';
+export { createRedis, type RedisOptions } from './redis.ts';
+export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, type IngestJob } from './ingest-jobs.ts';
+export { cappedBackoffMs } from './backoff.ts';
+export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
