@@ -1,4 +1,4 @@
-import { DEFAULT_RUNTIME_CONFIG, deepFreeze, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
+import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
@@ -12,7 +12,7 @@ export function parseConfig(env: Env) {
       backlog: readInt(env, 'API_LISTEN_BACKLOG', 16_384, 1, 1_000_000),
     },
     postgresPool: { max: readInt(env, 'API_PG_POOL_MAX', 10, 1, 1000) },
-    runtime: DEFAULT_RUNTIME_CONFIG,
+    runtime: runtimeConfigFromEnv(env),
   });
 }
 export type ApiConfig = ReturnType<typeof parseConfig>;

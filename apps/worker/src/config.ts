@@ -1,4 +1,4 @@
-import { DEFAULT_RUNTIME_CONFIG, deepFreeze, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
+import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
@@ -15,7 +15,7 @@ export function parseConfig(env: Env) {
       retryMaxMs: readInt(env, 'WORKER_RETRY_MAX_MS', 30_000, 1, 3_600_000),
     },
     postgresPool: { max: readInt(env, 'WORKER_PG_POOL_MAX', 4, 1, 1000) },
-    runtime: DEFAULT_RUNTIME_CONFIG,
+    runtime: runtimeConfigFromEnv(env),
   });
 }
 export type WorkerConfig = ReturnType<typeof parseConfig>;

@@ -18,3 +18,4 @@ export {
 } from './env.ts';
 export { parseCommonConfig, type CommonConfig } from './common.ts';
 export { DEFAULT_RUNTIME_CONFIG, RuntimeConfig, TIERS, type Tier } from './runtime.ts';
+export { runtimeConfigFromEnv } from './runtime-env.ts';

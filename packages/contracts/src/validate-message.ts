@@ -66,7 +66,7 @@ export function validateMessage(input: unknown): Validation {
   if (!checker.Check(input)) {
     return fail([...checker.Errors(input)].map((e) => detailFor(e.instancePath, e.message, e.params)));
   }
-  const body = input as SendMessageRequest;
+  const body = input;
   const channel = body.channel ?? 'app';
   const details: ErrorDetail[] = [];
   const recipientOk = channel === 'email' ? email.test(body.recipient) : e164.test(body.recipient);

@@ -3,7 +3,7 @@
  * node-pg-migrate under an advisory lock), the exactly-once COPY writer, and the
  * queries the api answers from. SQL lives in sql/*.sql and migrations/*.sql.
  */
-export { createPool, isDataPgError, isTransientPgError, type PoolOptions } from './pool.ts';
+export { createPool, isDataPgError, isTransientPgError, withDefaultUser, type PoolOptions } from './pool.ts';
 export { migrate } from './migrate.ts';
 export { copyField, messageCopyRow, type RowState } from './copy-encoding.ts';
 export { storeBatch, type RowToStore, type StoreResult } from './copy-writer.ts';

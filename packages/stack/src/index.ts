@@ -1,0 +1,9 @@
+/**
+ * @esh3ar/stack — runs Esh3ar for tests, benchmarks and the local stack: each app as
+ * a real child process (ready when it logs so, on the port it got), a throwaway
+ * migrated database, and a REDIS_PREFIX of its own that can be wiped afterwards.
+ */
+export { createDatabase, type ThrowawayDatabase } from './databases.ts';
+export { deletePrefix, uniquePrefix } from './redis-prefix.ts';
+export { REPO_ROOT, startApp, type AppName, type AppProcess } from './processes.ts';
+export { send, startStack, waitFor, type Stack, type StackOptions } from './stack.ts';

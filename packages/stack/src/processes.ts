@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export type AppName = 'api' | 'worker';
+
+/** The log line each app writes when it is ready, and the field that holds its port. */
+const READY: Record<AppName, { msg: string; portField: string }> = {
+  api: { msg: 'api listening', portField: 'port' },
+  worker: { msg: 'worker started', portField: 'opsPort' },
+};
+
+export interface AppProcess {
+  name: AppName;
+  child: ChildProcess;
+  pid: number;
+  /** The HTTP port: the api's, or the worker's OPS_PORT. */
+  port: number;
+  url: string;
+  /** Parsed pino lines so far (last 2000). */
+  logs: Record<string, unknown>[];
+  /** Resolves when a log line matching `predicate` appears (or has appeared). */
+  waitForLog(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** SIGTERM (graceful) or SIGKILL; resolves with the exit code or signal. */
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Starts one Esh3ar app as a real child process (`node apps/<name>/src/main.ts`) and
+ * resolves once it logs that it is ready, with the port it got (pass port 0).
+ */
+export async function startApp(name: AppName, env: Record<string, string>, timeoutMs = 20_000): Promise<AppProcess> {
+  const child = spawn(process.execPath, [`apps/${name}/src/main.ts`], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Record<string, unknown>[] = [];
+  const watchers = new Set<{ predicate: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-8000);
+  });
+  createInterface({ input: child.stdout }).on('line', (text) => {
+    let line: Record<string, unknown>;
+    try {
+      line = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      line = { msg: text };
+    }
+    logs.push(line);
+    if (logs.length > 2000) logs.shift();
+    for (const w of watchers) {
+      if (w.predicate(line)) {
+        watchers.delete(w);
+        w.resolve(line);
+      }
+    }
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+
+  function waitForLog(predicate: (line: Record<string, unknown>) => boolean, waitMs = timeoutMs) {
+    const seen = logs.find(predicate);
+    if (seen) return Promise.resolve(seen);
+    return new Promise<Record<string, unknown>>((resolve, reject) => {
+      const watcher = { predicate, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), resolve(l)) };
+      const timer = setTimeout(() => {
+        watchers.delete(watcher);
+        reject(new Error(`${name}: no matching log line within ${waitMs} ms; stderr: ${stderr}`));
+      }, waitMs);
+      watchers.add(watcher);
+      void exited.then(([code, signal]) => {
+        if (watchers.delete(watcher)) {
+          clearTimeout(timer);
+          reject(new Error(`${name} exited (${code ?? signal}) before the expected log line; stderr: ${stderr}`));
+        }
+      });
+    });
+  }
+
+  const ready = await waitForLog((l) => l.msg === READY[name].msg);
+  const port = Number(ready[READY[name].portField]);
+  return {
+    name,
+    child,
+    pid: child.pid!,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    logs,
+    waitForLog,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const [code, sig] = await exited;
+      return { code, signal: sig };
+    },
+  };
+}
