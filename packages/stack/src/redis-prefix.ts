@@ -7,8 +7,14 @@ export function uniquePrefix(label: string): string {
 }
 
 export async function deletePrefix(redisUrl: string, prefix: string): Promise<number> {
-  const redis = new Redis(redisUrl, { lazyConnect: true });
-  await redis.connect();
+  const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  let failure: Error | undefined;
+  redis.on('error', (error: Error) => {
+    failure = error;
+  });
+  await redis.connect().catch((error: Error) => {
+    throw failure ?? error;
+  });
   let deleted = 0;
   try {
     let cursor = '0';

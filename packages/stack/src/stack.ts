@@ -45,6 +45,8 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     ...options.env,
   };
   const pool = createPool(db.url, { max: 4, applicationName: `esh3ar-test-${label}` });
+  // Tests stop PostgreSQL on purpose: an idle connection it drops is replaced on next use.
+  pool.on('error', () => undefined);
   const workers: AppProcess[] = [];
   const stack: Stack = {
     db,
@@ -64,7 +66,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     },
     async close() {
       await Promise.allSettled([stack.api?.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL'))]);
-      await pool.end();
+      await stack.pool.end();
       await Promise.allSettled([db.drop(), deletePrefix(redisUrl, prefix)]);
     },
   };

@@ -1,0 +1,104 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { send, startApp, startStack, waitFor, type Stack } from '@esh3ar/stack';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const message = (priority: string) => ({ recipient: '+966501234567', content: `a ${priority} message`, priority });
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  return port;
+}
+
+describe('backpressure on the buffer (capacity 10, watermark 0.5, no worker storing)', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack('backpressure', { env: { BUFFER_CAPACITY: '10', BUFFER_HIGH_WATERMARK: '0.5' } });
+  });
+  afterAll(async () => stack?.close());
+
+  it('sheds low and normal from the watermark, high and critical at capacity, and drops nothing it accepted', async () => {
+    const api = stack.api!.url;
+    const { apiKey, tenantId } = await stack.tenant();
+    const accepted: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await send(api, apiKey, 'POST', '/v1/messages', message(i % 2 ? 'low' : 'normal'));
+      expect(r.status).toBe(202);
+      accepted.push(r.body.id);
+    }
+    for (const priority of ['low', 'normal']) {
+      const r = await send(api, apiKey, 'POST', '/v1/messages', message(priority));
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe('OVERLOADED');
+      expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    for (let i = 0; i < 5; i++) {
+      const r = await send(api, apiKey, 'POST', '/v1/messages', message(i % 2 ? 'high' : 'critical'));
+      expect(r.status).toBe(202);
+      accepted.push(r.body.id);
+    }
+    for (const priority of ['critical', 'high']) {
+      const r = await send(api, apiKey, 'POST', '/v1/messages', message(priority));
+      expect(r.status).toBe(503);
+      expect(r.body.error.code).toBe('OVERLOADED');
+    }
+    const batch = await send(api, apiKey, 'POST', '/v1/messages/batch', { messages: [message('critical')] });
+    expect(batch.body).toMatchObject({ accepted: 0, rejected: 1, results: [{ index: 0, error: { code: 'OVERLOADED' } }] });
+
+    const ready = await send(api, null, 'GET', '/health/ready');
+    expect(ready.body.checks.buffer).toEqual({ depth: 10, capacity: 10, utilization: 1 });
+
+    // A worker drains the buffer: exactly the accepted messages are stored, and intake reopens.
+    await stack.startWorker();
+    const stored = await waitFor(
+      async () => (await stack.pool.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1', [tenantId])).rows.map((r) => r.id),
+      (ids) => ids.length >= accepted.length,
+    );
+    expect(stored.sort()).toEqual([...accepted].sort());
+    await waitFor(() => send(api, apiKey, 'POST', '/v1/messages', message('low')), (r) => r.status === 202);
+  });
+});
+
+describe('Redis unreachable', () => {
+  let stack: Stack;
+  let redisDir: string;
+  let redis: ReturnType<typeof spawn>;
+
+  beforeAll(async () => {
+    // A private Redis, so that stopping it disturbs no other test.
+    const port = await freePort();
+    redisDir = mkdtempSync(join(tmpdir(), 'esh3ar-redis-'));
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => redis.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('Ready to accept connections') && resolve()));
+    stack = await startStack('redis-down', { redisUrl: `redis://127.0.0.1:${port}`, api: false });
+    stack.api = await startApp('api', stack.env);
+  });
+  afterAll(async () => {
+    await stack?.close();
+    redis?.kill('SIGKILL');
+    rmSync(redisDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 UNAVAILABLE with Retry-After, quickly, and /health/ready says so', async () => {
+    const api = stack.api!.url;
+    const { apiKey } = await stack.tenant();
+    expect((await send(api, apiKey, 'POST', '/v1/messages', message('normal'))).status).toBe(202);
+    redis.kill('SIGKILL');
+    await once(redis, 'exit');
+    const r = await send(api, apiKey, 'POST', '/v1/messages', message('critical'));
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe('UNAVAILABLE');
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const ready = await send(api, null, 'GET', '/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.body.status).toBe('unavailable');
+  });
+});
