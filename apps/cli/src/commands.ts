@@ -25,11 +25,16 @@ export async function runMigrate(config: CliConfig, logger: Logger): Promise<str
 }
 
 export async function runTenantCreate(config: CliConfig, args: string[]): Promise<string> {
-  const { values } = parseArgs({
-    args,
-    options: { name: { type: 'string' }, tier: { type: 'string' }, rpm: { type: 'string' }, burst: { type: 'string' } },
-    strict: true,
-  });
+  let values: { name?: string; tier?: string; rpm?: string; burst?: string };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: { name: { type: 'string' }, tier: { type: 'string' }, rpm: { type: 'string' }, burst: { type: 'string' } },
+      strict: true,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
   if (!values.name?.trim()) throw new UsageError('--name is required');
   if (!values.tier || !(TIERS as readonly string[]).includes(values.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
   const rpm = positiveInt('rpm', values.rpm, 1);

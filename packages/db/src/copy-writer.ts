@@ -13,7 +13,7 @@ export interface RowToStore {
 }
 
 export interface StoreResult {
-  /** Rows this call inserted. */
+  /** Rows this call inserted (those refused and stored as `failed` included). */
   inserted: number;
   /** Rows already present (a retried or duplicated batch). */
   duplicates: number;
@@ -76,11 +76,13 @@ async function insertOneByOne(client: pg.PoolClient, rows: readonly RowToStore[]
         if (!isDataPgError(error)) throw error;
         await client.query('ROLLBACK TO SAVEPOINT row');
         const reason = `refused by the database: ${(error as Error).message}`;
-        const failed = await client.query(
-          sql('insert-message'),
-          messageRowValues({ ...row.message, subject: null, content: '', metadata: null }, { status: 'failed', failureReason: reason }),
-        );
-        if (failed.rowCount === 1) result.refused.push({ id: row.message.id, reason });
+        // What the sender needs to see it: id, tenant, recipient, channel, time, and why.
+        const minimal = { ...row.message, subject: null, content: '', metadata: null, ttlSeconds: null, fallback: null, fallbackAfterSeconds: null, idempotencyKey: null };
+        const failed = await client.query(sql('insert-message'), messageRowValues(minimal, { status: 'failed', failureReason: reason }));
+        if (failed.rowCount === 1) {
+          result.inserted++;
+          result.refused.push({ id: row.message.id, reason });
+        }
         else result.duplicates++;
       }
     }

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { toRow } from './ingest-processor.ts';
+
+const valid = {
+  id: '01937a6e-0000-7000-8000-000000000001',
+  tenantId: '5f0c1c8e-0000-4000-8000-000000000002',
+  acceptedAt: '2026-11-22T18:00:00.000Z',
+  recipient: '+966501234567',
+  channel: 'sms',
+  priority: 'high',
+  subject: null,
+  content: 'hello',
+  metadata: null,
+  ttlSeconds: null,
+  fallback: null,
+  fallbackAfterSeconds: null,
+  idempotencyKey: null,
+};
+
+describe('toRow', () => {
+  it('stores a valid buffered message as pending', () => {
+    expect(toRow(valid)).toEqual({ message: valid, state: { status: 'pending', failureReason: null } });
+  });
+
+  it('stores an invalid message that still has an id and a tenant as failed, with the reason', () => {
+    const row = toRow({ ...valid, content: 42, priority: 'urgent' });
+    expect(row).toMatchObject({
+      message: { id: valid.id, tenantId: valid.tenantId, channel: 'sms', priority: 'normal', content: '' },
+      state: { status: 'failed', failureReason: expect.stringContaining('invalid message') },
+    });
+  });
+
+  it('cannot store a message without a usable id or tenant', () => {
+    expect(toRow({ ...valid, id: 'nope' })).toEqual({ unstorable: expect.stringContaining('invalid message') });
+    expect(toRow(null)).toEqual({ unstorable: expect.any(String) });
+  });
+});

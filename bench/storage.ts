@@ -1,0 +1,149 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { BufferedMessage } from '../packages/contracts/src/index.ts';
+import { createPool, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
+import { createDatabase, type Stack } from '../packages/stack/src/index.ts';
+import { bufferDepth } from './buffer-depth.ts';
+
+export interface PreloadResult {
+  requests: number;
+  accepted: number;
+  rejected: number;
+  seconds: number;
+}
+
+export interface WorkerDrainResult {
+  rows: number;
+  /** From spawning the worker process until the buffer was empty (start-up and migration check included). */
+  secondsFromSpawn: number;
+  rowsPerSecondFromSpawn: number;
+  /** From the first batch stored until the buffer was empty: the steady rate. */
+  rowsPerSecond: number;
+}
+
+export interface DirectStoreResult {
+  rows: number;
+  batchSize: number;
+  parallel: number;
+  rowsPerSecond: number;
+}
+
+const BATCH = 1000;
+const PRELOAD_PARALLEL = 4;
+// The worker's default WORKER_PG_POOL_MAX and worker.batchSize: the same shape of writes.
+const DIRECT_PARALLEL = 4;
+const DEPTH_POLL_MS = 20;
+const DRAIN_TIMEOUT_MS = 600_000;
+
+/** Fills the buffer through POST /v1/messages/batch, 1000 messages a request, 4 requests at a time. */
+export async function preload(apiUrl: string, apiKey: string, total: number, message: object, onAccepted: (id: string) => void): Promise<PreloadResult> {
+  const started = performance.now();
+  const body = JSON.stringify({ messages: Array.from({ length: BATCH }, () => message) });
+  const result: PreloadResult = { requests: 0, accepted: 0, rejected: 0, seconds: 0 };
+  let remaining = Math.ceil(total / BATCH);
+  async function lane(): Promise<void> {
+    while (remaining > 0) {
+      remaining--;
+      const response = await fetch(`${apiUrl}/v1/messages/batch`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+        body,
+      });
+      const answer = (await response.json()) as { accepted?: number; rejected?: number; results?: { id?: string }[] };
+      result.requests++;
+      if (response.status !== 202) throw new Error(`preload: POST /v1/messages/batch answered ${response.status}: ${JSON.stringify(answer)}`);
+      result.accepted += answer.accepted ?? 0;
+      result.rejected += answer.rejected ?? 0;
+      for (const r of answer.results ?? []) if (r.id) onAccepted(r.id);
+    }
+  }
+  await Promise.all(Array.from({ length: PRELOAD_PARALLEL }, lane));
+  result.seconds = (performance.now() - started) / 1000;
+  return result;
+}
+
+/** Starts one worker on a full buffer and times it until the buffer is empty. */
+export async function timeWorkerDrain(stack: Stack, apiUrl: string): Promise<WorkerDrainResult> {
+  const rows = await bufferDepth(apiUrl);
+  const spawned = performance.now();
+  const worker = stack.startWorker();
+  let failure: unknown;
+  worker.catch((error: unknown) => {
+    failure = error;
+  });
+  let firstStored: { at: number; depth: number } | undefined;
+  let depth = rows;
+  while (depth > 0) {
+    if (failure !== undefined) throw failure;
+    if (performance.now() - spawned > DRAIN_TIMEOUT_MS) throw new Error(`the worker left ${depth} of ${rows} messages in the buffer after ${DRAIN_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, DEPTH_POLL_MS));
+    depth = await bufferDepth(apiUrl);
+    if (depth < rows && !firstStored) firstStored = { at: performance.now(), depth };
+  }
+  const done = performance.now();
+  await worker;
+  const secondsFromSpawn = (done - spawned) / 1000;
+  const steadySeconds = firstStored ? (done - firstStored.at) / 1000 : secondsFromSpawn;
+  return {
+    rows,
+    secondsFromSpawn: Math.round(secondsFromSpawn * 100) / 100,
+    rowsPerSecondFromSpawn: Math.round(rows / secondsFromSpawn),
+    rowsPerSecond: Math.round((firstStored && steadySeconds > 0 ? firstStored.depth : rows) / steadySeconds),
+  };
+}
+
+/** A UUIDv7 like the api's: time-ordered, so inserts land at the right edge of the primary key. */
+function uuidv7(): string {
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(Date.now(), 0, 6);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The storage baseline: the worker's own storeBatch called straight from here, with
+ * no Redis and no BullMQ, into a throwaway database of its own.
+ */
+export async function directStore(baseDatabaseUrl: string, rows: number): Promise<DirectStoreResult> {
+  const db = await createDatabase(baseDatabaseUrl, 'bench-direct-copy');
+  const pool = createPool(db.url, { max: DIRECT_PARALLEL, applicationName: 'esh3ar-bench-direct' });
+  try {
+    const tenantId = randomUUID();
+    const batches: RowToStore[][] = [];
+    for (let left = rows; left > 0; left -= BATCH) {
+      batches.push(
+        Array.from({ length: Math.min(BATCH, left) }, (): RowToStore => {
+          const message: BufferedMessage = {
+            id: uuidv7(),
+            tenantId,
+            acceptedAt: new Date().toISOString(),
+            recipient: '+966501234567',
+            channel: 'app',
+            priority: 'normal',
+            subject: null,
+            content: 'Your verification code is 482913',
+            metadata: null,
+            ttlSeconds: null,
+            fallback: null,
+            fallbackAfterSeconds: null,
+            idempotencyKey: null,
+          };
+          return { message, state: { status: 'pending', failureReason: null } };
+        }),
+      );
+    }
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: DIRECT_PARALLEL }, async () => {
+        while (next < batches.length) await storeBatch(pool, batches[next++]!);
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    return { rows, batchSize: BATCH, parallel: DIRECT_PARALLEL, rowsPerSecond: Math.round(rows / seconds) };
+  } finally {
+    await pool.end();
+    await db.drop();
+  }
+}

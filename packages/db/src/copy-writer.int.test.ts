@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import type { BufferedMessage } from '@esh3ar/contracts';
+import fc from 'fast-check';
+import pg from 'pg';
+import { pino } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeBatch, type RowToStore } from './copy-writer.ts';
+import { migrate } from './migrate.ts';
+import { createPool, withDefaultUser } from './pool.ts';
+
+let pool: pg.Pool;
+// A database of its own (the @esh3ar/stack kit depends on this package, so not from there).
+const dbName = `esh3ar_copy_writer_${randomUUID().slice(0, 8)}`;
+const serverUrl = new URL(withDefaultUser(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar'));
+const urlOf = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: urlOf('postgres') });
+  await client.connect();
+  await client.query(sql).finally(() => client.end());
+}
+const tenantId = randomUUID();
+
+function row(over: Partial<BufferedMessage> = {}): RowToStore {
+  return {
+    message: {
+      id: uuidv7(),
+      tenantId,
+      acceptedAt: new Date().toISOString(),
+      recipient: '+966501234567',
+      channel: 'app',
+      priority: 'normal',
+      subject: null,
+      content: 'hello',
+      metadata: null,
+      ttlSeconds: null,
+      fallback: null,
+      fallbackAfterSeconds: null,
+      idempotencyKey: null,
+      ...over,
+    },
+    state: { status: 'pending', failureReason: null },
+  };
+}
+
+beforeAll(async () => {
+  await admin(`CREATE DATABASE "${dbName}"`);
+  await migrate(urlOf(dbName), pino({ level: 'warn' }));
+  pool = createPool(urlOf(dbName), { max: 2, applicationName: 'copy-writer-test' });
+});
+afterAll(async () => {
+  await pool?.end();
+  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+});
+
+describe('storeBatch', () => {
+  it('stores a batch once however often it is processed, even duplicated within itself', async () => {
+    const rows = Array.from({ length: 500 }, (_, i) => row({ content: `m${i}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }));
+    const first = await storeBatch(pool, rows);
+    expect(first).toEqual({ inserted: 500, duplicates: 0, refused: [] });
+    const again = await storeBatch(pool, rows);
+    expect(again).toEqual({ inserted: 0, duplicates: 500, refused: [] });
+    const overlapping = [...rows.slice(0, 10), row(), row(), ...rows.slice(0, 10)];
+    expect(await storeBatch(pool, overlapping)).toEqual({ inserted: 2, duplicates: 20, refused: [] });
+    const { rows: counts } = await pool.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT id) AS d FROM messages');
+    expect(counts[0]).toEqual({ n: '502', d: '502' });
+  });
+
+  it('property: any text without U+0000 survives COPY byte-exact', async () => {
+    const text = fc.string({ unit: 'binary', maxLength: 500 }).filter((s) => !s.includes('\u0000'));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(text, fc.option(text, { nil: null }), fc.dictionary(fc.string({ maxLength: 10 }).filter((s) => !s.includes('\u0000')), text, { maxKeys: 3 })), { minLength: 1, maxLength: 30 }), async (items) => {
+        const rows = items.map(([content, subject, metadata]) => row({ content, subject, metadata }));
+        await storeBatch(pool, rows);
+        const { rows: stored } = await pool.query<{ id: string; content: string; subject: string | null; metadata: unknown }>(
+          'SELECT id, content, subject, metadata FROM messages WHERE id = ANY($1)',
+          [rows.map((r) => r.message.id)],
+        );
+        const byId = new Map(stored.map((s) => [s.id, s]));
+        for (const r of rows) {
+          expect(byId.get(r.message.id)).toEqual({ id: r.message.id, content: r.message.content, subject: r.message.subject, metadata: r.message.metadata });
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('stores a row PostgreSQL refuses as failed, with the reason, and the rest of its batch normally', async () => {
+    // A TTL whose expiry lies beyond timestamptz's range is refused by the database.
+    const bad = row({ ttlSeconds: 2_000_000_000_000, content: 'bad' });
+    const good = [row({ content: 'good 1' }), row({ content: 'good 2' })];
+    const result = await storeBatch(pool, [good[0]!, bad, good[1]!]);
+    expect(result.inserted).toBe(3);
+    expect(result.refused).toEqual([{ id: bad.message.id, reason: expect.stringContaining('refused by the database') }]);
+    const { rows } = await pool.query<{ id: string; status: string; failure_reason: string | null }>(
+      'SELECT id, status, failure_reason FROM messages WHERE id = ANY($1)',
+      [[bad.message.id, ...good.map((g) => g.message.id)]],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    expect(byId.get(bad.message.id)).toMatchObject({ status: 'failed', failure_reason: expect.stringContaining('refused') });
+    for (const g of good) expect(byId.get(g.message.id)).toMatchObject({ status: 'pending', failure_reason: null });
+  });
+
+  it('rejects (for the caller to retry) when PostgreSQL cannot be reached', async () => {
+    const unreachable = createPool('postgres://127.0.0.1:1/none', { max: 1, applicationName: 'unreachable' });
+    await expect(storeBatch(unreachable, [row()])).rejects.toThrow();
+    await unreachable.end();
+  });
+});

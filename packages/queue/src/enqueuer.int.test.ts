@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import type { BufferedMessage } from '@esh3ar/contracts';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IngestEnqueuer } from './enqueuer.ts';
+import { redisKeys } from './keys.ts';
+
+const prefix = `esh3ar-t-enqueuer-${randomUUID().slice(0, 8)}`;
+const keys = redisKeys(prefix);
+let redis: Redis;
+let queue: Queue;
+
+const message = (priority: BufferedMessage['priority']): BufferedMessage => ({
+  id: randomUUID(),
+  tenantId: 'tenant-a',
+  acceptedAt: new Date().toISOString(),
+  recipient: '+966501234567',
+  channel: 'app',
+  priority,
+  subject: null,
+  content: 'c',
+  metadata: null,
+  ttlSeconds: null,
+  fallback: null,
+  fallbackAfterSeconds: null,
+  idempotencyKey: null,
+});
+
+beforeAll(async () => {
+  redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  queue = new Queue('ingest', { connection: redis, prefix });
+});
+afterAll(async () => {
+  await queue.obliterate({ force: true });
+  const left = await redis.keys(`${prefix}:*`);
+  if (left.length) await redis.del(...left);
+  await queue.close();
+  redis.disconnect();
+});
+
+describe('IngestEnqueuer', () => {
+  it('writes what one tick brings as one job per priority, indexes every message, and reports the depth', async () => {
+    const flushes: number[] = [];
+    const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
+    const messages = [...Array.from({ length: 30 }, () => message('normal')), ...Array.from({ length: 5 }, () => message('critical'))];
+    await Promise.all(messages.map((m) => enqueuer.enqueue(m)));
+    expect(flushes).toEqual([35]);
+    const jobs = await queue.getJobs(['waiting', 'prioritized']);
+    expect(jobs.map((j) => [j.opts.priority, (j.data as { messages: unknown[] }).messages.length]).sort()).toEqual([
+      [1, 5],
+      [3, 30],
+    ]);
+    expect(enqueuer.depth).toBe(35);
+    const index = await redis.hgetall(keys.bufferIndex);
+    for (const m of messages) expect(index[m.id]).toMatch(/^tenant-a \S+$/);
+    await enqueuer.close();
+    await expect(enqueuer.enqueue(message('low'))).rejects.toThrow('closed');
+  });
+
+  it('rejects every caller of a write Redis refused, and leaves nothing indexed', async () => {
+    const broken = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true, enableOfflineQueue: false });
+    const clientErrors: Error[] = [];
+    broken.on('error', (error: Error) => clientErrors.push(error));
+    const brokenQueue = new Queue('ingest', { connection: redis, prefix });
+    const enqueuer = new IngestEnqueuer(brokenQueue, broken, keys, { maxPerJob: 500 });
+    const m = message('high');
+    await expect(enqueuer.enqueue(m)).rejects.toThrow();
+    expect(await redis.hexists(keys.bufferIndex, m.id)).toBe(0);
+    await brokenQueue.close();
+    broken.disconnect();
+  });
+});
