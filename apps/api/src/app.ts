@@ -1,7 +1,7 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import { createHttpMetrics, createIngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -29,7 +29,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger,
     // A log line per request would cost more than the request at 20k req/s; errors are logged.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
   });

@@ -5,6 +5,6 @@
  */
 export { createDatabase, type ThrowawayDatabase } from './databases.ts';
 export { deletePrefix, uniquePrefix } from './redis-prefix.ts';
-export { REPO_ROOT, startApp, type AppName, type AppProcess } from './processes.ts';
+export { REPO_ROOT, startApp, type AppName, type AppProcess, type StartOptions } from './processes.ts';
 export { send, startStack, waitFor, type Stack, type StackOptions } from './stack.ts';
 export { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';

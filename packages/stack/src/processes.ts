@@ -32,7 +32,14 @@ export interface AppProcess {
  * Starts one Esh3ar app as a real child process (`node apps/<name>/src/main.ts`) and
  * resolves once it logs that it is ready, with the port it got (pass port 0).
  */
-export async function startApp(name: AppName, env: Record<string, string>, timeoutMs = 20_000): Promise<AppProcess> {
+export interface StartOptions {
+  timeoutMs?: number;
+  /** Copy the app's output to this process's stdout/stderr (the dev stack). */
+  echo?: boolean;
+}
+
+export async function startApp(name: AppName, env: Record<string, string>, options: StartOptions = {}): Promise<AppProcess> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
   const child = spawn(process.execPath, [`apps/${name}/src/main.ts`], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...env },
@@ -43,8 +50,10 @@ export async function startApp(name: AppName, env: Record<string, string>, timeo
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-8000);
+    if (options.echo) process.stderr.write(chunk);
   });
   createInterface({ input: child.stdout }).on('line', (text) => {
+    if (options.echo) process.stdout.write(`${text}\n`);
     let line: Record<string, unknown>;
     try {
       line = JSON.parse(text) as Record<string, unknown>;
@@ -60,7 +69,8 @@ export async function startApp(name: AppName, env: Record<string, string>, timeo
       }
     }
   });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  // 'close': the process has exited and its output is all read.
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
 
   function waitForLog(predicate: (line: Record<string, unknown>) => boolean, waitMs = timeoutMs) {
     const seen = logs.find(predicate);
