@@ -1,0 +1,2 @@
+/** @esh3ar/runtime — placeholder until the runtime-configuration watcher lands. */
+export {};
