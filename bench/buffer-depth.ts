@@ -1,4 +1,4 @@
-import { waitFor } from '../packages/stack/src/index.ts';
+import { waitFor } from '@esh3ar/stack';
 
 /** Accepted messages not yet stored, as the api reports them (GET /health/ready). */
 export async function bufferDepth(apiUrl: string): Promise<number> {

@@ -1,6 +1,6 @@
-import http from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Latency, Target } from './load.ts';
+import { AnswerReader, getBytes, requestBytes, type Answer } from './raw-http.ts';
 
 export interface BurstResult {
   target: string;
@@ -9,7 +9,7 @@ export interface BurstResult {
   ok: number;
   non2xx: number;
   statusCodes: Record<string, number>;
-  /** Failed requests by error code (ECONNRESET, timeout, ...). */
+  /** Failed requests by error code (ECONNRESET, TIMEOUT, EOF, ...). */
   errors: Record<string, number>;
   /** Keep-alive connections opened before the clock started (0: each request opens its own). */
   preopenedConnections: number;
@@ -17,131 +17,136 @@ export interface BurstResult {
   connectionsOpened: number;
   /** Most connections open at the same moment, seen from this side. */
   peakOpenConnections: number;
-  /** From writing the request (connecting first, for new connections) to the last byte of the answer. */
+  /**
+   * From the moment the request was issued to the last byte of its answer: for new
+   * connections, from just before connect(); over keep-alive connections, from the
+   * start of the burst (all requests are issued then and queue on their connection).
+   */
   latencyMs: Latency;
   /** Time to issue every request, and until the last one settled. */
   issueMs: number;
   wallMs: number;
+  /** CPU this process (the load generator) spent on the burst: on two cores it competes with the server. */
+  clientCpuMs: number;
 }
-
-// Long enough that a SYN dropped twice (retried after 1 s, then 3 s) still counts as slow, not lost.
-const REQUEST_TIMEOUT_MS = 30_000;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-function round(ms: number): number {
-  return Math.round(ms * 10) / 10;
-}
+const round = (ms: number) => Math.round(ms * 10) / 10;
 
-/**
- * Sends `count` requests at once, all issued from one synchronous loop. With no
- * agent each request opens its own connection (`Connection: close`): the connection
- * storm a reconnecting fleet produces. With a keep-alive agent whose sockets are
- * already open, the same requests queue on those connections instead.
- */
-async function fire(target: Target, count: number, agent: http.Agent | false, onAccepted?: (body: string) => void) {
+/** Tallies the answers and failures of one burst. */
+function tally(target: Target, onAccepted?: (body: string) => void) {
+  const cpu = process.cpuUsage();
   const latencies: number[] = [];
   const statusCodes: Record<string, number> = {};
   const errors: Record<string, number> = {};
   let ok = 0;
-  let opened = 0;
-  let open = 0;
-  let peak = 0;
-  const { hostname, port } = new URL(target.url);
-  const body = Buffer.from(target.body);
-  const started = performance.now();
-
-  const settled = Array.from({ length: count }, () => {
-    const t0 = performance.now();
-    return new Promise<void>((resolve) => {
-      const request = http.request({
-        hostname,
-        port,
-        path: target.path,
-        method: 'POST',
-        agent,
-        headers: { ...target.headers, 'content-length': body.length, ...(agent === false ? { connection: 'close' } : {}) },
-        timeout: REQUEST_TIMEOUT_MS,
-      });
-      request.on('socket', (socket: Socket) => {
-        if (request.reusedSocket) return;
-        socket.once('connect', () => {
-          opened++;
-          peak = Math.max(peak, ++open);
-          socket.once('close', () => open--);
-        });
-      });
-      request.on('timeout', () => request.destroy(Object.assign(new Error('timed out'), { code: 'TIMEOUT' })));
-      request.on('error', (error: NodeJS.ErrnoException) => {
-        errors[error.code ?? error.message] = (errors[error.code ?? error.message] ?? 0) + 1;
-        resolve();
-      });
-      request.on('response', (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          latencies.push(performance.now() - t0);
-          const status = response.statusCode ?? 0;
-          statusCodes[status] = (statusCodes[status] ?? 0) + 1;
-          if (status >= 200 && status < 300) {
-            ok++;
-            onAccepted?.(Buffer.concat(chunks).toString());
-          }
-          resolve();
-        });
-        response.on('error', (error: NodeJS.ErrnoException) => {
-          errors[error.code ?? error.message] = (errors[error.code ?? error.message] ?? 0) + 1;
-          resolve();
-        });
-      });
-      request.end(body);
-    });
-  });
-  const issueMs = performance.now() - started;
-  await Promise.all(settled);
-  const wallMs = performance.now() - started;
-  latencies.sort((a, b) => a - b);
   return {
-    target: target.name,
-    requests: count,
-    ok,
-    non2xx: latencies.length - ok,
-    statusCodes,
-    errors,
-    connectionsOpened: opened,
-    peakOpenConnections: peak,
-    latencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? Number.NaN) },
-    issueMs: Math.round(issueMs),
-    wallMs: Math.round(wallMs),
+    answered(answer: Answer, issuedAt: number) {
+      latencies.push(performance.now() - issuedAt);
+      statusCodes[answer.status] = (statusCodes[answer.status] ?? 0) + 1;
+      if (answer.status >= 200 && answer.status < 300) {
+        ok++;
+        onAccepted?.(answer.body);
+      }
+    },
+    failed(error: unknown) {
+      const code = (error as { code?: string }).code ?? (error as Error).message;
+      errors[code] = (errors[code] ?? 0) + 1;
+    },
+    result(requests: number, timing: { issueMs: number; wallMs: number }, connections: { opened: number; peak: number }) {
+      latencies.sort((a, b) => a - b);
+      const used = process.cpuUsage(cpu);
+      return {
+        target: target.name,
+        requests,
+        ok,
+        non2xx: latencies.length - ok,
+        statusCodes,
+        errors,
+        connectionsOpened: connections.opened,
+        peakOpenConnections: connections.peak,
+        latencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? Number.NaN) },
+        issueMs: Math.round(timing.issueMs),
+        wallMs: Math.round(timing.wallMs),
+        clientCpuMs: Math.round((used.user + used.system) / 1000),
+      };
+    },
   };
 }
 
-/** `count` requests, each on a connection of its own opened at the same moment. */
+/**
+ * `count` requests issued from one synchronous loop, each on a connection of its own
+ * (`Connection: close`): the connection storm a fleet of reconnecting clients makes.
+ */
 export async function newConnectionBurst(target: Target, count: number, onAccepted?: (body: string) => void): Promise<BurstResult> {
-  return { mode: 'new-connections', preopenedConnections: 0, ...(await fire(target, count, false, onAccepted)) };
+  const { hostname, port } = new URL(target.url);
+  const bytes = requestBytes(target, `${hostname}:${port}`, true);
+  const t = tally(target, onAccepted);
+  let opened = 0;
+  let open = 0;
+  let peak = 0;
+  const started = performance.now();
+  const settled: Promise<void>[] = [];
+  for (let i = 0; i < count; i++) {
+    const issuedAt = performance.now();
+    const socket = connect({ host: hostname, port: Number(port), noDelay: true });
+    const reader = new AnswerReader(socket);
+    socket.once('connect', () => {
+      opened++;
+      peak = Math.max(peak, ++open);
+      socket.once('close', () => open--);
+      socket.write(bytes);
+    });
+    settled.push(reader.next().then((answer) => t.answered(answer, issuedAt), (error: unknown) => t.failed(error)).finally(() => socket.end()));
+  }
+  const issueMs = performance.now() - started;
+  await Promise.all(settled);
+  return { mode: 'new-connections', preopenedConnections: 0, ...t.result(count, { issueMs, wallMs: performance.now() - started }, { opened, peak }) };
+}
+
+async function openWarm(hostname: string, port: number, host: string): Promise<{ socket: Socket; reader: AnswerReader }> {
+  const socket = connect({ host: hostname, port, noDelay: true });
+  const reader = new AnswerReader(socket);
+  socket.write(getBytes('/bench-warm-up', host));
+  await reader.next(); // a 404: the server has accepted this connection and parsed on it
+  return { socket, reader };
 }
 
 /**
  * `count` requests at once over `connections` keep-alive connections opened (and
- * used once, with a GET that answers 404) before the clock starts.
+ * used once) before the clock starts; each connection sends its share one after the
+ * other, as an HTTP client's connection pool would.
  */
 export async function keepAliveBurst(target: Target, count: number, connections: number, onAccepted?: (body: string) => void): Promise<BurstResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections, scheduling: 'fifo' });
+  const { hostname, port } = new URL(target.url);
+  const host = `${hostname}:${port}`;
+  const bytes = requestBytes(target, host, false);
+  const pool = await Promise.all(Array.from({ length: connections }, () => openWarm(hostname, Number(port), host)));
+  const t = tally(target, onAccepted);
+  let remaining = count;
+  const started = performance.now();
   try {
-    const { hostname, port } = new URL(target.url);
     await Promise.all(
-      Array.from({ length: connections }, () =>
-        new Promise<void>((resolve, reject) => {
-          http.get({ hostname, port, path: '/bench-warm-up', agent }, (response) => response.resume().on('end', resolve)).on('error', reject);
-        }),
-      ),
+      pool.map(async ({ socket, reader }) => {
+        while (remaining > 0) {
+          remaining--;
+          socket.write(bytes);
+          try {
+            t.answered(await reader.next(), started);
+          } catch (error) {
+            t.failed(error);
+            return;
+          }
+        }
+      }),
     );
-    const result = await fire(target, count, agent, onAccepted);
-    return { mode: 'keep-alive', preopenedConnections: connections, ...result };
   } finally {
-    agent.destroy();
+    for (const { socket } of pool) socket.destroy();
   }
+  const elapsed = performance.now() - started;
+  return { mode: 'keep-alive', preopenedConnections: connections, ...t.result(count, { issueMs: 0, wallMs: elapsed }, { opened: 0, peak: connections }) };
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { REPO_ROOT } from '../packages/stack/src/index.ts';
+import { REPO_ROOT } from '@esh3ar/stack';
 
 export interface CeilingProcess {
   pid: number;

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
-import { validateMessage } from '../packages/contracts/src/index.ts';
+import { validateMessage } from '@esh3ar/contracts';
 
 // Same as the api's API_LISTEN_BACKLOG default: Node's 511 drops SYNs of a 10k burst.
 const BACKLOG = 16_384;

@@ -1,4 +1,4 @@
-import type { Stack } from '../packages/stack/src/index.ts';
+import type { Stack } from '@esh3ar/stack';
 
 export interface IntegrityResult {
   /** 2xx answers over the whole run (a batch counts its accepted messages). */

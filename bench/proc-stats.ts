@@ -27,6 +27,37 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+/**
+ * CPU seconds so far of every visible process named `name` (pgrep -x), by pid: for
+ * Redis and PostgreSQL when they run on this machine. Empty when none is visible.
+ */
+export function cpuByName(name: string): Map<number, number> {
+  const found = new Map<number, number>();
+  let pids: number[];
+  try {
+    pids = execFileSync('pgrep', ['-x', name], { encoding: 'utf8' }).trim().split('\n').map(Number);
+  } catch {
+    return found; // pgrep exits 1 when nothing matches (a server in Docker or elsewhere)
+  }
+  for (const pid of pids) {
+    try {
+      found.set(pid, cpuSeconds(pid));
+    } catch {
+      // exited between pgrep and the read: it has nothing left to count
+    }
+  }
+  return found;
+}
+
+/** CPU seconds used since `before` by processes named `name` (those started since count in full). */
+export function cpuSinceByName(name: string, before: Map<number, number>): number | null {
+  const after = cpuByName(name);
+  if (after.size === 0) return null;
+  let total = 0;
+  for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
+  return total;
+}
+
 /** Peak resident set size in MiB (VmHWM). */
 export function peakRssMiB(pid: number): number {
   const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

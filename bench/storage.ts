@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { BufferedMessage } from '../packages/contracts/src/index.ts';
+import type { BufferedMessage } from '@esh3ar/contracts';
 import { createPool, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
-import { createDatabase, type Stack } from '../packages/stack/src/index.ts';
+import { createDatabase, type Stack } from '@esh3ar/stack';
 import { bufferDepth } from './buffer-depth.ts';
 
 export interface PreloadResult {
@@ -66,8 +66,8 @@ export async function timeWorkerDrain(stack: Stack, apiUrl: string): Promise<Wor
   const rows = await bufferDepth(apiUrl);
   const spawned = performance.now();
   const worker = stack.startWorker();
-  let failure: unknown;
-  worker.catch((error: unknown) => {
+  let failure: Error | undefined;
+  worker.catch((error: Error) => {
     failure = error;
   });
   let firstStored: { at: number; depth: number } | undefined;

@@ -4,14 +4,16 @@ import { createPool, createTenant, migrate, type TenantTier } from '@esh3ar/db';
 import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+import { runTokenMint } from './token.ts';
+import { UsageError } from './usage-error.ts';
+
+export { UsageError };
 
 export const USAGE = `usage: pnpm esh3ar <command>
   migrate                                   apply database migrations (idempotent)
   tenant create --name NAME --tier basic|premium|enterprise [--rpm N --burst N]
-                                            create a tenant; prints {"tenantId", "apiKey"}`;
+                                            create a tenant; prints {"tenantId", "apiKey"}
+  token mint --phone +E164 [--ttl 3600]     print a device token for the gateway (needs DEVICE_TOKEN_SECRET)`;
 
 function positiveInt(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -56,6 +58,9 @@ export async function run(argv: string[], config: CliConfig, logger: Logger): Pr
     case 'tenant':
       if (sub === 'create') return runTenantCreate(config, rest);
       throw new UsageError(`unknown tenant command "${sub ?? ''}"`);
+    case 'token':
+      if (sub === 'mint') return runTokenMint(config, rest);
+      throw new UsageError(`unknown token command "${sub ?? ''}"`);
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   }

@@ -1,6 +1,6 @@
-import { deepFreeze, parseCommonConfig, type Env } from '@esh3ar/config';
+import { deepFreeze, parseCommonConfig, readOptionalString, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
-  return deepFreeze(parseCommonConfig(env));
+  return deepFreeze({ ...parseCommonConfig(env), deviceTokenSecret: readOptionalString(env, 'DEVICE_TOKEN_SECRET') });
 }
 export type CliConfig = ReturnType<typeof parseConfig>;

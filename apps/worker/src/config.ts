@@ -14,6 +14,8 @@ export function parseConfig(env: Env) {
       retryBaseMs: readInt(env, 'WORKER_RETRY_BASE_MS', 250, 1, 60_000),
       retryMaxMs: readInt(env, 'WORKER_RETRY_MAX_MS', 30_000, 1, 3_600_000),
     },
+    // TTL precision: a message is marked expired at most this long after its TTL.
+    expirySweepMs: readInt(env, 'WORKER_EXPIRY_SWEEP_MS', 1000, 50, 3_600_000),
     postgresPool: { max: readInt(env, 'WORKER_PG_POOL_MAX', 4, 1, 1000) },
     runtime: runtimeConfigFromEnv(env),
   });

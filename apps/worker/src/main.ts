@@ -1,10 +1,12 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool, migrate } from '@esh3ar/db';
-import { createLogger, createPersistMetrics, createRegistry } from '@esh3ar/observability';
+import { createDispatchMetrics, createLogger, createPersistMetrics, createRegistry } from '@esh3ar/observability';
 import { cappedBackoffMs, createRedis, redisKeys } from '@esh3ar/queue';
 import { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
+import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
+import { routeDeliveries } from './dispatch/route-deliveries.ts';
 import { buildOpsServer } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
@@ -23,6 +25,7 @@ const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: f
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await redis.connect();
 
+const dispatchMetrics = createDispatchMetrics(registry);
 const batcher = new PersistBatcher({
   pool,
   redis,
@@ -31,7 +34,13 @@ const batcher = new PersistBatcher({
   logger,
   worker: () => config.runtime.worker,
   concurrency: config.ingest.concurrency,
+  afterStore: async (messages) => {
+    const { routed, offline } = await routeDeliveries(redis, config.redis.prefix, messages);
+    dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
+    dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
+  },
 });
+const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
 
 const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), {
   connection: redis,
@@ -63,6 +72,7 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   const closing = worker.close();
   await batcher.drain();
   await closing;
+  await expirySweeper.close();
   await ops.close();
   await Promise.allSettled([redis.quit(), pool.end()]);
   logger.info('stopped');

@@ -36,6 +36,15 @@ export function readInt(env: Env, name: string, fallback: number, min: number, m
   return n;
 }
 
+/** `on` / `off` (also true/false, 1/0). */
+export function readSwitch(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (['on', 'true', '1'].includes(value)) return true;
+  if (['off', 'false', '0'].includes(value)) return false;
+  throw new ConfigError(`${name} must be on or off, got "${value}"`);
+}
+
 export function readPort(env: Env, name: string, fallback: number): number {
   return readInt(env, name, fallback, 0, 65535);
 }

@@ -12,6 +12,7 @@ export {
   readPort,
   readRequiredString,
   readString,
+  readSwitch,
   readUrl,
   type Env,
   type LogLevel,
@@ -19,3 +20,4 @@ export {
 export { parseCommonConfig, type CommonConfig } from './common.ts';
 export { DEFAULT_RUNTIME_CONFIG, RuntimeConfig, TIERS, type Tier } from './runtime.ts';
 export { runtimeConfigFromEnv } from './runtime-env.ts';
+export { checkRuntimeConfig, type RuntimeConfigCheck, type RuntimeConfigProblem } from './runtime-check.ts';

@@ -38,3 +38,13 @@ export {
   type IngestJobData,
 } from './jobs.ts';
 export { BufferCheck, ReadyResponse } from './health.ts';
+export {
+  AckFrame,
+  FRAME_ERROR_CODES,
+  checkAckFrame,
+  toMessageFrame,
+  type DeliveryItem,
+  type ErrorFrame,
+  type FrameErrorCode,
+  type MessageFrame,
+} from './gateway.ts';

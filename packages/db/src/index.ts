@@ -9,3 +9,5 @@ export { copyField, messageCopyRow, type RowState } from './copy-encoding.ts';
 export { storeBatch, type RowToStore, type StoreResult } from './copy-writer.ts';
 export { createTenant, findTenantByApiKey, hashApiKey, type NewTenant, type Tenant, type TenantTier } from './tenants.ts';
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
+export { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type NextVersion, type RuntimeConfigVersion } from './runtime-config.ts';
+export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';

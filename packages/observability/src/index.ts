@@ -6,9 +6,13 @@
 export { createLogger } from './logger.ts';
 export { createRegistry } from './registry.ts';
 export {
+  createDispatchMetrics,
+  createGatewayMetrics,
   createHttpMetrics,
   createIngestMetrics,
   createPersistMetrics,
+  type DispatchMetrics,
+  type GatewayMetrics,
   type HttpMetrics,
   type IngestMetrics,
   type PersistMetrics,

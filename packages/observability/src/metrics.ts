@@ -99,3 +99,67 @@ export function createPersistMetrics(registry: Registry) {
   };
 }
 export type PersistMetrics = ReturnType<typeof createPersistMetrics>;
+
+export function createDispatchMetrics(registry: Registry) {
+  return {
+    dispatched: new Counter({
+      name: 'esh3ar_dispatch_messages_total',
+      help: 'App messages after storage, by outcome (routed to a gateway, offline: waiting for the replay)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    expired: new Counter({
+      name: 'esh3ar_messages_expired_total',
+      help: 'Messages whose TTL passed before delivery',
+      registers: [registry],
+    }),
+  };
+}
+export type DispatchMetrics = ReturnType<typeof createDispatchMetrics>;
+
+export function createGatewayMetrics(registry: Registry) {
+  return {
+    connections: new Gauge({
+      name: 'esh3ar_gateway_connections',
+      help: 'Open device connections on this gateway',
+      registers: [registry],
+    }),
+    pushes: new Counter({
+      name: 'esh3ar_gateway_pushes_total',
+      help: 'Message frames sent to devices, by kind (live, replay, retry)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    acks: new Counter({
+      name: 'esh3ar_gateway_acks_total',
+      help: 'Acknowledgements received, by result (delivered: first ack; repeat: already acknowledged)',
+      labelNames: ['result'] as const,
+      registers: [registry],
+    }),
+    ackLatency: new Histogram({
+      name: 'esh3ar_gateway_ack_latency_seconds',
+      help: 'Time from the first push of a message to its ack',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    acceptToDevice: new Histogram({
+      name: 'esh3ar_accept_to_device_seconds',
+      help: 'Time from 202 to the first push to a device, by priority',
+      labelNames: ['priority'] as const,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    frameErrors: new Counter({
+      name: 'esh3ar_gateway_frame_errors_total',
+      help: 'Frames from devices that could not be used, by code',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    rejectedUpgrades: new Counter({
+      name: 'esh3ar_gateway_rejected_upgrades_total',
+      help: 'WebSocket upgrades refused (bad, forged or expired token)',
+      registers: [registry],
+    }),
+  };
+}
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;

@@ -8,3 +8,4 @@ export { createRedis, type RedisOptions } from './redis.ts';
 export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, type IngestJob } from './ingest-jobs.ts';
 export { cappedBackoffMs } from './backoff.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
+export { gatewayChannel, onlineGateways, presenceKey, refreshPresence, removePresence, type PresenceEntry } from './presence.ts';

@@ -1,4 +1,5 @@
 import { createTenant, createPool, type TenantTier } from '@esh3ar/db';
+import { createSigner } from 'fast-jwt';
 import type pg from 'pg';
 import { createDatabase, type ThrowawayDatabase } from './databases.ts';
 import { startApp, type AppProcess } from './processes.ts';
@@ -7,6 +8,7 @@ import { deletePrefix, uniquePrefix } from './redis-prefix.ts';
 export interface StackOptions {
   api?: boolean;
   workers?: number;
+  gateways?: number;
   /** Extra environment for every process. */
   env?: Record<string, string>;
   databaseUrl?: string;
@@ -21,7 +23,11 @@ export interface Stack {
   pool: pg.Pool;
   api: AppProcess | undefined;
   workers: AppProcess[];
+  gateways: AppProcess[];
   startWorker(env?: Record<string, string>): Promise<AppProcess>;
+  startGateway(env?: Record<string, string>): Promise<AppProcess>;
+  /** A device token for the gateways of this stack. */
+  deviceToken(phone: string, ttlSeconds?: number): string;
   tenant(tier?: TenantTier, limits?: { rpm?: number; burst?: number }): Promise<{ tenantId: string; apiKey: string }>;
   close(): Promise<void>;
 }
@@ -41,6 +47,8 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     REDIS_PREFIX: prefix,
     API_PORT: '0',
     OPS_PORT: '0',
+    GATEWAY_PORT: '0',
+    DEVICE_TOKEN_SECRET: `secret-${prefix}`,
     LOG_LEVEL: 'info',
     ...options.env,
   };
@@ -48,6 +56,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   // Tests stop PostgreSQL on purpose: an idle connection it drops is replaced on next use.
   pool.on('error', () => undefined);
   const workers: AppProcess[] = [];
+  const gateways: AppProcess[] = [];
   const stack: Stack = {
     db,
     prefix,
@@ -55,23 +64,36 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     pool,
     api: undefined,
     workers,
+    gateways,
     async startWorker(extra = {}) {
       const worker = await startApp('worker', { ...env, ...extra });
       workers.push(worker);
       return worker;
+    },
+    async startGateway(extra = {}) {
+      const gateway = await startApp('gateway', { ...env, ...extra });
+      gateways.push(gateway);
+      return gateway;
+    },
+    deviceToken(phone, ttlSeconds = 3600) {
+      return createSigner({ key: env.DEVICE_TOKEN_SECRET!, algorithm: 'HS256', expiresIn: ttlSeconds * 1000 })({ sub: phone });
     },
     async tenant(tier = 'enterprise', limits = {}) {
       const { tenant, apiKey } = await createTenant(pool, { name: `${label} tenant`, tier, rpm: limits.rpm ?? null, burst: limits.burst ?? null });
       return { tenantId: tenant.id, apiKey };
     },
     async close() {
-      await Promise.allSettled([stack.api?.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL'))]);
+      await Promise.allSettled([stack.api?.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL')), ...gateways.map((g) => g.stop('SIGKILL'))]);
       await stack.pool.end();
       await Promise.allSettled([db.drop(), deletePrefix(redisUrl, prefix)]);
     },
   };
   try {
-    const [api] = await Promise.all([options.api === false ? undefined : startApp('api', env), ...Array.from({ length: options.workers ?? 0 }, () => stack.startWorker())]);
+    const [api] = await Promise.all([
+      options.api === false ? undefined : startApp('api', env),
+      ...Array.from({ length: options.workers ?? 0 }, () => stack.startWorker()),
+      ...Array.from({ length: options.gateways ?? 0 }, () => stack.startGateway()),
+    ]);
     stack.api = api;
   } catch (error) {
     await stack.close();

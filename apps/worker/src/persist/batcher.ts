@@ -1,4 +1,5 @@
 import type { RuntimeConfig } from '@esh3ar/config';
+import type { BufferedMessage } from '@esh3ar/contracts';
 import { storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
 import type { PersistMetrics } from '@esh3ar/observability';
 import type { RedisKeys } from '@esh3ar/queue';
@@ -21,6 +22,11 @@ export interface BatcherDeps {
   worker: () => RuntimeConfig['worker'];
   /** Jobs the worker may hold at once: when all of them wait here, no more can come. */
   concurrency: number;
+  /**
+   * Runs after the batch is committed and before its jobs are acknowledged (dispatch):
+   * if it fails, the jobs are retried, the merge finds the rows, and it runs again.
+   */
+  afterStore?: (messages: BufferedMessage[]) => Promise<void>;
 }
 
 /**
@@ -71,6 +77,8 @@ export class PersistBatcher {
       // Stored: the messages leave the buffer. If this fails the jobs are retried, the
       // merge finds the rows already there, and the index is cleared then.
       await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+      const refused = new Set(result.refused.map((r) => r.id));
+      await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !refused.has(r.message.id)).map((r) => r.message));
     } catch (error) {
       metrics.batches.inc({ outcome: 'retry' });
       logger.warn({ err: error, rows: rows.length }, 'batch not stored; its jobs will be retried');

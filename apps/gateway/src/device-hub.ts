@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import { toMessageFrame, type DeliveryItem, type ErrorFrame, type FrameErrorCode } from '@esh3ar/contracts';
+import { replayMessages, settledMessages } from '@esh3ar/db';
+import type { GatewayMetrics } from '@esh3ar/observability';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { StatusWriter } from './status-writer.ts';
+
+/** One device connection. */
+export interface Connection {
+  id: string;
+  phone: string;
+  socket: WebSocket;
+  /** While its replay runs, live messages wait here so none is skipped or reordered ahead. */
+  replaying: boolean;
+  queued: DeliveryItem[];
+  /** Ids pushed to this connection and not yet acknowledged (no duplicate pushes). */
+  pushed: Set<string>;
+  alive: boolean;
+}
+
+interface InFlight {
+  item: DeliveryItem;
+  firstPushedAt: number;
+  lastPushedAt: number;
+}
+
+/** Everything this gateway holds for one phone: its connections and what awaits an ack. */
+interface PhoneState {
+  connections: Set<Connection>;
+  inFlight: Map<string, InFlight>;
+  /** Recently acknowledged ids: a second device's late ack is harmless, not an error. */
+  recentlyAcked: Set<string>;
+}
+
+export interface HubDeps {
+  pool: pg.Pool;
+  status: StatusWriter;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  ackTimeoutMs: () => number;
+  replayPageSize: number;
+}
+
+const RECENT_ACKS_KEPT = 1000;
+
+/**
+ * Delivery to the devices connected to this gateway: replay on connect from
+ * PostgreSQL, live pushes routed here by the workers, acks, and re-pushes of what
+ * was not acknowledged within gateway.ackTimeoutMs (at-least-once; the app
+ * de-duplicates by id).
+ */
+export class DeviceHub {
+  readonly #phones = new Map<string, PhoneState>();
+  readonly #deps: HubDeps;
+  #retrying = false;
+
+  constructor(deps: HubDeps) {
+    this.#deps = deps;
+  }
+
+  get connectionCount(): number {
+    let n = 0;
+    for (const state of this.#phones.values()) n += state.connections.size;
+    return n;
+  }
+
+  connections(): Connection[] {
+    return [...this.#phones.values()].flatMap((s) => [...s.connections]);
+  }
+
+  /** Registers a connection and replays what is pending for its phone; live messages follow. */
+  attach(phone: string, socket: WebSocket): Connection {
+    const connection: Connection = { id: randomUUID(), phone, socket, replaying: true, queued: [], pushed: new Set(), alive: true };
+    let state = this.#phones.get(phone);
+    if (!state) {
+      state = { connections: new Set(), inFlight: new Map(), recentlyAcked: new Set() };
+      this.#phones.set(phone, state);
+    }
+    state.connections.add(connection);
+    this.#deps.metrics.connections.inc();
+    return connection;
+  }
+
+  /** Call once presence is registered, so that nothing stored meanwhile can be missed. */
+  async replay(connection: Connection): Promise<void> {
+    try {
+      for await (const page of replayMessages(this.#deps.pool, connection.phone, this.#deps.replayPageSize)) {
+        if (connection.socket.readyState !== connection.socket.OPEN) return;
+        for (const item of page) this.#push(connection, item, 'replay');
+      }
+    } finally {
+      connection.replaying = false;
+      const queued = connection.queued;
+      connection.queued = [];
+      for (const item of queued) this.#push(connection, item, 'live');
+    }
+  }
+
+  detach(connection: Connection): void {
+    const state = this.#phones.get(connection.phone);
+    if (!state?.connections.delete(connection)) return;
+    this.#deps.metrics.connections.dec();
+    // The phone's last connection here: what it did not ack stays pending/sent in
+    // PostgreSQL and is replayed wherever it reconnects.
+    if (state.connections.size === 0) this.#phones.delete(connection.phone);
+  }
+
+  /** Messages a worker routed here. */
+  deliver(items: readonly DeliveryItem[]): void {
+    for (const item of items) {
+      const state = this.#phones.get(item.recipient);
+      if (!state) continue; // disconnected meanwhile: the replay on reconnect has it
+      for (const connection of state.connections) {
+        if (connection.replaying) connection.queued.push(item);
+        else this.#push(connection, item, 'live');
+      }
+    }
+  }
+
+  #push(connection: Connection, item: DeliveryItem, kind: 'live' | 'replay' | 'retry'): void {
+    const state = this.#phones.get(connection.phone);
+    if (!state || item.recipient !== connection.phone) return;
+    const now = Date.now();
+    if (item.expiresAt !== null && Date.parse(item.expiresAt) <= now) return;
+    if (kind !== 'retry' && (connection.pushed.has(item.id) || state.recentlyAcked.has(item.id))) return;
+    let flight = state.inFlight.get(item.id);
+    if (!flight) {
+      flight = { item, firstPushedAt: now, lastPushedAt: now };
+      state.inFlight.set(item.id, flight);
+      this.#deps.status.sent(item.id);
+      this.#deps.metrics.acceptToDevice.observe({ priority: item.priority }, Math.max(0, now - Date.parse(item.createdAt)) / 1000);
+    }
+    connection.pushed.add(item.id);
+    connection.socket.send(JSON.stringify(toMessageFrame(item)));
+    this.#deps.metrics.pushes.inc({ kind });
+  }
+
+  /** Returns the ids this phone was never sent (an error frame for the device). */
+  ack(connection: Connection, ids: readonly string[]): string[] {
+    const state = this.#phones.get(connection.phone);
+    const unknown: string[] = [];
+    const now = new Date();
+    for (const id of ids) {
+      const flight = state?.inFlight.get(id);
+      if (state && flight) {
+        state.inFlight.delete(id);
+        for (const c of state.connections) c.pushed.delete(id);
+        state.recentlyAcked.add(id);
+        if (state.recentlyAcked.size > RECENT_ACKS_KEPT) state.recentlyAcked.delete(state.recentlyAcked.values().next().value!);
+        this.#deps.status.delivered({ id, recipient: connection.phone, at: now });
+        this.#deps.metrics.acks.inc({ result: 'delivered' });
+        this.#deps.metrics.ackLatency.observe((now.getTime() - flight.firstPushedAt) / 1000);
+      } else if (state?.recentlyAcked.has(id)) {
+        this.#deps.metrics.acks.inc({ result: 'repeat' });
+      } else {
+        unknown.push(id);
+      }
+    }
+    return unknown;
+  }
+
+  /**
+   * Re-pushes what was not acknowledged within the ack timeout, to every connection
+   * of the phone, unless it was acknowledged through another gateway or expired.
+   */
+  async retryUnacknowledged(): Promise<void> {
+    if (this.#retrying) return;
+    this.#retrying = true;
+    try {
+      const now = Date.now();
+      const due: { state: PhoneState; flight: InFlight }[] = [];
+      for (const state of this.#phones.values()) {
+        for (const flight of state.inFlight.values()) {
+          if (now - flight.lastPushedAt >= this.#deps.ackTimeoutMs()) due.push({ state, flight });
+        }
+      }
+      if (due.length === 0) return;
+      const settled = await settledMessages(this.#deps.pool, due.map((d) => d.flight.item.id));
+      for (const { state, flight } of due) {
+        const { item } = flight;
+        if (settled.has(item.id) || (item.expiresAt !== null && Date.parse(item.expiresAt) <= now)) {
+          state.inFlight.delete(item.id);
+          for (const c of state.connections) c.pushed.delete(item.id);
+          continue;
+        }
+        flight.lastPushedAt = now;
+        for (const connection of state.connections) if (!connection.replaying) this.#push(connection, item, 'retry');
+      }
+    } finally {
+      this.#retrying = false;
+    }
+  }
+}
+
+export function errorFrame(code: FrameErrorCode, message: string): string {
+  return JSON.stringify({ type: 'error', code, message } satisfies ErrorFrame);
+}

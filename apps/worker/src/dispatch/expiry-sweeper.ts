@@ -1,0 +1,32 @@
+import { expireDue } from '@esh3ar/db';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+/**
+ * Marks messages whose TTL passed before an ack as `expired`, every `intervalMs`.
+ * Several workers may sweep at once: FOR UPDATE SKIP LOCKED splits the work.
+ */
+export class ExpirySweeper {
+  #timer: NodeJS.Timeout;
+  #running: Promise<void> = Promise.resolve();
+
+  constructor(pool: pg.Pool, logger: Logger, intervalMs: number, onExpired: (count: number) => void) {
+    this.#timer = setInterval(() => {
+      this.#running = expireDue(pool, 5000).then(
+        (ids) => {
+          if (ids.length > 0) {
+            onExpired(ids.length);
+            logger.info({ expired: ids.length }, 'messages expired');
+          }
+        },
+        (error: Error) => logger.warn({ err: error }, 'expiry sweep failed; next sweep retries'),
+      );
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await this.#running;
+  }
+}

@@ -1,0 +1,58 @@
+import { PRIORITY_RANK, type BufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
+import { gatewayChannel, onlineGateways } from '@esh3ar/queue';
+import type { Redis } from 'ioredis';
+
+export function toDeliveryItem(m: BufferedMessage): DeliveryItem {
+  return {
+    id: m.id,
+    tenantId: m.tenantId,
+    recipient: m.recipient,
+    subject: m.subject,
+    content: m.content,
+    priority: m.priority,
+    createdAt: m.acceptedAt,
+    metadata: m.metadata,
+    expiresAt: m.ttlSeconds === null ? null : new Date(Date.parse(m.acceptedAt) + m.ttlSeconds * 1000).toISOString(),
+  };
+}
+
+export interface RouteResult {
+  /** Messages handed to at least one gateway. */
+  routed: number;
+  /** Messages whose phone has no live connection: they wait in PostgreSQL for the replay. */
+  offline: number;
+}
+
+/**
+ * After a batch is stored: each app message goes to the gateway instances that hold
+ * its phone's connections (one PUBLISH per gateway, highest priority first), never
+ * broadcast. Offline phones get theirs on connect, from PostgreSQL. Publishing is
+ * best effort by design: a gateway that misses it (restarting) still has the replay
+ * and its re-push of unacknowledged messages.
+ */
+export async function routeDeliveries(redis: Redis, prefix: string, messages: readonly BufferedMessage[]): Promise<RouteResult> {
+  const app = messages.filter((m) => m.channel === 'app').sort((a, b) => PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority]);
+  if (app.length === 0) return { routed: 0, offline: 0 };
+  const online = await onlineGateways(redis, prefix, [...new Set(app.map((m) => m.recipient))]);
+  const perGateway = new Map<string, DeliveryItem[]>();
+  let offline = 0;
+  for (const m of app) {
+    const gateways = online.get(m.recipient);
+    if (!gateways || gateways.size === 0) {
+      offline++;
+      continue;
+    }
+    const item = toDeliveryItem(m);
+    for (const g of gateways) {
+      const list = perGateway.get(g);
+      if (list) list.push(item);
+      else perGateway.set(g, [item]);
+    }
+  }
+  if (perGateway.size > 0) {
+    const pipeline = redis.pipeline();
+    for (const [gatewayId, items] of perGateway) pipeline.publish(gatewayChannel(prefix, gatewayId), JSON.stringify(items));
+    await pipeline.exec();
+  }
+  return { routed: app.length - offline, offline };
+}

@@ -1,0 +1,146 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BurstResult } from './burst.ts';
+import type { IntegrityResult } from './integrity.ts';
+import type { SustainedResult } from './load.ts';
+import type { MachineInfo } from './proc-stats.ts';
+import type { DirectStoreResult, PreloadResult, WorkerDrainResult } from './storage.ts';
+import type { SystemLimits } from './system-limits.ts';
+
+export interface ProcessCost {
+  /** CPU seconds (user + system) per 1000 accepted messages. */
+  cpuSecondsPer1000: number;
+  peakRssMiB: number;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  settings: { sustainSeconds: number; warmupSeconds: number; connections: number; burst: number; keepAliveConnections: number; preload: number; bufferCapacity: number };
+  machine: MachineInfo;
+  limits: SystemLimits;
+  sustained: { ceiling: SustainedResult; esh3ar: SustainedResult; drainAfterMs: number; machineBusyPercent: number };
+  burst: { ceiling: BurstResult; esh3ar: BurstResult; drainAfterMs: number };
+  keepAliveBurst: { ceiling: BurstResult; esh3ar: BurstResult; drainAfterMs: number };
+  storage: { preload: PreloadResult; worker: WorkerDrainResult; direct: DirectStoreResult };
+  processes: {
+    ceiling: ProcessCost;
+    api: ProcessCost;
+    worker: ProcessCost;
+    /** The whole local redis-server / all local postgres processes (null: not on this machine). */
+    redisCpuSecondsPer1000: number | null;
+    postgresCpuSecondsPer1000: number | null;
+    loadGeneratorCpuSecondsPer1000: { ceiling: number; esh3ar: number };
+    storageWorkerPeakRssMiB: number;
+  };
+  integrity: IntegrityResult;
+}
+
+const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
+const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} ms` : 'n/a');
+const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : 'n/a');
+const cpu = (n: number | null) => (n === null || !Number.isFinite(n) ? 'n/a' : n.toFixed(3));
+const errors = (e: Record<string, number>) => Object.entries(e).map(([code, n]) => `${code} ${n}`).join(', ') || '0';
+const codes = (c: Record<string, number>) => Object.entries(c).filter(([code]) => !code.startsWith('2')).map(([code, n]) => `${code}×${n}`).join(' ');
+
+function row(cells: (string | number)[]): string {
+  return `| ${cells.join(' | ')} |`;
+}
+
+function sustainedTable(c: SustainedResult, e: SustainedResult): string[] {
+  return [
+    row(['', 'ceiling', 'Esh3ar', 'Esh3ar / ceiling']),
+    row(['---', '---:', '---:', '---:']),
+    row(['req/s (mean)', int(c.requestsPerSecond), int(e.requestsPerSecond), ratio(e.requestsPerSecond, c.requestsPerSecond)]),
+    row(['latency p50', ms(c.latencyMs.p50), ms(e.latencyMs.p50), ratio(e.latencyMs.p50, c.latencyMs.p50)]),
+    row(['latency p99', ms(c.latencyMs.p99), ms(e.latencyMs.p99), ratio(e.latencyMs.p99, c.latencyMs.p99)]),
+    row(['latency max', ms(c.latencyMs.max), ms(e.latencyMs.max), ratio(e.latencyMs.max, c.latencyMs.max)]),
+    row(['2xx', int(c.ok), int(e.ok), '']),
+    row(['non-2xx', `${int(c.non2xx)} ${codes(c.statusCodes)}`, `${int(e.non2xx)} ${codes(e.statusCodes)}`, '']),
+    row(['errors (timeouts)', `${c.errors} (${c.timeouts})`, `${e.errors} (${e.timeouts})`, '']),
+  ];
+}
+
+function burstTable(c: BurstResult, e: BurstResult): string[] {
+  return [
+    row(['', 'ceiling', 'Esh3ar', 'Esh3ar / ceiling']),
+    row(['---', '---:', '---:', '---:']),
+    row(['2xx of requests', `${int(c.ok)} / ${int(c.requests)}`, `${int(e.ok)} / ${int(e.requests)}`, '']),
+    row(['latency p50', ms(c.latencyMs.p50), ms(e.latencyMs.p50), ratio(e.latencyMs.p50, c.latencyMs.p50)]),
+    row(['latency p99', ms(c.latencyMs.p99), ms(e.latencyMs.p99), ratio(e.latencyMs.p99, c.latencyMs.p99)]),
+    row(['latency max', ms(c.latencyMs.max), ms(e.latencyMs.max), ratio(e.latencyMs.max, c.latencyMs.max)]),
+    ...(c.mode === 'new-connections' ? [row(['all connect() calls issued within', ms(c.issueMs), ms(e.issueMs), ''])] : []),
+    row(['last answer after', ms(c.wallMs), ms(e.wallMs), ratio(e.wallMs, c.wallMs)]),
+    row(['non-2xx', `${int(c.non2xx)} ${codes(c.statusCodes)}`, `${int(e.non2xx)} ${codes(e.statusCodes)}`, '']),
+    row(['errors', errors(c.errors), errors(e.errors), '']),
+    row(['load generator CPU', ms(c.clientCpuMs), ms(e.clientCpuMs), '']),
+    row(['connections opened during burst (peak open at once)', `${int(c.connectionsOpened)} (${int(c.peakOpenConnections)})`, `${int(e.connectionsOpened)} (${int(e.peakOpenConnections)})`, '']),
+  ];
+}
+
+export function toMarkdown(r: BenchResults): string {
+  const s = r.settings;
+  const { machine: m, limits: l, storage: st, processes: p, integrity: i } = r;
+  const esh3arTotal = p.api.cpuSecondsPer1000 + p.worker.cpuSecondsPer1000 + (p.redisCpuSecondsPer1000 ?? 0) + (p.postgresCpuSecondsPer1000 ?? 0);
+  return [
+    `# Esh3ar benchmark, ${r.startedAt}`,
+    '',
+    `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}.`,
+    `somaxconn ${l.somaxconn.before} → ${l.somaxconn.after}, tcp_max_syn_backlog ${l.tcpMaxSynBacklog.before} → ${l.tcpMaxSynBacklog.after} (${l.sysctlMessage}); ${l.openFilesMessage}.`,
+    `Load generator: autocannon (sustained) and raw sockets (bursts, bench/raw-http.ts), in the orchestrating process on the same machine. Esh3ar: 1 api, 1 worker, BUFFER_CAPACITY ${int(s.bufferCapacity)}. Ceiling: bare Fastify 5, same validateMessage, answers 202 without Redis.`,
+    '',
+    `## Sustained: ${s.connections} keep-alive connections, ${s.sustainSeconds} s (after ${s.warmupSeconds} s warm-up)`,
+    '',
+    ...sustainedTable(r.sustained.ceiling, r.sustained.esh3ar),
+    '',
+    `Machine CPU busy during Esh3ar's run: ${r.sustained.machineBusyPercent}%. Buffer empty ${ms(r.sustained.drainAfterMs)} after the run.`,
+    '',
+    `## Burst: ${int(s.burst)} requests on ${int(s.burst)} new connections at once`,
+    '',
+    ...burstTable(r.burst.ceiling, r.burst.esh3ar),
+    '',
+    `## Burst: ${int(s.burst)} requests at once over ${int(s.keepAliveConnections)} open keep-alive connections`,
+    '',
+    ...burstTable(r.keepAliveBurst.ceiling, r.keepAliveBurst.esh3ar),
+    '',
+    `## Storage: one worker on a preloaded buffer of ${int(st.worker.rows)} messages`,
+    '',
+    row(['', 'rows/s', 'vs direct storeBatch']),
+    row(['---', '---:', '---:']),
+    row(['direct storeBatch (no Redis, no BullMQ), baseline', int(st.direct.rowsPerSecond), '1.00×']),
+    row(['worker, steady (first batch stored → buffer empty)', int(st.worker.rowsPerSecond), ratio(st.worker.rowsPerSecond, st.direct.rowsPerSecond)]),
+    row([`worker, from spawn (${st.worker.secondsFromSpawn} s incl. start-up)`, int(st.worker.rowsPerSecondFromSpawn), ratio(st.worker.rowsPerSecondFromSpawn, st.direct.rowsPerSecond)]),
+    '',
+    `Preload: ${int(st.preload.accepted)} accepted, ${int(st.preload.rejected)} rejected, in ${st.preload.requests} batch requests, ${st.preload.seconds.toFixed(1)} s (${int(st.preload.accepted / st.preload.seconds)} msg/s).`,
+    '',
+    '## Cost per 1000 accepted messages (sustained run; worker, Redis and PostgreSQL until the buffer was empty)',
+    '',
+    row(['process', 'CPU s / 1000', 'vs ceiling', 'peak RSS']),
+    row(['---', '---:', '---:', '---:']),
+    row(['ceiling', cpu(p.ceiling.cpuSecondsPer1000), '1.00×', `${p.ceiling.peakRssMiB} MiB`]),
+    row(['api', cpu(p.api.cpuSecondsPer1000), ratio(p.api.cpuSecondsPer1000, p.ceiling.cpuSecondsPer1000), `${p.api.peakRssMiB} MiB`]),
+    row(['worker', cpu(p.worker.cpuSecondsPer1000), '', `${p.worker.peakRssMiB} MiB (storage-phase worker ${p.storageWorkerPeakRssMiB} MiB)`]),
+    row(['redis-server (all its clients)', cpu(p.redisCpuSecondsPer1000), '', '']),
+    row(['postgres (all its processes)', cpu(p.postgresCpuSecondsPer1000), '', '']),
+    row(['Esh3ar in all', cpu(esh3arTotal), ratio(esh3arTotal, p.ceiling.cpuSecondsPer1000), '']),
+    row(['load generator, against ceiling / Esh3ar', `${cpu(p.loadGeneratorCpuSecondsPer1000.ceiling)} / ${cpu(p.loadGeneratorCpuSecondsPer1000.esh3ar)}`, '', '']),
+    '',
+    `At ${cpu(esh3arTotal)} CPU s per 1000 messages, ${m.cores} cores could take at most ${int((m.cores / esh3arTotal) * 1000)} msg/s end to end with nothing else running.`,
+    '',
+    '## Every 2xx stored exactly once',
+    '',
+    row(['2xx answered', 'rows', 'distinct ids', 'answered ids stored', 'rows without a 2xx seen', 'requests left unanswered', 'verdict']),
+    row(['---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    row([int(i.answered), int(i.stored), int(i.storedDistinct), int(i.answeredStored), int(i.storedWithoutAnswer), int(i.unansweredRequests), i.ok ? 'OK' : `FAILED: ${i.problems.join('; ')}`]),
+    '',
+  ].join('\n');
+}
+
+/** Writes bench/results/<ISO date>.json and .md; returns the Markdown path. */
+export function writeResults(dir: string, results: BenchResults, markdown: string): string {
+  mkdirSync(dir, { recursive: true });
+  const stamp = results.startedAt.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
+  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
+  const md = join(dir, `${stamp}.md`);
+  writeFileSync(md, markdown);
+  return md;
+}

@@ -1,0 +1,36 @@
+import { Compile } from 'typebox/compile';
+import { RuntimeConfig } from './runtime.ts';
+
+export interface RuntimeConfigProblem {
+  /** JSON pointer into the document ("/buffer/capacity"). */
+  path: string;
+  message: string;
+}
+
+export type RuntimeConfigCheck = { ok: true; value: RuntimeConfig } | { ok: false; problems: RuntimeConfigProblem[] };
+
+const checker = Compile(RuntimeConfig);
+
+const dotted = (pointer: string): string => pointer.split('/').filter(Boolean).join('.');
+
+/** One problem per JSON path, worded for an operator ("unknown key buffer.capacty"). */
+function problemsOf(document: unknown): RuntimeConfigProblem[] {
+  const problems: RuntimeConfigProblem[] = [];
+  for (const error of checker.Errors(document)) {
+    const extra = (error.params as { additionalProperties?: string[] } | undefined)?.additionalProperties;
+    const missing = (error.params as { requiredProperties?: string[] } | undefined)?.requiredProperties;
+    // TypeBox reports an unknown key twice: as "schema is false" at the key, and here with its name.
+    if (error.keyword === 'boolean') continue;
+    if (extra?.length) for (const key of extra) problems.push({ path: `${error.instancePath}/${key}`, message: `unknown key ${dotted(`${error.instancePath}/${key}`)}` });
+    else if (missing?.length) for (const key of missing) problems.push({ path: `${error.instancePath}/${key}`, message: `${dotted(`${error.instancePath}/${key}`)} is required` });
+    else problems.push({ path: error.instancePath || '/', message: `${dotted(error.instancePath) || 'the document'} ${error.message}` });
+  }
+  return problems.filter((p, i) => problems.findIndex((o) => o.path === p.path) === i);
+}
+
+/** The whole document against the schema: every key known, every value in range. */
+export function checkRuntimeConfig(document: unknown): RuntimeConfigCheck {
+  if (checker.Check(document)) return { ok: true, value: document };
+  const problems = problemsOf(document);
+  return { ok: false, problems: problems.length > 0 ? problems : [{ path: '/', message: 'the document does not match the runtime configuration schema' }] };
+}
