@@ -1,10 +1,12 @@
 /**
  * `pnpm start`: the local stack. Makes PostgreSQL and Redis reachable
- * (scripts/services.sh), applies migrations, starts the api and WORKERS worker
- * processes (default 2) with this shell's environment, prints the URLs, and stops
- * every child gracefully on Ctrl-C / SIGTERM.
+ * (scripts/services.sh), applies migrations, starts the api, WORKERS worker
+ * processes (default 2) and the gateway with this shell's environment, prints the
+ * URLs, and stops every child gracefully on Ctrl-C / SIGTERM.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { startApp, type AppProcess } from '@esh3ar/stack';
 
@@ -12,6 +14,17 @@ const run = promisify(execFile);
 
 const env = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
 const workers = Number(env.WORKERS ?? 2);
+
+// The gateway needs DEVICE_TOKEN_SECRET. Locally, one is made once and kept in
+// .data/ (git-ignored), so tokens minted with it stay valid across restarts.
+if (!env.DEVICE_TOKEN_SECRET) {
+  const file = '.data/device-token-secret';
+  if (!existsSync(file)) {
+    mkdirSync('.data', { recursive: true });
+    writeFileSync(file, randomBytes(32).toString('base64url'), { mode: 0o600 });
+  }
+  env.DEVICE_TOKEN_SECRET = readFileSync(file, 'utf8').trim();
+}
 const opsPort = Number(env.OPS_PORT ?? 9400);
 
 const children: AppProcess[] = [];
@@ -28,13 +41,17 @@ async function startAll(): Promise<void> {
     children.push(await startApp('worker', { ...env, OPS_PORT: String(opsPort === 0 ? 0 : opsPort + i) }, { echo: true }));
   }
   if (stopping) return;
+  const gateway = await startApp('gateway', env, { echo: true });
+  children.push(gateway);
   const lines = [
     '',
     'Esh3ar is running:',
     `  api            ${api.url}  (POST /v1/messages, /health/ready, /metrics)`,
     ...children.filter((c) => c.name === 'worker').map((w, i) => `  worker ${i + 1}       ${w.url}  (/health/ready, /metrics)`),
+    `  gateway        ws://127.0.0.1:${gateway.port}/v1/stream  (${gateway.url}/health/ready, /metrics)`,
     '',
     'Create a sender: pnpm esh3ar tenant create --name demo --tier premium',
+    `A device token:  DEVICE_TOKEN_SECRET=$(cat .data/device-token-secret) pnpm esh3ar token mint --phone +966501234567`,
     'Stop: Ctrl-C',
     '',
   ];
