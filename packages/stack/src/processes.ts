@@ -5,13 +5,14 @@ import { createInterface } from 'node:readline';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type AppName = 'api' | 'worker' | 'gateway';
+export type AppName = 'api' | 'worker' | 'gateway' | 'provider-sim';
 
 /** The log line each app writes when it is ready, and the field that holds its port. */
 const READY: Record<AppName, { msg: string; portField: string }> = {
   api: { msg: 'api listening', portField: 'port' },
   worker: { msg: 'worker started', portField: 'opsPort' },
   gateway: { msg: 'gateway listening', portField: 'port' },
+  'provider-sim': { msg: 'provider-sim listening', portField: 'port' },
 };
 
 export interface AppProcess {
