@@ -4,6 +4,8 @@ import type { BurstResult } from './burst.ts';
 import type { IntegrityResult } from './integrity.ts';
 import type { SustainedResult } from './load.ts';
 import type { MachineInfo } from './proc-stats.ts';
+import type { GatewayResults } from './gateway.ts';
+import { gatewayMarkdown } from './gateway-report.ts';
 import type { DirectStoreResult, PreloadResult, WorkerDrainResult } from './storage.ts';
 import type { SystemLimits } from './system-limits.ts';
 
@@ -13,11 +15,8 @@ export interface ProcessCost {
   peakRssMiB: number;
 }
 
-export interface BenchResults {
-  startedAt: string;
-  settings: { sustainSeconds: number; warmupSeconds: number; connections: number; burst: number; keepAliveConnections: number; preload: number; bufferCapacity: number };
-  machine: MachineInfo;
-  limits: SystemLimits;
+/** The intake phase: the api against the ceiling, storage, and every 2xx stored once. */
+export interface IntakeResults {
   sustained: { ceiling: SustainedResult; esh3ar: SustainedResult; drainAfterMs: number; machineBusyPercent: number };
   burst: { ceiling: BurstResult; esh3ar: BurstResult; drainAfterMs: number };
   keepAliveBurst: { ceiling: BurstResult; esh3ar: BurstResult; drainAfterMs: number };
@@ -33,6 +32,16 @@ export interface BenchResults {
     storageWorkerPeakRssMiB: number;
   };
   integrity: IntegrityResult;
+}
+
+/** One run of `pnpm bench`: the phases BENCH_PHASES selected, each present when it ran. */
+export interface BenchResults extends Partial<IntakeResults> {
+  startedAt: string;
+  phases: string[];
+  settings: { sustainSeconds: number; warmupSeconds: number; connections: number; burst: number; keepAliveConnections: number; preload: number; bufferCapacity: number };
+  machine: MachineInfo;
+  limits: SystemLimits;
+  gateway?: GatewayResults;
 }
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
@@ -78,14 +87,22 @@ function burstTable(c: BurstResult, e: BurstResult): string[] {
 }
 
 export function toMarkdown(r: BenchResults): string {
-  const s = r.settings;
-  const { machine: m, limits: l, storage: st, processes: p, integrity: i } = r;
-  const esh3arTotal = p.api.cpuSecondsPer1000 + p.worker.cpuSecondsPer1000 + (p.redisCpuSecondsPer1000 ?? 0) + (p.postgresCpuSecondsPer1000 ?? 0);
+  const { machine: m, limits: l } = r;
   return [
     `# Esh3ar benchmark, ${r.startedAt}`,
     '',
-    `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}.`,
+    `${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, Linux ${m.kernel}. Phases: ${r.phases.join(', ')}.`,
     `somaxconn ${l.somaxconn.before} → ${l.somaxconn.after}, tcp_max_syn_backlog ${l.tcpMaxSynBacklog.before} → ${l.tcpMaxSynBacklog.after} (${l.sysctlMessage}); ${l.openFilesMessage}.`,
+    ...(r.integrity === undefined ? [] : intakeMarkdown(r as BenchResults & IntakeResults)),
+    ...(r.gateway === undefined ? [] : ['', ...gatewayMarkdown(r.gateway)]),
+  ].join('\n');
+}
+
+function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
+  const s = r.settings;
+  const { machine: m, storage: st, processes: p, integrity: i } = r;
+  const esh3arTotal = p.api.cpuSecondsPer1000 + p.worker.cpuSecondsPer1000 + (p.redisCpuSecondsPer1000 ?? 0) + (p.postgresCpuSecondsPer1000 ?? 0);
+  return [
     `Load generator: autocannon (sustained) and raw sockets (bursts, bench/raw-http.ts), in the orchestrating process on the same machine. Esh3ar: 1 api, 1 worker, BUFFER_CAPACITY ${int(s.bufferCapacity)}. Ceiling: bare Fastify 5, same validateMessage, answers 202 without Redis.`,
     '',
     `## Sustained: ${s.connections} keep-alive connections, ${s.sustainSeconds} s (after ${s.warmupSeconds} s warm-up)`,
@@ -132,7 +149,7 @@ export function toMarkdown(r: BenchResults): string {
     row(['---:', '---:', '---:', '---:', '---:', '---:', '---']),
     row([int(i.answered), int(i.stored), int(i.storedDistinct), int(i.answeredStored), int(i.storedWithoutAnswer), int(i.unansweredRequests), i.ok ? 'OK' : `FAILED: ${i.problems.join('; ')}`]),
     '',
-  ].join('\n');
+  ];
 }
 
 /** Writes bench/results/<ISO date>.json and .md; returns the Markdown path. */

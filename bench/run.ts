@@ -8,6 +8,15 @@
  * BENCH_KEEPALIVE_CONNECTIONS (1000), BENCH_PRELOAD (100000), BENCH_WARMUP_SECONDS (3),
  * BENCH_BUFFER_CAPACITY (1000000).
  *
+ * Then the gateway phase (bench/gateway.ts): BENCH_DEVICES (10000) devices on one
+ * gateway, accept → device latency at BENCH_GATEWAY_RATE (1000) msg/s for
+ * BENCH_GATEWAY_SECONDS (20), a ramp over BENCH_GATEWAY_RAMP (1000,2000,4000,8000) msg/s
+ * of BENCH_GATEWAY_STEP_SECONDS (10) each, a message lost after BENCH_GATEWAY_GRACE_SECONDS
+ * (10); BENCH_WORKER_BATCH_TIMEOUT_MS (default,5): the worker's WORKER_BATCH_TIMEOUT_MS for
+ * the latency run and ramp (the first; "default" passes none), then a latency run with each other.
+ *
+ * BENCH_PHASES (intake,gateway) selects the phases, e.g. `BENCH_PHASES=gateway pnpm bench`.
+ *
  * As root it first raises net.core.somaxconn and tcp_max_syn_backlog (sysctl -w) and,
  * when `ulimit -n` is below 30,000, re-runs itself under a raised one where allowed.
  */
@@ -19,8 +28,9 @@ import { startCeiling, type CeilingProcess } from './ceiling-process.ts';
 import { waitForDrain } from './buffer-depth.ts';
 import { checkIntegrity } from './integrity.ts';
 import { sustained, type SustainedResult, type Target } from './load.ts';
+import { gatewayPhase } from './gateway.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB } from './proc-stats.ts';
-import { toMarkdown, writeResults, type BenchResults } from './report.ts';
+import { toMarkdown, writeResults, type BenchResults, type IntakeResults } from './report.ts';
 import { directStore, preload, timeWorkerDrain } from './storage.ts';
 import { raiseSystemLimits, reexecWithMoreOpenFiles } from './system-limits.ts';
 
@@ -44,6 +54,31 @@ const settings = {
   // the benchmark measures intake, and the preload must fit.
   bufferCapacity: setting('BENCH_BUFFER_CAPACITY', 1_000_000),
 };
+
+function list<T>(name: string, fallback: string, parse: (item: string) => T): T[] {
+  return (process.env[name] ?? fallback).split(',').map((item) => item.trim()).filter(Boolean).map(parse);
+}
+const positive = (name: string) => (item: string) => {
+  const value = Number(item);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must list whole numbers above 0, got ${process.env[name]}`);
+  return value;
+};
+const PHASES = ['intake', 'gateway'];
+const phases = list('BENCH_PHASES', PHASES.join(','), (phase) => {
+  if (!PHASES.includes(phase)) throw new Error(`BENCH_PHASES lists ${PHASES.join(', ')}; got ${phase}`);
+  return phase;
+});
+const gatewaySettings = {
+  devices: setting('BENCH_DEVICES', 10_000),
+  rate: setting('BENCH_GATEWAY_RATE', 1000),
+  seconds: setting('BENCH_GATEWAY_SECONDS', 20),
+  ramp: list('BENCH_GATEWAY_RAMP', '1000,2000,4000,8000', positive('BENCH_GATEWAY_RAMP')),
+  stepSeconds: setting('BENCH_GATEWAY_STEP_SECONDS', 10),
+  workerBatchTimeouts: list('BENCH_WORKER_BATCH_TIMEOUT_MS', 'default,5', (item) => (item === 'default' ? null : positive('BENCH_WORKER_BATCH_TIMEOUT_MS')(item))),
+  warmupSeconds: settings.warmupSeconds,
+  graceSeconds: setting('BENCH_GATEWAY_GRACE_SECONDS', 10),
+  bufferCapacity: settings.bufferCapacity,
+};
 const MESSAGE = { recipient: '+966501234567', content: 'Your verification code is 482913', priority: 'normal' };
 const log = (text: string) => process.stderr.write(`bench: ${text}\n`);
 const cpuMs = (used: NodeJS.CpuUsage) => (used.user + used.system) / 1000;
@@ -54,125 +89,136 @@ execFileSync('bash', ['scripts/services.sh'], { cwd: REPO_ROOT, stdio: 'inherit'
 const limits = raiseSystemLimits();
 log(`${limits.sysctlMessage}; somaxconn ${limits.somaxconn.before} → ${limits.somaxconn.after}, tcp_max_syn_backlog ${limits.tcpMaxSynBacklog.before} → ${limits.tcpMaxSynBacklog.after}`);
 log(limits.openFilesMessage);
-if (limits.openFiles < settings.burst + 1000) log(`warning: ${limits.openFiles} open files may not hold a burst of ${settings.burst} connections`);
+if (phases.includes('intake') && limits.openFiles < settings.burst + 1000) log(`warning: ${limits.openFiles} open files may not hold a burst of ${settings.burst} connections`);
 
-// Every 2xx id of the run, and the requests whose answer never came (they may be stored).
-const answered: string[] = [];
-let unanswered = 0;
-const recordAnswer = (body: string) => answered.push((JSON.parse(body) as { id: string }).id);
+async function intakePhase(): Promise<IntakeResults> {
+  // Every 2xx id of the run, and the requests whose answer never came (they may be stored).
+  const answered: string[] = [];
+  let unanswered = 0;
+  const recordAnswer = (body: string) => answered.push((JSON.parse(body) as { id: string }).id);
 
-let ceiling: CeilingProcess | undefined;
-let stack: Stack | undefined;
+  let ceiling: CeilingProcess | undefined;
+  let stack: Stack | undefined;
+  try {
+    ceiling = await startCeiling();
+    stack = await startStack('bench', { workers: 1, env: { BUFFER_CAPACITY: String(settings.bufferCapacity) } });
+    const api = stack.api!;
+    const firstWorker = stack.workers[0]!;
+    const { apiKey } = await stack.tenant('enterprise', { rpm: 100_000_000, burst: 100_000_000 });
+    const request = {
+      path: '/v1/messages',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: JSON.stringify(MESSAGE),
+    };
+    const ceilingTarget: Target = { name: 'ceiling', url: ceiling.url, ...request };
+    const esh3arTarget: Target = { name: 'esh3ar', url: api.url, ...request };
+    const loadEsh3ar = async (seconds: number): Promise<SustainedResult> => {
+      const result = await sustained(esh3arTarget, { connections: settings.connections, seconds, onAccepted: recordAnswer });
+      unanswered += result.unanswered;
+      return result;
+    };
+
+    if (settings.warmupSeconds > 0) {
+      log(`warm-up, ${settings.warmupSeconds} s each`);
+      await sustained(ceilingTarget, { connections: settings.connections, seconds: settings.warmupSeconds });
+      await loadEsh3ar(settings.warmupSeconds);
+      await waitForDrain(api.url);
+    }
+
+    log(`sustained, ${settings.connections} connections, ${settings.sustainSeconds} s: ceiling`);
+    const ceilingCpu0 = cpuSeconds(ceiling.pid);
+    const loadCpu0 = process.cpuUsage();
+    const sustainedCeiling = await sustained(ceilingTarget, { connections: settings.connections, seconds: settings.sustainSeconds });
+    const loadCpuCeiling = cpuMs(process.cpuUsage(loadCpu0)) / 1000;
+    const ceilingCpu = cpuSeconds(ceiling.pid) - ceilingCpu0;
+
+    log('sustained: Esh3ar');
+    const apiCpu0 = cpuSeconds(api.pid);
+    const workerCpu0 = cpuSeconds(firstWorker.pid);
+    const redisCpu0 = cpuByName('redis-server');
+    const postgresCpu0 = cpuByName('postgres');
+    const jiffies0 = machineJiffies();
+    const loadCpu1 = process.cpuUsage();
+    const sustainedEsh3ar = await loadEsh3ar(settings.sustainSeconds);
+    const loadCpuEsh3ar = cpuMs(process.cpuUsage(loadCpu1)) / 1000;
+    const jiffies1 = machineJiffies();
+    const apiCpu = cpuSeconds(api.pid) - apiCpu0;
+    const sustainedDrainMs = await waitForDrain(api.url);
+    const workerCpu = cpuSeconds(firstWorker.pid) - workerCpu0;
+    const redisCpu = cpuSinceByName('redis-server', redisCpu0);
+    const postgresCpu = cpuSinceByName('postgres', postgresCpu0);
+
+    log(`burst, ${settings.burst} new connections: ceiling, then Esh3ar`);
+    const burstCeiling = await newConnectionBurst(ceilingTarget, settings.burst);
+    const burstEsh3ar = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
+    unanswered += burstEsh3ar.requests - burstEsh3ar.ok - burstEsh3ar.non2xx;
+    const burstDrainMs = await waitForDrain(api.url);
+
+    log(`burst, ${settings.burst} requests over ${settings.keepAliveConnections} keep-alive connections: ceiling, then Esh3ar`);
+    const keepAliveCeiling = await keepAliveBurst(ceilingTarget, settings.burst, settings.keepAliveConnections);
+    const keepAliveEsh3ar = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
+    unanswered += keepAliveEsh3ar.requests - keepAliveEsh3ar.ok - keepAliveEsh3ar.non2xx;
+    const keepAliveDrainMs = await waitForDrain(api.url);
+
+    const workerPeakRss = peakRssMiB(firstWorker.pid);
+    log(`storage: worker stopped, preloading ${settings.preload} messages`);
+    await firstWorker.stop('SIGTERM');
+    const preloaded = await preload(api.url, apiKey, settings.preload, MESSAGE, (id) => answered.push(id));
+    log('storage: one worker on the full buffer');
+    const workerDrain = await timeWorkerDrain(stack, api.url);
+    log(`storage baseline: storeBatch of ${settings.preload} rows straight into PostgreSQL`);
+    const direct = await directStore(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', settings.preload);
+
+    log('checking that every 2xx is stored exactly once');
+    await waitForDrain(api.url);
+    const integrity = await checkIntegrity(stack.pool, answered, unanswered);
+
+    return {
+      sustained: {
+        ceiling: sustainedCeiling,
+        esh3ar: sustainedEsh3ar,
+        drainAfterMs: sustainedDrainMs,
+        machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
+      },
+      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, drainAfterMs: burstDrainMs },
+      keepAliveBurst: { ceiling: keepAliveCeiling, esh3ar: keepAliveEsh3ar, drainAfterMs: keepAliveDrainMs },
+      storage: { preload: preloaded, worker: workerDrain, direct },
+      processes: {
+        ceiling: { cpuSecondsPer1000: per1000(ceilingCpu, sustainedCeiling.ok), peakRssMiB: peakRssMiB(ceiling.pid) },
+        api: { cpuSecondsPer1000: per1000(apiCpu, sustainedEsh3ar.ok), peakRssMiB: peakRssMiB(api.pid) },
+        worker: { cpuSecondsPer1000: per1000(workerCpu, sustainedEsh3ar.ok), peakRssMiB: workerPeakRss },
+        redisCpuSecondsPer1000: redisCpu === null ? null : per1000(redisCpu, sustainedEsh3ar.ok),
+        postgresCpuSecondsPer1000: postgresCpu === null ? null : per1000(postgresCpu, sustainedEsh3ar.ok),
+        loadGeneratorCpuSecondsPer1000: { ceiling: per1000(loadCpuCeiling, sustainedCeiling.ok), esh3ar: per1000(loadCpuEsh3ar, sustainedEsh3ar.ok) },
+        storageWorkerPeakRssMiB: peakRssMiB(stack.workers.at(-1)!.pid),
+      },
+      integrity,
+    };
+  } finally {
+    await Promise.allSettled([ceiling?.stop(), stack?.close()]);
+  }
+}
+
 let exitCode = 1;
 try {
-  ceiling = await startCeiling();
-  stack = await startStack('bench', { workers: 1, env: { BUFFER_CAPACITY: String(settings.bufferCapacity) } });
-  const api = stack.api!;
-  const firstWorker = stack.workers[0]!;
-  const { apiKey } = await stack.tenant('enterprise', { rpm: 100_000_000, burst: 100_000_000 });
-  const request = {
-    path: '/v1/messages',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify(MESSAGE),
-  };
-  const ceilingTarget: Target = { name: 'ceiling', url: ceiling.url, ...request };
-  const esh3arTarget: Target = { name: 'esh3ar', url: api.url, ...request };
-  const loadEsh3ar = async (seconds: number): Promise<SustainedResult> => {
-    const result = await sustained(esh3arTarget, { connections: settings.connections, seconds, onAccepted: recordAnswer });
-    unanswered += result.unanswered;
-    return result;
-  };
-
-  if (settings.warmupSeconds > 0) {
-    log(`warm-up, ${settings.warmupSeconds} s each`);
-    await sustained(ceilingTarget, { connections: settings.connections, seconds: settings.warmupSeconds });
-    await loadEsh3ar(settings.warmupSeconds);
-    await waitForDrain(api.url);
+  const results: BenchResults = { startedAt, phases, settings, machine: machineInfo(), limits };
+  const problems: string[] = [];
+  if (phases.includes('intake')) {
+    Object.assign(results, await intakePhase());
+    if (!results.integrity!.ok) problems.push(...results.integrity!.problems);
   }
-
-  log(`sustained, ${settings.connections} connections, ${settings.sustainSeconds} s: ceiling`);
-  const ceilingCpu0 = cpuSeconds(ceiling.pid);
-  const loadCpu0 = process.cpuUsage();
-  const sustainedCeiling = await sustained(ceilingTarget, { connections: settings.connections, seconds: settings.sustainSeconds });
-  const loadCpuCeiling = cpuMs(process.cpuUsage(loadCpu0)) / 1000;
-  const ceilingCpu = cpuSeconds(ceiling.pid) - ceilingCpu0;
-
-  log('sustained: Esh3ar');
-  const apiCpu0 = cpuSeconds(api.pid);
-  const workerCpu0 = cpuSeconds(firstWorker.pid);
-  const redisCpu0 = cpuByName('redis-server');
-  const postgresCpu0 = cpuByName('postgres');
-  const jiffies0 = machineJiffies();
-  const loadCpu1 = process.cpuUsage();
-  const sustainedEsh3ar = await loadEsh3ar(settings.sustainSeconds);
-  const loadCpuEsh3ar = cpuMs(process.cpuUsage(loadCpu1)) / 1000;
-  const jiffies1 = machineJiffies();
-  const apiCpu = cpuSeconds(api.pid) - apiCpu0;
-  const sustainedDrainMs = await waitForDrain(api.url);
-  const workerCpu = cpuSeconds(firstWorker.pid) - workerCpu0;
-  const redisCpu = cpuSinceByName('redis-server', redisCpu0);
-  const postgresCpu = cpuSinceByName('postgres', postgresCpu0);
-
-  log(`burst, ${settings.burst} new connections: ceiling, then Esh3ar`);
-  const burstCeiling = await newConnectionBurst(ceilingTarget, settings.burst);
-  const burstEsh3ar = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
-  unanswered += burstEsh3ar.requests - burstEsh3ar.ok - burstEsh3ar.non2xx;
-  const burstDrainMs = await waitForDrain(api.url);
-
-  log(`burst, ${settings.burst} requests over ${settings.keepAliveConnections} keep-alive connections: ceiling, then Esh3ar`);
-  const keepAliveCeiling = await keepAliveBurst(ceilingTarget, settings.burst, settings.keepAliveConnections);
-  const keepAliveEsh3ar = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
-  unanswered += keepAliveEsh3ar.requests - keepAliveEsh3ar.ok - keepAliveEsh3ar.non2xx;
-  const keepAliveDrainMs = await waitForDrain(api.url);
-
-  const workerPeakRss = peakRssMiB(firstWorker.pid);
-  log(`storage: worker stopped, preloading ${settings.preload} messages`);
-  await firstWorker.stop('SIGTERM');
-  const preloaded = await preload(api.url, apiKey, settings.preload, MESSAGE, (id) => answered.push(id));
-  log('storage: one worker on the full buffer');
-  const workerDrain = await timeWorkerDrain(stack, api.url);
-  log(`storage baseline: storeBatch of ${settings.preload} rows straight into PostgreSQL`);
-  const direct = await directStore(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', settings.preload);
-
-  log('checking that every 2xx is stored exactly once');
-  await waitForDrain(api.url);
-  const integrity = await checkIntegrity(stack.pool, answered, unanswered);
-
-  const results: BenchResults = {
-    startedAt,
-    settings,
-    machine: machineInfo(),
-    limits,
-    sustained: {
-      ceiling: sustainedCeiling,
-      esh3ar: sustainedEsh3ar,
-      drainAfterMs: sustainedDrainMs,
-      machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
-    },
-    burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, drainAfterMs: burstDrainMs },
-    keepAliveBurst: { ceiling: keepAliveCeiling, esh3ar: keepAliveEsh3ar, drainAfterMs: keepAliveDrainMs },
-    storage: { preload: preloaded, worker: workerDrain, direct },
-    processes: {
-      ceiling: { cpuSecondsPer1000: per1000(ceilingCpu, sustainedCeiling.ok), peakRssMiB: peakRssMiB(ceiling.pid) },
-      api: { cpuSecondsPer1000: per1000(apiCpu, sustainedEsh3ar.ok), peakRssMiB: peakRssMiB(api.pid) },
-      worker: { cpuSecondsPer1000: per1000(workerCpu, sustainedEsh3ar.ok), peakRssMiB: workerPeakRss },
-      redisCpuSecondsPer1000: redisCpu === null ? null : per1000(redisCpu, sustainedEsh3ar.ok),
-      postgresCpuSecondsPer1000: postgresCpu === null ? null : per1000(postgresCpu, sustainedEsh3ar.ok),
-      loadGeneratorCpuSecondsPer1000: { ceiling: per1000(loadCpuCeiling, sustainedCeiling.ok), esh3ar: per1000(loadCpuEsh3ar, sustainedEsh3ar.ok) },
-      storageWorkerPeakRssMiB: peakRssMiB(stack.workers.at(-1)!.pid),
-    },
-    integrity,
-  };
+  if (phases.includes('gateway')) {
+    results.gateway = await gatewayPhase(gatewaySettings, log);
+    if (!results.gateway.delivery.ok) problems.push(...results.gateway.delivery.problems);
+  }
   const markdown = toMarkdown(results);
   const written = writeResults(`${REPO_ROOT}bench/results`, results, markdown);
   process.stdout.write(`${markdown}\n`);
   log(`written ${written} (and .json)`);
-  if (integrity.ok) exitCode = 0;
-  else log(`FAILED: ${integrity.problems.join('; ')}`);
+  if (problems.length === 0) exitCode = 0;
+  else log(`FAILED: ${problems.join('; ')}`);
 } catch (error) {
   const cause = (error as Error).cause as Error | undefined;
   log(`failed: ${(error as Error).stack ?? String(error)}${cause ? `\ncaused by: ${cause.stack ?? cause.message}` : ''}`);
-} finally {
-  await Promise.allSettled([ceiling?.stop(), stack?.close()]);
 }
 process.exit(exitCode);

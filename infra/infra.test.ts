@@ -19,6 +19,7 @@ interface Service {
   ports?: string[];
   volumes?: string[];
   stop_grace_period?: string;
+  deploy?: { replicas?: number };
 }
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -43,8 +44,31 @@ function envRead(path: string): string[] {
   return [...read(path).matchAll(/\bread\w*\(\s*env,\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1]!);
 }
 
+/** Every variable an app reads: its config.ts, the common settings, and the runtime ones if it calls runtimeConfigFromEnv. */
+function appEnvRead(app: string): string[] {
+  const config = `apps/${app}/src/config.ts`;
+  const runtime = /\bruntimeConfigFromEnv\(/.test(read(config)) ? envRead('packages/config/src/runtime-env.ts') : [];
+  return [...envRead('packages/config/src/common.ts'), ...runtime, ...envRead(config)];
+}
+
+/** The default an app's config.ts gives a variable: `readX(env, 'NAME', 16_384, ...)`. */
+function envDefault(app: string, name: string): number {
+  const value = new RegExp(`'${name}',\\s*([\\d_]+)`).exec(read(`apps/${app}/src/config.ts`))?.[1];
+  return Number(value?.replaceAll('_', ''));
+}
+
 /** The port variable each long-running app listens on, and its /health/ready port. */
-const PORT_VARS: Record<string, string> = { api: 'API_PORT', worker: 'OPS_PORT' };
+const PORT_VARS: Record<string, string> = { api: 'API_PORT', worker: 'OPS_PORT', gateway: 'GATEWAY_PORT' };
+/** The listen backlog variable of each app that accepts client connections. */
+const BACKLOG_VARS: Record<string, string> = { api: 'API_LISTEN_BACKLOG', gateway: 'GATEWAY_LISTEN_BACKLOG' };
+
+/** An nginx time (`30s`, `1h`; no unit is seconds); unset is the proxy timeouts' default, 60 s. */
+function nginxSeconds(time: string | undefined): number {
+  if (time === undefined) return 60;
+  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(time);
+  if (!match) return Number.NaN;
+  return Number(match[1]) * { ms: 0.001, s: 1, m: 60, h: 3600, d: 86_400 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h' | 'd'];
+}
 
 function seconds(duration: string | undefined): number {
   if (duration === undefined) return 10; // Docker's default stop timeout
@@ -64,7 +88,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('starts every built service from an entry point that exists', () => {
-    expect(appServices.map((s) => s.name)).toEqual(expect.arrayContaining(['api', 'migrate', 'worker']));
+    expect(appServices.map((s) => s.name)).toEqual(expect.arrayContaining(['api', 'gateway', 'migrate', 'worker']));
     for (const [name, service] of Object.entries(services).filter(([, s]) => s.build !== undefined)) {
       const files = `${words(service.entrypoint)} ${words(service.command)}`.split(/\s+/).filter((w) => /\.[cm]?[jt]s$/.test(w));
       expect(files, name).not.toEqual([]);
@@ -73,10 +97,10 @@ describe('docker-compose.yml', () => {
   });
 
   it('sets only environment variables the app reads', () => {
-    const common = envRead('packages/config/src/common.ts');
-    expect(common).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'HOST']));
+    expect(envRead('packages/config/src/common.ts')).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'HOST']));
+    expect(appEnvRead('gateway')).toEqual(expect.arrayContaining(['DEVICE_TOKEN_SECRET', 'GATEWAY_PORT', 'BUFFER_CAPACITY']));
     for (const { name, app, service } of appServices) {
-      const known = new Set(['NODE_ENV', ...common, ...envRead(`apps/${app}/src/config.ts`)]);
+      const known = new Set(['NODE_ENV', ...appEnvRead(app)]);
       const unknown = Object.keys(service.environment ?? {}).filter((key) => !known.has(key));
       expect(unknown, `${name} sets variables apps/${app} never reads`).toEqual([]);
     }
@@ -103,11 +127,13 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('lets the kernel queue as many connections as the api and nginx ask for', () => {
-    const apiDefault = /'API_LISTEN_BACKLOG',\s*([\d_]+)/.exec(read('apps/api/src/config.ts'))![1]!.replaceAll('_', '');
-    const api = appService('api').service;
-    const apiBacklog = Number(api.environment?.API_LISTEN_BACKLOG ?? apiDefault);
-    expect(Number(api.sysctls?.['net.core.somaxconn'])).toBeGreaterThanOrEqual(apiBacklog);
+  it('lets the kernel queue as many connections as the api, the gateway and nginx ask for', () => {
+    for (const [name, backlogVar] of Object.entries(BACKLOG_VARS)) {
+      const { environment, sysctls } = appService(name).service;
+      const backlog = Number(environment?.[backlogVar] ?? envDefault(name, backlogVar));
+      expect(backlog, `${name} ${backlogVar}`).toBeGreaterThan(0);
+      expect(Number(sysctls?.['net.core.somaxconn']), name).toBeGreaterThanOrEqual(backlog);
+    }
     const nginxBacklog = Number(/listen\s+\d+[^;]*\bbacklog=(\d+)/.exec(nginx)?.[1]);
     expect(Number(services.nginx?.sysctls?.['net.core.somaxconn'])).toBeGreaterThanOrEqual(nginxBacklog);
   });
@@ -117,6 +143,14 @@ describe('docker-compose.yml', () => {
       const delayMs = Number(/closeWithGrace\(\{\s*delay:\s*([\d_]+)/.exec(read(`apps/${app}/src/main.ts`))![1]!.replaceAll('_', ''));
       expect(seconds(service.stop_grace_period), name).toBeGreaterThan(delayMs / 1000);
     }
+  });
+
+  it('runs at least two gateways from apps/gateway, with the device token secret required', () => {
+    const gateway = appService('gateway');
+    expect(gateway?.app).toBe('gateway');
+    expect(gateway.service.deploy?.replicas ?? 1).toBeGreaterThanOrEqual(2);
+    // `${VAR:?message}`: compose refuses to start without it, rather than starting gateways that exit.
+    expect(String(gateway.service.environment?.DEVICE_TOKEN_SECRET)).toMatch(/^\$\{DEVICE_TOKEN_SECRET:\?[^}]+\}$/);
   });
 
   it('runs Redis durable: every write fsynced to the AOF, nothing evicted', () => {
@@ -173,24 +207,67 @@ describe('Dockerfile', () => {
 });
 
 describe('nginx.conf', () => {
-  const upstream = /upstream\s+(\w+)\s*\{([^}]*)\}/.exec(nginx);
+  /** Each `upstream NAME { ... }` block's body, by name. */
+  const upstreams = new Map([...nginx.matchAll(/\bupstream\s+(\w+)\s*\{([^}]*)\}/g)].map((m) => [m[1]!, m[2]!]));
+  /** Each `location [=|^~] PATH { ... }` block's body, by path (none nests another block). */
+  const locations = new Map([...nginx.matchAll(/\blocation\s+(?:(?:=|\^~)\s+)?([^\s{]+)\s*\{([^}]*)\}/g)].map((m) => [m[1]!, m[2]!]));
+  /** The upstream that proxies to a compose service: [name, body]. */
+  const upstreamOf = (service: string) => [...upstreams].find(([, body]) => new RegExp(`\\bserver\\s+${service}:`).test(body)) ?? ['', ''];
+  /** The arguments of each `name ...;` directive in a block. */
+  const directive = (block: string, name: string) => [...block.matchAll(new RegExp(`^\\s*${name}\\s+([^;]*);`, 'gm'))].map((m) => m[1]!.trim());
+  const stream = locations.get('/v1/stream') ?? '';
 
   it('proxies to the api service on its API_PORT, through a keepalive upstream', () => {
-    expect(upstream).not.toBeNull();
-    const [, name, body] = upstream!;
+    const [name, body] = upstreamOf('api');
     expect(body).toMatch(new RegExp(`\\bserver\\s+api:${appService('api').service.environment?.API_PORT}\\b`));
     expect(body).toMatch(/\bkeepalive\s+\d+;/);
-    expect(nginx).toMatch(new RegExp(`proxy_pass\\s+http://${name};`));
+    const root = locations.get('/') ?? '';
+    expect(directive(root, 'proxy_pass')).toEqual([`http://${name}`]);
     // Upstream keepalive needs HTTP/1.1 and an empty Connection header.
-    expect(nginx).toMatch(/proxy_http_version\s+1\.1;/);
-    expect(nginx).toMatch(/proxy_set_header\s+Connection\s+"";/);
+    expect(directive(root, 'proxy_http_version')).toEqual(['1.1']);
+    expect(directive(root, 'proxy_set_header')).toContain('Connection ""');
   });
 
-  it('re-resolves the api replicas, on an nginx that can (`resolve` is in stable 1.28)', () => {
-    expect(upstream![2]).toMatch(/\bserver\s+\S+\s+resolve;/);
+  it('re-resolves the api and gateway replicas, on an nginx that can (`resolve` is in stable 1.28)', () => {
+    for (const service of ['api', 'gateway']) expect(upstreamOf(service)[0], `upstream for ${service}`).not.toBe('');
+    for (const [name, body] of upstreams) expect(body, name).toMatch(/\bserver\s+\S+\s+resolve;/);
     expect(nginx).toMatch(/\bresolver\s+127\.0\.0\.11\b/);
     const [major = 0, minor = 0] = (/^nginx:(\d+)\.(\d+)/.exec(services.nginx?.image ?? '') ?? []).slice(1).map(Number);
     expect(major * 1000 + minor, services.nginx?.image).toBeGreaterThanOrEqual(1028);
+  });
+
+  it('sends /v1/stream, the gateway’s WebSocket route, to any gateway on its GATEWAY_PORT', () => {
+    expect(read('apps/gateway/src/server.ts')).toMatch(/['"]\/v1\/stream['"]/);
+    const [name, body] = upstreamOf('gateway');
+    expect(body).toMatch(new RegExp(`\\bserver\\s+gateway:${appService('gateway').service.environment?.GATEWAY_PORT}\\b`));
+    // Any gateway serves any phone: no client pinned to one replica.
+    expect(body).not.toMatch(/^\s*(ip_hash|hash|sticky)\b/m);
+    expect(services.nginx?.depends_on?.gateway?.condition).toBe('service_healthy');
+    // No URI after the upstream: the request URI goes on as it came, `?access_token=` included.
+    expect(directive(stream, 'proxy_pass')).toEqual([`http://${name}`]);
+    expect(stream).not.toMatch(/^\s*rewrite\b/m);
+    // nginx forwards every request header, Authorization included, unless told otherwise.
+    expect(nginx).not.toMatch(/\bproxy_pass_request_headers\s+off\b/);
+    const authorization = directive(stream, 'proxy_set_header').filter((header) => /^authorization\s/i.test(header));
+    expect(authorization.every((header) => /\s\$http_authorization$/.test(header)), authorization.join()).toBe(true);
+  });
+
+  it('upgrades /v1/stream to a WebSocket and keeps it open between the gateway’s pings', () => {
+    expect(directive(stream, 'proxy_http_version')).toEqual(['1.1']);
+    const headers = directive(stream, 'proxy_set_header');
+    expect(headers).toContain('Upgrade $http_upgrade');
+    expect(headers).toContain('Connection $connection_upgrade');
+    const map = /\bmap\s+\$http_upgrade\s+\$connection_upgrade\s*\{([^}]*)\}/.exec(nginx)?.[1] ?? '';
+    expect(map).toMatch(/^\s*default\s+upgrade;/m);
+    expect(map).toMatch(/^\s*''\s+close;/m);
+    // nginx closes a tunnel the gateway has sent nothing on for proxy_read_timeout; the
+    // gateway pings every GATEWAY_PING_INTERVAL_MS. Room for one late ping, and >= 60 s.
+    const gateway = appService('gateway').service;
+    const pingMs = Number(gateway.environment?.GATEWAY_PING_INTERVAL_MS ?? envDefault('gateway', 'GATEWAY_PING_INTERVAL_MS'));
+    expect(pingMs).toBeGreaterThan(0);
+    const readTimeout = nginxSeconds(directive(stream, 'proxy_read_timeout').at(-1));
+    expect(readTimeout).toBeGreaterThanOrEqual(60);
+    expect(readTimeout).toBeGreaterThan((2 * pingMs) / 1000);
   });
 
   it('is the file compose mounts, accepts a full batch body and listens on the published port', () => {

@@ -102,7 +102,9 @@ fi
 
 if docker_up && [ -f "$root/infra/docker-compose.yml" ]; then
   log "starting postgres and redis with docker compose"
-  docker compose -f "$root/infra/docker-compose.yml" up -d --wait postgres redis
+  # Compose resolves every variable of the file, the gateway's required secret too.
+  DEVICE_TOKEN_SECRET="${DEVICE_TOKEN_SECRET:-unused-by-postgres-and-redis}" \
+    docker compose -f "$root/infra/docker-compose.yml" up -d --wait postgres redis
   exit 0
 fi
 

@@ -8,7 +8,9 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { authenticate, createTenantLookup } from './auth.ts';
 import { toErrorAnswer } from './errors.ts';
+import { registerMemoryPressure, type PressureLimits } from './memory-pressure.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { adminRoutes } from './routes/admin.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { operationsRoutes } from './routes/operations.ts';
 
@@ -22,7 +24,14 @@ export interface AppDeps {
   keys: RedisKeys;
   enqueuer: IngestEnqueuer;
   registry: Registry;
+  /** The runtime configuration in force (the watcher's). */
   runtime: () => RuntimeConfig;
+  /** Version 0 for this process: the built-in defaults with its environment. */
+  runtimeBase: RuntimeConfig;
+  /** null: no /v1/admin/* routes at all. */
+  adminToken: string | null;
+  admission: { rateLimit: boolean; backpressure: boolean };
+  pressure: PressureLimits;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -48,7 +57,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     const answer = toErrorAnswer(error);
     if (answer.status >= 500 && answer.body.error.code === 'INTERNAL') request.log.error({ err: error }, 'request failed');
-    if (answer.status === 401) ingestMetrics.refused.inc({ reason: 'auth' });
+    if (answer.status === 401 && !request.url.startsWith('/v1/admin/')) ingestMetrics.refused.inc({ reason: 'auth' });
     if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
     if (answer.body.error.code === 'RATE_LIMITED') ingestMetrics.refused.inc({ reason: 'rate_limit' }, request.messageCost ?? 1);
     return reply.code(answer.status).send(answer.body);
@@ -60,9 +69,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   operationsRoutes(app, { ...deps, metrics: ingestMetrics });
 
   await app.register(async (v1) => {
+    // First: a process under pressure refuses before looking up a key or calling Redis.
+    await registerMemoryPressure(v1, deps.pressure, ingestMetrics);
     v1.addHook('onRequest', authenticate(createTenantLookup(deps.pool, { ttlMs: 30_000, maxEntries: 10_000 })));
-    await registerRateLimit(v1, deps.redis, deps.keys.prefix, deps.runtime);
-    messageRoutes(v1, { ...deps, metrics: ingestMetrics });
+    if (deps.admission.rateLimit) await registerRateLimit(v1, deps.redis, deps.keys.prefix, deps.runtime);
+    messageRoutes(v1, { ...deps, backpressure: deps.admission.backpressure, metrics: ingestMetrics });
   });
+
+  const { adminToken } = deps;
+  if (adminToken !== null) {
+    const store = { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, base: deps.runtimeBase };
+    await app.register(async (admin) => adminRoutes(admin, { adminToken, store, logger: deps.logger }));
+  }
   return app;
 }

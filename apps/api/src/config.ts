@@ -1,4 +1,4 @@
-import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
+import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, readSwitch, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
@@ -12,6 +12,20 @@ export function parseConfig(env: Env) {
       backlog: readInt(env, 'API_LISTEN_BACKLOG', 16_384, 1, 1_000_000),
     },
     postgresPool: { max: readInt(env, 'API_PG_POOL_MAX', 10, 1, 1000) },
+    // Both on in every deployment; `off` exists so that bench/limiter-overhead.ts can
+    // measure what they cost in the same run.
+    admission: {
+      rateLimit: readSwitch(env, 'API_RATE_LIMIT', true),
+      backpressure: readSwitch(env, 'API_BACKPRESSURE', true),
+    },
+    // Shedding by @fastify/under-pressure, sampled every second; 0 = that check is off.
+    // A mean event-loop delay of 1 s means every request already waits a second before
+    // its handler runs: refusing at once is kinder than queueing more.
+    pressure: {
+      maxEventLoopDelayMs: readInt(env, 'API_MAX_EVENT_LOOP_DELAY_MS', 1000, 0, 600_000),
+      maxHeapUsedBytes: readInt(env, 'API_MAX_HEAP_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+      maxRssBytes: readInt(env, 'API_MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
+    },
     runtime: runtimeConfigFromEnv(env),
   });
 }

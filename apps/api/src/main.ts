@@ -1,7 +1,8 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createLogger, createRegistry } from '@esh3ar/observability';
+import { createLogger, createRegistry, createRuntimeConfigMetrics } from '@esh3ar/observability';
 import { createRedis, IngestEnqueuer, redisKeys } from '@esh3ar/queue';
+import { RuntimeConfigWatcher } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
@@ -22,11 +23,35 @@ requestRedis.options.enableAutoPipelining = true;
 for (const client of [bufferRedis, requestRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
 
+const runtimeMetrics = createRuntimeConfigMetrics(registry);
+const runtime = await RuntimeConfigWatcher.start({
+  pool,
+  redisUrl: config.redis.url,
+  prefix: config.redis.prefix,
+  base: config.runtime,
+  logger,
+  connectionName: 'esh3ar-api-config',
+  onChange: ({ version }) => runtimeMetrics.version.set(version),
+});
+
 const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
 const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
 await enqueuer.refreshDepth();
 
-const app = await buildApp({ logger, pool, redis: requestRedis, queue, keys, enqueuer, registry, runtime: () => config.runtime });
+const app = await buildApp({
+  logger,
+  pool,
+  redis: requestRedis,
+  queue,
+  keys,
+  enqueuer,
+  registry,
+  runtime: () => runtime.current(),
+  runtimeBase: config.runtime,
+  adminToken: config.adminToken,
+  admission: config.admission,
+  pressure: config.pressure,
+});
 // The depth other api processes and the workers change, read a few times a second
 // rather than once per request.
 const depthTimer = setInterval(() => {
@@ -40,6 +65,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   await app.close(); // waits for in-flight requests, whose messages the enqueuer is writing
   await enqueuer.close();
   await queue.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'));
+  await runtime.close();
   await Promise.allSettled([bufferRedis.quit(), requestRedis.quit(), pool.end()]);
   logger.info('stopped');
 });

@@ -13,6 +13,7 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     esh3arSlidingWindow(
       key: string,
+      clockKey: string,
       now: number,
       windowMs: number,
       limit: number,
@@ -21,6 +22,33 @@ declare module 'ioredis' {
       memberPrefix: string,
     ): import("ioredis").Result<[number, number, number], Context>;
   }
+}
+
+export interface WindowDecision {
+  admitted: boolean;
+  /** Admissions in the window after this call. */
+  used: number;
+  /** Refused: ms until enough admissions have left the window(s) for this cost; 0 if admitted. */
+  waitMs: number;
+}
+
+/** Makes `slidingWindow` callable on this connection (once per connection). */
+export function defineSlidingWindow(redis: Redis): void {
+  redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 2, lua: SLIDING_WINDOW_LUA });
+}
+
+/**
+ * One rate-limit decision for `key` at time `now` (ms, the caller's clock: injectable
+ * so that tests can drive the window across its edges), `cost` messages at once.
+ */
+export async function slidingWindow(
+  redis: Redis,
+  key: string,
+  now: number,
+  limits: { windowMs: number; limit: number; burst: number; cost: number },
+): Promise<WindowDecision> {
+  const [admitted, used, waitMs] = await redis.esh3arSlidingWindow(key, `${key}:clock`, now, limits.windowMs, limits.limit, limits.burst, limits.cost, randomUUID());
+  return { admitted: admitted === 1, used, waitMs };
 }
 
 export interface TenantLimits {
@@ -40,15 +68,14 @@ export function tenantLimits(tenant: Tenant, runtime: RuntimeConfig): TenantLimi
  * exact sliding window in Redis. The plugin's store interface only sees a key, so
  * the key carries "<tenant>|<cost>|<burst>".
  */
-function slidingWindowStore(redis: Redis, prefix: string, windowMs: () => number) {
+function slidingWindowStore(redis: Redis, prefix: string, windowMs: () => number, clock: () => number) {
   return class SlidingWindowStore {
     incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, _timeWindow: number, max: number): void {
       const [tenantId, cost, burst] = key.split('|');
-      redis
-        .esh3arSlidingWindow(`${prefix}:rl:${tenantId}`, Date.now(), windowMs(), max, Number(burst), Number(cost), randomUUID())
-        .then(([admitted, used, waitMs]) => {
-          callback(null, admitted === 1 ? { current: used, ttl: windowMs() } : { current: max + 1, ttl: waitMs });
-        }, (error: Error) => callback(apiError('UNAVAILABLE', `rate limiter unavailable: ${error.message}`, [], 1)));
+      slidingWindow(redis, `${prefix}:rl:${tenantId}`, clock(), { windowMs: windowMs(), limit: max, burst: Number(burst), cost: Number(cost) }).then(
+        ({ admitted, used, waitMs }) => callback(null, admitted ? { current: used, ttl: windowMs() } : { current: max + 1, ttl: waitMs }),
+        (error: Error) => callback(apiError('UNAVAILABLE', `rate limiter unavailable: ${error.message}`, [], 1)),
+      );
     }
     child() {
       return new SlidingWindowStore();
@@ -63,14 +90,20 @@ declare module 'fastify' {
   }
 }
 
-export async function registerRateLimit(app: FastifyInstance, redis: Redis, prefix: string, runtime: () => RuntimeConfig): Promise<void> {
-  redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 1, lua: SLIDING_WINDOW_LUA });
+export async function registerRateLimit(
+  app: FastifyInstance,
+  redis: Redis,
+  prefix: string,
+  runtime: () => RuntimeConfig,
+  clock: () => number = Date.now,
+): Promise<void> {
+  defineSlidingWindow(redis);
   const windowMs = () => runtime().rateLimit.windowSeconds * 1000;
   await app.register(rateLimit, {
     global: false,
     // After body parsing, so that a batch is charged one slot per message.
     hook: 'preHandler',
-    store: slidingWindowStore(redis, prefix, windowMs),
+    store: slidingWindowStore(redis, prefix, windowMs, clock),
     timeWindow: (() => windowMs()) as never,
     max: (request: FastifyRequest) => tenantLimits(request.tenant!, runtime()).rpm,
     keyGenerator: (request: FastifyRequest) =>

@@ -4,6 +4,7 @@ import { createPool, createTenant, migrate, type TenantTier } from '@esh3ar/db';
 import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
 
+import { runConfig } from './runtime-config.ts';
 import { runTokenMint } from './token.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -13,7 +14,11 @@ export const USAGE = `usage: pnpm esh3ar <command>
   migrate                                   apply database migrations (idempotent)
   tenant create --name NAME --tier basic|premium|enterprise [--rpm N --burst N]
                                             create a tenant; prints {"tenantId", "apiKey"}
-  token mint --phone +E164 [--ttl 3600]     print a device token for the gateway (needs DEVICE_TOKEN_SECRET)`;
+  token mint --phone +E164 [--ttl 3600]     print a device token for the gateway (needs DEVICE_TOKEN_SECRET)
+  config get                                the runtime configuration in force: {"version", "config"}
+  config set KEY VALUE                      change one key (buffer.capacity 20000; VALUE is JSON or a string)
+  config history [--limit 100]              the versions, newest first: {"items": [...]}
+  config rollback VERSION                   store VERSION again as the newest (0: the built-in defaults)`;
 
 function positiveInt(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -58,6 +63,8 @@ export async function run(argv: string[], config: CliConfig, logger: Logger): Pr
     case 'tenant':
       if (sub === 'create') return runTenantCreate(config, rest);
       throw new UsageError(`unknown tenant command "${sub ?? ''}"`);
+    case 'config':
+      return runConfig(config, logger, sub, rest);
     case 'token':
       if (sub === 'mint') return runTokenMint(config, rest);
       throw new UsageError(`unknown token command "${sub ?? ''}"`);

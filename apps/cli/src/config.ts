@@ -1,6 +1,6 @@
-import { deepFreeze, parseCommonConfig, readOptionalString, type Env } from '@esh3ar/config';
+import { deepFreeze, parseCommonConfig, readOptionalString, runtimeConfigFromEnv, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
-  return deepFreeze({ ...parseCommonConfig(env), deviceTokenSecret: readOptionalString(env, 'DEVICE_TOKEN_SECRET') });
+  return deepFreeze({ ...parseCommonConfig(env), deviceTokenSecret: readOptionalString(env, 'DEVICE_TOKEN_SECRET'), runtime: runtimeConfigFromEnv(env) });
 }
 export type CliConfig = ReturnType<typeof parseConfig>;

@@ -1,4 +1,4 @@
-import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
+import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, readUrl, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
@@ -13,6 +13,12 @@ export function parseConfig(env: Env) {
       lockDurationMs: readInt(env, 'WORKER_LOCK_DURATION_MS', 30_000, 1000, 600_000),
       retryBaseMs: readInt(env, 'WORKER_RETRY_BASE_MS', 250, 1, 60_000),
       retryMaxMs: readInt(env, 'WORKER_RETRY_MAX_MS', 30_000, 1, 3_600_000),
+    },
+    providers: {
+      baseUrl: readUrl(env, 'PROVIDER_BASE_URL', 'http://127.0.0.1:3002', ['http:', 'https:']).replace(/\/$/, ''),
+      // Calls in flight per channel and worker: the bulkhead that keeps one slow provider to its own slots.
+      concurrency: readInt(env, 'PROVIDER_CONCURRENCY', 16, 1, 1000),
+      timeoutMs: readInt(env, 'PROVIDER_TIMEOUT_MS', 5000, 10, 120_000),
     },
     // TTL precision: a message is marked expired at most this long after its TTL.
     expirySweepMs: readInt(env, 'WORKER_EXPIRY_SWEEP_MS', 1000, 50, 3_600_000),

@@ -1,7 +1,8 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool, migrate } from '@esh3ar/db';
-import { createDispatchMetrics, createLogger, createPersistMetrics, createRegistry } from '@esh3ar/observability';
+import { createDispatchMetrics, createLogger, createPersistMetrics, createProviderMetrics, createRegistry, createRuntimeConfigMetrics } from '@esh3ar/observability';
 import { cappedBackoffMs, createRedis, redisKeys } from '@esh3ar/queue';
+import { RuntimeConfigWatcher } from '@esh3ar/runtime';
 import { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
@@ -9,6 +10,7 @@ import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
 import { routeDeliveries } from './dispatch/route-deliveries.ts';
 import { buildOpsServer } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
+import { ProviderSenders } from './providers/senders.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
 
 const config = parseConfig(process.env);
@@ -25,19 +27,45 @@ const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: f
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await redis.connect();
 
+const runtimeMetrics = createRuntimeConfigMetrics(registry);
+const runtime = await RuntimeConfigWatcher.start({
+  pool,
+  redisUrl: config.redis.url,
+  prefix: config.redis.prefix,
+  base: config.runtime,
+  logger,
+  connectionName: 'esh3ar-worker-config',
+  onChange: ({ version }) => runtimeMetrics.version.set(version),
+});
+
 const dispatchMetrics = createDispatchMetrics(registry);
+const senders = new ProviderSenders({
+  pool,
+  redis,
+  prefix: config.redis.prefix,
+  logger,
+  metrics: createProviderMetrics(registry),
+  runtime: () => runtime.current(),
+  providerBaseUrl: config.providers.baseUrl,
+  concurrency: config.providers.concurrency,
+  timeoutMs: config.providers.timeoutMs,
+  retryBaseMs: config.ingest.retryBaseMs,
+  retryMaxMs: config.ingest.retryMaxMs,
+  lockDurationMs: config.ingest.lockDurationMs,
+});
 const batcher = new PersistBatcher({
   pool,
   redis,
   keys,
   metrics: createPersistMetrics(registry),
   logger,
-  worker: () => config.runtime.worker,
+  worker: () => runtime.current().worker,
   concurrency: config.ingest.concurrency,
   afterStore: async (messages) => {
     const { routed, offline } = await routeDeliveries(redis, config.redis.prefix, messages);
     dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
     dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
+    await senders.enqueueStored(messages);
   },
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
@@ -62,7 +90,10 @@ worker.on('failed', (job, error) => {
 const ops = buildOpsServer(
   registry,
   { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
-  async () => ({ buffer: { depth: await redis.hlen(keys.bufferIndex).catch(() => -1), capacity: config.runtime.buffer.capacity } }),
+  async () => ({
+    buffer: { depth: await redis.hlen(keys.bufferIndex).catch(() => -1), capacity: runtime.current().buffer.capacity },
+    breakers: senders.breakerStates(),
+  }),
 );
 
 closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
@@ -72,8 +103,10 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   const closing = worker.close();
   await batcher.drain();
   await closing;
+  await senders.close();
   await expirySweeper.close();
   await ops.close();
+  await runtime.close();
   await Promise.allSettled([redis.quit(), pool.end()]);
   logger.info('stopped');
 });

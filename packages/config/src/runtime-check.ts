@@ -12,6 +12,7 @@ export type RuntimeConfigCheck = { ok: true; value: RuntimeConfig } | { ok: fals
 const checker = Compile(RuntimeConfig);
 
 const dotted = (pointer: string): string => pointer.split('/').filter(Boolean).join('.');
+const child = (pointer: string, key: string) => ({ path: `${pointer}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`, name: [dotted(pointer), key].filter(Boolean).join('.') });
 
 /** One problem per JSON path, worded for an operator ("unknown key buffer.capacty"). */
 function problemsOf(document: unknown): RuntimeConfigProblem[] {
@@ -21,9 +22,13 @@ function problemsOf(document: unknown): RuntimeConfigProblem[] {
     const missing = (error.params as { requiredProperties?: string[] } | undefined)?.requiredProperties;
     // TypeBox reports an unknown key twice: as "schema is false" at the key, and here with its name.
     if (error.keyword === 'boolean') continue;
-    if (extra?.length) for (const key of extra) problems.push({ path: `${error.instancePath}/${key}`, message: `unknown key ${dotted(`${error.instancePath}/${key}`)}` });
-    else if (missing?.length) for (const key of missing) problems.push({ path: `${error.instancePath}/${key}`, message: `${dotted(`${error.instancePath}/${key}`)} is required` });
-    else problems.push({ path: error.instancePath || '/', message: `${dotted(error.instancePath) || 'the document'} ${error.message}` });
+    if (extra?.length) {
+      for (const { path, name } of extra.map((key) => child(error.instancePath, key))) problems.push({ path, message: `unknown key ${name}` });
+    } else if (missing?.length) {
+      for (const { path, name } of missing.map((key) => child(error.instancePath, key))) problems.push({ path, message: `${name} is required` });
+    } else {
+      problems.push({ path: error.instancePath || '/', message: `${dotted(error.instancePath) || 'the document'} ${error.message}` });
+    }
   }
   return problems.filter((p, i) => problems.findIndex((o) => o.path === p.path) === i);
 }

@@ -35,7 +35,13 @@ export {
   PRIORITY_RANK,
   checkBufferedMessage,
   checkIngestJob,
+  checkSendJob,
+  PROVIDER_CHANNELS,
+  SEND_JOB_NAME,
+  SendJobData,
+  sendQueueName,
   type IngestJobData,
+  type ProviderChannel,
 } from './jobs.ts';
 export { BufferCheck, ReadyResponse } from './health.ts';
 export {

@@ -47,3 +47,31 @@ export const JOB_PRIORITY: Record<Priority, number> = { critical: 1, high: 2, no
 /** Stored as smallint so that ORDER BY priority DESC puts critical first. */
 export const PRIORITY_RANK: Record<Priority, number> = { low: 0, normal: 1, high: 2, critical: 3 };
 export const PRIORITY_BY_RANK: readonly Priority[] = ['low', 'normal', 'high', 'critical'];
+
+/** Channels served by external providers. */
+export const PROVIDER_CHANNELS = ['sms', 'whatsapp', 'email'] as const;
+export type ProviderChannel = (typeof PROVIDER_CHANNELS)[number];
+
+/**
+ * One queue per provider channel: a slow or dead provider fills only its own queue
+ * and its own worker slots (a bulkhead by construction).
+ */
+export const sendQueueName = (channel: ProviderChannel) => `send-${channel}`;
+export const SEND_JOB_NAME = 'send';
+
+export const SendJobData = Type.Object({
+  channel: Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('email')]),
+  /** send: the message's own channel; fallback: no device acknowledged it in time; replay: from the DLQ. */
+  reason: Type.Union([Type.Literal('send'), Type.Literal('fallback'), Type.Literal('replay')]),
+  message: Type.Object({
+    id: Type.String(),
+    tenantId: Type.String(),
+    recipient: Type.String(),
+    subject: Type.Union([Type.String(), Type.Null()]),
+    content: Type.String(),
+    priority: PriorityLiteral,
+    acceptedAt: Type.String(),
+  }),
+});
+export type SendJobData = Static<typeof SendJobData>;
+export const checkSendJob = Compile(SendJobData);

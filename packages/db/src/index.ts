@@ -11,3 +11,14 @@ export { createTenant, findTenantByApiKey, hashApiKey, type NewTenant, type Tena
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
 export { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type NextVersion, type RuntimeConfigVersion } from './runtime-config.ts';
 export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';
+export {
+  listDeadLetters,
+  recordProviderAttempt,
+  recordProviderOutcome,
+  recordProviderWaiting,
+  replayDeadLetters,
+  sendState,
+  type DeadLetter,
+  type DlqFilter,
+  type ProviderOutcome,
+} from './providers.ts';

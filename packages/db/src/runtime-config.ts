@@ -51,7 +51,7 @@ export interface NextVersion {
   /** The newest version when the lock was taken. */
   latest: RuntimeConfigVersion;
   /** Any stored version (for a rollback), read inside the same transaction. */
-  find(version: number): Promise<RuntimeConfigVersion | null>;
+  find: (version: number) => Promise<RuntimeConfigVersion | null>;
 }
 
 /**

@@ -11,9 +11,13 @@ export {
   createHttpMetrics,
   createIngestMetrics,
   createPersistMetrics,
+  createProviderMetrics,
+  createRuntimeConfigMetrics,
   type DispatchMetrics,
   type GatewayMetrics,
   type HttpMetrics,
   type IngestMetrics,
   type PersistMetrics,
+  type ProviderMetrics,
+  type RuntimeConfigMetrics,
 } from './metrics.ts';

@@ -33,7 +33,7 @@ export function createIngestMetrics(registry: Registry) {
     }),
     refused: new Counter({
       name: 'esh3ar_messages_refused_total',
-      help: 'Messages refused, by reason (validation, rate_limit, backpressure, auth, unavailable, idempotency)',
+      help: 'Messages refused, by reason (validation, rate_limit, backpressure, pressure, auth, unavailable, idempotency)',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
@@ -163,3 +163,38 @@ export function createGatewayMetrics(registry: Registry) {
   };
 }
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+export function createRuntimeConfigMetrics(registry: Registry) {
+  return {
+    version: new Gauge({
+      name: 'esh3ar_runtime_config_version',
+      help: 'Runtime configuration version this process applies (-1: not read yet, running on its environment)',
+      registers: [registry],
+    }),
+  };
+}
+export type RuntimeConfigMetrics = ReturnType<typeof createRuntimeConfigMetrics>;
+
+export function createProviderMetrics(registry: Registry) {
+  return {
+    outcomes: new Counter({
+      name: 'esh3ar_provider_sends_total',
+      help: 'Provider send jobs by channel and outcome (sent, failed, dead_letter, retry, circuit_open, skipped)',
+      labelNames: ['channel', 'outcome'] as const,
+      registers: [registry],
+    }),
+    breakerState: new Gauge({
+      name: 'esh3ar_provider_breaker_state',
+      help: 'Circuit breaker per provider channel: 0 closed, 1 half-open, 2 open',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    fallbacks: new Counter({
+      name: 'esh3ar_fallbacks_scheduled_total',
+      help: 'App messages given a provider fallback, by channel',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+  };
+}
+export type ProviderMetrics = ReturnType<typeof createProviderMetrics>;

@@ -6,6 +6,19 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A refused change: the contract's code (400 VALIDATION_FAILED, 404 NOT_FOUND) and what is wrong where. */
+export class RuntimeConfigError extends Error {
+  override name = 'RuntimeConfigError';
+  readonly code: 'VALIDATION_FAILED' | 'NOT_FOUND';
+  readonly details: RuntimeConfigProblem[];
+
+  constructor(code: RuntimeConfigError['code'], message: string, details: RuntimeConfigProblem[] = []) {
+    super(message);
+    this.code = code;
+    this.details = details;
+  }
+}
+
 // An own property, whatever the key: "__proto__" in a patch stays a key the schema
 // refuses instead of replacing the merged object's prototype.
 function define(target: JsonObject, key: string, value: unknown): void {
@@ -38,19 +51,6 @@ export function patchAt(path: string, value: unknown): JsonObject {
     patch = level;
   }
   return patch as JsonObject;
-}
-
-/** A refused change: the contract's code (400 VALIDATION_FAILED, 404 NOT_FOUND) and what is wrong where. */
-export class RuntimeConfigError extends Error {
-  override name = 'RuntimeConfigError';
-  readonly code: 'VALIDATION_FAILED' | 'NOT_FOUND';
-  readonly details: RuntimeConfigProblem[];
-
-  constructor(code: RuntimeConfigError['code'], message: string, details: RuntimeConfigProblem[] = []) {
-    super(message);
-    this.code = code;
-    this.details = details;
-  }
 }
 
 /**

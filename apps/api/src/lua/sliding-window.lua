@@ -1,13 +1,19 @@
 --[[
-  Sliding-window rate limit with a burst cap, exact (a log of admission times).
+  Sliding-window rate limit with a burst cap, exact (a log of admissions).
 
   KEYS[1]  sorted set: member = unique admission id, score = admission time (ms)
-  ARGV[1]  now (ms)
+  KEYS[2]  string: the latest time this limiter has been called at (ms)
+  ARGV[1]  now (ms): the caller's clock
   ARGV[2]  window (ms)
   ARGV[3]  limit per window (rpm)
   ARGV[4]  limit per second (burst)
   ARGV[5]  cost (messages in this request)
   ARGV[6]  unique id prefix for this request's members
+
+  Time never runs backwards for one key: a caller whose clock is behind the latest
+  time seen (another api process's clock a few ms ahead) is counted at that latest
+  time. So no window (t - window, t] ever holds more than `limit` admissions, nor any
+  second more than `burst`, whatever the callers' clocks.
 
   Admits the request when both windows still have `cost` free slots, recording
   `cost` members; a refused request records nothing.
@@ -19,6 +25,11 @@ local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
 local burst = tonumber(ARGV[4])
 local cost = tonumber(ARGV[5])
+
+local latest = tonumber(redis.call('GET', KEYS[2]))
+if latest and latest > now then now = latest end
+-- The clock outlives the log: the log expires `window` after its last admission.
+redis.call('SET', KEYS[2], string.format('%.0f', now), 'PX', window)
 
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local used = redis.call('ZCARD', key)

@@ -1,7 +1,7 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { ReadyResponse } from '@esh3ar/contracts';
 import type { IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer } from '@esh3ar/queue';
+import { breakerStates, type IngestEnqueuer, type RedisKeys } from '@esh3ar/queue';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -11,6 +11,7 @@ export interface OperationsDeps {
   pool: pg.Pool;
   redis: Redis;
   enqueuer: IngestEnqueuer;
+  keys: RedisKeys;
   registry: Registry;
   metrics: IngestMetrics;
   runtime: () => RuntimeConfig;
@@ -41,12 +42,17 @@ export function operationsRoutes(app: FastifyInstance, deps: OperationsDeps): vo
   // Ready means "can accept": Redis is the intake path. PostgreSQL down only delays
   // storage (the buffer holds the messages), so it degrades readiness, not fails it.
   app.get('/health/ready', async (_request, reply) => {
-    const [redis, postgres] = await Promise.all([probe(() => deps.enqueuer.refreshDepth()), probe(() => deps.pool.query('SELECT 1'))]);
+    const [redis, postgres, breakers] = await Promise.all([
+      probe(() => deps.enqueuer.refreshDepth()),
+      probe(() => deps.pool.query('SELECT 1')),
+      // Shared by the workers through Redis: open while any worker's breaker is.
+      breakerStates(deps.redis, deps.keys.prefix).catch(() => ({})),
+    ]);
     const { capacity } = deps.runtime().buffer;
     const depth = deps.enqueuer.depth;
     const body: ReadyResponse = {
       status: redis !== 'ok' ? 'unavailable' : postgres !== 'ok' ? 'degraded' : 'ok',
-      checks: { redis, postgres, buffer: { depth, capacity, utilization: Math.round((depth / capacity) * 10_000) / 10_000 }, breakers: {} },
+      checks: { redis, postgres, buffer: { depth, capacity, utilization: Math.round((depth / capacity) * 10_000) / 10_000 }, breakers },
     };
     return reply.code(redis === 'ok' ? 200 : 503).send(body);
   });

@@ -1,0 +1,133 @@
+import type { RuntimeConfig } from '@esh3ar/config';
+import { checkSendJob, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import { recordProviderAttempt, recordProviderOutcome, recordProviderWaiting, sendState } from '@esh3ar/db';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError, type ProviderPolicy } from './breaker-policy.ts';
+import { ProviderError, sendToProvider } from './provider-client.ts';
+
+export interface SendDeps {
+  pool: pg.Pool;
+  logger: Logger;
+  providerBaseUrl: string;
+  policies: ReadonlyMap<ProviderChannel, ProviderPolicy>;
+  /** Until when other workers saw this channel's breaker open (0: closed). */
+  sharedOpenUntil: (channel: ProviderChannel) => number;
+  runtime: () => RuntimeConfig;
+  onOutcome: (channel: ProviderChannel, outcome: Outcome) => void;
+}
+
+export type Outcome = 'sent' | 'failed' | 'dead_letter' | 'retry' | 'circuit_open' | 'skipped';
+
+/** Why a call did not succeed, as the processor acts on it. */
+type Failure =
+  | { kind: 'circuit_open'; waitMs: number }
+  | { kind: 'busy' }
+  | { kind: 'rejected'; reason: string }
+  | { kind: 'transient'; reason: string; retryAfterMs: number | undefined };
+
+function classify(error: unknown, halfOpenAfterMs: number): Failure {
+  if (error instanceof BrokenCircuitError) return { kind: 'circuit_open', waitMs: halfOpenAfterMs };
+  if (error instanceof BulkheadRejectedError) return { kind: 'busy' };
+  if (error instanceof TaskCancelledError) return { kind: 'transient', reason: 'provider timed out', retryAfterMs: undefined };
+  if (error instanceof ProviderError) {
+    switch (error.code) {
+      case 'REJECTED':
+        return { kind: 'rejected', reason: error.message };
+      case 'RATE_LIMITED':
+        return { kind: 'transient', reason: error.message, retryAfterMs: error.retryAfterMs };
+      case 'TIMEOUT':
+      case 'UNAVAILABLE':
+        return { kind: 'transient', reason: error.message, retryAfterMs: undefined };
+    }
+  }
+  throw error; // a bug, not a provider failure: let BullMQ record it
+}
+
+/** A transient failure as BullMQ sees it: the backoff strategy honours Retry-After. */
+export class RetryLater extends Error {
+  override name = 'RetryLater';
+  readonly retryAfterMs: number | undefined;
+  constructor(message: string, retryAfterMs: number | undefined) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/**
+ * Sends one message through its provider. The message row is the source of truth:
+ * one already handed to a provider (provider_message_id set) or no longer waiting is
+ * skipped, so a job re-run after a crash never sends twice from our side; the
+ * provider also de-duplicates on our message id. Outcomes:
+ * accepted → sent; refused → failed, no retry; transient → attempt counted, retried
+ * with backoff until worker.maxAttempts → dead_letter; breaker open → the job waits
+ * (delayed, no attempt counted) and the message stays pending with the reason.
+ */
+export function sendProcessor(deps: SendDeps) {
+  return async function processSendJob(job: Job<SendJobData>, token?: string): Promise<Outcome> {
+    if (!checkSendJob.Check(job.data)) throw new UnrecoverableError(`send job ${job.id} has an invalid payload`);
+    const { channel, message, reason } = job.data;
+    const from = reason === 'fallback' ? ['pending', 'sent'] : ['pending'];
+    const state = await sendState(deps.pool, message.id);
+    if (!state || state.providerMessageId !== null || !from.includes(state.status) || state.expired) {
+      deps.onOutcome(channel, 'skipped');
+      return 'skipped';
+    }
+    const { breaker: breakerConfig, worker } = deps.runtime();
+
+    const wait = async (waitMs: number, why: string): Promise<never> => {
+      if (job.attemptsStarted <= 1 || !(job.data as SendJobData & { waiting?: boolean }).waiting) {
+        await recordProviderWaiting(deps.pool, message.id, why);
+        await job.updateData({ ...job.data, waiting: true } as SendJobData);
+      }
+      deps.onOutcome(channel, 'circuit_open');
+      await job.moveToDelayed(Date.now() + waitMs, token);
+      throw new DelayedError();
+    };
+
+    const openUntil = deps.sharedOpenUntil(channel);
+    if (openUntil > Date.now()) await wait(openUntil - Date.now(), `waiting: the ${channel} provider's circuit is open`);
+
+    const policy = deps.policies.get(channel)!;
+    try {
+      const { providerMessageId } = await policy.policy.execute(({ signal }) => sendToProvider(deps.providerBaseUrl, channel, message, signal));
+      const detail = reason === 'fallback' ? `no device acknowledged in time; sent by ${channel} (${providerMessageId})` : `accepted by the ${channel} provider (${providerMessageId})`;
+      await recordProviderOutcome(deps.pool, message.id, 'sent', { providerMessageId, detail }, from);
+      deps.onOutcome(channel, 'sent');
+      return 'sent';
+    } catch (error) {
+      const failure = classify(error, breakerConfig.halfOpenAfterMs);
+      switch (failure.kind) {
+        case 'circuit_open':
+          return wait(failure.waitMs, `waiting: the ${channel} provider's circuit is open`);
+        case 'busy':
+          // The bulkhead is full: try again shortly, without counting an attempt.
+          await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 400), token);
+          throw new DelayedError();
+        case 'rejected':
+          await recordProviderOutcome(deps.pool, message.id, 'failed', { reason: failure.reason, detail: failure.reason }, from);
+          deps.onOutcome(channel, 'failed');
+          return 'failed';
+        case 'transient': {
+          const used = await recordProviderAttempt(deps.pool, message.id, `attempt failed: ${failure.reason}`, from);
+          if (used === null) return 'skipped';
+          if (used >= worker.maxAttempts) {
+            await recordProviderOutcome(
+              deps.pool,
+              message.id,
+              'dead_letter',
+              { reason: failure.reason, detail: `${used} attempts failed; last: ${failure.reason}`, countAttempt: false },
+              from,
+            );
+            deps.onOutcome(channel, 'dead_letter');
+            deps.logger.warn({ id: message.id, channel, attempts: used }, 'message moved to the dead-letter queue');
+            return 'dead_letter';
+          }
+          deps.onOutcome(channel, 'retry');
+          throw new RetryLater(failure.reason, failure.retryAfterMs);
+        }
+      }
+    }
+  };
+}
