@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
 
 import { runConfig } from './runtime-config.ts';
+import { runDlqList, runDlqReplay } from './dlq.ts';
 import { runTokenMint } from './token.ts';
 import { UsageError } from './usage-error.ts';
 
@@ -18,7 +19,10 @@ export const USAGE = `usage: pnpm esh3ar <command>
   config get                                the runtime configuration in force: {"version", "config"}
   config set KEY VALUE                      change one key (buffer.capacity 20000; VALUE is JSON or a string)
   config history [--limit 100]              the versions, newest first: {"items": [...]}
-  config rollback VERSION                   store VERSION again as the newest (0: the built-in defaults)`;
+  config rollback VERSION                   store VERSION again as the newest (0: the built-in defaults)
+  dlq list [--tenant ID --channel C --error TEXT --since T --until T --limit N]
+                                            dead letters, newest first: {"items": [...]}
+  dlq replay ID... | --all [filters]        send dead letters again (fresh retry budget): {"replayed", "ids"}`;
 
 function positiveInt(name: string, value: string | undefined, min: number): number | undefined {
   if (value === undefined) return undefined;
@@ -65,6 +69,10 @@ export async function run(argv: string[], config: CliConfig, logger: Logger): Pr
       throw new UsageError(`unknown tenant command "${sub ?? ''}"`);
     case 'config':
       return runConfig(config, logger, sub, rest);
+    case 'dlq':
+      if (sub === 'list') return runDlqList(config, rest);
+      if (sub === 'replay') return runDlqReplay(config, rest);
+      throw new UsageError(`unknown dlq command "${sub ?? ''}"`);
     case 'token':
       if (sub === 'mint') return runTokenMint(config, rest);
       throw new UsageError(`unknown token command "${sub ?? ''}"`);

@@ -131,6 +131,22 @@ describe('dead letters', () => {
     expect(dead.failureReason).toMatch(/500/);
     expect(dead.events.filter((e: { detail: string }) => /^attempt failed/.test(e.detail ?? ''))).toHaveLength(5);
     expect(dead.events.at(-1)).toMatchObject({ status: 'dead_letter', detail: expect.stringContaining('5 attempts failed') });
+
+    // Listed, filtered, then replayed once the provider recovers: sent, with the history kept.
+    const listed = await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=email&error=500');
+    expect(listed.status).toBe(200);
+    expect(listed.body.items).toEqual([expect.objectContaining({ id: r.body.id, channel: 'email', attempts: 5, failureReason: expect.stringMatching(/500/) })]);
+    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=sms')).body.items.map((d: { id: string }) => d.id)).not.toContain(r.body.id);
+    expect((await send(api(), apiKey, 'GET', '/v1/admin/dlq')).status).toBe(401);
+    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=pigeon')).status).toBe(400);
+    await send(sim.url, null, 'DELETE', '/control');
+    const replay = await send(api(), ADMIN, 'POST', '/v1/admin/dlq/replay', { ids: [r.body.id] });
+    expect(replay.body).toEqual({ replayed: 1, ids: [r.body.id] });
+    const sent = await waitStatus(r.body.id, 'sent');
+    expect(sent.attempts).toBe(6);
+    expect(sent.events.map((e: { status: string }) => e.status)).toEqual(expect.arrayContaining(['dead_letter', 'pending', 'sent']));
+    expect(await received('dead@example.com')).toHaveLength(1);
+    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=email')).body.items.map((d: { id: string }) => d.id)).not.toContain(r.body.id);
   });
 });
 

@@ -1,5 +1,6 @@
-import { JOB_PRIORITY, SEND_JOB_NAME, type BufferedMessage, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
-import type { JobsOptions } from 'bullmq';
+import { JOB_PRIORITY, PROVIDER_CHANNELS, SEND_JOB_NAME, sendQueueName, type BufferedMessage, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { INGEST_ATTEMPTS } from './ingest-jobs.ts';
 
 export interface SendJob {
@@ -31,4 +32,23 @@ export function sendJob(m: BufferedMessage, channel: ProviderChannel, reason: Se
       ...extra,
     },
   };
+}
+
+/** One producer per provider channel queue. */
+export function sendQueues(connection: Redis, prefix: string): Map<ProviderChannel, Queue<SendJobData>> {
+  return new Map(PROVIDER_CHANNELS.map((c) => [c, new Queue<SendJobData>(sendQueueName(c), { connection, prefix })]));
+}
+
+/**
+ * DLQ replay: each message is sent again exactly like a new attempt, under a fresh job
+ * id (its earlier job's record stays apart); app messages have no provider and are skipped.
+ */
+export async function enqueueReplays(queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>, messages: readonly BufferedMessage[]): Promise<number> {
+  const stamp = Date.now();
+  const jobs = messages.filter((m): m is BufferedMessage & { channel: ProviderChannel } => m.channel !== 'app');
+  await Promise.all(jobs.map((m) => {
+    const job = sendJob(m, m.channel, 'replay', `replay-${m.id}-${stamp}`);
+    return queues.get(m.channel)!.add(job.name, job.data, job.opts);
+  }));
+  return jobs.length;
 }
