@@ -1,4 +1,5 @@
 import type { RuntimeConfig } from '@esh3ar/config';
+import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import { createHttpMetrics, createIngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -6,12 +7,14 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
+import { authenticateAdmin } from './admin-auth.ts';
 import { authenticate, createTenantLookup } from './auth.ts';
 import { toErrorAnswer } from './errors.ts';
 import { registerMemoryPressure, type PressureLimits } from './memory-pressure.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { messageRoutes } from './routes/messages.ts';
+import { dlqAdminRoutes } from './routes/dlq-admin.ts';
 import { operationsRoutes } from './routes/operations.ts';
 
 export interface AppDeps {
@@ -21,6 +24,8 @@ export interface AppDeps {
   /** Request-path Redis: rate limits, idempotency keys, buffer lookups. */
   redis: Redis;
   queue: Queue;
+  /** Producers of the provider send queues (DLQ replays). */
+  sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
   keys: RedisKeys;
   enqueuer: IngestEnqueuer;
   registry: Registry;
@@ -79,7 +84,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { adminToken } = deps;
   if (adminToken !== null) {
     const store = { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, base: deps.runtimeBase };
-    await app.register(async (admin) => adminRoutes(admin, { adminToken, store, logger: deps.logger }));
+    await app.register(async (admin) => {
+      // One hook for every /v1/admin/* route registered in this scope.
+      admin.addHook('onRequest', authenticateAdmin(adminToken));
+      adminRoutes(admin, { store, logger: deps.logger });
+      dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues });
+    });
   }
   return app;
 }

@@ -1,7 +1,7 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import { createLogger, createRegistry, createRuntimeConfigMetrics } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys } from '@esh3ar/queue';
+import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
 import { RuntimeConfigWatcher } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
@@ -35,10 +35,12 @@ const runtime = await RuntimeConfigWatcher.start({
 });
 
 const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
+const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
 const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
 await enqueuer.refreshDepth();
 
 const app = await buildApp({
+  sendQueues: providerQueues,
   logger,
   pool,
   redis: requestRedis,
@@ -64,7 +66,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   clearInterval(depthTimer);
   await app.close(); // waits for in-flight requests, whose messages the enqueuer is writing
   await enqueuer.close();
-  await queue.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'));
+  await Promise.all([queue, ...providerQueues.values()].map((q) => q.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'))));
   await runtime.close();
   await Promise.allSettled([bufferRedis.quit(), requestRedis.quit(), pool.end()]);
   logger.info('stopped');

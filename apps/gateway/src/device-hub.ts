@@ -43,7 +43,8 @@ export interface HubDeps {
   replayPageSize: number;
 }
 
-const RECENT_ACKS_KEPT = 1000;
+// Enough for another device's late ack of the same messages; bounded per phone.
+const RECENT_ACKS_KEPT = 64;
 
 /**
  * Delivery to the devices connected to this gateway: replay on connect from

@@ -65,7 +65,11 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       },
     },
     (socket, request) => {
-      const connection = deps.hub.attach(request.phone!, socket);
+      // Nothing of the request is kept past this function: a closure holding it would
+      // keep Fastify's request and reply objects alive for the whole connection.
+      const phone = request.phone!;
+      const log = deps.logger;
+      const connection = deps.hub.attach(phone, socket);
       const entry = presenceOf(deps.gatewayId, connection);
       socket.on('pong', () => {
         connection.alive = true;
@@ -85,15 +89,15 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       });
       socket.on('close', () => {
         deps.hub.detach(connection);
-        removePresence(deps.redis, deps.prefix, [entry]).catch((error: Error) => request.log.warn({ err: error }, 'presence not removed; it expires'));
+        removePresence(deps.redis, deps.prefix, [entry]).catch((error: Error) => log.warn({ err: error }, 'presence not removed; it expires'));
       });
-      socket.on('error', (error) => request.log.debug({ err: error }, 'device socket error'));
+      socket.on('error', (error) => log.debug({ err: error }, 'device socket error'));
       // Presence first, then the replay: a message stored meanwhile is either routed
       // here live or found by the replay; the hub drops the duplicate.
       refreshPresence(deps.redis, deps.prefix, [entry], deps.presenceTtlMs)
         .then(() => deps.hub.replay(connection))
         .catch((error: Error) => {
-          request.log.warn({ err: error, phone: connection.phone }, 'replay failed; closing so the device reconnects');
+          log.warn({ err: error, phone }, 'replay failed; closing so the device reconnects');
           socket.close(1011, 'replay failed, reconnect');
         });
     },

@@ -30,9 +30,11 @@ export interface BatcherDeps {
 }
 
 /**
- * Gathers the rows of several ingest jobs into one COPY batch. A batch is written
- * when it reaches worker.batchSize rows, when every job slot is waiting on it, or
- * worker.batchTimeoutMs after its first row. Each job's promise settles with the
+ * Gathers the rows of several ingest jobs into one COPY batch, group-commit style: a
+ * batch is written at once when none is being written; otherwise when the one being
+ * written ends, when it reaches worker.batchSize rows, when every job slot is waiting
+ * on it, or worker.batchTimeoutMs after its first row. Light traffic is stored with
+ * no added wait; heavy traffic forms large batches by itself. Each job's promise settles with the
  * batch: a failed batch fails all of its jobs, and BullMQ retries them.
  */
 export class PersistBatcher {
@@ -51,7 +53,10 @@ export class PersistBatcher {
       this.#waiting.push({ rows, resolve, reject });
       this.#rowCount += rows.length;
       const { batchSize, batchTimeoutMs } = this.#deps.worker();
-      if (this.#rowCount >= batchSize || this.#waiting.length >= this.#deps.concurrency) this.#flush();
+      // Group commit: with no batch being written, write at once (lowest latency when
+      // traffic is light); while one is, gather until it ends, the batch is full, every
+      // job slot waits here, or batchTimeoutMs passes.
+      if (this.#inFlight.size === 0 || this.#rowCount >= batchSize || this.#waiting.length >= this.#deps.concurrency) this.#flush();
       else this.#timer ??= setTimeout(() => this.#flush(), batchTimeoutMs);
     });
   }
@@ -63,7 +68,11 @@ export class PersistBatcher {
     this.#waiting = [];
     this.#rowCount = 0;
     if (batch.length === 0) return;
-    const write = this.#write(batch).finally(() => this.#inFlight.delete(write));
+    const write = this.#write(batch).finally(() => {
+      this.#inFlight.delete(write);
+      // What gathered while this batch was written goes next, without waiting for the timer.
+      if (this.#inFlight.size === 0 && this.#waiting.length > 0) this.#flush();
+    });
     this.#inFlight.add(write);
   }
 
