@@ -52,7 +52,7 @@ export function dlqAdminRoutes(app: FastifyInstance, deps: DlqRouteDeps): void {
       if (!at || !id || Number.isNaN(Date.parse(at)) || !new RegExp(UUID).test(id)) invalid('cursor is not one this api returned');
       after = { at, id };
     }
-    const items = await listDeadLetters(deps.pool, toDbFilter(query as Filter), limit + 1, after);
+    const items = await listDeadLetters(deps.pool, toDbFilter(query), limit + 1, after);
     const page = items.slice(0, limit);
     const last = page.at(-1);
     return {
@@ -63,7 +63,7 @@ export function dlqAdminRoutes(app: FastifyInstance, deps: DlqRouteDeps): void {
 
   app.post('/v1/admin/dlq/replay', async (request) => {
     if (!checkReplay.Check(request.body)) invalid('body: {"ids": [message ids]} or {"filter": {tenant, channel, error, since, until}}');
-    const body = request.body as Static<typeof Replay>;
+    const body = request.body;
     const ids = 'ids' in body ? body.ids : (await listDeadLetters(deps.pool, toDbFilter(body.filter), REPLAY_FILTER_MAX, null)).map((d) => d.id);
     const messages = await replayDeadLetters(deps.pool, ids);
     await enqueueReplays(deps.sendQueues, messages);
