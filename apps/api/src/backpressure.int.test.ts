@@ -1,22 +1,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { send, startApp, startStack, waitFor, type Stack } from '@esh3ar/stack';
+import { freePort, send, startApp, startStack, waitFor, type Stack } from '@esh3ar/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const message = (priority: string) => ({ recipient: '+966501234567', content: `a ${priority} message`, priority });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 describe('backpressure on the buffer (capacity 10, watermark 0.5, no worker storing)', () => {
   let stack: Stack;

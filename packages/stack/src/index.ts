@@ -9,3 +9,4 @@ export { REPO_ROOT, startApp, type AppName, type AppProcess, type StartOptions }
 export { send, startStack, waitFor, type Stack, type StackOptions } from './stack.ts';
 export { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 export { TestDevice, type ReceivedFrame } from './device.ts';
+export { freePort } from './free-port.ts';

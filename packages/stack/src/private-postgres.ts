@@ -1,8 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { tmpdir, userInfo } from 'node:os';
+import { freePort } from './free-port.ts';
 import { join } from 'node:path';
 
 export interface PrivatePostgres {
@@ -11,15 +10,6 @@ export interface PrivatePostgres {
   stop(): void;
   start(): void;
   destroy(): void;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 function binDir(): string {
