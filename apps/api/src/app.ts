@@ -16,6 +16,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { dlqAdminRoutes } from './routes/dlq-admin.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { webhookAdminRoutes } from './routes/webhooks-admin.ts';
 
 export interface AppDeps {
   /** A pino logger (typed as Fastify's view of it, so routes are not generic over pino). */
@@ -89,6 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       admin.addHook('onRequest', authenticateAdmin(adminToken));
       adminRoutes(admin, { store, logger: deps.logger });
       dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues });
+      webhookAdminRoutes(admin, { pool: deps.pool, logger: deps.logger });
     });
   }
   return app;

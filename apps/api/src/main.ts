@@ -1,6 +1,6 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createLogger, createRegistry, createRuntimeConfigMetrics } from '@esh3ar/observability';
+import { createLogger, createRegistry, createRuntimeConfigMetrics, createStatementObserver } from '@esh3ar/observability';
 import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
 import { RuntimeConfigWatcher } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
@@ -13,7 +13,12 @@ const logger = createLogger('api', config.log.level);
 const registry = createRegistry('api');
 const keys = redisKeys(config.redis.prefix);
 
-const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-api', statementTimeoutMs: 5000 });
+const pool = createPool(config.postgres.url, {
+  max: config.postgresPool.max,
+  applicationName: 'esh3ar-api',
+  statementTimeoutMs: 5000,
+  onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
+});
 pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
 // Two connections: the enqueue path keeps its commands in order (index, then job);
 // the request path pipelines whatever each tick asks (rate limits, idempotency keys).

@@ -8,6 +8,7 @@ import { runConfig } from './runtime-config.ts';
 import { runDlqList, runDlqReplay } from './dlq.ts';
 import { runTokenMint } from './token.ts';
 import { UsageError } from './usage-error.ts';
+import { runTenantWebhook } from './webhooks.ts';
 
 export { UsageError };
 
@@ -15,6 +16,8 @@ export const USAGE = `usage: pnpm esh3ar <command>
   migrate                                   apply database migrations (idempotent)
   tenant create --name NAME --tier basic|premium|enterprise [--rpm N --burst N]
                                             create a tenant; prints {"tenantId", "apiKey"}
+  tenant webhook set --tenant ID --url URL  POST the tenant's status changes there; prints {"tenantId", "url", "secret"}
+  tenant webhook remove --tenant ID         stop, dropping the events not yet delivered: {"tenantId", "removed"}
   token mint --phone +E164 [--ttl 3600]     print a device token for the gateway (needs DEVICE_TOKEN_SECRET)
   config get                                the runtime configuration in force: {"version", "config"}
   config set KEY VALUE                      change one key (buffer.capacity 20000; VALUE is JSON or a string)
@@ -66,6 +69,7 @@ export async function run(argv: string[], config: CliConfig, logger: Logger): Pr
       return runMigrate(config, logger);
     case 'tenant':
       if (sub === 'create') return runTenantCreate(config, rest);
+      if (sub === 'webhook') return runTenantWebhook(config, rest[0], rest.slice(1));
       throw new UsageError(`unknown tenant command "${sub ?? ''}"`);
     case 'config':
       return runConfig(config, logger, sub, rest);

@@ -1,8 +1,9 @@
-import { readLogLevel, readOptionalString, readString, readUrl, type Env, type LogLevel } from './env.ts';
+import { readInt, readLogLevel, readOptionalString, readString, readUrl, type Env, type LogLevel } from './env.ts';
 
 /** The settings every Esh3ar process shares (CONTRACT.md §1). */
 export interface CommonConfig {
-  postgres: { url: string };
+  /** slowStatementMs: statements at least this long are logged by name (0: every one). */
+  postgres: { url: string; slowStatementMs: number };
   redis: { url: string; prefix: string };
   log: { level: LogLevel };
   host: string;
@@ -12,7 +13,12 @@ export interface CommonConfig {
 export function parseCommonConfig(env: Env): CommonConfig {
   const prefix = readString(env, 'REDIS_PREFIX', 'esh3ar');
   return {
-    postgres: { url: readUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/esh3ar', ['postgres:', 'postgresql:']) },
+    postgres: {
+      url: readUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/esh3ar', ['postgres:', 'postgresql:']),
+      // The 500 ms of the slow-statement alert: a statement that long holds a pooled connection
+      // through hundreds of requests' worth of work.
+      slowStatementMs: readInt(env, 'PG_SLOW_STATEMENT_MS', 500, 0, 3_600_000),
+    },
     redis: { url: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']), prefix },
     log: { level: readLogLevel(env, 'LOG_LEVEL', 'info') },
     host: readString(env, 'HOST', '127.0.0.1'),

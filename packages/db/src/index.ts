@@ -4,6 +4,7 @@
  * queries the api answers from. SQL lives in sql/*.sql and migrations/*.sql.
  */
 export { createPool, isDataPgError, isTransientPgError, withDefaultUser, type PoolOptions } from './pool.ts';
+export type { StatementObserver } from './statement-timing.ts';
 export { migrate } from './migrate.ts';
 export { copyField, messageCopyRow, type RowState } from './copy-encoding.ts';
 export { storeBatch, type RowToStore, type StoreResult } from './copy-writer.ts';
@@ -22,3 +23,16 @@ export {
   type DlqFilter,
   type ProviderOutcome,
 } from './providers.ts';
+export {
+  claimWebhookTenants,
+  getTenantWebhook,
+  markWebhookDelivered,
+  removeTenantWebhook,
+  retryWebhookLater,
+  setTenantWebhook,
+  webhookOutboxBatch,
+  webhookOutboxLagSeconds,
+  type OutboxEvent,
+  type TenantWebhook,
+  type WebhookClaim,
+} from './webhooks.ts';

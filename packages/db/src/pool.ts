@@ -1,10 +1,13 @@
 import { userInfo } from 'node:os';
 import pg from 'pg';
+import { timeStatements, type StatementObserver } from './statement-timing.ts';
 
 export interface PoolOptions {
   max: number;
   applicationName: string;
   statementTimeoutMs?: number;
+  /** Told the name and time of every statement (esh3ar_db_statement_duration_seconds, slow-statement logs). */
+  onStatement?: StatementObserver;
 }
 
 /** Like libpq: a URL without a user name connects as the operating-system user. */
@@ -16,7 +19,7 @@ export function withDefaultUser(url: string): string {
 }
 
 export function createPool(url: string, options: PoolOptions): pg.Pool {
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: withDefaultUser(url),
     max: options.max,
     application_name: options.applicationName,
@@ -25,6 +28,8 @@ export function createPool(url: string, options: PoolOptions): pg.Pool {
     idleTimeoutMillis: 30_000,
     ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
   });
+  if (options.onStatement) timeStatements(pool, options.onStatement);
+  return pool;
 }
 
 /** SQLSTATEs that mean "try again later": the server or the connection, not the data. */

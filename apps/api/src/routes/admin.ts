@@ -13,11 +13,9 @@ import {
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { authenticateAdmin } from '../admin-auth.ts';
 import { apiError } from '../errors.ts';
 
 export interface AdminRouteDeps {
-  adminToken: string;
   store: ConfigStore;
   logger: FastifyBaseLogger;
 }
@@ -81,12 +79,12 @@ async function storeCall<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /**
- * /v1/admin/*: registered only when ADMIN_TOKEN is set (otherwise these paths are 404),
- * each request authenticated by that token alone.
+ * /v1/admin/config* and /v1/admin/tenants. The caller registers them only when
+ * ADMIN_TOKEN is set (otherwise these paths are 404), in a scope that authenticates
+ * every request by that token alone (authenticateAdmin).
  */
 export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   const { store, logger } = deps;
-  app.addHook('onRequest', authenticateAdmin(deps.adminToken));
 
   function answer(change: ConfigChange, by: string): { version: number; config: RuntimeConfig } {
     logger.info({ version: change.version, changedBy: by }, 'runtime configuration stored');

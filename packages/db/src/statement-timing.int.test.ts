@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { pino } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { storeBatch } from './copy-writer.ts';
+import { expireDue } from './delivery.ts';
+import { migrate } from './migrate.ts';
+import { createPool, withDefaultUser } from './pool.ts';
+
+// A database of its own (the @esh3ar/stack kit depends on this package, so not from there).
+const dbName = `esh3ar_statement_timing_${randomUUID().slice(0, 8)}`;
+const serverUrl = new URL(withDefaultUser(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar'));
+const urlOf = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
+async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: urlOf('postgres') });
+  await client.connect();
+  await client.query(sql).finally(() => client.end());
+}
+
+const seen: { statement: string; seconds: number; failed: boolean }[] = [];
+let pool: pg.Pool;
+
+beforeAll(async () => {
+  await admin(`CREATE DATABASE "${dbName}"`);
+  await migrate(urlOf(dbName), pino({ level: 'silent' }));
+  pool = createPool(urlOf(dbName), { max: 2, applicationName: 'esh3ar-statement-timing-test', onStatement: (statement, seconds, failed) => seen.push({ statement, seconds, failed }) });
+});
+afterAll(async () => {
+  await pool?.end();
+  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+});
+beforeEach(() => {
+  seen.length = 0;
+});
+
+describe('statement timing (createPool onStatement)', () => {
+  it('names a statement from sql/*.sql by its file, and an inline one by its verb', async () => {
+    await expireDue(pool, 10);
+    await pool.query('SELECT 1');
+    await pool.query('  with x as (select 1) select * from x');
+    expect(seen.map((s) => s.statement)).toEqual(['expire-due', 'select', 'with']);
+    expect(seen.every((s) => !s.failed && s.seconds > 0 && s.seconds < 5)).toBe(true);
+  });
+
+  it('measures the time PostgreSQL takes', async () => {
+    await pool.query('SELECT pg_sleep(0.2)');
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.seconds).toBeGreaterThanOrEqual(0.2);
+  });
+
+  it('reports a refused statement as failed, and the caller still gets the error', async () => {
+    await expect(pool.query('SELECT * FROM no_such_table')).rejects.toThrow(/no_such_table/);
+    await expect(pool.query('VACUUM no_such_table')).rejects.toThrow(/no_such_table/);
+    expect(seen).toMatchObject([
+      { statement: 'select', failed: true },
+      { statement: 'other', failed: true },
+    ]);
+  });
+
+  it('times a checked-out client’s statements in a transaction and passes COPY through untouched', async () => {
+    const message = {
+      id: uuidv7(),
+      tenantId: randomUUID(),
+      acceptedAt: new Date().toISOString(),
+      recipient: '+966501234567',
+      channel: 'app' as const,
+      priority: 'normal' as const,
+      subject: null,
+      content: 'hello',
+      metadata: null,
+      ttlSeconds: null,
+      fallback: null,
+      fallbackAfterSeconds: null,
+      idempotencyKey: null,
+    };
+    const result = await storeBatch(pool, [{ message, state: { status: 'pending', failureReason: null } }]);
+    expect(result.inserted).toBe(1);
+    // COPY itself is a stream (its own histogram, esh3ar_persist_copy_duration_seconds): not among them.
+    expect(seen.map((s) => s.statement)).toEqual(expect.arrayContaining(['begin', 'merge-staging', 'commit']));
+    expect(seen.map((s) => s.statement)).not.toContain('copy');
+    const client = await pool.connect();
+    try {
+      await client.query({ text: 'SELECT $1::int AS n', values: [7] });
+      await new Promise<void>((resolve, reject) => client.query('SELECT 2', (error) => (error ? reject(error) : resolve())));
+    } finally {
+      client.release();
+    }
+    expect(seen.slice(-2).map((s) => s.statement)).toEqual(['select', 'select']);
+  });
+});

@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import type pg from 'pg';
+import { sql } from './sql-files.ts';
+
+export interface TenantWebhook {
+  tenantId: string;
+  url: string;
+  secret: string;
+}
+
+/** 256 random bits: the HMAC key of a tenant's webhook, shown on each set. */
+function newWebhookSecret(): string {
+  return `whsec_${randomBytes(32).toString('base64url')}`;
+}
+
+/** Registers or replaces a tenant's webhook with a fresh secret; null: no such tenant. */
+export async function setTenantWebhook(pool: pg.Pool, tenantId: string, url: string): Promise<TenantWebhook | null> {
+  const { rows } = await pool.query<{ tenant_id: string; url: string; secret: string }>(sql('webhook-set'), [tenantId, url, newWebhookSecret()]);
+  const row = rows[0];
+  return row ? { tenantId: row.tenant_id, url: row.url, secret: row.secret } : null;
+}
+
+/** null: no such tenant; `url: null`: the tenant has no webhook. */
+export async function getTenantWebhook(pool: pg.Pool, tenantId: string): Promise<{ tenantId: string; url: string | null } | null> {
+  const { rows } = await pool.query<{ tenant_id: string; url: string | null }>(sql('webhook-get'), [tenantId]);
+  const row = rows[0];
+  return row ? { tenantId: row.tenant_id, url: row.url } : null;
+}
+
+/** Removes the webhook and the events still waiting for it; null: no such tenant. */
+export async function removeTenantWebhook(pool: pg.Pool, tenantId: string): Promise<{ removed: boolean } | null> {
+  const { rows } = await pool.query<{ removed: boolean }>(sql('webhook-remove'), [tenantId]);
+  const row = rows[0];
+  return row ? { removed: row.removed } : null;
+}
+
+/** A tenant whose events this worker may deliver until its lease runs out. */
+export interface WebhookClaim {
+  tenantId: string;
+  url: string;
+  secret: string;
+  /** Consecutive failed POSTs before this claim. */
+  failures: number;
+}
+
+export interface OutboxEvent {
+  /** bigint as a string: the event's id at the receiver. */
+  id: string;
+  messageId: string;
+  status: string;
+  at: Date;
+  detail: string | null;
+}
+
+export async function claimWebhookTenants(pool: pg.Pool, limit: number, leaseMs: number, leaseToken: string): Promise<WebhookClaim[]> {
+  const { rows } = await pool.query<{ tenant_id: string; url: string; secret: string; failures: number }>(sql('webhook-claim'), [limit, leaseMs, leaseToken]);
+  return rows.map((r) => ({ tenantId: r.tenant_id, url: r.url, secret: r.secret, failures: r.failures }));
+}
+
+/** The oldest `limit` events of a tenant; none when the lease has less than `minLeaseLeftMs` to run (or was lost). */
+export async function webhookOutboxBatch(pool: pg.Pool, tenantId: string, leaseToken: string, limit: number, minLeaseLeftMs: number): Promise<OutboxEvent[]> {
+  const { rows } = await pool.query<{ id: string; message_id: string; status: string; at: Date; detail: string | null }>(sql('webhook-batch'), [
+    tenantId,
+    limit,
+    leaseToken,
+    minLeaseLeftMs,
+  ]);
+  return rows.map((r) => ({ id: r.id, messageId: r.message_id, status: r.status, at: r.at, detail: r.detail }));
+}
+
+/** Removes delivered events; keeps the lease `extendMs` longer (0: releases it). False: the lease was lost. */
+export async function markWebhookDelivered(pool: pg.Pool, tenantId: string, leaseToken: string, ids: readonly string[], extendMs: number): Promise<boolean> {
+  const { rowCount } = await pool.query(sql('webhook-delivered'), [tenantId, ids, leaseToken, extendMs]);
+  return rowCount === 1;
+}
+
+/** Releases the lease and holds the tenant back `delayMs`; `countFailure` raises its backoff exponent. */
+export async function retryWebhookLater(pool: pg.Pool, tenantId: string, leaseToken: string, delayMs: number, countFailure: boolean): Promise<void> {
+  await pool.query(sql('webhook-retry'), [tenantId, leaseToken, Math.round(delayMs), countFailure ? 1 : 0]);
+}
+
+/** Seconds since the oldest undelivered event was written (0: none waiting). */
+export async function webhookOutboxLagSeconds(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ lag: number }>(sql('webhook-lag'));
+  return rows[0]?.lag ?? 0;
+}
