@@ -1,6 +1,7 @@
 import type { DeliveryItem } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createGatewayMetrics, createLogger, createRegistry } from '@esh3ar/observability';
+import { createGatewayMetrics, createLogger, createRegistry, createRuntimeConfigMetrics, createStatementObserver } from '@esh3ar/observability';
+import { RuntimeConfigWatcher } from '@esh3ar/runtime';
 import { createRedis, gatewayChannel, removePresence } from '@esh3ar/queue';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
@@ -16,15 +17,31 @@ const logger = createLogger('gateway', config.log.level).child({ gatewayId });
 const registry = createRegistry('gateway');
 const metrics = createGatewayMetrics(registry);
 
-const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-gateway', statementTimeoutMs: 10_000 });
+const pool = createPool(config.postgres.url, {
+  max: config.postgresPool.max,
+  applicationName: 'esh3ar-gateway',
+  statementTimeoutMs: 10_000,
+  onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
+});
 pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
 const redis = createRedis(config.redis.url, { name: 'esh3ar-gateway', failFast: false });
 const subscriber = createRedis(config.redis.url, { name: 'esh3ar-gateway-deliveries', failFast: false });
 for (const client of [redis, subscriber]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await Promise.all([redis.connect(), subscriber.connect()]);
 
+const runtimeMetrics = createRuntimeConfigMetrics(registry);
+const runtime = await RuntimeConfigWatcher.start({
+  pool,
+  redisUrl: config.redis.url,
+  prefix: config.redis.prefix,
+  base: config.runtime,
+  logger,
+  connectionName: 'esh3ar-gateway-config',
+  onChange: ({ version }) => runtimeMetrics.version.set(version),
+});
+
 const status = new StatusWriter(pool, logger, gatewayId, config.ackFlushMs);
-const hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => config.runtime.gateway.ackTimeoutMs, replayPageSize: config.replay.pageSize });
+const hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => runtime.current().gateway.ackTimeoutMs, replayPageSize: config.replay.pageSize });
 
 // Deliveries addressed to this instance only (the workers look up where each phone is connected).
 const channel = gatewayChannel(config.redis.prefix, gatewayId);
@@ -56,7 +73,8 @@ const app = await buildGateway({
 const heartbeat = new Heartbeat(hub, redis, config.redis.prefix, gatewayId, logger, config.websocket.pingIntervalMs, config.presence.ttlMs);
 const retryTimer = setInterval(() => {
   hub.retryUnacknowledged().catch((error: Error) => logger.warn({ err: error }, 're-push check failed; next tick retries'));
-}, Math.max(50, Math.min(1000, Math.floor(config.runtime.gateway.ackTimeoutMs / 4))));
+  // A fixed tick: a smaller ackTimeoutMs set at runtime takes effect at this precision.
+}, 250);
 retryTimer.unref();
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
@@ -71,6 +89,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   for (const c of connections) c.socket.close(1001, 'gateway shutting down, reconnect');
   await app.close();
   await status.close(); // the acks received so far are written before exit
+  await runtime.close();
   await Promise.allSettled([subscriber.quit(), redis.quit(), pool.end()]);
   logger.info('stopped');
 });
