@@ -2,7 +2,7 @@ import { send, startApp, startStack, uniquePrefix, deletePrefix, type AppProcess
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineSlidingWindow, slidingWindow } from './rate-limit.ts';
+import { defineSlidingWindow, slidingWindow, slidingWindowBatch } from './rate-limit.ts';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const message = (i = 0) => ({ recipient: '+966501234567', content: `message ${i}` });
@@ -42,6 +42,26 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
   afterAll(async () => {
     redis?.disconnect();
     await deletePrefix(redisUrl, prefix);
+  });
+
+  it('property: one call for a tick’s requests decides each exactly as the same requests one by one', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 30 }),
+        fc.integer({ min: 1, max: 30 }),
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 20 }),
+        async (limit, burst, costs) => {
+          const t = 1_800_000_000_000;
+          const limits = { windowMs: 60_000, limit, burst };
+          const batched = await slidingWindowBatch(redis, `${prefix}:batch:${run++}`, t, limits, costs);
+          const singleKey = `${prefix}:single:${run++}`;
+          const single = [];
+          for (const cost of costs) single.push(await slidingWindow(redis, singleKey, t, { ...limits, cost }));
+          expect(batched).toEqual(single);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   const scenario = fc

@@ -18,9 +18,9 @@ declare module 'ioredis' {
       windowMs: number,
       limit: number,
       burst: number,
-      cost: number,
       memberPrefix: string,
-    ): import("ioredis").Result<[number, number, number], Context>;
+      ...costs: number[]
+    ): import("ioredis").Result<number[], Context>;
   }
 }
 
@@ -38,17 +38,30 @@ export function defineSlidingWindow(redis: Redis): void {
 }
 
 /**
- * One rate-limit decision for `key` at time `now` (ms, the caller's clock: injectable
- * so that tests can drive the window across its edges), `cost` messages at once.
+ * Rate-limit decisions for `key` at time `now` (ms, the caller's clock: injectable so
+ * that tests can drive the window across its edges), one per request cost, in order,
+ * in one script call.
  */
+export async function slidingWindowBatch(
+  redis: Redis,
+  key: string,
+  now: number,
+  limits: { windowMs: number; limit: number; burst: number },
+  costs: readonly number[],
+): Promise<WindowDecision[]> {
+  const flat = await redis.esh3arSlidingWindow(key, `${key}:clock`, now, limits.windowMs, limits.limit, limits.burst, randomUUID(), ...costs);
+  return costs.map((_, i) => ({ admitted: flat[i * 3] === 1, used: flat[i * 3 + 1]!, waitMs: flat[i * 3 + 2]! }));
+}
+
+/** One request's decision (a batch of one). */
 export async function slidingWindow(
   redis: Redis,
   key: string,
   now: number,
   limits: { windowMs: number; limit: number; burst: number; cost: number },
 ): Promise<WindowDecision> {
-  const [admitted, used, waitMs] = await redis.esh3arSlidingWindow(key, `${key}:clock`, now, limits.windowMs, limits.limit, limits.burst, limits.cost, randomUUID());
-  return { admitted: admitted === 1, used, waitMs };
+  const [decision] = await slidingWindowBatch(redis, key, now, limits, [limits.cost]);
+  return decision!;
 }
 
 export interface TenantLimits {
@@ -68,14 +81,58 @@ export function tenantLimits(tenant: Tenant, runtime: RuntimeConfig): TenantLimi
  * exact sliding window in Redis. The plugin's store interface only sees a key, so
  * the key carries "<tenant>|<cost>|<burst>".
  */
+type StoreCallback = (error: Error | null, result?: { current: number; ttl: number }) => void;
+
+interface TickGroup {
+  tenantId: string;
+  limit: number;
+  burst: number;
+  costs: number[];
+  callbacks: StoreCallback[];
+}
+
 function slidingWindowStore(redis: Redis, prefix: string, windowMs: () => number, clock: () => number) {
-  return class SlidingWindowStore {
-    incr(key: string, callback: (error: Error | null, result?: { current: number; ttl: number }) => void, _timeWindow: number, max: number): void {
-      const [tenantId, cost, burst] = key.split('|');
-      slidingWindow(redis, `${prefix}:rl:${tenantId}`, clock(), { windowMs: windowMs(), limit: max, burst: Number(burst), cost: Number(cost) }).then(
-        ({ admitted, used, waitMs }) => callback(null, admitted ? { current: used, ttl: windowMs() } : { current: max + 1, ttl: waitMs }),
-        (error: Error) => callback(apiError('UNAVAILABLE', `rate limiter unavailable: ${error.message}`, [], 1)),
+  // The requests of one tenant that reach the limiter in the same event-loop tick are
+  // decided by one script call: under load that is one Redis script per tenant and
+  // tick instead of one per request (the per-request cost that holds Fastify + Redis
+  // to ~0.4x of a bare route, MEASURED.md).
+  let tick = new Map<string, TickGroup>();
+  let scheduled = false;
+
+  function flush(): void {
+    const groups = tick;
+    tick = new Map();
+    scheduled = false;
+    const window = windowMs();
+    const now = clock();
+    for (const g of groups.values()) {
+      slidingWindowBatch(redis, `${prefix}:rl:${g.tenantId}`, now, { windowMs: window, limit: g.limit, burst: g.burst }, g.costs).then(
+        (decisions) =>
+          decisions.forEach(({ admitted, used, waitMs }, i) =>
+            g.callbacks[i]!(null, admitted ? { current: used, ttl: window } : { current: g.limit + 1, ttl: waitMs }),
+          ),
+        (error: Error) => {
+          for (const callback of g.callbacks) callback(apiError('UNAVAILABLE', `rate limiter unavailable: ${error.message}`, [], 1));
+        },
       );
+    }
+  }
+
+  return class SlidingWindowStore {
+    incr(key: string, callback: StoreCallback, _timeWindow: number, max: number): void {
+      const [tenantId, cost, burst] = key.split('|') as [string, string, string];
+      const groupKey = `${tenantId}|${max}|${burst}`;
+      let group = tick.get(groupKey);
+      if (!group) {
+        group = { tenantId, limit: max, burst: Number(burst), costs: [], callbacks: [] };
+        tick.set(groupKey, group);
+      }
+      group.costs.push(Number(cost));
+      group.callbacks.push(callback);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
     }
     child() {
       return new SlidingWindowStore();
