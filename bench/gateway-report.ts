@@ -37,10 +37,11 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     '',
     `POST /v1/messages/batch, ${first?.batchSize ?? '?'} messages every 10 ms to random connected phones; each device acks every frame on receipt. ` +
       `Latency: from just before the HTTP request to the frame's arrival at the device. Lost: answered 202, no frame within ${s.graceSeconds} s after the last request. ` +
-      'Delivered/s: first arrivals per second in the steady part of the run.',
+      'Delivered/s: first arrivals per second in the steady part of the run (above the offered rate when a backlog drains). ' +
+      'Load generator loop delay: how long this process\'s event loop stalled; frames arriving meanwhile are timed late by up to that much.',
     '',
-    row(['worker batch timeout', '202', 'received', 'lost', 're-pushes', 'delivered/s', 'p50', 'p90', 'p99', 'max', 'gateway CPU per delivery', 'machine busy (outside the benchmark)', 'errors']),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    row(['worker batch timeout', '202', 'received', 'lost', 're-pushes', 'delivered/s', 'p50', 'p90', 'p99', 'max', 'gateway CPU per delivery', 'machine busy (outside the benchmark)', 'load generator loop delay p99 / max', 'errors']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
     ...g.latency.map(({ workerBatchTimeoutMs, step: r }) =>
       row([
         timeout(workerBatchTimeoutMs),
@@ -55,6 +56,7 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
         ms(r.latencyMs.max),
         `${int(r.gatewayCpuMicrosPerDelivery)} µs`,
         `${r.machineBusyPercent}% (${r.outsideCpuPercentOfCore}% of a core)`,
+        `${ms(r.loadGeneratorLoopDelayMs.p99)} / ${ms(r.loadGeneratorLoopDelayMs.max)}`,
         issues(r) || '0',
       ]),
     ),
@@ -82,8 +84,8 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
       'CPU: seconds while offering (% of one core) from /proc/<pid>/stat; redis-server and postgres are every such process on the machine, other users included. ' +
       'Outside the benchmark: machine busy × cores less all of these (others\' tests, say).',
     '',
-    row(['offered msg/s', 'batch', 'sent/s', '202/s', 'delivered/s', 'p50', 'p99', 'max', 'lost', 'api', 'worker', 'gateway', 'redis', 'postgres', 'load generator', 'machine busy', 'outside the benchmark', 'gateway CPU per delivery', 'verdict']),
-    row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    row(['offered msg/s', 'batch', 'sent/s', '202/s', 'delivered/s', 'p50', 'p99', 'max', 'lost', 'api', 'worker', 'gateway', 'redis', 'postgres', 'load generator', 'load generator loop delay p99 / max', 'machine busy', 'outside the benchmark', 'gateway CPU per delivery', 'verdict']),
+    row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
     ...g.ramp.steps.map((r) =>
       row([
         int(r.offeredPerSecond),
@@ -101,6 +103,7 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
         cpu(r.cpu.redis),
         cpu(r.cpu.postgres),
         cpu(r.cpu.loadGenerator),
+        `${ms(r.loadGeneratorLoopDelayMs.p99)} / ${ms(r.loadGeneratorLoopDelayMs.max)}`,
         `${r.machineBusyPercent}%`,
         `${r.outsideCpuPercentOfCore}% of a core`,
         `${int(r.gatewayCpuMicrosPerDelivery)} µs`,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { waitForDrain } from './buffer-depth.ts';
 import { DeviceFleet, type ConnectResult } from './device-fleet.ts';
@@ -70,6 +71,11 @@ export interface StepResult {
   lastArrivalAfterOfferMs: number;
   /** How late the load generator issued its most delayed batch. */
   maxIssueLagMs: number;
+  /**
+   * The load generator's event-loop delay while offering: frames wait in the kernel
+   * meanwhile, so a stall here adds to the measured latency of what arrives during it.
+   */
+  loadGeneratorLoopDelayMs: { p99: number; max: number };
   cpu: { api: CpuUse; worker: CpuUse; gateway: CpuUse; redis: CpuUse | null; postgres: CpuUse | null; loadGenerator: CpuUse };
   machineBusyPercent: number;
   /**
@@ -269,10 +275,13 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
   const { log } = ctx;
   const batchSize = Math.max(1, Math.round(rate / 100)); // one batch every 10 ms
   const [workerBefore, gatewayBefore] = await Promise.all([scrape(ctx.worker.url), scrape(ctx.gateway.url)]);
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const start = snapshot(ctx);
   let offeredCpu: (StepResult['cpu'] & { machineBusyPercent: number }) | undefined;
   const offer: OfferResult = await ctx.sender.offer(rate, seconds, batchSize, () => {
     offeredCpu = cpuBetween(start, snapshot(ctx));
+    loopDelay.disable();
   });
   const deadline = offer.answeredUntil + ctx.graceMs;
   while (log.missing(offer.fromSeq, offer.toSeq) > 0 && performance.now() < deadline) await sleep(100);
@@ -337,6 +346,7 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
     p99WithLostMs: round1(percentile(withLost, 99)),
     lastArrivalAfterOfferMs: Math.round(lastArrival - offer.offeredUntil),
     maxIssueLagMs: round1(offer.maxIssueLagMs),
+    loadGeneratorLoopDelayMs: { p99: round1(loopDelay.percentile(99) / 1e6), max: round1(loopDelay.max / 1e6) },
     cpu: { api: cpu.api, worker: cpu.worker, gateway: cpu.gateway, redis: cpu.redis, postgres: cpu.postgres, loadGenerator: cpu.loadGenerator },
     machineBusyPercent: cpu.machineBusyPercent,
     outsideCpuPercentOfCore: Math.max(
