@@ -60,7 +60,7 @@ describe('pnpm esh3ar tenant webhook', () => {
     [['tenant', 'webhook', 'set', '--url', 'https://a.example'], '--tenant must be a tenant id'],
     [['tenant', 'webhook', 'set', '--tenant', 'x1', '--url', 'https://a.example'], '--tenant must be a tenant id'],
     [['tenant', 'webhook', 'set', '--tenant', randomUUID()], '--url is required'],
-    [['tenant', 'webhook', 'set', '--tenant', randomUUID(), '--url', 'ftp://a.example'], '--url must use http or https'],
+    [['tenant', 'webhook', 'set', '--tenant', randomUUID(), '--url', 'ftp://a.example'], '--url must start with http:// or https://'],
     [['tenant', 'webhook', 'remove', '--tenant', randomUUID(), '--url', 'https://a.example'], 'Unknown option'],
     [['tenant', 'webhook', 'rotate'], 'unknown tenant webhook command "rotate"'],
   ])('exits 2 with usage for %j', async (args, message) => {

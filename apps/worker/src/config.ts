@@ -22,6 +22,14 @@ export function parseConfig(env: Env) {
     },
     // TTL precision: a message is marked expired at most this long after its TTL.
     expirySweepMs: readInt(env, 'WORKER_EXPIRY_SWEEP_MS', 1000, 50, 3_600_000),
+    webhooks: {
+      timeoutMs: readInt(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
+      // How soon a status change is POSTed when nothing is being delivered (an idle poll is one indexed query).
+      pollMs: readInt(env, 'WEBHOOK_POLL_MS', 200, 10, 60_000),
+      // A failing endpoint is tried again after 1 s, 2 s, 4 s, … up to 5 min (±50% jitter).
+      retryBaseMs: readInt(env, 'WEBHOOK_RETRY_BASE_MS', 1000, 10, 3_600_000),
+      retryMaxMs: readInt(env, 'WEBHOOK_RETRY_MAX_MS', 300_000, 10, 86_400_000),
+    },
     postgresPool: { max: readInt(env, 'WORKER_PG_POOL_MAX', 4, 1, 1000) },
     runtime: runtimeConfigFromEnv(env),
   });

@@ -1,9 +1,19 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool, migrate } from '@esh3ar/db';
-import { createDispatchMetrics, createLogger, createPersistMetrics, createProviderMetrics, createRegistry, createRuntimeConfigMetrics } from '@esh3ar/observability';
-import { cappedBackoffMs, createRedis, redisKeys } from '@esh3ar/queue';
+import {
+  createDispatchMetrics,
+  createLogger,
+  createPersistMetrics,
+  createProviderMetrics,
+  createQueueMetrics,
+  createRegistry,
+  createRuntimeConfigMetrics,
+  createStatementObserver,
+  createWebhookMetrics,
+} from '@esh3ar/observability';
+import { cappedBackoffMs, createRedis, redisKeys, sendQueues } from '@esh3ar/queue';
 import { RuntimeConfigWatcher } from '@esh3ar/runtime';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
@@ -12,6 +22,7 @@ import { buildOpsServer } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ProviderSenders } from './providers/senders.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 const config = parseConfig(process.env);
 const logger = createLogger('worker', config.log.level);
@@ -21,11 +32,18 @@ const keys = redisKeys(config.redis.prefix);
 // Several workers may start at once: the migration lock makes the others wait.
 await migrate(config.postgres.url, logger);
 
-const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-worker' });
+const pool = createPool(config.postgres.url, {
+  max: config.postgresPool.max,
+  applicationName: 'esh3ar-worker',
+  onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
+});
 pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
 const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: false });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await redis.connect();
+// esh3ar_queue_jobs: the backlog of every queue a worker takes jobs from, read at each scrape.
+const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix: config.redis.prefix }), ...sendQueues(redis, config.redis.prefix).values()];
+createQueueMetrics(registry, countedQueues);
 
 const runtimeMetrics = createRuntimeConfigMetrics(registry);
 const runtime = await RuntimeConfigWatcher.start({
@@ -69,6 +87,7 @@ const batcher = new PersistBatcher({
   },
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
+const webhooks = new WebhookDispatcher({ pool, logger, metrics: createWebhookMetrics(registry), ...config.webhooks });
 
 const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), {
   connection: redis,
@@ -105,7 +124,9 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   await closing;
   await senders.close();
   await expirySweeper.close();
+  await webhooks.close();
   await ops.close();
+  await Promise.allSettled(countedQueues.map((queue) => queue.close()));
   await runtime.close();
   await Promise.allSettled([redis.quit(), pool.end()]);
   logger.info('stopped');

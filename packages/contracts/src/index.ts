@@ -54,3 +54,11 @@ export {
   type FrameErrorCode,
   type MessageFrame,
 } from './gateway.ts';
+export {
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  WEBHOOK_TOLERANCE_SECONDS,
+  signWebhook,
+  verifyWebhookSignature,
+} from './webhook-signature.ts';
+export { WEBHOOK_STATUSES, WEBHOOK_URL_MAX_CHARS, webhookUrlProblem, type WebhookDelivery, type WebhookEvent, type WebhookStatus } from './webhook-event.ts';

@@ -1,0 +1,74 @@
+import { WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, signWebhook, type WebhookDelivery, type WebhookStatus } from '@esh3ar/contracts';
+import type { OutboxEvent } from '@esh3ar/db';
+import { request } from 'undici';
+
+/** How a POST to a tenant's endpoint failed. */
+export type WebhookErrorCode = 'STATUS' | 'UNREACHABLE' | 'TIMEOUT';
+
+export class WebhookError extends Error {
+  override name = 'WebhookError';
+  readonly code: WebhookErrorCode;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(code: WebhookErrorCode, message: string, options: { cause?: unknown; retryAfterMs?: number } = {}) {
+    super(message, { cause: options.cause });
+    this.code = code;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** The JSON body of one POST: the tenant's events, oldest first. */
+export function deliveryBody(tenantId: string, events: readonly OutboxEvent[]): string {
+  const delivery: WebhookDelivery = {
+    events: events.map((e) => ({
+      id: e.id,
+      messageId: e.messageId,
+      status: e.status as WebhookStatus,
+      at: e.at.toISOString(),
+      detail: e.detail,
+      tenant: tenantId,
+    })),
+  };
+  return JSON.stringify(delivery);
+}
+
+function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (value === undefined) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/**
+ * One signed POST. The timestamp is taken now, at each attempt, so a retry hours later
+ * still passes a receiver's replay window. Only a 2xx counts as received; redirects are
+ * not followed (a 3xx is a failure, as Stripe does).
+ */
+export async function postWebhook(url: string, secret: string, body: string, signal: AbortSignal): Promise<void> {
+  const timestamp = Math.floor(Date.now() / 1000);
+  let response;
+  try {
+    response = await request(url, {
+      method: 'POST',
+      signal,
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Esh3ar-Webhooks/1',
+        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
+        [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
+      },
+      body,
+    });
+  } catch (error) {
+    if (signal.aborted) throw new WebhookError('TIMEOUT', 'the endpoint did not answer in time', { cause: error });
+    throw new WebhookError('UNREACHABLE', `the endpoint is unreachable: ${(error as Error).message}`, { cause: error });
+  }
+  // The answer's body is not used; reading it to the end frees the connection for reuse.
+  await response.body.dump();
+  const { statusCode } = response;
+  if (statusCode >= 200 && statusCode < 300) return;
+  const after = retryAfterMs(response.headers['retry-after']);
+  throw new WebhookError('STATUS', `the endpoint answered ${statusCode}`, after === undefined ? {} : { retryAfterMs: after });
+}
