@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { LIMITS } from '../packages/contracts/src/index.ts';
+import { appEnvRead, appOf, BACKLOG_VARS, envDefault, envRead, graceDelayMs, PORT_VARS, read, ROOT } from './apps.ts';
 
 // No Docker engine runs in CI, so the infra files are checked by reading them
 // against the apps they start: entry points, env vars, ports, versions.
@@ -22,9 +23,7 @@ interface Service {
   deploy?: { replicas?: number };
 }
 
-const ROOT = resolve(import.meta.dirname, '..');
 const INFRA = import.meta.dirname;
-const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
 const words = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(' ') : (value ?? ''));
 
 // `merge: true`: compose honours YAML merge keys (`<<: *app`); YAML 1.2 parsers don't by default.
@@ -34,33 +33,10 @@ const nginx = read('infra/nginx/nginx.conf');
 
 /** Services that run one of our apps, with the app directory their command starts. */
 const appServices = Object.entries(services).flatMap(([name, service]) => {
-  const app = /\bapps\/([\w-]+)\/src\/main\.ts\b/.exec(words(service.entrypoint) + ' ' + words(service.command))?.[1];
+  const app = appOf(words(service.entrypoint) + ' ' + words(service.command));
   return app === undefined ? [] : [{ name, app, service }];
 });
 const appService = (name: string) => appServices.find((s) => s.name === name)!;
-
-/** The environment variables a config module reads: `readX(env, 'NAME', ...)`. */
-function envRead(path: string): string[] {
-  return [...read(path).matchAll(/\bread\w*\(\s*env,\s*'([A-Z][A-Z0-9_]*)'/g)].map((m) => m[1]!);
-}
-
-/** Every variable an app reads: its config.ts, the common settings, and the runtime ones if it calls runtimeConfigFromEnv. */
-function appEnvRead(app: string): string[] {
-  const config = `apps/${app}/src/config.ts`;
-  const runtime = /\bruntimeConfigFromEnv\(/.test(read(config)) ? envRead('packages/config/src/runtime-env.ts') : [];
-  return [...envRead('packages/config/src/common.ts'), ...runtime, ...envRead(config)];
-}
-
-/** The default an app's config.ts gives a variable: `readX(env, 'NAME', 16_384, ...)`. */
-function envDefault(app: string, name: string): number {
-  const value = new RegExp(`'${name}',\\s*([\\d_]+)`).exec(read(`apps/${app}/src/config.ts`))?.[1];
-  return Number(value?.replaceAll('_', ''));
-}
-
-/** The port variable each long-running app listens on, and its /health/ready port. */
-const PORT_VARS: Record<string, string> = { api: 'API_PORT', worker: 'OPS_PORT', gateway: 'GATEWAY_PORT' };
-/** The listen backlog variable of each app that accepts client connections. */
-const BACKLOG_VARS: Record<string, string> = { api: 'API_LISTEN_BACKLOG', gateway: 'GATEWAY_LISTEN_BACKLOG' };
 
 /** An nginx time (`30s`, `1h`; no unit is seconds); unset is the proxy timeouts' default, 60 s. */
 function nginxSeconds(time: string | undefined): number {
@@ -99,6 +75,8 @@ describe('docker-compose.yml', () => {
   it('sets only environment variables the app reads', () => {
     expect(envRead('packages/config/src/common.ts')).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'HOST']));
     expect(appEnvRead('gateway')).toEqual(expect.arrayContaining(['DEVICE_TOKEN_SECRET', 'GATEWAY_PORT', 'BUFFER_CAPACITY']));
+    // provider-sim hands parseCommonConfig only HOST and LOG_LEVEL: no database, no Redis.
+    expect(appEnvRead('provider-sim').sort()).toEqual(['HOST', 'LOG_LEVEL', 'PROVIDER_SIM_MAX_RECEIVED', 'PROVIDER_SIM_MAX_RECEIVED_CHARS', 'PROVIDER_SIM_PORT']);
     for (const { name, app, service } of appServices) {
       const known = new Set(['NODE_ENV', ...appEnvRead(app)]);
       const unknown = Object.keys(service.environment ?? {}).filter((key) => !known.has(key));
@@ -106,10 +84,12 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('migrates once, before any app starts', () => {
+  it('migrates once, before any app that uses the database starts', () => {
     expect(words(appService('migrate').service.command)).toMatch(/apps\/cli\/src\/main\.ts migrate$/);
     expect(appService('migrate').service.depends_on?.postgres?.condition).toBe('service_healthy');
-    for (const { name, service } of appServices.filter((s) => s.name !== 'migrate')) {
+    const usingDatabase = appServices.filter((s) => s.name !== 'migrate' && appEnvRead(s.app).includes('DATABASE_URL'));
+    expect(usingDatabase.map((s) => s.name)).toEqual(expect.arrayContaining(['api', 'worker', 'gateway']));
+    for (const { name, service } of usingDatabase) {
       expect(service.depends_on, name).toMatchObject({
         postgres: { condition: 'service_healthy' },
         redis: { condition: 'service_healthy' },
@@ -140,8 +120,7 @@ describe('docker-compose.yml', () => {
 
   it('gives each app the time it takes to drain before SIGKILL', () => {
     for (const { name, app, service } of appServices.filter((s) => s.name !== 'migrate')) {
-      const delayMs = Number(/closeWithGrace\(\{\s*delay:\s*([\d_]+)/.exec(read(`apps/${app}/src/main.ts`))![1]!.replaceAll('_', ''));
-      expect(seconds(service.stop_grace_period), name).toBeGreaterThan(delayMs / 1000);
+      expect(seconds(service.stop_grace_period), name).toBeGreaterThan(graceDelayMs(app) / 1000);
     }
   });
 
@@ -279,5 +258,86 @@ describe('nginx.conf', () => {
     expect(bytes).toBeGreaterThanOrEqual(LIMITS.batchBodyBytes);
     const port = /^\s*listen\s+(\d+)/m.exec(nginx)?.[1];
     expect(services.nginx?.ports?.some((p) => p.endsWith(`:${port}`))).toBe(true);
+  });
+});
+
+describe('monitoring in compose: Prometheus and Grafana', () => {
+  interface ScrapeJob {
+    job_name: string;
+    dns_sd_configs?: { names: string[]; type?: string; port: number }[];
+    static_configs?: { targets: string[] }[];
+  }
+  const prometheusConfig = parse(read('infra/prometheus/prometheus.yml')) as { rule_files: string[]; scrape_configs: ScrapeJob[] };
+  /** Each job's targets as "service:port", with how they are found. */
+  const targets = prometheusConfig.scrape_configs.flatMap((job) => [
+    ...(job.dns_sd_configs ?? []).flatMap((sd) => sd.names.map((host) => ({ job: job.job_name, target: `${host}:${sd.port}`, dns: sd.type ?? 'SRV' }))),
+    ...(job.static_configs ?? []).flatMap((sc) => sc.targets.map((target) => ({ job: job.job_name, target, dns: null }))),
+  ]);
+  /** compose `./x:/y[:ro]` mounts of a service: container path → host path under infra/. */
+  const mounts = (service: string) =>
+    new Map(
+      (services[service]?.volumes ?? [])
+        .filter((v) => v.startsWith('./'))
+        .map((v) => {
+          const [host, container] = v.split(':');
+          return [container!, resolve(INFRA, host!)] as const;
+        }),
+    );
+  /** The host file or folder a container path is under, through a service's mounts. */
+  const hostPath = (service: string, path: string) => {
+    for (const [container, host] of mounts(service)) {
+      if (path === container || path.startsWith(`${container}/`)) return join(host, path.slice(container.length));
+    }
+    return undefined;
+  };
+
+  it('scrapes every replica of each app on the port it listens on, replicated services through Docker DNS', () => {
+    const scraped = appServices.filter((s) => PORT_VARS[s.app] !== undefined);
+    expect(scraped.map((s) => s.name).sort()).toEqual(['api', 'gateway', 'provider-sim', 'worker']);
+    for (const { name, app, service } of scraped) {
+      const port = service.environment?.[PORT_VARS[app]!];
+      const found = targets.filter((t) => t.target === `${name}:${port}`);
+      expect(found, `${name}:${port}`).toHaveLength(1);
+      // One A record per container: every replica, those added by --scale included.
+      if ((service.deploy?.replicas ?? 1) > 1) expect(found[0]!.dns, name).toBe('A');
+    }
+    expect(new Set(prometheusConfig.scrape_configs.map((j) => j.job_name)).size).toBe(prometheusConfig.scrape_configs.length);
+    for (const { target } of targets) {
+      const host = target.split(':')[0]!;
+      expect(host === '127.0.0.1' || host in services, target).toBe(true);
+    }
+  });
+
+  it('gives the workers the provider-sim address', () => {
+    const sim = appServices.find((s) => s.app === 'provider-sim')!;
+    expect(appService('worker').service.environment?.PROVIDER_BASE_URL).toBe(`http://${sim.name}:${sim.service.environment?.PROVIDER_SIM_PORT}`);
+  });
+
+  it('mounts prometheus.yml where --config.file says, and every rules file where rule_files looks', () => {
+    const configFile = /--config\.file=(\S+)/.exec(words(services.prometheus?.command))?.[1];
+    expect(hostPath('prometheus', configFile!)).toBe(join(INFRA, 'prometheus/prometheus.yml'));
+    const rules = readdirSync(join(INFRA, 'prometheus/rules')).filter((f) => f.endsWith('.yml'));
+    expect(rules.length).toBeGreaterThanOrEqual(4);
+    for (const glob of prometheusConfig.rule_files) {
+      const dir = hostPath('prometheus', glob.slice(0, glob.lastIndexOf('/')));
+      expect(dir, glob).toBe(join(INFRA, 'prometheus/rules'));
+      expect(glob.slice(glob.lastIndexOf('/') + 1), glob).toBe('*.yml');
+    }
+    expect(services.prometheus?.healthcheck).toBeDefined();
+  });
+
+  it('provisions Grafana with that Prometheus (a fixed datasource uid) and the dashboards folder', () => {
+    expect(hostPath('grafana', '/etc/grafana/provisioning')).toBe(join(INFRA, 'grafana/provisioning'));
+    const datasources = (parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; type: string; url: string }[] }).datasources;
+    expect(datasources).toHaveLength(1);
+    expect(datasources[0]).toMatchObject({ uid: 'esh3ar-prometheus', type: 'prometheus' });
+    const prometheusPort = services.prometheus?.ports?.[0]?.split(':').at(-1);
+    expect(datasources[0]!.url).toBe(`http://prometheus:${prometheusPort}`);
+    const providers = (parse(read('infra/grafana/provisioning/dashboards/esh3ar.yml')) as { providers: { type: string; options: { path: string } }[] }).providers;
+    expect(providers.map((p) => p.type)).toEqual(['file']);
+    expect(hostPath('grafana', providers[0]!.options.path)).toBe(join(INFRA, 'grafana/dashboards'));
+    const home = services.grafana?.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
+    expect(existsSync(hostPath('grafana', String(home)) ?? ''), String(home)).toBe(true);
+    expect(services.grafana?.depends_on?.prometheus?.condition).toBe('service_healthy');
   });
 });

@@ -1,10 +1,13 @@
 /**
  * @esh3ar/observability — how every Esh3ar process reports on itself: the pino
  * logger factory, the prom-client registry (Node process metrics included) and the
- * definitions of Esh3ar's own metrics, so each name is declared once.
+ * definitions of Esh3ar's own metrics, so each name is declared once: the BullMQ job
+ * counts and PostgreSQL statement timings among them.
  */
 export { createLogger } from './logger.ts';
 export { createRegistry } from './registry.ts';
+export { createQueueMetrics, type CountedQueue } from './queue-metrics.ts';
+export { createStatementObserver, type StatementOptions } from './statement-metrics.ts';
 export {
   createDispatchMetrics,
   createGatewayMetrics,
@@ -13,6 +16,7 @@ export {
   createPersistMetrics,
   createProviderMetrics,
   createRuntimeConfigMetrics,
+  createWebhookMetrics,
   type DispatchMetrics,
   type GatewayMetrics,
   type HttpMetrics,
@@ -20,4 +24,5 @@ export {
   type PersistMetrics,
   type ProviderMetrics,
   type RuntimeConfigMetrics,
+  type WebhookMetrics,
 } from './metrics.ts';

@@ -198,3 +198,36 @@ export function createProviderMetrics(registry: Registry) {
   };
 }
 export type ProviderMetrics = ReturnType<typeof createProviderMetrics>;
+
+export function createWebhookMetrics(registry: Registry) {
+  return {
+    deliveries: new Counter({
+      name: 'esh3ar_webhook_deliveries_total',
+      help: 'Webhook POSTs by outcome (delivered: 2xx; failed: other status, network error or timeout; circuit_open: not tried)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    events: new Counter({
+      name: 'esh3ar_webhook_events_delivered_total',
+      help: 'Status events acknowledged by a tenant endpoint (2xx)',
+      registers: [registry],
+    }),
+    duration: new Histogram({
+      name: 'esh3ar_webhook_request_duration_seconds',
+      help: 'Time of one webhook POST, answered or not',
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    }),
+    lag: new Gauge({
+      name: 'esh3ar_webhook_outbox_lag_seconds',
+      help: 'Age of the oldest status event not yet delivered to its tenant (0: none waiting)',
+      registers: [registry],
+    }),
+    breakersOpen: new Gauge({
+      name: 'esh3ar_webhook_breakers_open',
+      help: 'Tenant endpoints whose circuit breaker is open in this worker (a count: no tenant label)',
+      registers: [registry],
+    }),
+  };
+}
+export type WebhookMetrics = ReturnType<typeof createWebhookMetrics>;

@@ -1,0 +1,282 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { appEnvRead, appOf, BACKLOG_VARS, envDefault, graceDelayMs, PORT_VARS, ROOT } from './apps.ts';
+import { k8sObjects } from './promql.ts';
+
+// kubeconform cannot be fetched here, so the manifests get checks of our own: the
+// fields of the kinds used (a misspelt key is refused, as the API server would), the
+// references between objects, and everything that must agree with the apps.
+
+/* eslint-disable @typescript-eslint/no-explicit-any -- manifests are YAML read as they come */
+type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
+
+const all = k8sObjects().map(({ file, object }) => ({ file, object: object as unknown as Obj }));
+const objects = all.map((o) => o.object);
+const ofKind = (kind: string) => objects.filter((o) => o.kind === kind);
+const named = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+
+const API_VERSIONS: Record<string, string> = {
+  Namespace: 'v1',
+  ConfigMap: 'v1',
+  Secret: 'v1',
+  Service: 'v1',
+  Deployment: 'apps/v1',
+  Job: 'batch/v1',
+  PodDisruptionBudget: 'policy/v1',
+  HorizontalPodAutoscaler: 'autoscaling/v2',
+  ScaledObject: 'keda.sh/v1alpha1',
+  Kustomization: 'kustomize.config.k8s.io/v1beta1',
+};
+
+/** The keys Kubernetes accepts at each place we use (a subset of the OpenAPI schema: what a typo would miss). */
+const FIELDS = {
+  metadata: ['name', 'namespace', 'labels', 'annotations'],
+  deploymentSpec: ['replicas', 'selector', 'template', 'strategy', 'minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds'],
+  jobSpec: ['backoffLimit', 'ttlSecondsAfterFinished', 'template', 'activeDeadlineSeconds', 'completions', 'parallelism'],
+  podSpec: ['containers', 'initContainers', 'securityContext', 'terminationGracePeriodSeconds', 'restartPolicy', 'serviceAccountName', 'affinity', 'topologySpreadConstraints', 'nodeSelector', 'tolerations', 'volumes'],
+  podSecurityContext: ['runAsNonRoot', 'runAsUser', 'runAsGroup', 'fsGroup', 'sysctls', 'seccompProfile'],
+  container: ['name', 'image', 'command', 'args', 'ports', 'env', 'envFrom', 'readinessProbe', 'livenessProbe', 'startupProbe', 'lifecycle', 'resources', 'securityContext', 'volumeMounts', 'workingDir', 'imagePullPolicy'],
+  containerPort: ['name', 'containerPort', 'protocol'],
+  probe: ['httpGet', 'tcpSocket', 'exec', 'initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'successThreshold'],
+  httpGet: ['path', 'port', 'scheme', 'httpHeaders'],
+  resources: ['requests', 'limits'],
+  serviceSpec: ['selector', 'ports', 'type', 'clusterIP', 'sessionAffinity'],
+  servicePort: ['name', 'port', 'targetPort', 'protocol'],
+  pdbSpec: ['minAvailable', 'maxUnavailable', 'selector'],
+  hpaSpec: ['scaleTargetRef', 'minReplicas', 'maxReplicas', 'metrics', 'behavior'],
+  scaledObjectSpec: ['scaleTargetRef', 'minReplicaCount', 'maxReplicaCount', 'pollingInterval', 'cooldownPeriod', 'idleReplicaCount', 'advanced', 'triggers', 'fallback'],
+  prometheusTrigger: ['serverAddress', 'query', 'threshold', 'activationThreshold', 'namespace', 'ignoreNullValues', 'unsafeSsl'],
+} as const;
+
+function unknownKeys(value: Record<string, unknown> | undefined, allowed: readonly string[], where: string): string[] {
+  return Object.keys(value ?? {})
+    .filter((key) => !allowed.includes(key))
+    .map((key) => `${where}: unknown field ${key}`);
+}
+
+/** Every problem of a pod template (Deployment or Job). */
+function podProblems(where: string, pod: any): string[] {
+  const problems = [...unknownKeys(pod.metadata, FIELDS.metadata, `${where} template.metadata`), ...unknownKeys(pod.spec, FIELDS.podSpec, `${where} pod`)];
+  problems.push(...unknownKeys(pod.spec.securityContext, FIELDS.podSecurityContext, `${where} securityContext`));
+  for (const c of pod.spec.containers ?? []) {
+    const at = `${where} container ${c.name}`;
+    problems.push(...unknownKeys(c, FIELDS.container, at), ...unknownKeys(c.resources, FIELDS.resources, `${at} resources`));
+    for (const port of c.ports ?? []) problems.push(...unknownKeys(port, FIELDS.containerPort, `${at} port`));
+    for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe'].map((k) => c[k]).filter(Boolean)) {
+      problems.push(...unknownKeys(probe, FIELDS.probe, `${at} probe`), ...unknownKeys(probe.httpGet, FIELDS.httpGet, `${at} httpGet`));
+    }
+    // The API server refuses a number where a string is expected: env values must be quoted.
+    for (const e of c.env ?? []) if ('value' in e && typeof e.value !== 'string') problems.push(`${at}: env ${e.name} is not a string`);
+  }
+  return problems;
+}
+
+const deployments = ofKind('Deployment');
+/** Each Deployment that runs one of our apps, with its container and that app. */
+const appDeployments = deployments.map((d) => {
+  const container = d.spec.template.spec.containers[0];
+  return { d, container, app: appOf((container.command ?? []).join(' ')) ?? '' };
+});
+const deploymentOf = (app: string) => appDeployments.find((a) => a.app === app)!;
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+/** An environment variable's value as the pod sees it: set in env, or from a ConfigMap it takes whole. */
+function envValue(container: any, name: string): string | undefined {
+  const direct = (container.env ?? []).find((e: any) => e.name === name);
+  if (direct) return direct.value ?? `<${direct.valueFrom?.secretKeyRef?.name}/${direct.valueFrom?.secretKeyRef?.key}>`;
+  for (const from of container.envFrom ?? []) {
+    const map = from.configMapRef ? named('ConfigMap', from.configMapRef.name) : named('Secret', from.secretRef?.name);
+    const value = map?.data?.[name] ?? map?.stringData?.[name];
+    if (value !== undefined) return String(value);
+  }
+  return undefined;
+}
+function envNames(container: any): string[] {
+  const fromMaps = (container.envFrom ?? []).flatMap((from: any) => {
+    const map = from.configMapRef ? named('ConfigMap', from.configMapRef.name) : named('Secret', from.secretRef?.name);
+    return Object.keys({ ...map?.data, ...map?.stringData });
+  });
+  return [...(container.env ?? []).map((e: any) => e.name as string), ...fromMaps];
+}
+
+describe('Kubernetes manifests (infra/k8s)', () => {
+  it('parse, each with a kind we know at its API version, a DNS-1123 name, in the esh3ar namespace', () => {
+    expect(all.length).toBeGreaterThanOrEqual(15);
+    for (const { file, object } of all) {
+      const at = `${file} ${object.kind}/${object.metadata?.name}`;
+      expect(API_VERSIONS[object.kind], at).toBeDefined();
+      expect(object.apiVersion, at).toBe(API_VERSIONS[object.kind]);
+      if (object.kind === 'Kustomization') continue;
+      expect(object.metadata.name, at).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      expect(unknownKeys(object.metadata, FIELDS.metadata, at)).toEqual([]);
+      if (object.kind !== 'Namespace') expect(object.metadata.namespace, at).toBe('esh3ar');
+    }
+    const keys = objects.filter((o) => o.kind !== 'Kustomization').map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(new Set(keys).size, 'no object twice').toBe(keys.length);
+  });
+
+  it('are all listed in kustomization.yaml (but the example Secret), which names the image they run', () => {
+    const kustomization = ofKind('Kustomization')[0]!;
+    const files = readdirSync(join(ROOT, 'infra/k8s')).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml' && !f.endsWith('.example.yaml'));
+    // Applying the manifests must never replace the real Secret with placeholders.
+    expect(all.filter((o) => o.object.kind === 'Secret').map((o) => o.file)).toEqual(['secret.example.yaml']);
+    expect([...kustomization.resources].sort()).toEqual(files.sort());
+    const images = new Set([...deployments, ...ofKind('Job')].flatMap((o) => o.spec.template.spec.containers.map((c: any) => c.image)));
+    expect([...images]).toEqual([kustomization.images[0].name]);
+  });
+
+  it('use only fields Kubernetes and KEDA know, with env values as strings', () => {
+    const problems = [
+      ...deployments.flatMap((d) => [...unknownKeys(d.spec, FIELDS.deploymentSpec, d.metadata.name), ...podProblems(d.metadata.name, d.spec.template)]),
+      ...ofKind('Job').flatMap((j) => [...unknownKeys(j.spec, FIELDS.jobSpec, j.metadata.name), ...podProblems(j.metadata.name, j.spec.template)]),
+      ...ofKind('Service').flatMap((s) => [
+        ...unknownKeys(s.spec, FIELDS.serviceSpec, `Service ${s.metadata.name}`),
+        ...s.spec.ports.flatMap((p: any) => unknownKeys(p, FIELDS.servicePort, `Service ${s.metadata.name} port`)),
+      ]),
+      ...ofKind('PodDisruptionBudget').flatMap((p) => unknownKeys(p.spec, FIELDS.pdbSpec, `PDB ${p.metadata.name}`)),
+      ...ofKind('HorizontalPodAutoscaler').flatMap((h) => unknownKeys(h.spec, FIELDS.hpaSpec, `HPA ${h.metadata.name}`)),
+      ...ofKind('ScaledObject').flatMap((s) => [
+        ...unknownKeys(s.spec, FIELDS.scaledObjectSpec, `ScaledObject ${s.metadata.name}`),
+        ...s.spec.triggers.flatMap((t: any) => unknownKeys(t.metadata, FIELDS.prometheusTrigger, `ScaledObject ${s.metadata.name} trigger`)),
+      ]),
+    ];
+    expect(problems).toEqual([]);
+  });
+
+  it('run the api, the worker and the gateway from entry points that exist, selected by their own labels', () => {
+    expect(appDeployments.map((a) => a.app).sort()).toEqual(['api', 'gateway', 'provider-sim', 'worker']);
+    for (const { d, container } of appDeployments) {
+      expect(matches(d.spec.selector.matchLabels, d.spec.template.metadata.labels), d.metadata.name).toBe(true);
+      const file = container.command.find((w: string) => w.endsWith('.ts'));
+      expect(existsSync(join(ROOT, file)), file).toBe(true);
+    }
+    for (const job of ofKind('Job')) {
+      const command = job.spec.template.spec.containers[0].command.join(' ');
+      expect(command).toMatch(/apps\/cli\/src\/main\.ts migrate$/);
+      expect(existsSync(join(ROOT, 'apps/cli/src/main.ts'))).toBe(true);
+    }
+  });
+
+  it('set only environment variables the app reads, and those it needs', () => {
+    for (const { d, container, app } of appDeployments) {
+      const known = new Set(['NODE_ENV', ...appEnvRead(app)]);
+      expect(envNames(container).filter((name) => !known.has(name)), `${d.metadata.name} sets variables apps/${app} never reads`).toEqual([]);
+      if (appEnvRead(app).includes('DATABASE_URL')) expect(envNames(container), d.metadata.name).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'HOST']));
+    }
+    expect(envNames(deploymentOf('gateway').container)).toContain('DEVICE_TOKEN_SECRET');
+    expect(envValue(deploymentOf('worker').container, 'PROVIDER_BASE_URL')).toBe(
+      `http://${named('Service', 'esh3ar-provider-sim')!.metadata.name}:${envValue(deploymentOf('provider-sim').container, 'PROVIDER_SIM_PORT')}`,
+    );
+    for (const { container } of [...appDeployments, ...ofKind('Job').map((j) => ({ container: j.spec.template.spec.containers[0] }))]) {
+      for (const e of container.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+        if (!ref) continue;
+        const source = named(e.valueFrom.secretKeyRef ? 'Secret' : 'ConfigMap', ref.name);
+        expect(source, `${e.name} from ${ref.name}`).toBeDefined();
+        expect({ ...source!.data, ...source!.stringData }, `${ref.name} has ${ref.key}`).toHaveProperty(ref.key);
+      }
+      for (const from of container.envFrom ?? []) expect(named(from.configMapRef ? 'ConfigMap' : 'Secret', (from.configMapRef ?? from.secretRef).name)).toBeDefined();
+    }
+  });
+
+  it('listen on 0.0.0.0 on the declared container port, probed at /health/ready and /health/live there, scraped there', () => {
+    for (const { d, container, app } of appDeployments) {
+      const at = d.metadata.name;
+      expect(envValue(container, 'HOST'), at).toBe('0.0.0.0');
+      const port = Number(envValue(container, PORT_VARS[app]!));
+      expect(port, `${at} ${PORT_VARS[app]}`).toBeGreaterThan(0);
+      expect(container.ports.map((p: any) => p.containerPort), at).toEqual([port]);
+      const portOf = (ref: string | number) => (typeof ref === 'number' ? ref : container.ports.find((p: any) => p.name === ref)?.containerPort);
+      expect(container.readinessProbe.httpGet.path, at).toBe('/health/ready');
+      expect(container.livenessProbe.httpGet.path, at).toBe('/health/live');
+      expect(portOf(container.readinessProbe.httpGet.port), at).toBe(port);
+      expect(portOf(container.livenessProbe.httpGet.port), at).toBe(port);
+      const annotations = d.spec.template.metadata.annotations ?? {};
+      expect(annotations, at).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
+    }
+    expect(existsSync(join(ROOT, 'apps/worker/src/ops-server.ts'))).toBe(true);
+  });
+
+  it('request CPU and memory for every container, with a memory limit above the request', () => {
+    const quantity = (q: string) => {
+      const m = /^(\d+(?:\.\d+)?)(m|Ki|Mi|Gi)?$/.exec(String(q));
+      if (!m) return Number.NaN;
+      const scale: Record<string, number> = { '': 1, m: 0.001, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
+      return Number(m[1]) * scale[m[2] ?? '']!;
+    };
+    for (const o of [...deployments, ...ofKind('Job')]) {
+      for (const c of o.spec.template.spec.containers) {
+        const at = `${o.metadata.name}/${c.name}`;
+        expect(quantity(c.resources?.requests?.cpu), at).toBeGreaterThan(0);
+        expect(quantity(c.resources?.requests?.memory), at).toBeGreaterThan(0);
+        expect(quantity(c.resources?.limits?.memory), at).toBeGreaterThanOrEqual(quantity(c.resources.requests.memory));
+      }
+    }
+  });
+
+  it('raise somaxconn to the listen backlog of the api and the gateway, and run as a non-root user', () => {
+    for (const [app, backlogVar] of Object.entries(BACKLOG_VARS)) {
+      const { d, container } = deploymentOf(app);
+      const backlog = Number(envValue(container, backlogVar) ?? envDefault(app, backlogVar));
+      const sysctl = (d.spec.template.spec.securityContext?.sysctls ?? []).find((s: any) => s.name === 'net.core.somaxconn');
+      expect(Number(sysctl?.value), d.metadata.name).toBeGreaterThanOrEqual(backlog);
+      expect(typeof sysctl?.value, 'sysctl values are strings').toBe('string');
+    }
+    for (const o of [...deployments, ...ofKind('Job')]) expect(o.spec.template.spec.securityContext?.runAsNonRoot, o.metadata.name).toBe(true);
+  });
+
+  it('give each app the time it takes to drain (and its preStop pause) before SIGKILL', () => {
+    for (const { d, container, app } of appDeployments) {
+      const preStop = Number(container.lifecycle?.preStop?.exec?.command?.join(' ').match(/^sleep (\d+)$/)?.[1] ?? 0);
+      const grace = d.spec.template.spec.terminationGracePeriodSeconds ?? 30;
+      expect(grace, d.metadata.name).toBeGreaterThan(preStop + graceDelayMs(app) / 1000);
+    }
+  });
+
+  it('expose each app through a Service whose selector and target port find its pods', () => {
+    for (const { d, container, app } of appDeployments) {
+      const service = ofKind('Service').find((s) => matches(s.spec.selector, d.spec.template.metadata.labels));
+      expect(service, `Service for ${d.metadata.name}`).toBeDefined();
+      for (const p of service!.spec.ports) {
+        const target = typeof p.targetPort === 'number' ? p.targetPort : container.ports.find((c: any) => c.name === p.targetPort)?.containerPort;
+        expect(target, `${service!.metadata.name} ${p.name}`).toBe(Number(envValue(container, PORT_VARS[app]!)));
+      }
+    }
+    for (const s of ofKind('Service')) expect(deployments.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels)), s.metadata.name).toBe(true);
+  });
+
+  it('keep at least one api, gateway and worker through voluntary disruptions (PodDisruptionBudgets)', () => {
+    for (const app of ['api', 'gateway', 'worker']) {
+      const { d } = deploymentOf(app);
+      const pdb = ofKind('PodDisruptionBudget').find((p) => matches(p.spec.selector.matchLabels, d.spec.template.metadata.labels));
+      expect(pdb, `PDB for ${d.metadata.name}`).toBeDefined();
+      const { minAvailable, maxUnavailable } = pdb!.spec;
+      expect((minAvailable === undefined) !== (maxUnavailable === undefined), 'one of minAvailable, maxUnavailable').toBe(true);
+      if (minAvailable !== undefined) expect(minAvailable, d.metadata.name).toBeLessThan(d.spec.replicas);
+      if (maxUnavailable !== undefined) expect(maxUnavailable, d.metadata.name).toBeLessThan(d.spec.replicas);
+    }
+  });
+
+  it('scale the api with an HPA on CPU and the workers with KEDA on the backlog, never both on one Deployment', () => {
+    const [hpa] = ofKind('HorizontalPodAutoscaler');
+    expect(ofKind('HorizontalPodAutoscaler')).toHaveLength(1);
+    expect(hpa!.spec.scaleTargetRef).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', name: deploymentOf('api').d.metadata.name });
+    expect(hpa!.spec.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(hpa!.spec.maxReplicas).toBeGreaterThan(hpa!.spec.minReplicas);
+    expect(hpa!.spec.metrics[0]).toMatchObject({ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization' } } });
+    const [scaled] = ofKind('ScaledObject');
+    expect(ofKind('ScaledObject')).toHaveLength(1);
+    expect(scaled!.spec.scaleTargetRef.name).toBe(deploymentOf('worker').d.metadata.name);
+    expect(scaled!.spec.scaleTargetRef.name).not.toBe(hpa!.spec.scaleTargetRef.name);
+    expect(scaled!.spec.minReplicaCount).toBeGreaterThanOrEqual(1);
+    expect(scaled!.spec.maxReplicaCount).toBeGreaterThan(scaled!.spec.minReplicaCount);
+    expect(scaled!.spec.triggers.length).toBeGreaterThanOrEqual(1);
+    for (const trigger of scaled!.spec.triggers) {
+      expect(trigger.type).toBe('prometheus');
+      expect(() => new URL(trigger.metadata.serverAddress)).not.toThrow();
+      expect(trigger.metadata.query).toMatch(/\besh3ar_/);
+      expect(trigger.metadata.threshold).toMatch(/^\d+(\.\d+)?$/);
+    }
+    // The metrics the queries read exist: infra/observability.int.test.ts, against a running stack.
+  });
+});
