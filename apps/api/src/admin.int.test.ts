@@ -100,3 +100,20 @@ describe('POST /v1/admin/tenants', () => {
     expect(r.body.error.code).toBe('INVALID_JSON');
   });
 });
+
+describe('queue board (Bull Board)', () => {
+  it('is served behind ADMIN_TOKEN, as a bearer token or as HTTP Basic credentials from a browser', async () => {
+    const url = `${stack.api!.url}/v1/admin/queues`;
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toMatch(/^Basic /);
+    expect((await fetch(url, { headers: { authorization: `Basic ${Buffer.from('ops:wrong').toString('base64')}` } })).status).toBe(401);
+    const page = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_TOKEN}`).toString('base64')}` } });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<html/i);
+    const queues = await send(stack.api!.url, ADMIN_TOKEN, 'GET', '/v1/admin/queues/api/queues');
+    expect(queues.status).toBe(200);
+    expect(queues.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(['ingest', 'send-email', 'send-sms', 'send-whatsapp']);
+    expect((await fetch(`${withoutAdmin.url}/v1/admin/queues`)).status).toBe(404);
+  });
+});

@@ -1,6 +1,6 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
-import { createHttpMetrics, createIngestMetrics } from '@esh3ar/observability';
+import { createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
@@ -15,6 +15,7 @@ import { registerRateLimit } from './rate-limit.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { dlqAdminRoutes } from './routes/dlq-admin.ts';
+import { queueBoard } from './routes/queue-board.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { webhookAdminRoutes } from './routes/webhooks-admin.ts';
 
@@ -30,6 +31,8 @@ export interface AppDeps {
   keys: RedisKeys;
   enqueuer: IngestEnqueuer;
   registry: Registry;
+  /** Created by main, which also gives the enqueuer its batch metrics. */
+  ingestMetrics: IngestMetrics;
   /** The runtime configuration in force (the watcher's). */
   runtime: () => RuntimeConfig;
   /** Version 0 for this process: the built-in defaults with its environment. */
@@ -52,7 +55,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
 
   const httpMetrics = createHttpMetrics(deps.registry);
-  const ingestMetrics = createIngestMetrics(deps.registry);
+  const { ingestMetrics } = deps;
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -90,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       admin.addHook('onRequest', authenticateAdmin(adminToken));
       adminRoutes(admin, { store, logger: deps.logger });
       dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues });
+      await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()]);
       webhookAdminRoutes(admin, { pool: deps.pool, logger: deps.logger });
     });
   }

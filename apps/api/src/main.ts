@@ -1,6 +1,6 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createLogger, createRegistry, createRuntimeConfigMetrics, createStatementObserver } from '@esh3ar/observability';
+import { createIngestMetrics, createLogger, createRegistry, createRuntimeConfigMetrics, createStatementObserver } from '@esh3ar/observability';
 import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
 import { RuntimeConfigWatcher } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
@@ -41,10 +41,18 @@ const runtime = await RuntimeConfigWatcher.start({
 
 const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
 const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
-const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
+const ingestMetrics = createIngestMetrics(registry);
+const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
+  maxPerJob: 500,
+  onFlush: (messages, seconds) => {
+    ingestMetrics.enqueueBatchSize.observe(messages);
+    ingestMetrics.enqueueDuration.observe(seconds);
+  },
+});
 await enqueuer.refreshDepth();
 
 const app = await buildApp({
+  ingestMetrics,
   sendQueues: providerQueues,
   logger,
   pool,

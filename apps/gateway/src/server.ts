@@ -97,7 +97,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
       refreshPresence(deps.redis, deps.prefix, [entry], deps.presenceTtlMs)
         .then(() => deps.hub.replay(connection))
         .catch((error: Error) => {
-          log.warn({ err: error, phone }, 'replay failed; closing so the device reconnects');
+          log.warn({ err: error, connectionId: connection.id }, 'replay failed; closing so the device reconnects');
           socket.close(1011, 'replay failed, reconnect');
         });
     },
