@@ -38,21 +38,27 @@ esh3ar_install_pnpm() {
   chmod +x "$esh3ar_tools/bin/pnpm"
 }
 
+# Both are fetched with the machine's own npm, before PATH changes: that npm finds its
+# configuration (registry, CA file) next to the Node it was installed with.
+esh3ar_need_node=0
 if [ "$(esh3ar_node_major)" -lt 24 ]; then
+  esh3ar_need_node=1
   if [ ! -x "$esh3ar_tools/node/bin/node" ] || [ "$("$esh3ar_tools/node/bin/node" -v)" != "v$ESH3AR_NODE_VERSION" ]; then
     echo "env.sh: installing Node $ESH3AR_NODE_VERSION into .tools/node" >&2
     esh3ar_install_node || echo "env.sh: could not install Node $ESH3AR_NODE_VERSION" >&2
   fi
-  export PATH="$esh3ar_tools/node/bin:$PATH"
-  # Native addons must build against the headers of the Node that runs them.
-  export npm_config_nodedir="$esh3ar_tools/node"
 fi
-
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v 2>/dev/null)" != "$ESH3AR_PNPM_VERSION" ]; then
-  if [ ! -x "$esh3ar_tools/bin/pnpm" ] || [ "$("$esh3ar_tools/bin/pnpm" -v 2>/dev/null)" != "$ESH3AR_PNPM_VERSION" ]; then
+  if [ ! -f "$esh3ar_tools/pnpm/bin/pnpm.cjs" ] || [ "$(node -p "require('$esh3ar_tools/pnpm/package.json').version" 2>/dev/null)" != "$ESH3AR_PNPM_VERSION" ]; then
     echo "env.sh: installing pnpm $ESH3AR_PNPM_VERSION into .tools/pnpm" >&2
     esh3ar_install_pnpm || echo "env.sh: could not install pnpm $ESH3AR_PNPM_VERSION" >&2
   fi
   export PATH="$esh3ar_tools/bin:$PATH"
 fi
+if [ "$esh3ar_need_node" = 1 ]; then
+  export PATH="$esh3ar_tools/node/bin:$PATH"
+  # Native addons must build against the headers of the Node that runs them.
+  export npm_config_nodedir="$esh3ar_tools/node"
+fi
+unset esh3ar_need_node
 unset -f esh3ar_node_major esh3ar_install_node esh3ar_install_pnpm
