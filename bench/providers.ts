@@ -41,7 +41,7 @@ async function sendAll(stack: Stack, apiKey: string, count: number, tag: string)
 async function throughput(sim: AppProcess, workers: number): Promise<{ workers: number; messages: number; seconds: number; perSecond: number; atProvider: number }> {
   const stack = await startStack(`bench-providers-${workers}`, {
     workers: 0,
-    env: { PROVIDER_BASE_URL: sim.url, ADMIN_TOKEN: ADMIN, BUFFER_CAPACITY: '1000000', LOG_LEVEL: 'warn' },
+    env: { PROVIDER_BASE_URL: sim.url, ADMIN_TOKEN: ADMIN, BUFFER_CAPACITY: '1000000' },
   });
   try {
     const { apiKey } = await stack.tenant('enterprise', { rpm: 100_000_000, burst: 100_000_000 });
@@ -49,7 +49,7 @@ async function throughput(sim: AppProcess, workers: number): Promise<{ workers: 
     const tag = `throughput-${workers}`;
     await sendAll(stack, apiKey, MESSAGES, tag);
     const started = performance.now();
-    await Promise.all(Array.from({ length: workers }, () => stack.startWorker({ LOG_LEVEL: 'warn' })));
+    await Promise.all(Array.from({ length: workers }, () => stack.startWorker()));
     await waitFor(() => sentCount(stack, tag), (n) => n === MESSAGES, 600_000, 100);
     const seconds = (performance.now() - started) / 1000;
     const atProvider = await providerCount(sim);
@@ -62,7 +62,7 @@ async function throughput(sim: AppProcess, workers: number): Promise<{ workers: 
 async function recovery(sim: AppProcess): Promise<{ messages: number; outageSeconds: number; drainSeconds: number; atProvider: number }> {
   const stack = await startStack('bench-providers-recovery', {
     workers: 2,
-    env: { PROVIDER_BASE_URL: sim.url, ADMIN_TOKEN: ADMIN, BUFFER_CAPACITY: '1000000', LOG_LEVEL: 'warn' },
+    env: { PROVIDER_BASE_URL: sim.url, ADMIN_TOKEN: ADMIN, BUFFER_CAPACITY: '1000000' },
   });
   try {
     const { apiKey } = await stack.tenant('enterprise', { rpm: 100_000_000, burst: 100_000_000 });
