@@ -1,29 +1,14 @@
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import { request } from 'undici';
+import { HttpCallError, retryAfterMs } from '../http/retry-after.ts';
 
 /** How a provider call failed; the send processor switches over these exhaustively. */
 export type ProviderErrorCode = 'TIMEOUT' | 'UNAVAILABLE' | 'RATE_LIMITED' | 'REJECTED';
 
-export class ProviderError extends Error {
+export class ProviderError extends HttpCallError<ProviderErrorCode> {
   override name = 'ProviderError';
-  readonly code: ProviderErrorCode;
-  readonly retryAfterMs: number | undefined;
-
-  constructor(code: ProviderErrorCode, message: string, options: { cause?: unknown; retryAfterMs?: number } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-    this.retryAfterMs = options.retryAfterMs;
-  }
 }
 
-function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
 
 async function reason(body: { text(): Promise<string> }): Promise<string> {
   const text = await body.text().catch(() => '');

@@ -1,20 +1,13 @@
 import { WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, signWebhook, type WebhookDelivery, type WebhookStatus } from '@esh3ar/contracts';
 import type { OutboxEvent } from '@esh3ar/db';
 import { request } from 'undici';
+import { HttpCallError, retryAfterMs } from '../http/retry-after.ts';
 
 /** How a POST to a tenant's endpoint failed. */
 export type WebhookErrorCode = 'STATUS' | 'UNREACHABLE' | 'TIMEOUT';
 
-export class WebhookError extends Error {
+export class WebhookError extends HttpCallError<WebhookErrorCode> {
   override name = 'WebhookError';
-  readonly code: WebhookErrorCode;
-  readonly retryAfterMs: number | undefined;
-
-  constructor(code: WebhookErrorCode, message: string, options: { cause?: unknown; retryAfterMs?: number } = {}) {
-    super(message, { cause: options.cause });
-    this.code = code;
-    this.retryAfterMs = options.retryAfterMs;
-  }
 }
 
 /** The JSON body of one POST: the tenant's events, oldest first. */
@@ -32,14 +25,6 @@ export function deliveryBody(tenantId: string, events: readonly OutboxEvent[]): 
   return JSON.stringify(delivery);
 }
 
-function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (value === undefined) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
 
 /**
  * One signed POST. The timestamp is taken now, at each attempt, so a retry hours later
