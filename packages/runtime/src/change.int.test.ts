@@ -41,6 +41,9 @@ beforeAll(async () => {
   const redis = new Redis(redisUrl);
   // A base that is not the built-in defaults: BUFFER_CAPACITY set in this "process's" environment.
   store = { pool: createPool(urlOf(dbName), { max: 12, applicationName: 'esh3ar-test-config' }), redis, prefix, base: runtimeConfigFromEnv({ BUFFER_CAPACITY: '300' }) };
+  // The teardown drops the database WITH (FORCE): a connection still closing then is
+  // terminated by the server, which must not surface as an uncaught error.
+  store.pool.on('error', () => undefined);
   subscriber = new Redis(redisUrl);
   await subscriber.subscribe(configChannel(prefix));
 });
