@@ -1,7 +1,8 @@
 /**
  * `pnpm start`: the local stack. Makes PostgreSQL and Redis reachable
  * (scripts/services.sh), applies migrations, starts the api, WORKERS worker
- * processes (default 2) and the gateway with this shell's environment, prints the
+ * processes (default 2), the gateway and provider-sim (unless PROVIDER_BASE_URL names
+ * real providers) with this shell's environment, prints the
  * URLs, and stops every child gracefully on Ctrl-C / SIGTERM.
  */
 import { execFile } from 'node:child_process';
@@ -35,6 +36,13 @@ async function startAll(): Promise<void> {
   process.stderr.write(services.stderr);
   await run(process.execPath, ['apps/cli/src/main.ts', 'migrate'], { env });
   if (stopping) return;
+  // The local stand-in for the SMS / WhatsApp / email providers, unless real ones are configured.
+  let providerSim: AppProcess | undefined;
+  if (!process.env.PROVIDER_BASE_URL) {
+    providerSim = await startApp('provider-sim', env, { echo: true });
+    children.push(providerSim);
+    env.PROVIDER_BASE_URL = providerSim.url;
+  }
   const api = await startApp('api', env, { echo: true });
   children.push(api);
   for (let i = 0; i < workers && !stopping; i++) {
@@ -49,6 +57,7 @@ async function startAll(): Promise<void> {
     `  api            ${api.url}  (POST /v1/messages, /health/ready, /metrics)`,
     ...children.filter((c) => c.name === 'worker').map((w, i) => `  worker ${i + 1}       ${w.url}  (/health/ready, /metrics)`),
     `  gateway        ws://127.0.0.1:${gateway.port}/v1/stream  (${gateway.url}/health/ready, /metrics)`,
+    ...(providerSim ? [`  provider-sim   ${providerSim.url}  (PUT /control, GET /received)`] : []),
     '',
     'Create a sender: pnpm esh3ar tenant create --name demo --tier premium',
     `A device token:  DEVICE_TOKEN_SECRET=$(cat .data/device-token-secret) pnpm esh3ar token mint --phone +966501234567`,
