@@ -1,6 +1,6 @@
 /**
  * What admission costs: the api's sustained throughput with the rate limiter (one Lua
- * call per request) and the backpressure check on, as deployed, against the same api
+ * call per tenant and event-loop tick) and the backpressure check on, as deployed, against the same api
  * with API_RATE_LIMIT=off API_BACKPRESSURE=off, in the same run, on the same stack.
  * The two processes run side by side and are loaded in turn (on, off, on, off, …), so
  * that drift of the machine falls on both. Not part of `pnpm test` or `pnpm bench`:
