@@ -15,6 +15,14 @@ export interface Latency {
   max: number;
 }
 
+/** One second of a sustained run: answers in it and their latency percentiles. */
+export interface TimelinePoint {
+  second: number;
+  requests: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
 export interface SustainedResult {
   target: string;
   connections: number;
@@ -29,6 +37,30 @@ export interface SustainedResult {
   timeouts: number;
   /** Requests written but never answered (in flight when the run stopped, or timed out). */
   unanswered: number;
+  /** Per second of the run (for the chart). */
+  timeline: TimelinePoint[];
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+/** Answers grouped by the second they arrived in, with p50/p99 of each second. */
+function toTimeline(samples: readonly { at: number; ms: number }[], started: number): TimelinePoint[] {
+  const seconds = new Map<number, number[]>();
+  for (const s of samples) {
+    const second = Math.floor((s.at - started) / 1000);
+    const list = seconds.get(second);
+    if (list) list.push(s.ms);
+    else seconds.set(second, [s.ms]);
+  }
+  return [...seconds.entries()]
+    .sort(([a], [b]) => a - b)
+    .map(([second, list]) => {
+      list.sort((a, b) => a - b);
+      return { second, requests: list.length, p50Ms: percentile(list, 50), p99Ms: percentile(list, 99) };
+    });
 }
 
 /**
@@ -39,7 +71,10 @@ export interface SustainedResult {
  */
 export async function sustained(target: Target, options: { connections: number; seconds: number; onAccepted?: (body: string) => void }): Promise<SustainedResult> {
   let ok = 0;
-  const result = await autocannon({
+  const samples: { at: number; ms: number }[] = [];
+  const started = performance.now();
+  const result = await new Promise<autocannon.Result>((resolve, reject) => {
+    const instance = autocannon({
     url: target.url,
     connections: options.connections,
     duration: options.seconds,
@@ -58,6 +93,8 @@ export async function sustained(target: Target, options: { connections: number; 
         },
       },
     ],
+    }, (error, finished) => (error ? reject(error as Error) : resolve(finished)));
+    instance.on('response', (_client, _status, _bytes, responseTime) => samples.push({ at: performance.now(), ms: responseTime }));
   });
   const statusCodes: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCodes[code] = stat.count ?? 0;
@@ -74,5 +111,6 @@ export async function sustained(target: Target, options: { connections: number; 
     errors: result.errors,
     timeouts: result.timeouts,
     unanswered: Math.max(0, result.requests.sent - answered),
+    timeline: toTimeline(samples, started),
   };
 }

@@ -153,11 +153,17 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
 }
 
 /** Writes bench/results/<ISO date>.json and .md; returns the Markdown path. */
-export function writeResults(dir: string, results: BenchResults, markdown: string): string {
+/** Writes <stamp>.json, <stamp>.md and, given a chart, <stamp>.svg linked from the Markdown. */
+export function writeResults(dir: string, results: BenchResults, markdown: string, chartSvg?: string): string {
   mkdirSync(dir, { recursive: true });
   const stamp = results.startedAt.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
   writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
   const md = join(dir, `${stamp}.md`);
-  writeFileSync(md, markdown);
+  if (chartSvg === undefined) {
+    writeFileSync(md, markdown);
+  } else {
+    writeFileSync(join(dir, `${stamp}.svg`), chartSvg);
+    writeFileSync(md, `${markdown}\n## Sustained runs over time\n\n![Throughput and latency per second, ceiling and Esh3ar](${stamp}.svg)\n`);
+  }
   return md;
 }

@@ -28,6 +28,7 @@ import { startCeiling, type CeilingProcess } from './ceiling-process.ts';
 import { waitForDrain } from './buffer-depth.ts';
 import { checkIntegrity } from './integrity.ts';
 import { sustained, type SustainedResult, type Target } from './load.ts';
+import { sustainedChart } from './chart.ts';
 import { gatewayPhase } from './gateway.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB } from './proc-stats.ts';
 import { toMarkdown, writeResults, type BenchResults, type IntakeResults } from './report.ts';
@@ -212,7 +213,8 @@ try {
     if (!results.gateway.delivery.ok) problems.push(...results.gateway.delivery.problems);
   }
   const markdown = toMarkdown(results);
-  const written = writeResults(`${REPO_ROOT}bench/results`, results, markdown);
+  const chart = results.sustained ? await sustainedChart([results.sustained.ceiling, results.sustained.esh3ar]) : undefined;
+  const written = writeResults(`${REPO_ROOT}bench/results`, results, markdown, chart);
   process.stdout.write(`${markdown}\n`);
   log(`written ${written} (and .json)`);
   if (problems.length === 0) exitCode = 0;
