@@ -93,7 +93,14 @@ export async function startApp(name: AppName, env: Record<string, string>, optio
     });
   }
 
-  const ready = await waitForLog((l) => l.msg === READY[name].msg);
+  let ready: Record<string, unknown>;
+  try {
+    ready = await waitForLog((l) => l.msg === READY[name].msg);
+  } catch (error) {
+    // Never ready (or never said so): do not leave it running behind the failure.
+    child.kill('SIGKILL');
+    throw error;
+  }
   const port = Number(ready[READY[name].portField]);
   return {
     name,
