@@ -2,23 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { BufferedMessage } from '@esh3ar/contracts';
 import fc from 'fast-check';
 import pg from 'pg';
-import { pino } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeBatch, type RowToStore } from './copy-writer.ts';
-import { migrate } from './migrate.ts';
-import { createPool, withDefaultUser } from './pool.ts';
+import { createPool } from './pool.ts';
+import { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';
 
 let pool: pg.Pool;
-// A database of its own (the @esh3ar/stack kit depends on this package, so not from there).
-const dbName = `esh3ar_copy_writer_${randomUUID().slice(0, 8)}`;
-const serverUrl = new URL(withDefaultUser(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar'));
-const urlOf = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: urlOf('postgres') });
-  await client.connect();
-  await client.query(sql).finally(() => client.end());
-}
+let db: ThrowawayDatabase;
 const tenantId = randomUUID();
 
 function row(over: Partial<BufferedMessage> = {}): RowToStore {
@@ -44,16 +35,15 @@ function row(over: Partial<BufferedMessage> = {}): RowToStore {
 }
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE "${dbName}"`);
-  await migrate(urlOf(dbName), pino({ level: 'warn' }));
-  pool = createPool(urlOf(dbName), { max: 2, applicationName: 'copy-writer-test' });
+  db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'copy-writer');
+  pool = createPool(db.url, { max: 2, applicationName: 'copy-writer-test' });
   // The teardown drops the database WITH (FORCE): a connection still closing then is
   // terminated by the server, which must not surface as an uncaught error.
   pool.on('error', () => undefined);
 });
 afterAll(async () => {
   await pool?.end();
-  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await db?.drop();
 });
 
 describe('storeBatch', () => {

@@ -36,3 +36,4 @@ export {
   type TenantWebhook,
   type WebhookClaim,
 } from './webhooks.ts';
+export { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';

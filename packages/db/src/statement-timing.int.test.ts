@@ -1,37 +1,27 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { pino } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { storeBatch } from './copy-writer.ts';
 import { expireDue } from './delivery.ts';
-import { migrate } from './migrate.ts';
-import { createPool, withDefaultUser } from './pool.ts';
+import { createPool } from './pool.ts';
+import { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';
 
-// A database of its own (the @esh3ar/stack kit depends on this package, so not from there).
-const dbName = `esh3ar_statement_timing_${randomUUID().slice(0, 8)}`;
-const serverUrl = new URL(withDefaultUser(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar'));
-const urlOf = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: urlOf('postgres') });
-  await client.connect();
-  await client.query(sql).finally(() => client.end());
-}
+let db: ThrowawayDatabase;
 
 const seen: { statement: string; seconds: number; failed: boolean }[] = [];
 let pool: pg.Pool;
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE "${dbName}"`);
-  await migrate(urlOf(dbName), pino({ level: 'silent' }));
-  pool = createPool(urlOf(dbName), { max: 2, applicationName: 'esh3ar-statement-timing-test', onStatement: (statement, seconds, failed) => seen.push({ statement, seconds, failed }) });
+  db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'statement-timing');
+  pool = createPool(db.url, { max: 2, applicationName: 'esh3ar-statement-timing-test', onStatement: (statement, seconds, failed) => seen.push({ statement, seconds, failed }) });
   // The teardown drops the database WITH (FORCE): a connection still closing then is
   // terminated by the server, which must not surface as an uncaught error.
   pool.on('error', () => undefined);
 });
 afterAll(async () => {
   await pool?.end();
-  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await db?.drop();
 });
 beforeEach(() => {
   seen.length = 0;

@@ -1,23 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { DEFAULT_RUNTIME_CONFIG, runtimeConfigFromEnv } from '@esh3ar/config';
-import { createPool, migrate, withDefaultUser } from '@esh3ar/db';
+import { createDatabase, createPool, type ThrowawayDatabase } from '@esh3ar/db';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeRuntimeConfig, configChannel, readRuntimeConfig, rollbackRuntimeConfig, runtimeConfigVersions, type ConfigStore } from './change.ts';
 import { RuntimeConfigError } from './document.ts';
 
-// A database of its own, made here: @esh3ar/stack is not a dependency of this package.
-const dbName = `esh3ar_config_change_${randomUUID().slice(0, 8)}`;
-const serverUrl = new URL(withDefaultUser(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar'));
-const urlOf = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: urlOf('postgres') });
-  await client.connect();
-  await client.query(sql).finally(() => client.end());
-}
+let db: ThrowawayDatabase;
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `esh3ar-t-config-change-${randomUUID().slice(0, 8)}`;
 
@@ -36,11 +26,10 @@ async function refusal(promise: Promise<unknown>): Promise<RuntimeConfigError> {
 }
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE "${dbName}"`);
-  await migrate(urlOf(dbName), pino({ level: 'warn' }));
+  db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'config-change');
   const redis = new Redis(redisUrl);
   // A base that is not the built-in defaults: BUFFER_CAPACITY set in this "process's" environment.
-  store = { pool: createPool(urlOf(dbName), { max: 12, applicationName: 'esh3ar-test-config' }), redis, prefix, base: runtimeConfigFromEnv({ BUFFER_CAPACITY: '300' }) };
+  store = { pool: createPool(db.url, { max: 12, applicationName: 'esh3ar-test-config' }), redis, prefix, base: runtimeConfigFromEnv({ BUFFER_CAPACITY: '300' }) };
   // The teardown drops the database WITH (FORCE): a connection still closing then is
   // terminated by the server, which must not surface as an uncaught error.
   store.pool.on('error', () => undefined);
@@ -51,7 +40,7 @@ afterAll(async () => {
   subscriber?.disconnect();
   store?.redis.disconnect();
   await store?.pool.end();
-  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await db?.drop();
 });
 
 describe('runtime configuration versions', () => {

@@ -1,23 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { runtimeConfigFromEnv } from '@esh3ar/config';
-import { appendRuntimeConfig, createPool, migrate, withDefaultUser } from '@esh3ar/db';
+import { appendRuntimeConfig, createDatabase, createPool, type ThrowawayDatabase } from '@esh3ar/db';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeRuntimeConfig, rollbackRuntimeConfig, type ConfigStore } from './change.ts';
 import { RuntimeConfigWatcher, type AppliedConfig, type WatcherOptions } from './watcher.ts';
 
-// A database of its own, made here: @esh3ar/stack is not a dependency of this package.
-const dbName = `esh3ar_config_watch_${randomUUID().slice(0, 8)}`;
-const serverUrl = new URL(withDefaultUser(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar'));
-const urlOf = (name: string) => Object.assign(new URL(serverUrl), { pathname: `/${name}` }).toString();
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: urlOf('postgres') });
-  await client.connect();
-  await client.query(sql).finally(() => client.end());
-}
+let db: ThrowawayDatabase;
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `esh3ar-t-config-watch-${randomUUID().slice(0, 8)}`;
 const base = runtimeConfigFromEnv({ BUFFER_CAPACITY: '200' });
@@ -58,9 +49,8 @@ async function watch(options: Partial<WatcherOptions> = {}) {
 }
 
 beforeAll(async () => {
-  await admin(`CREATE DATABASE "${dbName}"`);
-  await migrate(urlOf(dbName), pino({ level: 'warn' }));
-  store = { pool: createPool(urlOf(dbName), { max: 8, applicationName: 'esh3ar-test-watch' }), redis: new Redis(redisUrl), prefix, base };
+  db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'config-watch');
+  store = { pool: createPool(db.url, { max: 8, applicationName: 'esh3ar-test-watch' }), redis: new Redis(redisUrl), prefix, base };
   // The teardown drops the database WITH (FORCE): a connection still closing then is
   // terminated by the server, which must not surface as an uncaught error.
   store.pool.on('error', () => undefined);
@@ -69,7 +59,7 @@ afterAll(async () => {
   await Promise.allSettled(watchers.map((w) => w.close()));
   store?.redis.disconnect();
   await store?.pool.end();
-  await admin(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+  await db?.drop();
 });
 
 describe('RuntimeConfigWatcher', () => {

@@ -3,7 +3,7 @@
  * a real child process (ready when it logs so, on the port it got), a throwaway
  * migrated database, and a REDIS_PREFIX of its own that can be wiped afterwards.
  */
-export { createDatabase, type ThrowawayDatabase } from './databases.ts';
+export { createDatabase, type ThrowawayDatabase } from '@esh3ar/db';
 export { deletePrefix, uniquePrefix } from './redis-prefix.ts';
 export { REPO_ROOT, startApp, type AppName, type AppProcess, type StartOptions } from './processes.ts';
 export { send, startStack, waitFor, type Stack, type StackOptions } from './stack.ts';

@@ -1,7 +1,7 @@
 import { createTenant, createPool, type TenantTier } from '@esh3ar/db';
 import { createSigner } from 'fast-jwt';
 import type pg from 'pg';
-import { createDatabase, type ThrowawayDatabase } from './databases.ts';
+import { createDatabase, type ThrowawayDatabase } from '@esh3ar/db';
 import { startApp, type AppProcess } from './processes.ts';
 import { deletePrefix, uniquePrefix } from './redis-prefix.ts';
 

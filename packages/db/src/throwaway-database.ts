@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { migrate, withDefaultUser } from '@esh3ar/db';
 import pg from 'pg';
 import { pino } from 'pino';
+import { migrate } from './migrate.ts';
+import { withDefaultUser } from './pool.ts';
 
 export interface ThrowawayDatabase {
   url: string;
@@ -16,8 +17,10 @@ function replaceDatabase(url: string, name: string): string {
 }
 
 /**
- * A database of its own, migrated, on the server of `baseUrl` (for one test file or
- * one benchmark run). drop() removes it, closing whatever is still connected.
+ * A database of its own, migrated, on the server of `baseUrl`, for one test file or one
+ * benchmark run (here rather than in the test kit so that this package's own tests and
+ * those of packages below the kit can use it). drop() removes it, closing whatever is
+ * still connected.
  */
 export async function createDatabase(baseUrl: string, label: string): Promise<ThrowawayDatabase> {
   const name = `esh3ar_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`;
