@@ -1,8 +1,8 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createIngestMetrics, createLogger, createRegistry, createRuntimeConfigMetrics, createStatementObserver } from '@esh3ar/observability';
+import { createIngestMetrics, createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
 import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
-import { RuntimeConfigWatcher } from '@esh3ar/runtime';
+import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { buildApp } from './app.ts';
@@ -28,16 +28,7 @@ requestRedis.options.enableAutoPipelining = true;
 for (const client of [bufferRedis, requestRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
 
-const runtimeMetrics = createRuntimeConfigMetrics(registry);
-const runtime = await RuntimeConfigWatcher.start({
-  pool,
-  redisUrl: config.redis.url,
-  prefix: config.redis.prefix,
-  base: config.runtime,
-  logger,
-  connectionName: 'esh3ar-api-config',
-  onChange: ({ version }) => runtimeMetrics.version.set(version),
-});
+const runtime = await watchRuntimeConfig('api', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
 
 const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
 const providerQueues = sendQueues(bufferRedis, config.redis.prefix);

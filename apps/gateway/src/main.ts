@@ -1,7 +1,7 @@
 import type { DeliveryItem } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createGatewayMetrics, createLogger, createRegistry, createRuntimeConfigMetrics, createStatementObserver } from '@esh3ar/observability';
-import { RuntimeConfigWatcher } from '@esh3ar/runtime';
+import { createGatewayMetrics, createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
+import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { createRedis, gatewayChannel, removePresence } from '@esh3ar/queue';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
@@ -29,16 +29,7 @@ const subscriber = createRedis(config.redis.url, { name: 'esh3ar-gateway-deliver
 for (const client of [redis, subscriber]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await Promise.all([redis.connect(), subscriber.connect()]);
 
-const runtimeMetrics = createRuntimeConfigMetrics(registry);
-const runtime = await RuntimeConfigWatcher.start({
-  pool,
-  redisUrl: config.redis.url,
-  prefix: config.redis.prefix,
-  base: config.runtime,
-  logger,
-  connectionName: 'esh3ar-gateway-config',
-  onChange: ({ version }) => runtimeMetrics.version.set(version),
-});
+const runtime = await watchRuntimeConfig('gateway', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
 
 const status = new StatusWriter(pool, logger, gatewayId, config.ackFlushMs);
 const hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => runtime.current().gateway.ackTimeoutMs, replayPageSize: config.replay.pageSize });

@@ -7,12 +7,11 @@ import {
   createProviderMetrics,
   createQueueMetrics,
   createRegistry,
-  createRuntimeConfigMetrics,
   createStatementObserver,
   createWebhookMetrics,
 } from '@esh3ar/observability';
 import { cappedBackoffMs, createRedis, redisKeys, sendQueues } from '@esh3ar/queue';
-import { RuntimeConfigWatcher } from '@esh3ar/runtime';
+import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue, Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
@@ -45,16 +44,7 @@ await redis.connect();
 const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix: config.redis.prefix }), ...sendQueues(redis, config.redis.prefix).values()];
 createQueueMetrics(registry, countedQueues);
 
-const runtimeMetrics = createRuntimeConfigMetrics(registry);
-const runtime = await RuntimeConfigWatcher.start({
-  pool,
-  redisUrl: config.redis.url,
-  prefix: config.redis.prefix,
-  base: config.runtime,
-  logger,
-  connectionName: 'esh3ar-worker-config',
-  onChange: ({ version }) => runtimeMetrics.version.set(version),
-});
+const runtime = await watchRuntimeConfig('worker', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
 
 const dispatchMetrics = createDispatchMetrics(registry);
 const senders = new ProviderSenders({

@@ -18,3 +18,4 @@ export {
 } from './change.ts';
 export { mergeDocument, patchAt, RuntimeConfigError } from './document.ts';
 export { RuntimeConfigWatcher, type AppliedConfig, type WatcherOptions } from './watcher.ts';
+export { watchRuntimeConfig } from './start.ts';
