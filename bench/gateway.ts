@@ -3,6 +3,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { waitForDrain } from './buffer-depth.ts';
+import { histogramMean, scrape, total } from './metrics-scrape.ts';
 import { DeviceFleet, type ConnectResult } from './device-fleet.ts';
 import { MessageLog, Outcome, PacedSender, type OfferResult } from './gateway-load.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineJiffies } from './proc-stats.ts';
@@ -176,29 +177,6 @@ function openFilesOf(pid: number | 'self'): number {
   return match?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match?.[1]);
 }
 
-/** Prometheus text → series (name{labels}) → value. */
-async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text());
-  const series = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const space = line.lastIndexOf(' ');
-    series.set(line.slice(0, space), Number(line.slice(space + 1)));
-  }
-  return series;
-}
-
-function total(series: Map<string, number>, name: string): number {
-  let sum = 0;
-  for (const [key, value] of series) if (key === name || key.startsWith(`${name}{`)) sum += value;
-  return sum;
-}
-
-/** Mean of a histogram between two scrapes. */
-function histogramMean(before: Map<string, number>, after: Map<string, number>, name: string): number {
-  const count = total(after, `${name}_count`) - total(before, `${name}_count`);
-  return count > 0 ? (total(after, `${name}_sum`) - total(before, `${name}_sum`)) / count : Number.NaN;
-}
 
 /** Waits until a process uses under 5% of a core for a second (at most `maxMs`). */
 async function settle(pid: number, maxMs = 20_000): Promise<void> {

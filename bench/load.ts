@@ -69,7 +69,15 @@ function toTimeline(samples: readonly { at: number; ms: number }[], started: num
  * on two cores a second load thread would only take CPU from the server).
  * `onAccepted` receives the body of every 2xx answer.
  */
-export async function sustained(target: Target, options: { connections: number; seconds: number; onAccepted?: (body: string) => void }): Promise<SustainedResult> {
+export interface SustainedOptions {
+  connections: number;
+  seconds: number;
+  /** Requests per second over all connections (autocannon's overallRate); none: as fast as answers come. */
+  overallRate?: number;
+  onAccepted?: (body: string) => void;
+}
+
+export async function sustained(target: Target, options: SustainedOptions): Promise<SustainedResult> {
   let ok = 0;
   const samples: { at: number; ms: number }[] = [];
   const started = performance.now();
@@ -78,6 +86,7 @@ export async function sustained(target: Target, options: { connections: number; 
     url: target.url,
     connections: options.connections,
     duration: options.seconds,
+    ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
     timeout: 10,
     requests: [
       {

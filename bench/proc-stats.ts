@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, release, totalmem } from 'node:os';
 
 export interface MachineInfo {
@@ -56,6 +56,19 @@ export function cpuSinceByName(name: string, before: Map<number, number>): numbe
   let total = 0;
   for (const [pid, seconds] of after) total += seconds - (before.get(pid) ?? 0);
   return total;
+}
+
+/**
+ * Starts a new peak: VmHWM is set back to the current RSS (Linux clear_refs "5"), so a
+ * later peakRssMiB covers only what came after. False where that is not allowed.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Peak resident set size in MiB (VmHWM). */

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BurstResult } from './burst.ts';
+import type { EndToEndResult } from './end-to-end.ts';
 import type { IntegrityResult } from './integrity.ts';
 import type { SustainedResult } from './load.ts';
 import type { MachineInfo } from './proc-stats.ts';
@@ -15,11 +16,22 @@ export interface ProcessCost {
   peakRssMiB: number;
 }
 
+/** One burst against the ceiling and against Esh3ar. */
+export interface BurstPair {
+  ceiling: BurstResult;
+  esh3ar: BurstResult;
+  drainAfterMs: number;
+  /** Each server's peak RSS during its own burst (null: VmHWM could not be reset). */
+  peakRssMiB: { ceiling: number | null; api: number | null };
+}
+
 /** The intake phase: the api against the ceiling, storage, and every 2xx stored once. */
 export interface IntakeResults {
   sustained: { ceiling: SustainedResult; esh3ar: SustainedResult; drainAfterMs: number; machineBusyPercent: number };
-  burst: { ceiling: BurstResult; esh3ar: BurstResult; drainAfterMs: number };
-  keepAliveBurst: { ceiling: BurstResult; esh3ar: BurstResult; drainAfterMs: number };
+  burst: BurstPair;
+  keepAliveBurst: BurstPair;
+  /** Accept → stored at a paced rate: single-message requests, then batches. */
+  endToEnd: EndToEndResult[];
   storage: { preload: PreloadResult; worker: WorkerDrainResult; direct: DirectStoreResult };
   processes: {
     ceiling: ProcessCost;
@@ -69,7 +81,9 @@ function sustainedTable(c: SustainedResult, e: SustainedResult): string[] {
   ];
 }
 
-function burstTable(c: BurstResult, e: BurstResult): string[] {
+const mib = (n: number | null) => (n === null ? 'n/a' : `${int(n)} MiB`);
+
+function burstTable({ ceiling: c, esh3ar: e, peakRssMiB: rss }: BurstPair): string[] {
   return [
     row(['', 'ceiling', 'Esh3ar', 'Esh3ar / ceiling']),
     row(['---', '---:', '---:', '---:']),
@@ -82,6 +96,7 @@ function burstTable(c: BurstResult, e: BurstResult): string[] {
     row(['non-2xx', `${int(c.non2xx)} ${codes(c.statusCodes)}`, `${int(e.non2xx)} ${codes(e.statusCodes)}`, '']),
     row(['errors', errors(c.errors), errors(e.errors), '']),
     row(['load generator CPU', ms(c.clientCpuMs), ms(e.clientCpuMs), '']),
+    row(['server peak RSS during the burst', mib(rss.ceiling), mib(rss.api), rss.ceiling === null || rss.api === null ? '' : ratio(rss.api, rss.ceiling)]),
     row(['connections opened during burst (peak open at once)', `${int(c.connectionsOpened)} (${int(c.peakOpenConnections)})`, `${int(e.connectionsOpened)} (${int(e.peakOpenConnections)})`, '']),
   ];
 }
@@ -113,11 +128,13 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
     '',
     `## Burst: ${int(s.burst)} requests on ${int(s.burst)} new connections at once`,
     '',
-    ...burstTable(r.burst.ceiling, r.burst.esh3ar),
+    ...burstTable(r.burst),
     '',
     `## Burst: ${int(s.burst)} requests at once over ${int(s.keepAliveConnections)} open keep-alive connections`,
     '',
-    ...burstTable(r.keepAliveBurst.ceiling, r.keepAliveBurst.esh3ar),
+    ...burstTable(r.keepAliveBurst),
+    '',
+    ...endToEndMarkdown(r.endToEnd),
     '',
     `## Storage: one worker on a preloaded buffer of ${int(st.worker.rows)} messages`,
     '',
@@ -152,7 +169,33 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
   ];
 }
 
-/** Writes bench/results/<ISO date>.json and .md; returns the Markdown path. */
+function endToEndMarkdown(runs: readonly EndToEndResult[]): string[] {
+  if (runs.length === 0) return [];
+  const first = runs[0]!;
+  return [
+    `## Accept → stored: ${int(first.offeredMessagesPerSecond)} messages/s offered for ${first.seconds} s, one worker storing`,
+    '',
+    'Paced load (autocannon overallRate); stored/s is the workers\' esh3ar_persist_rows_total each second, backlog the buffer depth the api reports; steady = the run without its first and last second. Flat: the backlog grew by less than 1% of the accepted rate per second and ended below one second of traffic.',
+    '',
+    row(['requests', 'accepted msg/s', 'stored msg/s (steady)', 'request p50 / p99', 'non-2xx', 'backlog start / max / end', 'backlog slope', 'accept → stored p50 / p99', 'verdict']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    ...runs.map((r) =>
+      row([
+        r.mode === 'single' ? `POST /v1/messages, ${r.connections} connections` : `POST /v1/messages/batch of ${r.messagesPerRequest}, ${r.connections} connections`,
+        int(r.acceptedMessagesPerSecond),
+        int(r.storedMessagesPerSecond),
+        `${ms(r.load.latencyMs.p50)} / ${ms(r.load.latencyMs.p99)}`,
+        `${int(r.load.non2xx)} ${codes(r.load.statusCodes)}`,
+        `${int(r.backlog.atStart)} / ${int(r.backlog.max)} / ${int(r.backlog.atEnd)}`,
+        `${int(r.backlog.slopePerSecond)}/s`,
+        `≤ ${ms(r.acceptToStoredMs.p50)} / ≤ ${ms(r.acceptToStoredMs.p99)}`,
+        r.flat && r.acceptedMessagesPerSecond >= 0.98 * r.offeredMessagesPerSecond ? 'flat, offered rate accepted' : r.flat ? 'flat, below the offered rate' : 'backlog growing',
+      ]),
+    ),
+    '',
+  ];
+}
+
 /** Writes <stamp>.json, <stamp>.md and, given a chart, <stamp>.svg linked from the Markdown. */
 export function writeResults(dir: string, results: BenchResults, markdown: string, chartSvg?: string): string {
   mkdirSync(dir, { recursive: true });

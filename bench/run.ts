@@ -6,7 +6,8 @@
  *
  * BENCH_SUSTAIN_SECONDS (20), BENCH_CONNECTIONS (200), BENCH_BURST (10000),
  * BENCH_KEEPALIVE_CONNECTIONS (1000), BENCH_PRELOAD (100000), BENCH_WARMUP_SECONDS (3),
- * BENCH_BUFFER_CAPACITY (1000000).
+ * BENCH_BUFFER_CAPACITY (1000000); accept → stored at BENCH_E2E_RATE (10000) msg/s for
+ * BENCH_E2E_SECONDS (60), as single requests and as batches of BENCH_E2E_BATCH (100).
  *
  * Then the gateway phase (bench/gateway.ts): BENCH_DEVICES (10000) devices on one
  * gateway, accept → device latency at BENCH_GATEWAY_RATE (1000) msg/s for
@@ -30,7 +31,8 @@ import { checkIntegrity } from './integrity.ts';
 import { sustained, type SustainedResult, type Target } from './load.ts';
 import { sustainedChart } from './chart.ts';
 import { gatewayPhase } from './gateway.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB } from './proc-stats.ts';
+import { endToEnd } from './end-to-end.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, resetPeakRss } from './proc-stats.ts';
 import { toMarkdown, writeResults, type BenchResults, type IntakeResults } from './report.ts';
 import { directStore, preload, timeWorkerDrain } from './storage.ts';
 import { raiseSystemLimits, reexecWithMoreOpenFiles } from './system-limits.ts';
@@ -54,6 +56,9 @@ const settings = {
   // Large enough that backpressure (503 above 80%) never answers for the worker's pace:
   // the benchmark measures intake, and the preload must fit.
   bufferCapacity: setting('BENCH_BUFFER_CAPACITY', 1_000_000),
+  endToEndSeconds: setting('BENCH_E2E_SECONDS', 60),
+  endToEndRate: setting('BENCH_E2E_RATE', 10_000),
+  endToEndBatch: setting('BENCH_E2E_BATCH', 100),
 };
 
 function list<T>(name: string, fallback: string, parse: (item: string) => T): T[] {
@@ -149,17 +154,38 @@ async function intakePhase(): Promise<IntakeResults> {
     const redisCpu = cpuSinceByName('redis-server', redisCpu0);
     const postgresCpu = cpuSinceByName('postgres', postgresCpu0);
 
+    // Each server's peak RSS is taken over its own burst alone (VmHWM reset just before).
+    const peakDuring = async <T>(pid: number, run: () => Promise<T>): Promise<[T, number | null]> => {
+      const reset = resetPeakRss(pid);
+      const result = await run();
+      return [result, reset ? peakRssMiB(pid) : null];
+    };
     log(`burst, ${settings.burst} new connections: ceiling, then Esh3ar`);
-    const burstCeiling = await newConnectionBurst(ceilingTarget, settings.burst);
-    const burstEsh3ar = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
+    const [burstCeiling, burstCeilingRss] = await peakDuring(ceiling.pid, () => newConnectionBurst(ceilingTarget, settings.burst));
+    const [burstEsh3ar, burstApiRss] = await peakDuring(api.pid, () => newConnectionBurst(esh3arTarget, settings.burst, recordAnswer));
     unanswered += burstEsh3ar.requests - burstEsh3ar.ok - burstEsh3ar.non2xx;
     const burstDrainMs = await waitForDrain(api.url);
 
     log(`burst, ${settings.burst} requests over ${settings.keepAliveConnections} keep-alive connections: ceiling, then Esh3ar`);
-    const keepAliveCeiling = await keepAliveBurst(ceilingTarget, settings.burst, settings.keepAliveConnections);
-    const keepAliveEsh3ar = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
+    const [keepAliveCeiling, keepAliveCeilingRss] = await peakDuring(ceiling.pid, () => keepAliveBurst(ceilingTarget, settings.burst, settings.keepAliveConnections));
+    const [keepAliveEsh3ar, keepAliveApiRss] = await peakDuring(api.pid, () =>
+      keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer),
+    );
     unanswered += keepAliveEsh3ar.requests - keepAliveEsh3ar.ok - keepAliveEsh3ar.non2xx;
     const keepAliveDrainMs = await waitForDrain(api.url);
+
+    const endToEndRuns = [];
+    for (const messagesPerRequest of [1, settings.endToEndBatch]) {
+      log(`accept → stored, ${settings.endToEndRate} msg/s for ${settings.endToEndSeconds} s, ${messagesPerRequest} message(s) per request`);
+      const run = await endToEnd(
+        { url: api.url, apiKey, message: MESSAGE, workerUrls: [firstWorker.url] },
+        { rate: settings.endToEndRate, seconds: settings.endToEndSeconds, connections: messagesPerRequest === 1 ? settings.connections : 20, messagesPerRequest },
+        (ids) => answered.push(...ids),
+      );
+      unanswered += run.load.unanswered;
+      endToEndRuns.push(run);
+      await waitForDrain(api.url);
+    }
 
     const workerPeakRss = peakRssMiB(firstWorker.pid);
     log(`storage: worker stopped, preloading ${settings.preload} messages`);
@@ -181,8 +207,9 @@ async function intakePhase(): Promise<IntakeResults> {
         drainAfterMs: sustainedDrainMs,
         machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
       },
-      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, drainAfterMs: burstDrainMs },
-      keepAliveBurst: { ceiling: keepAliveCeiling, esh3ar: keepAliveEsh3ar, drainAfterMs: keepAliveDrainMs },
+      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss } },
+      keepAliveBurst: { ceiling: keepAliveCeiling, esh3ar: keepAliveEsh3ar, drainAfterMs: keepAliveDrainMs, peakRssMiB: { ceiling: keepAliveCeilingRss, api: keepAliveApiRss } },
+      endToEnd: endToEndRuns,
       storage: { preload: preloaded, worker: workerDrain, direct },
       processes: {
         ceiling: { cpuSecondsPer1000: per1000(ceilingCpu, sustainedCeiling.ok), peakRssMiB: peakRssMiB(ceiling.pid) },

@@ -1,10 +1,12 @@
 import type { BufferedMessage, ValidMessage } from '@esh3ar/contracts';
-import { v7 as uuidv7 } from 'uuid';
+import { createMessageIds } from './message-id.ts';
+
+const nextMessageId = createMessageIds();
 
 /** An accepted message gets its id (UUIDv7: time-ordered, so "newest first" is an index scan) and its time. */
 export function toBufferedMessage(valid: ValidMessage, tenantId: string, idempotencyKey: string | null, now: Date): BufferedMessage {
   return {
-    id: uuidv7(),
+    id: nextMessageId(),
     tenantId,
     acceptedAt: now.toISOString(),
     recipient: valid.recipient,
