@@ -62,17 +62,17 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     ),
     '',
     'Where the time goes: request → accepted (the api\'s acceptedAt in the frame, ms precision), accepted → stored (the worker\'s esh3ar_accept_to_stored_seconds), ' +
-      'accepted → pushed (the gateway\'s esh3ar_accept_to_device_seconds), accepted → at the device (this process\'s clock).',
+      'accepted → pushed (the gateway\'s esh3ar_accept_to_device_seconds), accepted → at the device (this process\'s clock). A p99 from a histogram is the upper bound of its bucket.',
     '',
-    row(['worker batch timeout', 'request → accepted p50', 'accepted → stored (mean)', 'accepted → pushed (mean)', 'accepted → device p50 / mean', 'rows per COPY', 'COPY + merge']),
+    row(['worker batch timeout', 'request → accepted p50', 'accepted → stored mean / p99', 'accepted → pushed mean / p99', 'accepted → device p50 / mean / p99', 'rows per COPY', 'COPY + merge']),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:']),
     ...g.latency.map(({ workerBatchTimeoutMs, step: { breakdown: b } }) =>
       row([
         timeout(workerBatchTimeoutMs),
         ms(b.requestToAcceptedP50),
-        ms(b.acceptedToStoredMean),
-        ms(b.acceptedToPushedMean),
-        `${ms(b.acceptedToArrivedP50)} / ${ms(b.acceptedToArrivedMean)}`,
+        `${ms(b.acceptedToStoredMean)} / ≤ ${ms(b.acceptedToStoredP99)}`,
+        `${ms(b.acceptedToPushedMean)} / ≤ ${ms(b.acceptedToPushedP99)}`,
+        `${ms(b.acceptedToArrivedP50)} / ${ms(b.acceptedToArrivedMean)} / ${ms(b.acceptedToArrivedP99)}`,
         b.batchRowsMean.toFixed(1),
         ms(b.copyMsMean),
       ]),

@@ -3,7 +3,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { waitForDrain } from './buffer-depth.ts';
-import { histogramMean, scrape, total } from './metrics-scrape.ts';
+import { histogramMean, histogramQuantile, scrape, total } from './metrics-scrape.ts';
 import { DeviceFleet, type ConnectResult } from './device-fleet.ts';
 import { MessageLog, Outcome, PacedSender, type OfferResult } from './gateway-load.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineJiffies } from './proc-stats.ts';
@@ -103,6 +103,11 @@ export interface Breakdown {
   acceptedToStoredMean: number;
   /** The gateway's esh3ar_accept_to_device_seconds: accepted → frame written to the socket. */
   acceptedToPushedMean: number;
+  /** p99 of the same two histograms: the upper bound of the bucket it falls in. */
+  acceptedToStoredP99: number;
+  acceptedToPushedP99: number;
+  /** acceptedAt → frame at the device, p99. */
+  acceptedToArrivedP99: number;
   /** Rows per COPY batch and the time of one, from the worker's histograms. */
   batchRowsMean: number;
   copyMsMean: number;
@@ -340,6 +345,9 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
       acceptedToArrivedMean: round1(acceptedToArrived.reduce((a, b) => a + b, 0) / acceptedToArrived.length),
       acceptedToStoredMean: round1(histogramMean(workerBefore, workerAfter, 'esh3ar_accept_to_stored_seconds') * 1000),
       acceptedToPushedMean: round1(histogramMean(gatewayBefore, gatewayAfter, 'esh3ar_accept_to_device_seconds') * 1000),
+      acceptedToStoredP99: histogramQuantile(workerBefore, workerAfter, 'esh3ar_accept_to_stored_seconds', 0.99) * 1000,
+      acceptedToPushedP99: histogramQuantile(gatewayBefore, gatewayAfter, 'esh3ar_accept_to_device_seconds', 0.99) * 1000,
+      acceptedToArrivedP99: round1(percentile(Float64Array.from(acceptedToArrived).sort(), 99)),
       batchRowsMean: round1(histogramMean(workerBefore, workerAfter, 'esh3ar_persist_batch_messages')),
       copyMsMean: round1(histogramMean(workerBefore, workerAfter, 'esh3ar_persist_copy_duration_seconds') * 1000),
     },

@@ -58,9 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { ingestMetrics } = deps;
 
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    httpMetrics.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
-    httpMetrics.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    httpMetrics.answered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((error, request, reply) => {
