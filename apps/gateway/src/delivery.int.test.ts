@@ -1,5 +1,7 @@
 import { send, startStack, TestDevice, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
+import { once } from 'node:events';
 import { createSigner } from 'fast-jwt';
+import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 let stack: Stack;
@@ -241,5 +243,31 @@ describe('operations', () => {
     expect(metrics).toMatch(/^esh3ar_gateway_connections\{service="gateway"\} \d+/m);
     expect(metrics).toMatch(/^esh3ar_accept_to_device_seconds_bucket\{/m);
     expect(metrics).toMatch(/^esh3ar_gateway_rejected_upgrades_total\{service="gateway"\} [1-9]/m);
+  });
+
+  it('pings every device; one that stops answering pings is dropped', async () => {
+    const device = await connect(newPhone());
+    await once(device.socket, 'ping');
+    const silent = new WebSocket(streamUrl(stack.gateways[0]!), { headers: { authorization: `Bearer ${stack.deviceToken(newPhone())}` }, autoPong: false });
+    const closed = once(silent, 'close');
+    await once(silent, 'open');
+    await once(silent, 'ping');
+    const [code] = (await closed) as [number];
+    expect(code).toBe(1006); // terminated: no close handshake for a dead peer
+    expect(device.socket.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('on SIGTERM closes every device with 1001 so it reconnects elsewhere, and exits 0', async () => {
+    const leaving = await stack.startGateway();
+    const device = await connect(newPhone(), leaving);
+    const exited = leaving.stop('SIGTERM');
+    stack.gateways.splice(stack.gateways.indexOf(leaving), 1);
+    expect((await device.closed()).code).toBe(1001);
+    expect(await exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('answers an upgrade to any other path with 404 and opens no socket', async () => {
+    const gateway = stack.gateways[0]!;
+    await expect(TestDevice.connect(`ws://127.0.0.1:${gateway.port}/health/live`, stack.deviceToken(newPhone()))).rejects.toThrow('404');
   });
 });

@@ -2,7 +2,7 @@ import { refreshPresence } from '@esh3ar/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DeviceHub } from './device-hub.ts';
-import { presenceOf } from './server.ts';
+import { presenceOf } from './device-stream.ts';
 
 /**
  * Every ping interval: drops connections that did not answer the last ping, pings

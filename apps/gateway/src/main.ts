@@ -6,9 +6,10 @@ import { createRedis, gatewayChannel, removePresence } from '@esh3ar/queue';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
 import { DeviceHub } from './device-hub.ts';
+import { presenceOf } from './device-stream.ts';
 import { deviceTokenVerifier } from './device-token.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { buildGateway, newGatewayId, presenceOf } from './server.ts';
+import { buildGateway, newGatewayId } from './server.ts';
 import { StatusWriter } from './status-writer.ts';
 
 const config = parseConfig(process.env);
