@@ -11,6 +11,8 @@ const issues = (s: StepResult) =>
     ...Object.entries(s.requestErrors).map(([code, n]) => `${code}×${n}`),
   ].join(', ');
 
+const gc = (g: { count: number; ms: number } | undefined) => (g ? `${g.count}× ${ms(g.ms)}` : 'n/a');
+
 export function gatewayMarkdown(g: GatewayResults): string[] {
   const s = g.settings;
   const m = g.memory;
@@ -64,8 +66,8 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     'Where the time goes: request → accepted (the api\'s acceptedAt in the frame, ms precision), accepted → stored (the worker\'s esh3ar_accept_to_stored_seconds), ' +
       'accepted → pushed (the gateway\'s esh3ar_accept_to_device_seconds), accepted → at the device (this process\'s clock). A p99 from a histogram is the upper bound of its bucket.',
     '',
-    row(['worker batch timeout', 'request → accepted p50', 'accepted → stored mean / p99', 'accepted → pushed mean / p99', 'accepted → device p50 / mean / p99', 'rows per COPY', 'COPY + merge']),
-    row(['---', '---:', '---:', '---:', '---:', '---:', '---:']),
+    row(['worker batch timeout', 'request → accepted p50', 'accepted → stored mean / p99', 'accepted → pushed mean / p99', 'accepted → device p50 / mean / p99', 'rows per COPY', 'COPY + merge', 'longest loop stall: gateway / worker', 'gateway GC: minor / major']),
+    row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
     ...g.latency.map(({ workerBatchTimeoutMs, step: { breakdown: b } }) =>
       row([
         timeout(workerBatchTimeoutMs),
@@ -75,6 +77,8 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
         `${ms(b.acceptedToArrivedP50)} / ${ms(b.acceptedToArrivedMean)} / ${ms(b.acceptedToArrivedP99)}`,
         b.batchRowsMean.toFixed(1),
         ms(b.copyMsMean),
+        `${ms(b.loopStallMaxMs.gateway)} / ${ms(b.loopStallMaxMs.worker)}`,
+        `${gc(b.gatewayGcMs.minor)} / ${gc(b.gatewayGcMs.major)}`,
       ]),
     ),
     '',

@@ -108,6 +108,9 @@ export interface Breakdown {
   acceptedToPushedP99: number;
   /** acceptedAt → frame at the device, p99. */
   acceptedToArrivedP99: number;
+  /** The longest event-loop stall of the gateway and of the worker during the run, and their GC time by kind (prom-client's default metrics). */
+  loopStallMaxMs: { gateway: number; worker: number };
+  gatewayGcMs: Record<string, { count: number; ms: number }>;
   /** Rows per COPY batch and the time of one, from the worker's histograms. */
   batchRowsMean: number;
   copyMsMean: number;
@@ -348,6 +351,19 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
       acceptedToStoredP99: histogramQuantile(workerBefore, workerAfter, 'esh3ar_accept_to_stored_seconds', 0.99) * 1000,
       acceptedToPushedP99: histogramQuantile(gatewayBefore, gatewayAfter, 'esh3ar_accept_to_device_seconds', 0.99) * 1000,
       acceptedToArrivedP99: round1(percentile(Float64Array.from(acceptedToArrived).sort(), 99)),
+      loopStallMaxMs: {
+        gateway: round1(total(gatewayAfter, 'esh3ar_nodejs_eventloop_lag_max_seconds') * 1000),
+        worker: round1(total(workerAfter, 'esh3ar_nodejs_eventloop_lag_max_seconds') * 1000),
+      },
+      gatewayGcMs: Object.fromEntries(
+        ['minor', 'major', 'incremental', 'weakcb'].map((kind) => [
+          kind,
+          {
+            count: total(gatewayAfter, 'esh3ar_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - total(gatewayBefore, 'esh3ar_nodejs_gc_duration_seconds_count', `kind="${kind}"`),
+            ms: round1((total(gatewayAfter, 'esh3ar_nodejs_gc_duration_seconds_sum', `kind="${kind}"`) - total(gatewayBefore, 'esh3ar_nodejs_gc_duration_seconds_sum', `kind="${kind}"`)) * 1000),
+          },
+        ]),
+      ),
       batchRowsMean: round1(histogramMean(workerBefore, workerAfter, 'esh3ar_persist_batch_messages')),
       copyMsMean: round1(histogramMean(workerBefore, workerAfter, 'esh3ar_persist_copy_duration_seconds') * 1000),
     },
