@@ -20,6 +20,8 @@ export interface ProcessCost {
 export interface BurstPair {
   ceiling: BurstResult;
   esh3ar: BurstResult;
+  /** The same burst with a second api process on the port (SO_REUSEPORT). */
+  esh3arTwoApis: BurstResult;
   drainAfterMs: number;
   /** Each server's peak RSS during its own burst (null: VmHWM could not be reset). */
   peakRssMiB: { ceiling: number | null; api: number | null };
@@ -83,21 +85,21 @@ function sustainedTable(c: SustainedResult, e: SustainedResult): string[] {
 
 const mib = (n: number | null) => (n === null ? 'n/a' : `${int(n)} MiB`);
 
-function burstTable({ ceiling: c, esh3ar: e, peakRssMiB: rss }: BurstPair): string[] {
+function burstTable({ ceiling: c, esh3ar: e, esh3arTwoApis: t, peakRssMiB: rss }: BurstPair): string[] {
   return [
-    row(['', 'ceiling', 'Esh3ar', 'Esh3ar / ceiling']),
-    row(['---', '---:', '---:', '---:']),
-    row(['2xx of requests', `${int(c.ok)} / ${int(c.requests)}`, `${int(e.ok)} / ${int(e.requests)}`, '']),
-    row(['latency p50', ms(c.latencyMs.p50), ms(e.latencyMs.p50), ratio(e.latencyMs.p50, c.latencyMs.p50)]),
-    row(['latency p99', ms(c.latencyMs.p99), ms(e.latencyMs.p99), ratio(e.latencyMs.p99, c.latencyMs.p99)]),
-    row(['latency max', ms(c.latencyMs.max), ms(e.latencyMs.max), ratio(e.latencyMs.max, c.latencyMs.max)]),
-    ...(c.mode === 'new-connections' ? [row(['all connect() calls issued within', ms(c.issueMs), ms(e.issueMs), ''])] : []),
-    row(['last answer after', ms(c.wallMs), ms(e.wallMs), ratio(e.wallMs, c.wallMs)]),
-    row(['non-2xx', `${int(c.non2xx)} ${codes(c.statusCodes)}`, `${int(e.non2xx)} ${codes(e.statusCodes)}`, '']),
-    row(['errors', errors(c.errors), errors(e.errors), '']),
-    row(['load generator CPU', ms(c.clientCpuMs), ms(e.clientCpuMs), '']),
-    row(['server peak RSS during the burst', mib(rss.ceiling), mib(rss.api), rss.ceiling === null || rss.api === null ? '' : ratio(rss.api, rss.ceiling)]),
-    row(['connections opened during burst (peak open at once)', `${int(c.connectionsOpened)} (${int(c.peakOpenConnections)})`, `${int(e.connectionsOpened)} (${int(e.peakOpenConnections)})`, '']),
+    row(['', 'ceiling', 'Esh3ar', 'Esh3ar / ceiling', 'Esh3ar, 2 api processes', '2 api / ceiling']),
+    row(['---', '---:', '---:', '---:', '---:', '---:']),
+    row(['2xx of requests', `${int(c.ok)} / ${int(c.requests)}`, `${int(e.ok)} / ${int(e.requests)}`, '', `${int(t.ok)} / ${int(t.requests)}`, '']),
+    row(['latency p50', ms(c.latencyMs.p50), ms(e.latencyMs.p50), ratio(e.latencyMs.p50, c.latencyMs.p50), ms(t.latencyMs.p50), ratio(t.latencyMs.p50, c.latencyMs.p50)]),
+    row(['latency p99', ms(c.latencyMs.p99), ms(e.latencyMs.p99), ratio(e.latencyMs.p99, c.latencyMs.p99), ms(t.latencyMs.p99), ratio(t.latencyMs.p99, c.latencyMs.p99)]),
+    row(['latency max', ms(c.latencyMs.max), ms(e.latencyMs.max), ratio(e.latencyMs.max, c.latencyMs.max), ms(t.latencyMs.max), ratio(t.latencyMs.max, c.latencyMs.max)]),
+    ...(c.mode === 'new-connections' ? [row(['all connect() calls issued within', ms(c.issueMs), ms(e.issueMs), '', ms(t.issueMs), ''])] : []),
+    row(['last answer after', ms(c.wallMs), ms(e.wallMs), ratio(e.wallMs, c.wallMs), ms(t.wallMs), ratio(t.wallMs, c.wallMs)]),
+    row(['non-2xx', `${int(c.non2xx)} ${codes(c.statusCodes)}`, `${int(e.non2xx)} ${codes(e.statusCodes)}`, '', `${int(t.non2xx)} ${codes(t.statusCodes)}`, '']),
+    row(['errors', errors(c.errors), errors(e.errors), '', errors(t.errors), '']),
+    row(['load generator CPU', ms(c.clientCpuMs), ms(e.clientCpuMs), '', ms(t.clientCpuMs), '']),
+    row(['connections opened during burst (peak open at once)', `${int(c.connectionsOpened)} (${int(c.peakOpenConnections)})`, `${int(e.connectionsOpened)} (${int(e.peakOpenConnections)})`, '', `${int(t.connectionsOpened)} (${int(t.peakOpenConnections)})`, '']),
+    row(['server peak RSS during the burst', mib(rss.ceiling), mib(rss.api), rss.ceiling === null || rss.api === null ? '' : ratio(rss.api, rss.ceiling), '', '']),
   ];
 }
 
@@ -117,8 +119,10 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
   const s = r.settings;
   const { machine: m, storage: st, processes: p, integrity: i } = r;
   const esh3arTotal = p.api.cpuSecondsPer1000 + p.worker.cpuSecondsPer1000 + (p.redisCpuSecondsPer1000 ?? 0) + (p.postgresCpuSecondsPer1000 ?? 0);
+  const ceilingRun = p.ceiling.cpuSecondsPer1000 + p.loadGeneratorCpuSecondsPer1000.ceiling;
+  const esh3arRun = esh3arTotal + p.loadGeneratorCpuSecondsPer1000.esh3ar;
   return [
-    `Load generator: autocannon (sustained) and raw sockets (bursts, bench/raw-http.ts), in the orchestrating process on the same machine. Esh3ar: 1 api, 1 worker, BUFFER_CAPACITY ${int(s.bufferCapacity)}. Ceiling: bare Fastify 5, same validateMessage, answers 202 without Redis.`,
+    `Load generator: autocannon (sustained) and raw sockets (bursts, bench/raw-http.ts), in the orchestrating process on the same machine. Esh3ar: 1 api (with a second on the same port, SO_REUSEPORT, for the "2 api processes" columns), 1 worker, BUFFER_CAPACITY ${int(s.bufferCapacity)}. Ceiling: bare Fastify 5, same validateMessage, answers 202 without Redis.`,
     '',
     `## Sustained: ${s.connections} keep-alive connections, ${s.sustainSeconds} s (after ${s.warmupSeconds} s warm-up)`,
     '',
@@ -159,6 +163,8 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
     row(['load generator, against ceiling / Esh3ar', `${cpu(p.loadGeneratorCpuSecondsPer1000.ceiling)} / ${cpu(p.loadGeneratorCpuSecondsPer1000.esh3ar)}`, '', '']),
     '',
     `At ${cpu(esh3arTotal)} CPU s per 1000 messages, ${m.cores} cores could take at most ${int((m.cores / esh3arTotal) * 1000)} msg/s end to end with nothing else running.`,
+    '',
+    `What the sustained ratio can be on one machine, from CPU alone: the ceiling's run costs ${cpu(ceilingRun)} CPU s per 1000 requests (server + load generator), Esh3ar's ${cpu(esh3arRun)} (api, worker, Redis, PostgreSQL + load generator); with the cores saturated in both runs, Esh3ar / ceiling can be about ${ratio(ceilingRun, esh3arRun)} (measured ${ratio(r.sustained.esh3ar.requestsPerSecond, r.sustained.ceiling.requestsPerSecond)}). A higher ratio needs the storage side on other cores, as in any deployment.`,
     '',
     '## Every 2xx stored exactly once',
     '',

@@ -23,7 +23,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { REPO_ROOT, startStack, type Stack } from '@esh3ar/stack';
+import { REPO_ROOT, startApp, startStack, type Stack } from '@esh3ar/stack';
 import { keepAliveBurst, newConnectionBurst } from './burst.ts';
 import { startCeiling, type CeilingProcess } from './ceiling-process.ts';
 import { waitForDrain } from './buffer-depth.ts';
@@ -107,7 +107,8 @@ async function intakePhase(): Promise<IntakeResults> {
   let stack: Stack | undefined;
   try {
     ceiling = await startCeiling();
-    stack = await startStack('bench', { workers: 1, env: { BUFFER_CAPACITY: String(settings.bufferCapacity) } });
+    // SO_REUSEPORT on, so that a second api process can share the port for the bursts.
+    stack = await startStack('bench', { workers: 1, env: { BUFFER_CAPACITY: String(settings.bufferCapacity), API_REUSE_PORT: 'on' } });
     const api = stack.api!;
     const firstWorker = stack.workers[0]!;
     const { apiKey } = await stack.tenant('enterprise', { rpm: 100_000_000, burst: 100_000_000 });
@@ -174,6 +175,21 @@ async function intakePhase(): Promise<IntakeResults> {
     unanswered += keepAliveEsh3ar.requests - keepAliveEsh3ar.ok - keepAliveEsh3ar.non2xx;
     const keepAliveDrainMs = await waitForDrain(api.url);
 
+    // The same two bursts with a second api process on the port (one per core, the
+    // kernel spreading new connections): what a deployment does with its cores.
+    log('bursts again with 2 api processes on one port (SO_REUSEPORT)');
+    const secondApi = await startApp('api', { ...stack.env, API_PORT: String(api.port) });
+    // Warmed up like the first (whose JIT has run all along), over the shared port.
+    await loadEsh3ar(Math.max(2, settings.warmupSeconds));
+    await waitForDrain(api.url);
+    const burstTwoApis = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
+    unanswered += burstTwoApis.requests - burstTwoApis.ok - burstTwoApis.non2xx;
+    await waitForDrain(api.url);
+    const keepAliveTwoApis = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
+    unanswered += keepAliveTwoApis.requests - keepAliveTwoApis.ok - keepAliveTwoApis.non2xx;
+    await secondApi.stop('SIGTERM');
+    await waitForDrain(api.url);
+
     const endToEndRuns = [];
     for (const messagesPerRequest of [1, settings.endToEndBatch]) {
       log(`accept → stored, ${settings.endToEndRate} msg/s for ${settings.endToEndSeconds} s, ${messagesPerRequest} message(s) per request`);
@@ -207,8 +223,14 @@ async function intakePhase(): Promise<IntakeResults> {
         drainAfterMs: sustainedDrainMs,
         machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
       },
-      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss } },
-      keepAliveBurst: { ceiling: keepAliveCeiling, esh3ar: keepAliveEsh3ar, drainAfterMs: keepAliveDrainMs, peakRssMiB: { ceiling: keepAliveCeilingRss, api: keepAliveApiRss } },
+      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, esh3arTwoApis: burstTwoApis, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss } },
+      keepAliveBurst: {
+        ceiling: keepAliveCeiling,
+        esh3ar: keepAliveEsh3ar,
+        esh3arTwoApis: keepAliveTwoApis,
+        drainAfterMs: keepAliveDrainMs,
+        peakRssMiB: { ceiling: keepAliveCeilingRss, api: keepAliveApiRss },
+      },
       endToEnd: endToEndRuns,
       storage: { preload: preloaded, worker: workerDrain, direct },
       processes: {

@@ -4,7 +4,7 @@ import { parseConfig } from './config.ts';
 describe('parseConfig (api)', () => {
   it('applies the contract defaults', () => {
     const config = parseConfig({});
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, backlog: 16_384 });
+    expect(config.http).toEqual({ host: '127.0.0.1', port: 3000, backlog: 16_384, reusePort: false });
     expect(config.postgres.url).toBe('postgres://127.0.0.1:5432/esh3ar');
     expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'esh3ar' });
     expect(config.adminToken).toBeNull();
@@ -28,6 +28,7 @@ describe('parseConfig (api)', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL must be one of'],
     [{ BUFFER_HIGH_WATERMARK: '1.5' }, 'BUFFER_HIGH_WATERMARK must be a number in (0, 1]'],
     [{ API_RATE_LIMIT: 'maybe' }, 'API_RATE_LIMIT must be on or off'],
+    [{ API_REUSE_PORT: 'yes' }, 'API_REUSE_PORT must be on or off'],
     [{ API_MAX_HEAP_BYTES: '-1' }, 'API_MAX_HEAP_BYTES must be from 0'],
     [{ API_MAX_EVENT_LOOP_DELAY_MS: '1s' }, 'API_MAX_EVENT_LOOP_DELAY_MS must be an integer'],
   ])('stops with a message naming the variable for %j', (env, message) => {

@@ -10,6 +10,10 @@ export function parseConfig(env: Env) {
       // 10,000 simultaneous connections: Node's default backlog of 511 drops SYNs and
       // clients retry after a second. The kernel also caps it (net.core.somaxconn).
       backlog: readInt(env, 'API_LISTEN_BACKLOG', 16_384, 1, 1_000_000),
+      // SO_REUSEPORT: several api processes on one host listen on the same port and the
+      // kernel spreads new connections over them (one process per core, no cluster
+      // master in between). Every process on the port must set it.
+      reusePort: readSwitch(env, 'API_REUSE_PORT', false),
     },
     postgresPool: { max: readInt(env, 'API_PG_POOL_MAX', 10, 1, 1000) },
     // Both on in every deployment; `off` exists so that bench/limiter-overhead.ts can

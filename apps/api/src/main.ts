@@ -5,6 +5,7 @@ import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queu
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
+import type { FastifyListenOptions } from 'fastify';
 import { buildApp } from './app.ts';
 import { parseConfig } from './config.ts';
 
@@ -76,6 +77,8 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   logger.info('stopped');
 });
 
-await app.listen({ host: config.http.host, port: config.http.port, backlog: config.http.backlog });
+// Fastify hands these to net.Server#listen, which knows reusePort (Node ≥ 22.12); Fastify's type does not.
+const listenOptions: FastifyListenOptions & { reusePort: boolean } = { host: config.http.host, port: config.http.port, backlog: config.http.backlog, reusePort: config.http.reusePort };
+await app.listen(listenOptions);
 const address = app.server.address();
 logger.info({ port: typeof address === 'object' && address ? address.port : config.http.port }, 'api listening');
