@@ -20,7 +20,7 @@ const HANDSHAKE_TIMEOUT_MS = 30_000;
  * (`{"type":"ack","id"}`) and its arrival time written into the MessageLog.
  */
 export class DeviceFleet {
-  readonly #log: MessageLog;
+  readonly #log: Pick<MessageLog, 'arrived'>;
   readonly #sockets: WebSocket[] = [];
   #closing = false;
   /** Connections that closed while the benchmark still needed them. */
@@ -30,7 +30,7 @@ export class DeviceFleet {
   errorFrames = 0;
   acksSent = 0;
 
-  constructor(log: MessageLog) {
+  constructor(log: Pick<MessageLog, 'arrived'>) {
     this.#log = log;
   }
 

@@ -22,7 +22,7 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     `## Gateway: ${int(s.devices)} devices on one gateway process`,
     '',
     `Load average (1, 5, 15 min) at the start of the phase ${g.loadAverage.start.join(', ')}, at the end ${g.loadAverage.end.join(', ')}, on ${g.cores} cores. ` +
-      `Esh3ar: 1 api, 1 worker, 1 gateway; devices and load generator in the orchestrating process (raw \`ws\` clients, bench/device-fleet.ts). ${g.openFiles.message}.`,
+      `Esh3ar: 1 api, 1 worker, 1 gateway; devices in a worker thread of the orchestrating process (raw \`ws\` clients, bench/device-fleet-thread.ts), the HTTP load in its main thread. ${g.openFiles.message}.`,
     '',
     `${int(g.connect.connected)} of ${int(g.connect.devices)} devices connected in ${g.connect.seconds} s (${int(g.connect.perSecond)}/s)` +
       `${Object.keys(g.connect.failed).length ? `; failed: ${Object.entries(g.connect.failed).map(([c, n]) => `${c}×${n}`).join(', ')}` : ''}.`,
@@ -40,9 +40,9 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     `POST /v1/messages/batch, ${first?.batchSize ?? '?'} messages every 10 ms to random connected phones; each device acks every frame on receipt. ` +
       `Latency: from just before the HTTP request to the frame's arrival at the device. Lost: answered 202, no frame within ${s.graceSeconds} s after the last request. ` +
       'Delivered/s: first arrivals per second in the steady part of the run (above the offered rate when a backlog drains). ' +
-      'Load generator loop delay: how long this process\'s event loop stalled; frames arriving meanwhile are timed late by up to that much.',
+      'Device thread loop delay: how long the devices\' event loop stalled; frames arriving meanwhile are timed late by up to that much.',
     '',
-    row(['worker batch timeout', '202', 'received', 'lost', 're-pushes', 'delivered/s', 'p50', 'p90', 'p99', 'max', 'gateway CPU per delivery', 'machine busy (outside the benchmark)', 'load generator loop delay p99 / max', 'errors']),
+    row(['worker batch timeout', '202', 'received', 'lost', 're-pushes', 'delivered/s', 'p50', 'p90', 'p99', 'max', 'gateway CPU per delivery', 'machine busy (outside the benchmark)', 'device thread loop delay p99 / max', 'errors']),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
     ...g.latency.map(({ workerBatchTimeoutMs, step: r }) =>
       row([
@@ -88,7 +88,7 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
       'CPU: seconds while offering (% of one core) from /proc/<pid>/stat; redis-server and postgres are every such process on the machine, other users included. ' +
       'Outside the benchmark: machine busy × cores less all of these (others\' tests, say).',
     '',
-    row(['offered msg/s', 'batch', 'sent/s', '202/s', 'delivered/s', 'p50', 'p99', 'max', 'lost', 'api', 'worker', 'gateway', 'redis', 'postgres', 'load generator', 'load generator loop delay p99 / max', 'machine busy', 'outside the benchmark', 'gateway CPU per delivery', 'verdict']),
+    row(['offered msg/s', 'batch', 'sent/s', '202/s', 'delivered/s', 'p50', 'p99', 'max', 'lost', 'api', 'worker', 'gateway', 'redis', 'postgres', 'load generator', 'device thread loop delay p99 / max', 'machine busy', 'outside the benchmark', 'gateway CPU per delivery', 'verdict']),
     row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
     ...g.ramp.steps.map((r) =>
       row([

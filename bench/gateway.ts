@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { waitForDrain } from './buffer-depth.ts';
 import { histogramMean, histogramQuantile, scrape, total } from './metrics-scrape.ts';
-import { DeviceFleet, type ConnectResult } from './device-fleet.ts';
+import type { ConnectResult } from './device-fleet.ts';
+import { ThreadedDeviceFleet } from './device-fleet-thread.ts';
 import { MessageLog, Outcome, PacedSender, type OfferResult } from './gateway-load.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineJiffies } from './proc-stats.ts';
 
@@ -218,6 +218,7 @@ interface Context {
   worker: AppProcess;
   gateway: AppProcess;
   sender: PacedSender;
+  fleet: ThreadedDeviceFleet;
   log: MessageLog;
   graceMs: number;
 }
@@ -261,14 +262,13 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
   const { log } = ctx;
   const batchSize = Math.max(1, Math.round(rate / 100)); // one batch every 10 ms
   const [workerBefore, gatewayBefore] = await Promise.all([scrape(ctx.worker.url), scrape(ctx.gateway.url)]);
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
+  await ctx.fleet.loopDelay(); // from here on
   const start = snapshot(ctx);
   let offeredCpu: (StepResult['cpu'] & { machineBusyPercent: number }) | undefined;
   const offer: OfferResult = await ctx.sender.offer(rate, seconds, batchSize, () => {
     offeredCpu = cpuBetween(start, snapshot(ctx));
-    loopDelay.disable();
   });
+  const fleetDelay = await ctx.fleet.loopDelay();
   const deadline = offer.answeredUntil + ctx.graceMs;
   while (log.missing(offer.fromSeq, offer.toSeq) > 0 && performance.now() < deadline) await sleep(100);
   const gatewayCpuToEnd = cpuSeconds(ctx.gateway.pid) - start.gateway;
@@ -332,7 +332,7 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
     p99WithLostMs: round1(percentile(withLost, 99)),
     lastArrivalAfterOfferMs: Math.round(lastArrival - offer.offeredUntil),
     maxIssueLagMs: round1(offer.maxIssueLagMs),
-    loadGeneratorLoopDelayMs: { p99: round1(loopDelay.percentile(99) / 1e6), max: round1(loopDelay.max / 1e6) },
+    loadGeneratorLoopDelayMs: { p99: round1(fleetDelay.p99), max: round1(fleetDelay.max) },
     cpu: { api: cpu.api, worker: cpu.worker, gateway: cpu.gateway, redis: cpu.redis, postgres: cpu.postgres, loadGenerator: cpu.loadGenerator },
     machineBusyPercent: cpu.machineBusyPercent,
     outsideCpuPercentOfCore: Math.max(
@@ -433,7 +433,7 @@ export async function gatewayPhase(settings: GatewaySettings, say: (text: string
   const [firstTimeout = null, ...otherTimeouts] = settings.workerBatchTimeouts;
   const stack = await startStack('bench-gateway', { workers: 0, gateways: 1, env: { BUFFER_CAPACITY: String(settings.bufferCapacity) } });
   const log = new MessageLog();
-  const fleet = new DeviceFleet(log);
+  const fleet = new ThreadedDeviceFleet(log);
   let sender: PacedSender | undefined;
   try {
     const api = stack.api!;
@@ -473,7 +473,7 @@ export async function gatewayPhase(settings: GatewaySettings, say: (text: string
     const idleGatewayCpuPercentOfCore = Math.round(((cpuSeconds(gateway.pid) - idleFrom.cpu) / ((performance.now() - idleFrom.at) / 1000)) * 1000) / 10;
 
     sender = new PacedSender(api.url, apiKey, fleet.phones, log);
-    const ctx: Context = { stack, api, worker, gateway, sender, log, graceMs: settings.graceSeconds * 1000 };
+    const ctx: Context = { stack, api, worker, gateway, sender, fleet, log, graceMs: settings.graceSeconds * 1000 };
     const warmUp = async () => {
       if (settings.warmupSeconds === 0) return;
       say(`gateway: warm-up, ${settings.rate} msg/s for ${settings.warmupSeconds} s`);
@@ -543,16 +543,13 @@ export async function gatewayPhase(settings: GatewaySettings, say: (text: string
       ramp: { workerBatchTimeoutMs: firstTimeout, steps, highestSustainedPerSecond: highest },
       delivery,
       devices: {
-        unexpectedCloses: fleet.unexpectedCloses,
-        unreadableFrames: fleet.unreadableFrames,
-        errorFrames: fleet.errorFrames,
-        acksSent: fleet.acksSent,
+        ...(await fleet.counters()),
         foreignFrames: log.foreignFrames,
       },
     };
   } finally {
     sender?.close();
-    fleet.close();
+    await fleet.close();
     await stack.close();
   }
 }
