@@ -3,7 +3,8 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { LIMITS } from '../packages/contracts/src/index.ts';
-import { appEnvRead, appOf, BACKLOG_VARS, envDefault, envRead, graceDelayMs, PORT_VARS, read, ROOT } from './apps.ts';
+import { NODE_FLAGS, type AppName } from '../packages/stack/src/index.ts';
+import { appEnvRead, appOf, BACKLOG_VARS, envDefault, envRead, graceDelayMs, nodeFlagsOf, PORT_VARS, read, ROOT } from './apps.ts';
 
 // No Docker engine runs in CI, so the infra files are checked by reading them
 // against the apps they start: entry points, env vars, ports, versions.
@@ -54,6 +55,16 @@ function seconds(duration: string | undefined): number {
 }
 
 describe('docker-compose.yml', () => {
+  it('starts each app with the node flags of the stack kit (packages/stack NODE_FLAGS) and of its start script', () => {
+    for (const { name, app, service } of appServices) {
+      if (!(app in NODE_FLAGS)) continue; // the cli
+      const expected = NODE_FLAGS[app as AppName];
+      expect(nodeFlagsOf(words(service.entrypoint) + ' ' + words(service.command)), name).toEqual(expected);
+      const start = (JSON.parse(read(`apps/${app}/package.json`)) as { scripts: { start: string } }).scripts.start;
+      expect(nodeFlagsOf(start.replace('src/main.ts', `apps/${app}/src/main.ts`)), `apps/${app}/package.json`).toEqual(expected);
+    }
+  });
+
   it('builds every image from a Dockerfile that exists', () => {
     const built = Object.values(services).filter((s) => s.build !== undefined);
     expect(built.length).toBeGreaterThan(0);

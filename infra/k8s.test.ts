@@ -1,7 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { appEnvRead, appOf, BACKLOG_VARS, envDefault, graceDelayMs, PORT_VARS, ROOT } from './apps.ts';
+import { NODE_FLAGS, type AppName } from '../packages/stack/src/index.ts';
+import { appEnvRead, appOf, BACKLOG_VARS, envDefault, graceDelayMs, nodeFlagsOf, PORT_VARS, ROOT } from './apps.ts';
 import { k8sObjects } from './promql.ts';
 
 // kubeconform cannot be fetched here, so the manifests get checks of our own: the
@@ -155,6 +156,14 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       expect(command).toMatch(/apps\/cli\/src\/main\.ts migrate$/);
       expect(existsSync(join(ROOT, 'apps/cli/src/main.ts'))).toBe(true);
     }
+  });
+
+  it('start each app with the node flags of the stack kit (packages/stack NODE_FLAGS)', () => {
+    for (const { d, container, app } of appDeployments) {
+      if (!(app in NODE_FLAGS)) continue;
+      expect(nodeFlagsOf((container.command ?? []).join(' ')), d.metadata.name).toEqual(NODE_FLAGS[app as AppName]);
+    }
+    expect(appDeployments.map((a) => a.app)).toEqual(expect.arrayContaining(['api', 'gateway', 'worker']));
   });
 
   it('set only environment variables the app reads, and those it needs', () => {

@@ -25,7 +25,7 @@ const READY: Record<AppName, { msg: string; portField: string }> = {
  * with a worker storing (0.074 s/1000 against 0.081–0.094 by default) while peaking
  * lower through a 10,000-connection burst.
  */
-const NODE_FLAGS: Record<AppName, readonly string[]> = {
+export const NODE_FLAGS: Record<AppName, readonly string[]> = {
   api: ['--max-semi-space-size=32'],
   worker: [],
   gateway: ['--max-semi-space-size=16'],
