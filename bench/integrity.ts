@@ -9,7 +9,7 @@ export interface IntegrityResult {
   answeredStored: number;
   /** Rows no client saw a 2xx for: requests the load generator abandoned mid-flight. */
   storedWithoutAnswer: number;
-  /** Requests written but never answered (at most this many rows may lack an answer). */
+  /** Messages of the requests written but never answered (a batch counts each): at most this many rows may lack an answer. */
   unansweredRequests: number;
   ok: boolean;
   problems: string[];
@@ -39,7 +39,7 @@ export async function checkIntegrity(pool: Stack['pool'], answeredIds: readonly 
   if (answeredStored !== ids.length) problems.push(`${ids.length - answeredStored} answered messages are not in PostgreSQL`);
   const storedWithoutAnswer = distinct - answeredStored;
   if (storedWithoutAnswer > unansweredRequests) {
-    problems.push(`${storedWithoutAnswer} stored rows have no 2xx, more than the ${unansweredRequests} requests left unanswered`);
+    problems.push(`${storedWithoutAnswer} stored rows have no 2xx, more than the ${unansweredRequests} messages of requests left unanswered`);
   }
   return {
     answered: answeredIds.length,

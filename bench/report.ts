@@ -168,7 +168,7 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
     '',
     '## Every 2xx stored exactly once',
     '',
-    row(['2xx answered', 'rows', 'distinct ids', 'answered ids stored', 'rows without a 2xx seen', 'requests left unanswered', 'verdict']),
+    row(['2xx answered', 'rows', 'distinct ids', 'answered ids stored', 'rows without a 2xx seen', 'messages of requests left unanswered', 'verdict']),
     row(['---:', '---:', '---:', '---:', '---:', '---:', '---']),
     row([int(i.answered), int(i.stored), int(i.storedDistinct), int(i.answeredStored), int(i.storedWithoutAnswer), int(i.unansweredRequests), i.ok ? 'OK' : `FAILED: ${i.problems.join('; ')}`]),
     '',

@@ -179,15 +179,22 @@ async function intakePhase(): Promise<IntakeResults> {
     // kernel spreading new connections): what a deployment does with its cores.
     log('bursts again with 2 api processes on one port (SO_REUSEPORT)');
     const secondApi = await startApp('api', { ...stack.env, API_PORT: String(api.port) });
-    // Warmed up like the first (whose JIT has run all along), over the shared port.
-    await loadEsh3ar(Math.max(2, settings.warmupSeconds));
-    await waitForDrain(api.url);
-    const burstTwoApis = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
-    unanswered += burstTwoApis.requests - burstTwoApis.ok - burstTwoApis.non2xx;
-    await waitForDrain(api.url);
-    const keepAliveTwoApis = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
-    unanswered += keepAliveTwoApis.requests - keepAliveTwoApis.ok - keepAliveTwoApis.non2xx;
-    await secondApi.stop('SIGTERM');
+    const twoApis = await (async () => {
+      try {
+        // Warmed up like the first (whose JIT has run all along), over the shared port.
+        await loadEsh3ar(Math.max(2, settings.warmupSeconds));
+        await waitForDrain(api.url);
+        const burst = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
+        unanswered += burst.requests - burst.ok - burst.non2xx;
+        await waitForDrain(api.url);
+        const keepAlive = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
+        unanswered += keepAlive.requests - keepAlive.ok - keepAlive.non2xx;
+        return { burst, keepAlive };
+      } finally {
+        // Not one of the stack's processes: stopped here whatever happens (gracefully, its 202s stand).
+        await secondApi.stop('SIGTERM');
+      }
+    })();
     await waitForDrain(api.url);
 
     const endToEndRuns = [];
@@ -198,7 +205,7 @@ async function intakePhase(): Promise<IntakeResults> {
         { rate: settings.endToEndRate, seconds: settings.endToEndSeconds, connections: messagesPerRequest === 1 ? settings.connections : 20, messagesPerRequest },
         (ids) => answered.push(...ids),
       );
-      unanswered += run.load.unanswered;
+      unanswered += run.load.unanswered * messagesPerRequest; // a batch cut off may be stored whole
       endToEndRuns.push(run);
       await waitForDrain(api.url);
     }
@@ -223,11 +230,11 @@ async function intakePhase(): Promise<IntakeResults> {
         drainAfterMs: sustainedDrainMs,
         machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
       },
-      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, esh3arTwoApis: burstTwoApis, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss } },
+      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, esh3arTwoApis: twoApis.burst, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss } },
       keepAliveBurst: {
         ceiling: keepAliveCeiling,
         esh3ar: keepAliveEsh3ar,
-        esh3arTwoApis: keepAliveTwoApis,
+        esh3arTwoApis: twoApis.keepAlive,
         drainAfterMs: keepAliveDrainMs,
         peakRssMiB: { ceiling: keepAliveCeilingRss, api: keepAliveApiRss },
       },
