@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { BufferedMessage } from '@esh3ar/contracts';
+import { sampleBufferedMessage } from '@esh3ar/contracts';
 import { createPool, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
 import { createDatabase, type Stack } from '@esh3ar/stack';
 import { bufferDepth } from './buffer-depth.ts';
@@ -114,21 +114,7 @@ export async function directStore(baseDatabaseUrl: string, rows: number): Promis
     for (let left = rows; left > 0; left -= BATCH) {
       batches.push(
         Array.from({ length: Math.min(BATCH, left) }, (): RowToStore => {
-          const message: BufferedMessage = {
-            id: uuidv7(),
-            tenantId,
-            acceptedAt: new Date().toISOString(),
-            recipient: '+966501234567',
-            channel: 'app',
-            priority: 'normal',
-            subject: null,
-            content: 'Your verification code is 482913',
-            metadata: null,
-            ttlSeconds: null,
-            fallback: null,
-            fallbackAfterSeconds: null,
-            idempotencyKey: null,
-          };
+          const message = sampleBufferedMessage({ id: uuidv7(), tenantId, content: 'Your verification code is 482913' });
           return { message, state: { status: 'pending', failureReason: null } };
         }),
       );

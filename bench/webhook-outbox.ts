@@ -6,7 +6,8 @@
  *   tenant without a webhook and for one with a webhook.
  * `node bench/webhook-outbox.ts`; not part of `pnpm test` or `pnpm bench`.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sampleBufferedMessage } from '@esh3ar/contracts';
 import { createPool, createTenant, markDelivered, markSent, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
 import { createDatabase } from '@esh3ar/stack';
 
@@ -20,21 +21,7 @@ const pool = createPool(db.url, { max: 2, applicationName: 'bench-webhook-outbox
 
 function batch(tenantId: string): RowToStore[] {
   return Array.from({ length: BATCH }, () => ({
-    message: {
-      id: randomUUID(),
-      tenantId,
-      acceptedAt: new Date().toISOString(),
-      recipient: RECIPIENT,
-      channel: 'app',
-      priority: 'normal',
-      subject: null,
-      content: randomBytes(24).toString('base64'),
-      metadata: null,
-      ttlSeconds: null,
-      fallback: null,
-      fallbackAfterSeconds: null,
-      idempotencyKey: null,
-    },
+    message: sampleBufferedMessage({ tenantId, recipient: RECIPIENT, content: randomBytes(24).toString('base64') }),
     state: { status: 'pending', failureReason: null },
   }));
 }

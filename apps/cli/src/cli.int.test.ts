@@ -1,21 +1,10 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { createDatabase, REPO_ROOT, type ThrowawayDatabase } from '@esh3ar/stack';
+import { createDatabase, runCli, type ThrowawayDatabase } from '@esh3ar/stack';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const run = promisify(execFile);
 let db: ThrowawayDatabase;
 
-async function esh3ar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['apps/cli/src/main.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, DATABASE_URL: db.url } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const esh3ar = (args: string[]) => runCli(args, { DATABASE_URL: db.url });
 
 beforeAll(async () => {
   db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'cli');

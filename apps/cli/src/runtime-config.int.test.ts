@@ -1,31 +1,17 @@
-import { execFile } from 'node:child_process';
 import { userInfo } from 'node:os';
-import { promisify } from 'node:util';
 import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/config';
-import { createDatabase, deletePrefix, REPO_ROOT, uniquePrefix, type ThrowawayDatabase } from '@esh3ar/stack';
+import { createDatabase, deletePrefix, runCli, uniquePrefix, type ThrowawayDatabase } from '@esh3ar/stack';
 import { createRedis } from '@esh3ar/queue';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const run = promisify(execFile);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniquePrefix('cli-config');
 let db: ThrowawayDatabase;
 let subscriber: ReturnType<typeof createRedis>;
 const notifications: string[] = [];
 
-async function esh3ar(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['apps/cli/src/main.ts', ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const esh3ar = (args: string[]) => runCli(args, { DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix });
 
 async function versions(): Promise<number> {
   const client = new pg.Client({ connectionString: db.url });

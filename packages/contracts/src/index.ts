@@ -37,6 +37,7 @@ export {
   checkIngestJob,
   checkSendJob,
   PROVIDER_CHANNELS,
+  sampleBufferedMessage,
   SEND_JOB_NAME,
   SendJobData,
   sendQueueName,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ChannelLiteral, PriorityLiteral, type Priority } from './message.ts';
@@ -75,3 +76,27 @@ export const SendJobData = Type.Object({
 });
 export type SendJobData = Static<typeof SendJobData>;
 export const checkSendJob = Compile(SendJobData);
+
+/**
+ * A buffered message as the api would have accepted it (an app message to a Saudi
+ * number, priority normal, nothing optional), with `over` on top: for tests and
+ * benchmarks that need one without going through the api.
+ */
+export function sampleBufferedMessage(over: Partial<BufferedMessage> = {}): BufferedMessage {
+  return {
+    id: randomUUID(),
+    tenantId: randomUUID(),
+    acceptedAt: new Date().toISOString(),
+    recipient: '+966501234567',
+    channel: 'app',
+    priority: 'normal',
+    subject: null,
+    content: 'hello',
+    metadata: null,
+    ttlSeconds: null,
+    fallback: null,
+    fallbackAfterSeconds: null,
+    idempotencyKey: null,
+    ...over,
+  };
+}

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BufferedMessage } from '@esh3ar/contracts';
+import { sampleBufferedMessage, type BufferedMessage } from '@esh3ar/contracts';
 import fc from 'fast-check';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
@@ -14,22 +14,7 @@ const tenantId = randomUUID();
 
 function row(over: Partial<BufferedMessage> = {}): RowToStore {
   return {
-    message: {
-      id: uuidv7(),
-      tenantId,
-      acceptedAt: new Date().toISOString(),
-      recipient: '+966501234567',
-      channel: 'app',
-      priority: 'normal',
-      subject: null,
-      content: 'hello',
-      metadata: null,
-      ttlSeconds: null,
-      fallback: null,
-      fallbackAfterSeconds: null,
-      idempotencyKey: null,
-      ...over,
-    },
+    message: sampleBufferedMessage({ id: uuidv7(), tenantId, ...over }),
     state: { status: 'pending', failureReason: null },
   };
 }

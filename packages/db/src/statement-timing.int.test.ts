@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { sampleBufferedMessage } from '@esh3ar/contracts';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -52,21 +52,7 @@ describe('statement timing (createPool onStatement)', () => {
   });
 
   it('times a checked-out client’s statements in a transaction and passes COPY through untouched', async () => {
-    const message = {
-      id: uuidv7(),
-      tenantId: randomUUID(),
-      acceptedAt: new Date().toISOString(),
-      recipient: '+966501234567',
-      channel: 'app' as const,
-      priority: 'normal' as const,
-      subject: null,
-      content: 'hello',
-      metadata: null,
-      ttlSeconds: null,
-      fallback: null,
-      fallbackAfterSeconds: null,
-      idempotencyKey: null,
-    };
+    const message = sampleBufferedMessage({ id: uuidv7() });
     const result = await storeBatch(pool, [{ message, state: { status: 'pending', failureReason: null } }]);
     expect(result.inserted).toBe(1);
     // COPY itself is a stream (its own histogram, esh3ar_persist_copy_duration_seconds): not among them.

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BufferedMessage } from '@esh3ar/contracts';
+import { sampleBufferedMessage, type BufferedMessage } from '@esh3ar/contracts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,21 +11,7 @@ const keys = redisKeys(prefix);
 let redis: Redis;
 let queue: Queue;
 
-const message = (priority: BufferedMessage['priority']): BufferedMessage => ({
-  id: randomUUID(),
-  tenantId: 'tenant-a',
-  acceptedAt: new Date().toISOString(),
-  recipient: '+966501234567',
-  channel: 'app',
-  priority,
-  subject: null,
-  content: 'c',
-  metadata: null,
-  ttlSeconds: null,
-  fallback: null,
-  fallbackAfterSeconds: null,
-  idempotencyKey: null,
-});
+const message = (priority: BufferedMessage['priority']): BufferedMessage => sampleBufferedMessage({ tenantId: 'tenant-a', priority, content: 'c' });
 
 beforeAll(async () => {
   redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');

@@ -1,23 +1,10 @@
-import { JOB_PRIORITY, PRIORITIES, type BufferedMessage } from '@esh3ar/contracts';
+import { JOB_PRIORITY, PRIORITIES, sampleBufferedMessage, type BufferedMessage } from '@esh3ar/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ingestJobs } from './ingest-jobs.ts';
 
-const message = (id: number, priority: BufferedMessage['priority']): BufferedMessage => ({
-  id: `00000000-0000-7000-8000-${String(id).padStart(12, '0')}`,
-  tenantId: 't',
-  acceptedAt: '2026-11-22T00:00:00.000Z',
-  recipient: '+966501234567',
-  channel: 'app',
-  priority,
-  subject: null,
-  content: 'c',
-  metadata: null,
-  ttlSeconds: null,
-  fallback: null,
-  fallbackAfterSeconds: null,
-  idempotencyKey: null,
-});
+const message = (id: number, priority: BufferedMessage['priority']): BufferedMessage =>
+  sampleBufferedMessage({ id: `00000000-0000-7000-8000-${String(id).padStart(12, '0')}`, tenantId: 't', acceptedAt: '2026-11-22T00:00:00.000Z', priority, content: 'c' });
 
 describe('ingestJobs', () => {
   it('property: every message lands in exactly one job of its own priority, in arrival order, within the size cap', () => {

@@ -5,7 +5,7 @@
  */
 export { createDatabase, type ThrowawayDatabase } from '@esh3ar/db';
 export { deletePrefix, uniquePrefix } from './redis-prefix.ts';
-export { NODE_FLAGS, REPO_ROOT, startApp, type AppName, type AppProcess, type StartOptions } from './processes.ts';
+export { NODE_FLAGS, REPO_ROOT, runCli, startApp, type AppName, type AppProcess, type CliResult, type StartOptions } from './processes.ts';
 export { send, startStack, waitFor, type Stack, type StackOptions } from './stack.ts';
 export { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 export { TestDevice, type ReceivedFrame } from './device.ts';

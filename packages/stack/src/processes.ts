@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -133,4 +134,26 @@ export async function startApp(name: AppName, env: Record<string, string>, optio
       return { code, signal: sig };
     },
   };
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const execCli = promisify(execFile);
+
+/**
+ * Runs the CLI (`node apps/cli/src/main.ts ...args`) to its end with this process's
+ * environment plus `env`; a non-zero exit is a result, not an error.
+ */
+export async function runCli(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execCli(process.execPath, ['apps/cli/src/main.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as CliResult;
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }

@@ -1,21 +1,15 @@
+import { sampleBufferedMessage } from '@esh3ar/contracts';
 import { describe, expect, it } from 'vitest';
 import { toRow } from './ingest-processor.ts';
 
-const valid = {
+// Fixed ids and time, so that a failure names the same message every run.
+const valid = sampleBufferedMessage({
   id: '01937a6e-0000-7000-8000-000000000001',
   tenantId: '5f0c1c8e-0000-4000-8000-000000000002',
   acceptedAt: '2026-11-22T18:00:00.000Z',
-  recipient: '+966501234567',
   channel: 'sms',
   priority: 'high',
-  subject: null,
-  content: 'hello',
-  metadata: null,
-  ttlSeconds: null,
-  fallback: null,
-  fallbackAfterSeconds: null,
-  idempotencyKey: null,
-};
+});
 
 describe('toRow', () => {
   it('stores a valid buffered message as pending', () => {
