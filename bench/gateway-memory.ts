@@ -136,9 +136,9 @@ class Inspector {
   }
 
   /**
-   * Heap used after a full GC: the least of three GCs 1.5 s apart, since the heartbeat's
-   * presence refresh (every GATEWAY_PRESENCE_TTL_MS / 3) holds ~3 KiB more per
-   * connection while its Redis pipeline is in flight (7.5 KiB read as 10.9 KiB once).
+   * Heap used after a full GC: the least of three GCs 1.5 s apart, since a heartbeat
+   * sweep in flight holds more per connection (a per-device presence refresh, before
+   * presence became one beat per gateway, read 7.5 KiB as 10.9 KiB once).
    */
   async collectedHeap(): Promise<number> {
     let least = Number.POSITIVE_INFINITY;

@@ -1,6 +1,7 @@
 import { send, startStack, TestDevice, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { once } from 'node:events';
 import { createSigner } from 'fast-jwt';
+import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -230,6 +231,47 @@ describe('several gateways', () => {
     again.ack(pushed, whileDown);
     await waitStatus(pushed, 'delivered');
     await waitStatus(whileDown, 'delivered');
+  });
+});
+
+describe('presence', () => {
+  const gatewayIdOf = async (gateway: AppProcess) => ((await fetch(`${gateway.url}/health/live`).then((r) => r.json())) as { gatewayId: string }).gatewayId;
+  const presence = (redis: Redis, phone: string) => redis.zrange(`${stack.prefix}:presence:${phone}`, '0', '-1');
+
+  it('a gateway whose presence lapsed (its beat missing, its entries cleaned away) adds its devices again at its next beat', async () => {
+    const gateway = stack.gateways[0]!;
+    const gatewayId = await gatewayIdOf(gateway);
+    const phone = newPhone();
+    const device = await connect(phone, gateway);
+    const redis = new Redis(stack.env.REDIS_URL!);
+    try {
+      // What the cluster sees after a gateway misses its TTL, and a reader cleans up.
+      await redis.zrem(`${stack.prefix}:gateways`, gatewayId);
+      await redis.del(`${stack.prefix}:presence:${phone}`);
+      await waitFor(() => presence(redis, phone), (members) => members.length === 1);
+      const id = await sendTo(phone, { content: 'after the lapse' });
+      await device.waitFor((frames) => frames.some((f) => f.id === id));
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('an entry that outlived its connection on a live gateway is dropped by that gateway at the first delivery routed by it', async () => {
+    const gateway = stack.gateways[0]!;
+    const gatewayId = await gatewayIdOf(gateway);
+    const phone = newPhone();
+    const redis = new Redis(stack.env.REDIS_URL!);
+    try {
+      await redis.zadd(`${stack.prefix}:presence:${phone}`, Date.now(), `${gatewayId}|no-such-connection`);
+      const id = await sendTo(phone, { content: 'to nobody here' });
+      await waitFor(() => presence(redis, phone), (members) => members.length === 0);
+      // Still stored and pending: the phone gets it when it connects.
+      expect((await statusOf(id)).status).toBe('pending');
+      const device = await connect(phone, gateway);
+      await device.waitFor((frames) => frames.some((f) => f.id === id));
+    } finally {
+      redis.disconnect();
+    }
   });
 });
 

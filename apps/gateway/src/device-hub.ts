@@ -115,16 +115,24 @@ export class DeviceHub {
     if (state.connections.size === 0) this.#phones.delete(connection.phone);
   }
 
-  /** Messages a worker routed here. */
-  deliver(items: readonly DeliveryItem[]): void {
+  /**
+   * Messages a worker routed here. Answers the phones among them with no connection
+   * here (disconnected meanwhile: the replay on reconnect has their messages).
+   */
+  deliver(items: readonly DeliveryItem[]): string[] {
+    const absent: string[] = [];
     for (const item of items) {
       const state = this.#phones.get(item.recipient);
-      if (!state) continue; // disconnected meanwhile: the replay on reconnect has it
+      if (!state) {
+        if (!absent.includes(item.recipient)) absent.push(item.recipient);
+        continue;
+      }
       for (const connection of state.connections) {
         if (connection.replaying) (connection.queued ??= []).push(item);
         else this.#push(connection, item, 'live');
       }
     }
+    return absent;
   }
 
   #push(connection: Connection, item: DeliveryItem, kind: 'live' | 'replay' | 'retry'): void {

@@ -2,7 +2,7 @@ import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import type { GatewayMetrics } from '@esh3ar/observability';
-import { refreshPresence, removePresence, type PresenceEntry } from '@esh3ar/queue';
+import { addPresence, removePresence, type PresenceEntry } from '@esh3ar/queue';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -19,7 +19,6 @@ export interface StreamDeps {
   metrics: GatewayMetrics;
   phoneOf: (token: string) => string;
   maxFrameBytes: number;
-  presenceTtlMs: number;
 }
 
 export const presenceOf = (gatewayId: string, c: Connection): PresenceEntry => ({ phone: c.phone, gatewayId, connectionId: c.id });
@@ -91,7 +90,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     connectionOf.delete(this);
     deps.hub.detach(connection);
     removePresence(deps.redis, deps.prefix, [presenceOf(deps.gatewayId, connection)]).catch((error: Error) =>
-      log.warn({ err: error }, 'presence not removed; it expires'),
+      log.warn({ err: error }, 'presence not removed; a reader drops it once this gateway is gone, or its key expires'),
     );
   }
 
@@ -108,7 +107,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     socket.on('error', onError);
     // Presence first, then the replay: a message stored meanwhile is either routed
     // here live or found by the replay; the hub drops the duplicate.
-    refreshPresence(deps.redis, deps.prefix, [presenceOf(deps.gatewayId, connection)], deps.presenceTtlMs)
+    addPresence(deps.redis, deps.prefix, [presenceOf(deps.gatewayId, connection)])
       .then(() => deps.hub.replay(connection))
       .catch((error: Error) => {
         log.warn({ err: error, connectionId: connection.id }, 'replay failed; closing so the device reconnects');

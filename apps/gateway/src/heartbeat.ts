@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { refreshPresence } from '@esh3ar/queue';
+import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS, touchPresence } from '@esh3ar/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Connection, DeviceHub } from './device-hub.ts';
@@ -7,27 +7,50 @@ import { presenceOf } from './device-stream.ts';
 
 /**
  * Connections per slice of a sweep. Pinging 10,000 connections (a socket write each)
- * or refreshing their presence (30,000 Redis commands built and parsed) in one go
- * stalled the gateway's event loop for ~400 ms, and every delivery with it
+ * in one go stalled the gateway's event loop for ~400 ms, and every delivery with it
  * (`pnpm bench`, gateway phase, "longest loop stall"). A slice of 500 takes a few ms.
  */
 const SLICE = 500;
 
 /**
- * Every ping interval: drops connections that did not answer the last ping, pings
- * the rest, and refreshes their presence well within its TTL (three refreshes per TTL).
- * Both sweeps go through the connections a slice at a time, yielding to the event loop
- * between slices, so that live deliveries are never held up behind them.
+ * Every ping interval: drops connections that did not answer the last ping and pings
+ * the rest. Three times per presence TTL: beats for this gateway, one Redis command
+ * whatever the number of devices (see @esh3ar/queue presence); after a lapse it adds
+ * every connection's presence again. Every hour: keeps its phones' presence keys from
+ * expiring. The sweeps go through the connections a slice at a time, yielding to the
+ * event loop between slices, so that live deliveries are never held up behind them.
  */
 export class Heartbeat {
-  #pingTimer: NodeJS.Timeout;
-  #presenceTimer: NodeJS.Timeout;
+  readonly #timers: NodeJS.Timeout[];
   #closed = false;
   readonly #logger: Logger;
 
   constructor(hub: DeviceHub, redis: Redis, prefix: string, gatewayId: string, logger: Logger, pingIntervalMs: number, presenceTtlMs: number) {
     this.#logger = logger;
-    this.#pingTimer = this.#every(pingIntervalMs, hub, (slice) => {
+    const open = (slice: readonly Connection[]) => slice.filter((c) => c.socket.readyState === c.socket.OPEN);
+    let beating = false;
+    // Set when a beat finds the presence lapsed; cleared once every connection is added again.
+    let mustAddAll = false;
+    const beat = setInterval(() => {
+      if (beating) return;
+      beating = true;
+      (async () => {
+        const { lapsed } = await beatGateway(redis, prefix, gatewayId, presenceTtlMs);
+        if (lapsed) {
+          mustAddAll = true;
+          logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
+        }
+        if (!mustAddAll) return;
+        await this.#sweep(hub.connections(), (slice) => addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c))));
+        mustAddAll = false;
+      })()
+        .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
+        .finally(() => {
+          beating = false;
+        });
+    }, Math.max(100, Math.floor(presenceTtlMs / 3)));
+    beat.unref();
+    const ping = this.#every(pingIntervalMs, hub, (slice) => {
       for (const c of slice) {
         if (c.socket.readyState !== c.socket.OPEN) continue; // closed since the sweep began
         if (!c.alive) {
@@ -38,11 +61,8 @@ export class Heartbeat {
         c.socket.ping();
       }
     });
-    this.#presenceTimer = this.#every(Math.max(100, Math.floor(presenceTtlMs / 3)), hub, (slice) =>
-      refreshPresence(redis, prefix, slice.filter((c) => c.socket.readyState === c.socket.OPEN).map((c) => presenceOf(gatewayId, c)), presenceTtlMs).catch((error: Error) =>
-        logger.warn({ err: error }, 'presence not refreshed; retrying at the next beat'),
-      ),
-    );
+    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, hub, (slice) => touchPresence(redis, prefix, open(slice).map((c) => c.phone)));
+    this.#timers = [ping, beat, touch];
   }
 
   /** A sweep over the connections every `intervalMs`; a sweep still running when the next is due lets that one pass. */
@@ -70,7 +90,6 @@ export class Heartbeat {
 
   close(): void {
     this.#closed = true;
-    clearInterval(this.#pingTimer);
-    clearInterval(this.#presenceTimer);
+    for (const timer of this.#timers) clearInterval(timer);
   }
 }

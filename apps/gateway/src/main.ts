@@ -2,7 +2,7 @@ import type { DeliveryItem } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import { createGatewayMetrics, createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
-import { createRedis, gatewayChannel, removePresence } from '@esh3ar/queue';
+import { beatGateway, createRedis, gatewayChannel, pruneOwnPresence, removePresence, retireGateway } from '@esh3ar/queue';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
 import { DeviceHub } from './device-hub.ts';
@@ -45,7 +45,9 @@ subscriber.on('message', (_channel: string, payload: string) => {
     logger.error({ err: error }, 'unreadable delivery payload');
     return;
   }
-  if (Array.isArray(items)) hub.deliver(items as DeliveryItem[]);
+  if (!Array.isArray(items)) return;
+  const absent = hub.deliver(items as DeliveryItem[]);
+  pruneOwnPresence(redis, config.redis.prefix, gatewayId, absent).catch((error: Error) => logger.warn({ err: error }, 'stale presence not pruned; the next delivery retries'));
 });
 await subscriber.subscribe(channel);
 
@@ -60,8 +62,9 @@ const app = await buildGateway({
   registry,
   phoneOf: deviceTokenVerifier(config.deviceTokens.secret),
   maxFrameBytes: config.websocket.maxFrameBytes,
-  presenceTtlMs: config.presence.ttlMs,
 });
+// Alive before the first device registers: readers drop entries of gateways that are not.
+await beatGateway(redis, config.redis.prefix, gatewayId, config.presence.ttlMs);
 const heartbeat = new Heartbeat(hub, redis, config.redis.prefix, gatewayId, logger, config.websocket.pingIntervalMs, config.presence.ttlMs);
 const retryTimer = setInterval(() => {
   hub.retryUnacknowledged().catch((error: Error) => logger.warn({ err: error }, 're-push check failed; next tick retries'));
@@ -75,9 +78,9 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   clearInterval(retryTimer);
   heartbeat.close();
   const connections = hub.connections();
-  await removePresence(redis, config.redis.prefix, connections.map((c) => presenceOf(gatewayId, c))).catch((error: Error) =>
-    logger.warn({ err: error }, 'presence not removed; it expires'),
-  );
+  await removePresence(redis, config.redis.prefix, connections.map((c) => presenceOf(gatewayId, c)))
+    .then(() => retireGateway(redis, config.redis.prefix, gatewayId))
+    .catch((error: Error) => logger.warn({ err: error }, 'presence not removed; it stops counting once this gateway stops beating'));
   for (const c of connections) c.socket.close(1001, 'gateway shutting down, reconnect');
   await app.close();
   await status.close(); // the acks received so far are written before exit

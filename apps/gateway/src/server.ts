@@ -21,7 +21,6 @@ export interface GatewayDeps {
   registry: Registry;
   phoneOf: (token: string) => string;
   maxFrameBytes: number;
-  presenceTtlMs: number;
 }
 
 export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> {
