@@ -123,6 +123,30 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
     );
   });
 
+  it('decides as the specification with more than a page of buckets: 1,200 milliseconds with admissions, leaving at once', async () => {
+    const [windowMs, limit, burst] = [60_000, 1_300, 1_100];
+    const key = `${prefix}:rl:many-buckets`;
+    const spec = specification(windowMs, limit, burst);
+    const t0 = 1_800_000_000_000;
+    const check = async (t: number, cost: number) => {
+      const decision = await slidingWindow(redis, key, t, { windowMs, limit, burst, cost });
+      const expected = spec.step(t, cost);
+      expect({ admitted: decision.admitted, used: decision.used }).toEqual({ admitted: expected.admitted, used: expected.used });
+      if (!decision.admitted) {
+        expect(expected.fitsAt(expected.now + decision.waitMs)).toBe(true);
+        expect(expected.fitsAt(expected.now + decision.waitMs - 1)).toBe(false);
+      }
+      return decision;
+    };
+    for (let ms = 0; ms < 1200; ms++) expect((await check(t0 + ms, 1)).admitted).toBe(true); // 1,200 buckets
+    // Refused: the retry time lies more than a page (500 buckets) deep, in the window and in the second.
+    expect((await check(t0 + 1200, 700)).admitted).toBe(false);
+    expect((await check(t0 + 1200, 100)).admitted).toBe(true);
+    expect((await check(t0 + 1500, 5)).admitted).toBe(false);
+    // Every bucket leaves the window in one call.
+    expect(await check(t0 + 4000 + windowMs, 1)).toEqual({ admitted: true, used: 1, waitMs: 0 });
+  });
+
   it('a request refused at a window edge is admitted exactly when the oldest admission leaves', async () => {
     const key = `${prefix}:rl:edge`;
     const limits = { windowMs: 60_000, limit: 2, burst: 10, cost: 1 };

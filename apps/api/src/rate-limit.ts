@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { Tenant } from '@esh3ar/db';
@@ -12,13 +11,13 @@ const SLIDING_WINDOW_LUA = readFileSync(new URL('./lua/sliding-window.lua', impo
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     esh3arSlidingWindow(
-      key: string,
+      bucketsKey: string,
       clockKey: string,
+      countsKey: string,
       now: number,
       windowMs: number,
       limit: number,
       burst: number,
-      memberPrefix: string,
       ...costs: number[]
     ): import("ioredis").Result<number[], Context>;
   }
@@ -34,13 +33,14 @@ export interface WindowDecision {
 
 /** Makes `slidingWindow` callable on this connection (once per connection). */
 export function defineSlidingWindow(redis: Redis): void {
-  redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 2, lua: SLIDING_WINDOW_LUA });
+  redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 3, lua: SLIDING_WINDOW_LUA });
 }
 
 /**
  * Rate-limit decisions for `key` at time `now` (ms, the caller's clock: injectable so
  * that tests can drive the window across its edges), one per request cost, in order,
- * in one script call.
+ * in one script call. The script's three keys share `key` as their Redis Cluster hash
+ * tag when it has one (`…{tenant}`).
  */
 export async function slidingWindowBatch(
   redis: Redis,
@@ -49,7 +49,7 @@ export async function slidingWindowBatch(
   limits: { windowMs: number; limit: number; burst: number },
   costs: readonly number[],
 ): Promise<WindowDecision[]> {
-  const flat = await redis.esh3arSlidingWindow(key, `${key}:clock`, now, limits.windowMs, limits.limit, limits.burst, randomUUID(), ...costs);
+  const flat = await redis.esh3arSlidingWindow(key, `${key}:clock`, `${key}:counts`, now, limits.windowMs, limits.limit, limits.burst, ...costs);
   return costs.map((_, i) => ({ admitted: flat[i * 3] === 1, used: flat[i * 3 + 1]!, waitMs: flat[i * 3 + 2]! }));
 }
 
@@ -106,7 +106,7 @@ function slidingWindowStore(redis: Redis, prefix: string, windowMs: () => number
     const window = windowMs();
     const now = clock();
     for (const g of groups.values()) {
-      slidingWindowBatch(redis, `${prefix}:rl:${g.tenantId}`, now, { windowMs: window, limit: g.limit, burst: g.burst }, g.costs).then(
+      slidingWindowBatch(redis, `${prefix}:rl:{${g.tenantId}}`, now, { windowMs: window, limit: g.limit, burst: g.burst }, g.costs).then(
         (decisions) =>
           decisions.forEach(({ admitted, used, waitMs }, i) =>
             g.callbacks[i]!(null, admitted ? { current: used, ttl: window } : { current: g.limit + 1, ttl: waitMs }),
