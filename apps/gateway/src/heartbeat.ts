@@ -1,4 +1,4 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS, touchPresence } from '@esh3ar/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -14,7 +14,9 @@ const SLICE = 500;
 
 /**
  * Every ping interval: drops connections that did not answer the last ping and pings
- * the rest. Three times per presence TTL: beats for this gateway, one Redis command
+ * the rest, its slices spread over the first half of the interval: 10,000 pings at once
+ * come back as 10,000 pongs at once, a stall for the gateway and for whatever holds
+ * many of the devices (a NAT, a proxy, the benchmark's device thread: ~300 ms). Three times per presence TTL: beats for this gateway, one Redis command
  * whatever the number of devices (see @esh3ar/queue presence); after a lapse it adds
  * every connection's presence again. Every hour: keeps its phones' presence keys from
  * expiring. The sweeps go through the connections a slice at a time, yielding to the
@@ -50,7 +52,7 @@ export class Heartbeat {
         });
     }, Math.max(100, Math.floor(presenceTtlMs / 3)));
     beat.unref();
-    const ping = this.#every(pingIntervalMs, hub, (slice) => {
+    const ping = this.#every(pingIntervalMs, pingIntervalMs / 2, hub, (slice) => {
       for (const c of slice) {
         if (c.socket.readyState !== c.socket.OPEN) continue; // closed since the sweep began
         if (!c.alive) {
@@ -61,17 +63,20 @@ export class Heartbeat {
         c.socket.ping();
       }
     });
-    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, hub, (slice) => touchPresence(redis, prefix, open(slice).map((c) => c.phone)));
+    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, PRESENCE_KEY_TTL_MS / 48, hub, (slice) => touchPresence(redis, prefix, open(slice).map((c) => c.phone)));
     this.#timers = [ping, beat, touch];
   }
 
-  /** A sweep over the connections every `intervalMs`; a sweep still running when the next is due lets that one pass. */
-  #every(intervalMs: number, hub: DeviceHub, each: (slice: readonly Connection[]) => void | Promise<void>): NodeJS.Timeout {
+  /**
+   * A sweep over the connections every `intervalMs`, its slices spread over `spreadMs`;
+   * a sweep still running when the next is due lets that one pass.
+   */
+  #every(intervalMs: number, spreadMs: number, hub: DeviceHub, each: (slice: readonly Connection[]) => void | Promise<void>): NodeJS.Timeout {
     let sweeping = false;
     const timer = setInterval(() => {
       if (sweeping) return;
       sweeping = true;
-      this.#sweep(hub.connections(), each)
+      this.#sweep(hub.connections(), each, spreadMs)
         .catch((error: Error) => this.#logger.warn({ err: error }, 'heartbeat sweep failed; retrying at the next beat'))
         .finally(() => {
           sweeping = false;
@@ -81,9 +86,11 @@ export class Heartbeat {
     return timer;
   }
 
-  async #sweep(connections: readonly Connection[], each: (slice: readonly Connection[]) => void | Promise<void>): Promise<void> {
+  /** Calls `each` on slices of the connections, yielding between slices, or pausing so that they spread over `spreadMs`. */
+  async #sweep(connections: readonly Connection[], each: (slice: readonly Connection[]) => void | Promise<void>, spreadMs = 0): Promise<void> {
+    const pause = spreadMs / Math.ceil(connections.length / SLICE);
     for (let i = 0; i < connections.length && !this.#closed; i += SLICE) {
-      if (i > 0) await nextTurn();
+      if (i > 0) await (pause >= 1 ? sleep(pause, undefined, { ref: false }) : nextTurn());
       await each(connections.slice(i, i + SLICE));
     }
   }
