@@ -32,7 +32,7 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     row(['RSS (VmRSS)', `${m.rssBeforeMiB} MiB`, `${m.rssAfterMiB} MiB`, `${m.rssPerConnectionKiB} KiB`]),
     row(['V8 heap used', `${m.heapUsedBeforeMiB} MiB`, `${m.heapUsedAfterMiB} MiB`, `${m.heapPerConnectionKiB} KiB`]),
     '',
-    `Idle with every device connected, the gateway used ${m.idleGatewayCpuPercentOfCore}% of a core (pings, presence refresh). ` +
+    `Idle with every device connected, the gateway used ${m.idleGatewayCpuPercentOfCore}% of a core (pings, presence beat). ` +
       `After all the runs, devices still connected: RSS ${m.rssAtEndMiB} MiB, V8 heap used ${m.heapUsedAtEndMiB} MiB.`,
     '',
     `## Accept → device at ${int(s.rate)} msg/s for ${s.seconds} s`,

@@ -150,7 +150,7 @@ export interface GatewayResults {
     heapUsedBeforeMiB: number;
     heapUsedAfterMiB: number;
     heapPerConnectionKiB: number;
-    /** Gateway CPU while idle with every device connected, over 10 s (one presence refresh at least). */
+    /** Gateway CPU while idle with every device connected, over 10 s (three presence beats at the default TTL). */
     idleGatewayCpuPercentOfCore: number;
     /** After all the runs, devices still connected (V8 may since have collected what the connect storm left). */
     rssAtEndMiB: number;
