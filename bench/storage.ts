@@ -101,19 +101,34 @@ function uuidv7(): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+export interface DirectStoreOptions {
+  /** Rows per storeBatch call (the worker's worker.batchSize): 1000. */
+  batchSize?: number;
+  /** storeBatch calls at once (the worker's WORKER_PG_POOL_MAX): 4. */
+  parallel?: number;
+  /** PostgreSQL's synchronous_commit for the database: on, as Esh3ar runs. */
+  synchronousCommit?: boolean;
+}
+
 /**
  * The storage baseline: the worker's own storeBatch called straight from here, with
  * no Redis and no BullMQ, into a throwaway database of its own.
  */
-export async function directStore(baseDatabaseUrl: string, rows: number): Promise<DirectStoreResult> {
+export async function directStore(baseDatabaseUrl: string, rows: number, options: DirectStoreOptions = {}): Promise<DirectStoreResult> {
+  const { batchSize = BATCH, parallel = DIRECT_PARALLEL, synchronousCommit = true } = options;
   const db = await createDatabase(baseDatabaseUrl, 'bench-direct-copy');
-  const pool = createPool(db.url, { max: DIRECT_PARALLEL, applicationName: 'esh3ar-bench-direct' });
+  const pool = createPool(db.url, { max: parallel, applicationName: 'esh3ar-bench-direct' });
   try {
+    // Before the pool's first connection: each new session takes the database's setting.
+    if (!synchronousCommit) {
+      const admin = createPool(db.url, { max: 1, applicationName: 'esh3ar-bench-direct-setup' });
+      await admin.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = off`).finally(() => admin.end());
+    }
     const tenantId = randomUUID();
     const batches: RowToStore[][] = [];
-    for (let left = rows; left > 0; left -= BATCH) {
+    for (let left = rows; left > 0; left -= batchSize) {
       batches.push(
-        Array.from({ length: Math.min(BATCH, left) }, (): RowToStore => {
+        Array.from({ length: Math.min(batchSize, left) }, (): RowToStore => {
           const message = sampleBufferedMessage({ id: uuidv7(), tenantId, content: 'Your verification code is 482913' });
           return { message, state: { status: 'pending', failureReason: null } };
         }),
@@ -122,12 +137,12 @@ export async function directStore(baseDatabaseUrl: string, rows: number): Promis
     const started = performance.now();
     let next = 0;
     await Promise.all(
-      Array.from({ length: DIRECT_PARALLEL }, async () => {
+      Array.from({ length: parallel }, async () => {
         while (next < batches.length) await storeBatch(pool, batches[next++]!);
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    return { rows, batchSize: BATCH, parallel: DIRECT_PARALLEL, rowsPerSecond: Math.round(rows / seconds) };
+    return { rows, batchSize, parallel, rowsPerSecond: Math.round(rows / seconds) };
   } finally {
     await pool.end();
     await db.drop();

@@ -1,0 +1,45 @@
+/**
+ * Storage levers from issue 7, measured on the worker's own write path (storeBatch:
+ * COPY into a TEMP staging table, then INSERT … ON CONFLICT DO NOTHING into messages)
+ * with no Redis and no BullMQ, each case in a throwaway database of its own. The cases
+ * run in turn, ROUNDS times, so that the machine's drift spreads over all of them; each
+ * figure is the median of its rounds and its ratio to the default (1000 rows per batch,
+ * 4 at once, synchronous_commit on). Not part of `pnpm bench`:
+ *
+ *   node bench/levers.ts       LEVERS_ROWS (100000), LEVERS_ROUNDS (3)
+ */
+import { execFileSync } from 'node:child_process';
+import { REPO_ROOT } from '@esh3ar/stack';
+import { directStore, type DirectStoreOptions } from './storage.ts';
+
+const rows = Number(process.env.LEVERS_ROWS ?? 100_000);
+const rounds = Number(process.env.LEVERS_ROUNDS ?? 3);
+const databaseUrl = process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar';
+
+const cases: { label: string; options: DirectStoreOptions }[] = [
+  { label: '1000 rows per batch, 4 at once, synchronous_commit on (as Esh3ar runs)', options: {} },
+  { label: '100 rows per batch', options: { batchSize: 100 } },
+  { label: '500 rows per batch', options: { batchSize: 500 } },
+  { label: '5000 rows per batch', options: { batchSize: 5000 } },
+  { label: '1000 rows per batch, 1 at once', options: { parallel: 1 } },
+  { label: '1000 rows per batch, synchronous_commit off (loses committed rows in a crash)', options: { synchronousCommit: false } },
+];
+
+execFileSync('bash', ['scripts/services.sh'], { cwd: REPO_ROOT, stdio: 'inherit' });
+const measured = cases.map(() => [] as number[]);
+await directStore(databaseUrl, Math.min(rows, 20_000)); // warm-up
+for (let round = 1; round <= rounds; round++) {
+  for (const [i, { label, options }] of cases.entries()) {
+    const { rowsPerSecond } = await directStore(databaseUrl, rows, options);
+    measured[i]!.push(rowsPerSecond);
+    process.stderr.write(`levers: round ${round}, ${label}: ${rowsPerSecond} rows/s\n`);
+  }
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const base = median(measured[0]!);
+console.log(`| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`);
+console.log('| --- | ---: | ---: | --- |');
+for (const [i, { label }] of cases.entries()) {
+  const m = median(measured[i]!);
+  console.log(`| ${label} | ${m.toLocaleString('en')} | ${(m / base).toFixed(2)}× | ${measured[i]!.map((x) => x.toLocaleString('en')).join(', ')} |`);
+}
