@@ -238,19 +238,24 @@ describe('presence', () => {
   const gatewayIdOf = async (gateway: AppProcess) => ((await fetch(`${gateway.url}/health/live`).then((r) => r.json())) as { gatewayId: string }).gatewayId;
   const presence = (redis: Redis, phone: string) => redis.zrange(`${stack.prefix}:presence:${phone}`, '0', '-1');
 
-  it('a gateway whose presence lapsed (its beat missing, its entries cleaned away) adds its devices again at its next beat', async () => {
+  it('a gateway whose presence lapsed adds its devices again at its next beat and replays what was stored meanwhile', async () => {
     const gateway = stack.gateways[0]!;
     const gatewayId = await gatewayIdOf(gateway);
     const phone = newPhone();
     const device = await connect(phone, gateway);
     const redis = new Redis(stack.env.REDIS_URL!);
     try {
-      // What the cluster sees after a gateway misses its TTL, and a reader cleans up.
-      await redis.zrem(`${stack.prefix}:gateways`, gatewayId);
+      // What the cluster sees after a gateway misses its TTL and a reader cleans up: its
+      // entries gone (a message stored now is routed nowhere and stays pending), then
+      // its liveness key expired.
       await redis.del(`${stack.prefix}:presence:${phone}`);
+      const whileGone = await sendTo(phone, { content: 'stored while the gateway counted as gone' });
+      await waitStatus(whileGone, 'pending');
+      await redis.del(`${stack.prefix}:gateway-alive:${gatewayId}`);
       await waitFor(() => presence(redis, phone), (members) => members.length === 1);
-      const id = await sendTo(phone, { content: 'after the lapse' });
-      await device.waitFor((frames) => frames.some((f) => f.id === id));
+      await device.waitFor((frames) => frames.some((f) => f.id === whileGone));
+      const after = await sendTo(phone, { content: 'after the lapse' });
+      await device.waitFor((frames) => frames.some((f) => f.id === after));
     } finally {
       redis.disconnect();
     }

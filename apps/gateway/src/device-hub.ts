@@ -106,6 +106,17 @@ export class DeviceHub {
     }
   }
 
+  /**
+   * Replays again to a connection that stays open (its presence lapsed, so what was
+   * stored meanwhile was routed nowhere). Live messages wait behind it, as on connect;
+   * what it was already sent is not sent twice.
+   */
+  resync(connection: Connection): Promise<void> {
+    if (connection.replaying || connection.socket.readyState !== connection.socket.OPEN) return Promise.resolve();
+    connection.replaying = true;
+    return this.replay(connection);
+  }
+
   detach(connection: Connection): void {
     const state = this.#phones.get(connection.phone);
     if (!state?.connections.delete(connection)) return;
@@ -120,11 +131,11 @@ export class DeviceHub {
    * here (disconnected meanwhile: the replay on reconnect has their messages).
    */
   deliver(items: readonly DeliveryItem[]): string[] {
-    const absent: string[] = [];
+    const absent = new Set<string>();
     for (const item of items) {
       const state = this.#phones.get(item.recipient);
       if (!state) {
-        if (!absent.includes(item.recipient)) absent.push(item.recipient);
+        absent.add(item.recipient);
         continue;
       }
       for (const connection of state.connections) {
@@ -132,7 +143,7 @@ export class DeviceHub {
         else this.#push(connection, item, 'live');
       }
     }
-    return absent;
+    return [...absent];
   }
 
   #push(connection: Connection, item: DeliveryItem, kind: 'live' | 'replay' | 'retry'): void {

@@ -1,5 +1,5 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
-import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS, touchPresence } from '@esh3ar/queue';
+import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS } from '@esh3ar/queue';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Connection, DeviceHub } from './device-hub.ts';
@@ -16,36 +16,57 @@ const SLICE = 500;
  * Every ping interval: drops connections that did not answer the last ping and pings
  * the rest, its slices spread over the first half of the interval: 10,000 pings at once
  * come back as 10,000 pongs at once, a stall for the gateway and for whatever holds
- * many of the devices (a NAT, a proxy, the benchmark's device thread: ~300 ms). Three times per presence TTL: beats for this gateway, one Redis command
- * whatever the number of devices (see @esh3ar/queue presence); after a lapse it adds
- * every connection's presence again. Every hour: keeps its phones' presence keys from
- * expiring. The sweeps go through the connections a slice at a time, yielding to the
- * event loop between slices, so that live deliveries are never held up behind them.
+ * many of the devices (a NAT, a proxy, the benchmark's device thread: ~300 ms).
+ *
+ * Three times per presence TTL: beats for this gateway, one Redis command whatever the
+ * number of devices (see @esh3ar/queue presence). After a lapse it adds every
+ * connection's presence again and replays to each what was stored meanwhile (routed
+ * nowhere while this gateway counted as gone); that runs beside the beats, so that a
+ * long re-add cannot let the gateway lapse again. Every hour: re-adds any entry that
+ * went missing and keeps the keys from expiring. The sweeps go through the connections
+ * a slice at a time, yielding to the event loop between slices, so that live
+ * deliveries are never held up behind them.
  */
 export class Heartbeat {
   readonly #timers: NodeJS.Timeout[];
   #closed = false;
+  #beat: Promise<void> = Promise.resolve();
   readonly #logger: Logger;
 
   constructor(hub: DeviceHub, redis: Redis, prefix: string, gatewayId: string, logger: Logger, pingIntervalMs: number, presenceTtlMs: number) {
     this.#logger = logger;
     const open = (slice: readonly Connection[]) => slice.filter((c) => c.socket.readyState === c.socket.OPEN);
+    // A re-add is owed (a lapse, or a re-add that failed) / one is running.
+    let owed = false;
+    let readding = false;
+    const readdAll = () => {
+      owed = true;
+      if (readding || this.#closed) return;
+      readding = true;
+      owed = false;
+      this.#sweep(hub.connections(), async (slice) => {
+        const live = open(slice);
+        await addPresence(redis, prefix, live.map((c) => presenceOf(gatewayId, c)));
+        await Promise.all(live.map((c) => hub.resync(c)));
+      })
+        .then(() => logger.info({ connections: hub.connectionCount }, 'presence re-added after a lapse'))
+        .catch((error: Error) => {
+          owed = true;
+          logger.warn({ err: error }, 'presence not re-added; retrying at the next beat');
+        })
+        .finally(() => {
+          readding = false;
+        });
+    };
     let beating = false;
-    // Set when a beat finds the presence lapsed; cleared once every connection is added again.
-    let mustAddAll = false;
     const beat = setInterval(() => {
       if (beating) return;
       beating = true;
-      (async () => {
-        const { lapsed } = await beatGateway(redis, prefix, gatewayId, presenceTtlMs);
-        if (lapsed) {
-          mustAddAll = true;
-          logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
-        }
-        if (!mustAddAll) return;
-        await this.#sweep(hub.connections(), (slice) => addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c))));
-        mustAddAll = false;
-      })()
+      this.#beat = beatGateway(redis, prefix, gatewayId, presenceTtlMs)
+        .then(({ lapsed }) => {
+          if (lapsed) logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
+          if (lapsed || owed) readdAll();
+        })
         .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
         .finally(() => {
           beating = false;
@@ -63,7 +84,9 @@ export class Heartbeat {
         c.socket.ping();
       }
     });
-    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, PRESENCE_KEY_TTL_MS / 48, hub, (slice) => touchPresence(redis, prefix, open(slice).map((c) => c.phone)));
+    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, PRESENCE_KEY_TTL_MS / 48, hub, (slice) =>
+      addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c)), { onlyMissing: true }),
+    );
     this.#timers = [ping, beat, touch];
   }
 
@@ -95,8 +118,10 @@ export class Heartbeat {
     }
   }
 
-  close(): void {
+  /** Stops the timers and waits for a beat in flight (so that none lands after the gateway retires). */
+  async close(): Promise<void> {
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
+    await this.#beat;
   }
 }

@@ -76,7 +76,7 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal, connections: hub.connectionCount }, 'stopping: closing device connections so they reconnect elsewhere');
   clearInterval(retryTimer);
-  heartbeat.close();
+  await heartbeat.close();
   const connections = hub.connections();
   await removePresence(redis, config.redis.prefix, connections.map((c) => presenceOf(gatewayId, c)))
     .then(() => retireGateway(redis, config.redis.prefix, gatewayId))

@@ -4,30 +4,33 @@ import type { Redis } from 'ioredis';
  * Which gateway instances hold a phone's connections, in two kinds of keys:
  *
  * - `<prefix>:presence:<phone>`: a sorted set per phone, member
- *   "<gatewayId>|<connectionId>", score = when it connected (ms). Added on connect,
- *   removed on close. The key expires PRESENCE_KEY_TTL_MS after it was last written;
- *   gateways touch the keys of their connections far more often than that.
- * - `<prefix>:gateways`: a sorted set, member = gateway id, score = until when that
- *   gateway counts as alive (ms). Each gateway pushes its own score forward on a
- *   heartbeat: one command per gateway per beat, however many devices it holds.
+ *   "<gatewayId>|<connectionId>", score = when it was (re-)registered (ms, strictly
+ *   increasing per process). Added on connect, removed on close. The key expires
+ *   PRESENCE_KEY_TTL_MS after it was last written; gateways touch the keys of their
+ *   connections far more often than that, re-adding an entry that went missing.
+ * - `<prefix>:gateway-alive:<gatewayId>`: set with an expiry of the presence TTL, which
+ *   each gateway renews on a heartbeat: one command per gateway per beat, however many
+ *   devices it holds. Redis's own clock expires it, so readers and gateways agree on
+ *   whether a gateway lapsed whatever their clocks say.
  *
- * An entry counts while its gateway is alive. A gateway that dies stops beating, and
- * its entries stop counting after the TTL; the first reader that sees them removes
- * them. A gateway whose beats lapsed (Redis unreachable for a TTL) re-adds its
- * connections when it beats again, so a reader's clean-up never strands a live device.
+ * An entry counts while its gateway's key exists. A gateway that dies stops beating, and
+ * its entries stop counting after the TTL; the first reader that sees them removes them
+ * (only if their score is still the one it read). A gateway whose key had expired when
+ * it beats again (Redis unreachable for a TTL) re-adds its connections with new scores,
+ * so a reader's clean-up racing with it leaves them, and replays to them what was
+ * routed elsewhere meanwhile.
  *
- * Each command names one key, so the keys may live on different Redis Cluster shards.
+ * Every command names one key. On Redis Cluster, the readers' pipelines would have to
+ * be split by slot (ioredis refuses a pipeline across slots); that is not done.
  */
 export const presenceKey = (prefix: string, phone: string) => `${prefix}:presence:${phone}`;
-export const gatewaysKey = (prefix: string) => `${prefix}:gateways`;
+export const gatewayAliveKey = (prefix: string, gatewayId: string) => `${prefix}:gateway-alive:${gatewayId}`;
 
 /** The pub/sub channel one gateway instance listens on for its deliveries. */
 export const gatewayChannel = (prefix: string, gatewayId: string) => `${prefix}:gateway:${gatewayId}`;
 
 /** How long a phone's presence key outlives its last write: what a dead gateway can leave behind. */
 export const PRESENCE_KEY_TTL_MS = 24 * 3600_000;
-/** Gateways gone this long leave the gateways set for good. */
-const GATEWAY_RETENTION_MS = 24 * 3600_000;
 
 export interface PresenceEntry {
   phone: string;
@@ -37,23 +40,33 @@ export interface PresenceEntry {
 
 const member = (e: PresenceEntry) => `${e.gatewayId}|${e.connectionId}`;
 
-/** Registers connections (on connect, and again after a lapse): two commands each. */
-export async function addPresence(redis: Redis, prefix: string, entries: readonly PresenceEntry[], now = Date.now()): Promise<void> {
+let lastScore = 0;
+/** Now in ms, but never the same value twice in this process: a re-added entry always gets a new score. */
+export function presenceScore(): number {
+  lastScore = Math.max(Date.now(), lastScore + 1);
+  return lastScore;
+}
+
+/**
+ * Registers connections: two commands each. On connect and after a lapse, with a new
+ * score; `onlyMissing` (the hourly touch) keeps the score of an entry that is there and
+ * re-adds one that went missing (a failover to a replica behind, say).
+ */
+export async function addPresence(
+  redis: Redis,
+  prefix: string,
+  entries: readonly PresenceEntry[],
+  options: { score?: number; onlyMissing?: boolean } = {},
+): Promise<void> {
   if (entries.length === 0) return;
+  const score = options.score ?? presenceScore();
   const pipeline = redis.pipeline();
   for (const e of entries) {
     const key = presenceKey(prefix, e.phone);
-    pipeline.zadd(key, now, member(e));
+    if (options.onlyMissing) pipeline.zadd(key, 'NX', score, member(e));
+    else pipeline.zadd(key, score, member(e));
     pipeline.pexpire(key, PRESENCE_KEY_TTL_MS);
   }
-  await failOnError(pipeline.exec());
-}
-
-/** Keeps the presence keys of long-lived connections from expiring: one command each, rarely. */
-export async function touchPresence(redis: Redis, prefix: string, phones: readonly string[]): Promise<void> {
-  if (phones.length === 0) return;
-  const pipeline = redis.pipeline();
-  for (const phone of phones) pipeline.pexpire(presenceKey(prefix, phone), PRESENCE_KEY_TTL_MS);
   await failOnError(pipeline.exec());
 }
 
@@ -85,20 +98,18 @@ export async function pruneOwnPresence(redis: Redis, prefix: string, gatewayId: 
 }
 
 /**
- * One gateway's heartbeat: it counts as alive until now + ttlMs. Answers whether it
- * had lapsed (never registered, or its last beat is older than the TTL): its entries
- * may have been cleaned away by a reader meanwhile, and must be added again.
+ * One gateway's heartbeat: it counts as alive for ttlMs more, by Redis's clock. Answers
+ * whether it had lapsed (never beat, or its key expired since the last beat): its
+ * entries may have been cleaned away by a reader meanwhile, and must be added again.
  */
-export async function beatGateway(redis: Redis, prefix: string, gatewayId: string, ttlMs: number, now = Date.now()): Promise<{ lapsed: boolean }> {
-  const key = gatewaysKey(prefix);
-  const replies = await failOnError(redis.pipeline().zscore(key, gatewayId).zadd(key, now + ttlMs, gatewayId).zremrangebyscore(key, '-inf', now - GATEWAY_RETENTION_MS).exec());
-  const previous = replies[0]?.[1] as string | null;
-  return { lapsed: previous === null || Number(previous) < now };
+export async function beatGateway(redis: Redis, prefix: string, gatewayId: string, ttlMs: number): Promise<{ lapsed: boolean }> {
+  const previous = await redis.set(gatewayAliveKey(prefix, gatewayId), '1', 'PX', ttlMs, 'GET');
+  return { lapsed: previous === null };
 }
 
 /** A gateway leaving on purpose, after removing its entries. */
 export async function retireGateway(redis: Redis, prefix: string, gatewayId: string): Promise<void> {
-  await redis.zrem(gatewaysKey(prefix), gatewayId);
+  await redis.del(gatewayAliveKey(prefix, gatewayId));
 }
 
 /** Removes a member only if its score is still the one seen: a gateway may have re-added it since. */
@@ -106,29 +117,37 @@ const REMOVE_IF_UNCHANGED = "if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2
 
 /**
  * For each phone, the live gateway instances holding a connection of it (empty:
- * offline), in one round trip. Entries of dead gateways are removed on the way.
+ * offline), in two round trips: the phones' entries, then whether their gateways are
+ * alive. Entries of dead gateways are removed on the way.
  *
- * The phones' entries are read before the set of live gateways: a gateway beats before
- * it adds an entry, so an entry seen here belongs to a gateway that is either in the
- * set read after it or truly gone.
+ * The entries are read before the gateways' liveness: a gateway beats before it adds an
+ * entry, so an entry seen here belongs to a gateway that is either alive in the read
+ * after it or truly lapsed.
  */
-export async function onlineGateways(redis: Redis, prefix: string, phones: readonly string[], now = Date.now()): Promise<Map<string, Set<string>>> {
+export async function onlineGateways(redis: Redis, prefix: string, phones: readonly string[]): Promise<Map<string, Set<string>>> {
   const result = new Map<string, Set<string>>();
   if (phones.length === 0) return result;
-  const pipeline = redis.pipeline();
-  for (const phone of phones) pipeline.zrange(presenceKey(prefix, phone), '0', '-1', 'WITHSCORES');
-  pipeline.zrangebyscore(gatewaysKey(prefix), now, '+inf');
-  const replies = await failOnError(pipeline.exec());
-  const alive = new Set(replies[phones.length]![1] as string[]);
+  const entries = redis.pipeline();
+  for (const phone of phones) entries.zrange(presenceKey(prefix, phone), '0', '-1', 'WITHSCORES');
+  const found = (await failOnError(entries.exec())).map(([, reply]) => reply as string[]);
+  const gatewayOf = (m: string) => m.slice(0, m.indexOf('|'));
+  const gatewayIds = [...new Set(found.flatMap((pairs) => pairs.filter((_, j) => j % 2 === 0).map(gatewayOf)))];
+  const alive = new Set<string>();
+  if (gatewayIds.length > 0) {
+    const liveness = redis.pipeline();
+    for (const id of gatewayIds) liveness.exists(gatewayAliveKey(prefix, id));
+    (await failOnError(liveness.exec())).forEach(([, exists], i) => {
+      if (exists === 1) alive.add(gatewayIds[i]!);
+    });
+  }
   const stale: [key: string, member: string, score: string][] = [];
   phones.forEach((phone, i) => {
     const gateways = new Set<string>();
-    const entries = replies[i]![1] as string[];
-    for (let j = 0; j < entries.length; j += 2) {
-      const m = entries[j]!;
-      const gatewayId = m.slice(0, m.indexOf('|'));
+    const pairs = found[i]!;
+    for (let j = 0; j < pairs.length; j += 2) {
+      const gatewayId = gatewayOf(pairs[j]!);
       if (alive.has(gatewayId)) gateways.add(gatewayId);
-      else stale.push([presenceKey(prefix, phone), m, entries[j + 1]!]);
+      else stale.push([presenceKey(prefix, phone), pairs[j]!, pairs[j + 1]!]);
     }
     result.set(phone, gateways);
   });

@@ -74,18 +74,29 @@ end
 
 -- The first bucket from `min` on (oldest first) at which `need` admissions have passed:
 -- its ms. Not reached in the stored buckets: it is among this call's admissions, at now.
+-- Every bucket holds at least one admission, so it is among the first `need` buckets:
+-- a refusal reads at most that many (1 for a single request), and a call remembers what
+-- it found for the refusals after it.
+local found = {}
 local function msWhenPassed(min, need)
-  local seen, offset = 0, 0
-  while true do
-    local page = redis.call('ZRANGEBYSCORE', buckets, min, '+inf', 'LIMIT', offset, CHUNK)
-    if #page == 0 then return now end
+  local cacheKey = (type(min) == 'number' and string.format('%.0f', min) or min) .. ':' .. need
+  if found[cacheKey] then return found[cacheKey] end
+  local seen, from, result = 0, min, now
+  while seen < need do
+    local page = redis.call('ZRANGEBYSCORE', buckets, from, '+inf', 'LIMIT', 0, math.min(need - seen, CHUNK))
+    if #page == 0 then break end
     local slice = redis.call('HMGET', counts, unpack(page))
     for i, c in ipairs(slice) do
       seen = seen + (tonumber(c) or 0)
-      if seen >= need then return tonumber(page[i]) end
+      if seen >= need then
+        result = tonumber(page[i])
+        break
+      end
     end
-    offset = offset + #page
+    from = '(' .. page[#page]
   end
+  found[cacheKey] = result
+  return result
 end
 
 local out = {}
