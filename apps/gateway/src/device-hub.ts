@@ -14,6 +14,8 @@ export interface Connection {
   socket: WebSocket;
   /** While its replay runs, live messages wait here so none is skipped or reordered ahead. */
   replaying: boolean;
+  /** Asked for while a replay ran: that replay reads PostgreSQL once more before it ends. */
+  replayAgain: boolean;
   queued: DeliveryItem[] | undefined;
   /** Ids pushed to this connection and not yet acknowledged (no duplicate pushes). */
   pushed: Set<string> | undefined;
@@ -80,7 +82,7 @@ export class DeviceHub {
 
   /** Registers a connection and replays what is pending for its phone; live messages follow. */
   attach(phone: string, socket: WebSocket): Connection {
-    const connection: Connection = { id: String(++this.#lastConnectionId), phone, socket, replaying: true, queued: undefined, pushed: undefined, alive: true };
+    const connection: Connection = { id: String(++this.#lastConnectionId), phone, socket, replaying: true, replayAgain: false, queued: undefined, pushed: undefined, alive: true };
     let state = this.#phones.get(phone);
     if (!state) {
       state = { connections: new Set(), inFlight: undefined, recentlyAcked: undefined };
@@ -94,10 +96,13 @@ export class DeviceHub {
   /** Call once presence is registered, so that nothing stored meanwhile can be missed. */
   async replay(connection: Connection): Promise<void> {
     try {
-      for await (const page of replayMessages(this.#deps.pool, connection.phone, this.#deps.replayPageSize)) {
-        if (connection.socket.readyState !== connection.socket.OPEN) return;
-        for (const item of page) this.#push(connection, item, 'replay');
-      }
+      do {
+        connection.replayAgain = false;
+        for await (const page of replayMessages(this.#deps.pool, connection.phone, this.#deps.replayPageSize)) {
+          if (connection.socket.readyState !== connection.socket.OPEN) return;
+          for (const item of page) this.#push(connection, item, 'replay');
+        }
+      } while (connection.replayAgain);
     } finally {
       connection.replaying = false;
       const queued = connection.queued;
@@ -107,14 +112,18 @@ export class DeviceHub {
   }
 
   /**
-   * Replays again to a connection that stays open (its presence lapsed, so what was
-   * stored meanwhile was routed nowhere). Live messages wait behind it, as on connect;
-   * what it was already sent is not sent twice.
+   * Holds a connection's live messages back for a replay again (its presence lapsed, so
+   * what was stored meanwhile was routed nowhere): they queue, as on connect, so that
+   * none overtakes an older one. Answers whether the caller must run `replay`: not when
+   * one is running, which then reads PostgreSQL once more before it ends.
    */
-  resync(connection: Connection): Promise<void> {
-    if (connection.replaying || connection.socket.readyState !== connection.socket.OPEN) return Promise.resolve();
+  holdForReplay(connection: Connection): boolean {
+    if (connection.replaying) {
+      connection.replayAgain = true;
+      return false;
+    }
     connection.replaying = true;
-    return this.replay(connection);
+    return true;
   }
 
   detach(connection: Connection): void {

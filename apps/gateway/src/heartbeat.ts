@@ -11,6 +11,9 @@ import { presenceOf } from './device-stream.ts';
  * (`pnpm bench`, gateway phase, "longest loop stall"). A slice of 500 takes a few ms.
  */
 const SLICE = 500;
+/** Replays (PostgreSQL queries) run at once after a presence lapse: about the pool's size. */
+const REPLAYS_AT_ONCE = 8;
+const CLOSE_WAIT_MS = 2000;
 
 /**
  * Every ping interval: drops connections that did not answer the last ping and pings
@@ -19,43 +22,58 @@ const SLICE = 500;
  * many of the devices (a NAT, a proxy, the benchmark's device thread: ~300 ms).
  *
  * Three times per presence TTL: beats for this gateway, one Redis command whatever the
- * number of devices (see @esh3ar/queue presence). After a lapse it adds every
- * connection's presence again and replays to each what was stored meanwhile (routed
- * nowhere while this gateway counted as gone); that runs beside the beats, so that a
- * long re-add cannot let the gateway lapse again. Every hour: re-adds any entry that
- * went missing and keeps the keys from expiring. The sweeps go through the connections
- * a slice at a time, yielding to the event loop between slices, so that live
- * deliveries are never held up behind them.
+ * number of devices (see @esh3ar/queue presence). After a lapse it re-adds every
+ * connection and replays to each what was stored meanwhile (routed nowhere while this
+ * gateway counted as gone). Every hour it re-adds any entry that went missing, replays
+ * to those connections, and keeps the keys from expiring. The sweeps go through the
+ * connections a slice at a time, yielding to the event loop between slices, so that
+ * live deliveries are never held up behind them.
  */
 export class Heartbeat {
   readonly #timers: NodeJS.Timeout[];
   #closed = false;
   #beat: Promise<void> = Promise.resolve();
+  #readd: Promise<void> = Promise.resolve();
+  readonly #hub: DeviceHub;
   readonly #logger: Logger;
 
   constructor(hub: DeviceHub, redis: Redis, prefix: string, gatewayId: string, logger: Logger, pingIntervalMs: number, presenceTtlMs: number) {
+    this.#hub = hub;
     this.#logger = logger;
     const open = (slice: readonly Connection[]) => slice.filter((c) => c.socket.readyState === c.socket.OPEN);
-    // A re-add is owed (a lapse, or a re-add that failed) / one is running.
-    let owed = false;
+    // The re-add after a lapse runs beside the beats, so that a long one cannot let the
+    // gateway lapse again. A lapse seen while it runs starts another at once when it
+    // ends; a failed one is retried at the next beat.
     let readding = false;
-    const readdAll = () => {
-      owed = true;
-      if (readding || this.#closed) return;
+    let lapsedAgain = false;
+    let failed = false;
+    const readdAll = (): void => {
+      if (this.#closed) return;
+      if (readding) {
+        lapsedAgain = true;
+        return;
+      }
       readding = true;
-      owed = false;
-      this.#sweep(hub.connections(), async (slice) => {
-        const live = open(slice);
-        await addPresence(redis, prefix, live.map((c) => presenceOf(gatewayId, c)));
-        await Promise.all(live.map((c) => hub.resync(c)));
-      })
-        .then(() => logger.info({ connections: hub.connectionCount }, 'presence re-added after a lapse'))
+      lapsedAgain = false;
+      failed = false;
+      this.#readd = (async () => {
+        const connections = open(hub.connections());
+        // Live messages wait from now on, so that none overtakes one stored meanwhile.
+        const toReplay = connections.filter((c) => hub.holdForReplay(c));
+        try {
+          await this.#sweep(connections, (slice) => addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c))).then(() => undefined));
+        } finally {
+          await this.#replay(toReplay);
+        }
+        logger.info({ connections: connections.length }, 'presence re-added after a lapse');
+      })()
         .catch((error: Error) => {
-          owed = true;
+          failed = true;
           logger.warn({ err: error }, 'presence not re-added; retrying at the next beat');
         })
         .finally(() => {
           readding = false;
+          if (lapsedAgain) readdAll();
         });
     };
     let beating = false;
@@ -65,7 +83,7 @@ export class Heartbeat {
       this.#beat = beatGateway(redis, prefix, gatewayId, presenceTtlMs)
         .then(({ lapsed }) => {
           if (lapsed) logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
-          if (lapsed || owed) readdAll();
+          if (lapsed || failed) readdAll();
         })
         .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
         .finally(() => {
@@ -84,9 +102,13 @@ export class Heartbeat {
         c.socket.ping();
       }
     });
-    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, PRESENCE_KEY_TTL_MS / 48, hub, (slice) =>
-      addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c)), { onlyMissing: true }),
-    );
+    const touch = this.#every(PRESENCE_KEY_TTL_MS / 24, PRESENCE_KEY_TTL_MS / 48, hub, async (slice) => {
+      const live = open(slice);
+      const missing = await addPresence(redis, prefix, live.map((c) => presenceOf(gatewayId, c)), { onlyMissing: true });
+      const lost = live.filter((c, i) => missing[i] && hub.holdForReplay(c));
+      if (lost.length > 0) logger.warn({ connections: lost.length }, 'presence entries had gone missing; re-added, replaying to them');
+      await this.#replay(lost);
+    });
     this.#timers = [ping, beat, touch];
   }
 
@@ -118,10 +140,30 @@ export class Heartbeat {
     }
   }
 
-  /** Stops the timers and waits for a beat in flight (so that none lands after the gateway retires). */
+  /**
+   * Replays to connections held back by holdForReplay, a few at a time (each is a
+   * PostgreSQL query, beside the acks being written). One that fails is closed (1011) so
+   * that the device reconnects and gets its replay then, as on a failed connect.
+   */
+  async #replay(connections: readonly Connection[]): Promise<void> {
+    for (let i = 0; i < connections.length; i += REPLAYS_AT_ONCE) {
+      const batch = connections.slice(i, i + REPLAYS_AT_ONCE);
+      const results = await Promise.allSettled(batch.map((c) => this.#hub.replay(c)));
+      results.forEach((result, j) => {
+        if (result.status === 'fulfilled') return;
+        this.#logger.warn({ err: result.reason as Error, connectionId: batch[j]!.id }, 'replay after a presence lapse failed; closing so the device reconnects');
+        batch[j]!.socket.close(1011, 'replay failed, reconnect');
+      });
+    }
+  }
+
+  /**
+   * Stops the timers and waits, at most CLOSE_WAIT_MS, for a beat or re-add in flight,
+   * so that none lands after the gateway retires (Redis down: they wait in its queue).
+   */
   async close(): Promise<void> {
     this.#closed = true;
     for (const timer of this.#timers) clearInterval(timer);
-    await this.#beat;
+    await Promise.race([Promise.allSettled([this.#beat, this.#readd]), sleep(CLOSE_WAIT_MS, undefined, { ref: false })]);
   }
 }

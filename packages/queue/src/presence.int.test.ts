@@ -109,7 +109,7 @@ describe('presence', () => {
     const scoreOf = (phone: string) => redis.zscore(presenceKey(prefix, phone), 'g1|1');
     const kept = await scoreOf('+1');
     await redis.del(presenceKey(prefix, '+2'));
-    await addPresence(redis, prefix, [entry('+1', 'g1'), entry('+2', 'g1')], { onlyMissing: true });
+    expect(await addPresence(redis, prefix, [entry('+1', 'g1'), entry('+2', 'g1')], { onlyMissing: true })).toEqual([false, true]);
     expect(await scoreOf('+1')).toBe(kept);
     expect(await online(['+1', '+2'])).toEqual({ '+1': ['g1'], '+2': ['g1'] });
   });

@@ -50,15 +50,16 @@ export function presenceScore(): number {
 /**
  * Registers connections: two commands each. On connect and after a lapse, with a new
  * score; `onlyMissing` (the hourly touch) keeps the score of an entry that is there and
- * re-adds one that went missing (a failover to a replica behind, say).
+ * re-adds one that went missing (a failover to a replica behind, say). Answers, for
+ * each entry, whether it was missing.
  */
 export async function addPresence(
   redis: Redis,
   prefix: string,
   entries: readonly PresenceEntry[],
   options: { score?: number; onlyMissing?: boolean } = {},
-): Promise<void> {
-  if (entries.length === 0) return;
+): Promise<boolean[]> {
+  if (entries.length === 0) return [];
   const score = options.score ?? presenceScore();
   const pipeline = redis.pipeline();
   for (const e of entries) {
@@ -67,7 +68,8 @@ export async function addPresence(
     else pipeline.zadd(key, score, member(e));
     pipeline.pexpire(key, PRESENCE_KEY_TTL_MS);
   }
-  await failOnError(pipeline.exec());
+  const replies = await failOnError(pipeline.exec());
+  return entries.map((_, i) => replies[2 * i]![1] === 1);
 }
 
 export async function removePresence(redis: Redis, prefix: string, entries: readonly PresenceEntry[]): Promise<void> {
