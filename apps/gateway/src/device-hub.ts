@@ -98,6 +98,7 @@ export class DeviceHub {
     try {
       do {
         connection.replayAgain = false;
+        if (connection.socket.readyState !== connection.socket.OPEN) return;
         for await (const page of replayMessages(this.#deps.pool, connection.phone, this.#deps.replayPageSize)) {
           if (connection.socket.readyState !== connection.socket.OPEN) return;
           for (const item of page) this.#push(connection, item, 'replay');

@@ -34,6 +34,7 @@ export class Heartbeat {
   #closed = false;
   #beat: Promise<void> = Promise.resolve();
   #readd: Promise<void> = Promise.resolve();
+  readonly #replayOwed = new Set<Connection>();
   readonly #hub: DeviceHub;
   readonly #logger: Logger;
 
@@ -59,13 +60,16 @@ export class Heartbeat {
       this.#readd = (async () => {
         const connections = open(hub.connections());
         // Live messages wait from now on, so that none overtakes one stored meanwhile.
-        const toReplay = connections.filter((c) => hub.holdForReplay(c));
+        const held = new Set(connections.filter((c) => hub.holdForReplay(c)));
         try {
           await this.#sweep(connections, (slice) => addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c))).then(() => undefined));
         } finally {
-          await this.#replay(toReplay);
+          // A connection whose own replay was running when the re-add began is held
+          // again now that its entry is back, so that its last read comes after it.
+          for (const c of open(connections)) if (!held.has(c) && hub.holdForReplay(c)) held.add(c);
+          await this.#replay([...held]);
         }
-        logger.info({ connections: connections.length }, 'presence re-added after a lapse');
+        if (!this.#closed) logger.info({ connections: connections.length }, 'presence re-added after a lapse');
       })()
         .catch((error: Error) => {
           failed = true;
@@ -84,6 +88,7 @@ export class Heartbeat {
         .then(({ lapsed }) => {
           if (lapsed) logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
           if (lapsed || failed) readdAll();
+          else if (this.#replayOwed.size > 0) void this.#retryReplays();
         })
         .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
         .finally(() => {
@@ -142,19 +147,29 @@ export class Heartbeat {
 
   /**
    * Replays to connections held back by holdForReplay, a few at a time (each is a
-   * PostgreSQL query, beside the acks being written). One that fails is closed (1011) so
-   * that the device reconnects and gets its replay then, as on a failed connect.
+   * PostgreSQL query, beside the acks being written). A replay that fails (PostgreSQL
+   * unreachable) lets the connection's live messages through and is retried at the next
+   * beat: what it would have found stays pending in PostgreSQL meanwhile. Closing the
+   * connections instead would turn one PostgreSQL blip into every device reconnecting.
    */
   async #replay(connections: readonly Connection[]): Promise<void> {
     for (let i = 0; i < connections.length; i += REPLAYS_AT_ONCE) {
+      if (this.#closed) return;
       const batch = connections.slice(i, i + REPLAYS_AT_ONCE);
       const results = await Promise.allSettled(batch.map((c) => this.#hub.replay(c)));
       results.forEach((result, j) => {
         if (result.status === 'fulfilled') return;
-        this.#logger.warn({ err: result.reason as Error, connectionId: batch[j]!.id }, 'replay after a presence lapse failed; closing so the device reconnects');
-        batch[j]!.socket.close(1011, 'replay failed, reconnect');
+        this.#replayOwed.add(batch[j]!);
+        this.#logger.warn({ err: result.reason as Error, connectionId: batch[j]!.id }, 'replay after a presence lapse failed; retrying at the next beat');
       });
     }
+  }
+
+  /** The replays that failed, again (those still open and not replaying already). */
+  async #retryReplays(): Promise<void> {
+    const owed = [...this.#replayOwed];
+    this.#replayOwed.clear();
+    await this.#replay(owed.filter((c) => c.socket.readyState === c.socket.OPEN && this.#hub.holdForReplay(c)));
   }
 
   /**
