@@ -1,0 +1,134 @@
+import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { sampleBufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
+import { createPool, createTenant, storeBatch } from '@esh3ar/db';
+import { createGatewayMetrics, createLogger, createRegistry } from '@esh3ar/observability';
+import { createDatabase, type ThrowawayDatabase } from '@esh3ar/stack';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { DeviceHub, type Connection } from './device-hub.ts';
+import { StatusWriter } from './status-writer.ts';
+
+// The hub in this process, against a real database of this file's own and real
+// WebSocket pairs: what a presence lapse asks of it (hold live messages, replay again).
+let db: ThrowawayDatabase;
+let pool: pg.Pool;
+let writes: pg.Pool;
+let hub: DeviceHub;
+let status: StatusWriter;
+let tenantId: string;
+let wss: WebSocketServer;
+const clients: WebSocket[] = [];
+let phoneSeq = 0;
+
+let lastMs = 0;
+/** A UUIDv7 (time-ordered, as the api makes them). */
+function messageId(): string {
+  lastMs = Math.max(Date.now(), lastMs + 1);
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(lastMs, 0, 6);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Stores an app message as pending, as a worker does when its phone counts as offline. */
+async function storePending(phone: string, content: string): Promise<string> {
+  const message = sampleBufferedMessage({ id: messageId(), tenantId, recipient: phone, content });
+  await storeBatch(writes, [{ message, state: { status: 'pending', failureReason: null } }]);
+  return message.id;
+}
+
+const liveItem = (phone: string, content: string): DeliveryItem => ({
+  id: messageId(),
+  tenantId,
+  recipient: phone,
+  subject: null,
+  content,
+  priority: 'normal',
+  createdAt: new Date().toISOString(),
+  metadata: null,
+  expiresAt: null,
+});
+
+/** A device connection: the hub's server side, and the frames its client received. */
+async function connect(): Promise<{ phone: string; connection: Connection; frames: { id: string }[]; waitFor: (n: number) => Promise<void> }> {
+  const phone = `+96650${String(1_000_000 + phoneSeq++)}`;
+  const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
+  clients.push(client);
+  const frames: { id: string }[] = [];
+  const waiters: (() => void)[] = [];
+  client.on('message', (data) => {
+    frames.push(JSON.parse((data as Buffer).toString('utf8')) as { id: string });
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const [[server]] = (await Promise.all([once(wss, 'connection'), once(client, 'open')])) as [[WebSocket], unknown];
+  const connection = hub.attach(phone, server);
+  await hub.replay(connection);
+  const waitFor = async (n: number) => {
+    while (frames.length < n) await new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  return { phone, connection, frames, waitFor };
+}
+
+beforeAll(async () => {
+  db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'device-hub');
+  // The hub reads through one connection, which the test can take to put its own write
+  // between two of the hub's reads; the test writes (and the status writer) through another pool.
+  pool = createPool(db.url, { max: 1, applicationName: 'esh3ar-test-device-hub' });
+  writes = createPool(db.url, { max: 2, applicationName: 'esh3ar-test-device-hub-writes' });
+  ({
+    tenant: { id: tenantId },
+  } = await createTenant(writes, { name: 'device hub', tier: 'enterprise', rpm: null, burst: null }));
+  const logger = createLogger('gateway', 'silent');
+  status = new StatusWriter(writes, logger, 'test-gateway', 50);
+  hub = new DeviceHub({ pool, status, metrics: createGatewayMetrics(createRegistry('gateway')), logger, ackTimeoutMs: () => 60_000, replayPageSize: 500 });
+  wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+});
+afterAll(async () => {
+  for (const c of clients) c.terminate();
+  await new Promise((resolve) => wss?.close(resolve));
+  await status?.close();
+  await pool?.end();
+  await writes?.end();
+  await db?.drop();
+});
+
+describe('replaying again to an open connection (after a presence lapse)', () => {
+  it('holds live messages behind the replay, so a message stored meanwhile arrives before a newer live one', async () => {
+    const device = await connect();
+    const stored = await storePending(device.phone, 'stored while the gateway counted as gone');
+    expect(hub.holdForReplay(device.connection)).toBe(true);
+    const live = liveItem(device.phone, 'routed live after the re-add');
+    hub.deliver([live]);
+    expect(device.frames).toEqual([]); // held
+    await hub.replay(device.connection);
+    await device.waitFor(2);
+    expect(device.frames.map((f) => f.id)).toEqual([stored, live.id]);
+  });
+
+  it('a hold while a replay runs makes that replay read PostgreSQL once more before it ends', async () => {
+    const device = await connect();
+    const first = await storePending(device.phone, 'there before the replay');
+    // The replay reads; the hold arrives meanwhile.
+    expect(hub.holdForReplay(device.connection)).toBe(true);
+    const replaying = hub.replay(device.connection);
+    expect(hub.holdForReplay(device.connection)).toBe(false);
+    // Take the hub's one connection as soon as the replay's first read gives it back
+    // (the pool hands it out in order), so that this message is committed after that
+    // read and before any second one.
+    const held = await pool.connect();
+    let later: string;
+    try {
+      later = await storePending(device.phone, 'stored after the first read');
+    } finally {
+      held.release();
+    }
+    await replaying;
+    await device.waitFor(2);
+    expect(device.frames.map((f) => f.id)).toEqual([first, later]);
+  });
+});
