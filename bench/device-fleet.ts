@@ -1,5 +1,14 @@
+import type { Stack } from '@esh3ar/stack';
 import { WebSocket, type RawData } from 'ws';
 import type { MessageLog } from './gateway-load.ts';
+
+/** `count` devices, each a phone of its own (+9665…) with a day-long token for `stack`'s gateways. */
+export function deviceCredentials(stack: Pick<Stack, 'deviceToken'>, count: number): { phone: string; token: string }[] {
+  return Array.from({ length: count }, (_, i) => {
+    const phone = `+9665${String(i).padStart(8, '0')}`;
+    return { phone, token: stack.deviceToken(phone, 24 * 3600) };
+  });
+}
 
 export interface ConnectResult {
   devices: number;

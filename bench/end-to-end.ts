@@ -7,7 +7,7 @@ export interface EndToEndSecond {
   second: number;
   /** Messages answered 2xx in this second (from the load generator's per-second counts). */
   accepted: number;
-  /** Rows the workers stored in this second (esh3ar_persist_rows_total{result="stored"}). */
+  /** Rows the worker stored in this second (esh3ar_persist_rows_total{result="stored"}). */
   stored: number;
   /** Accepted, not yet stored, at the end of this second. */
   backlog: number;
@@ -51,12 +51,12 @@ export interface EndToEndSettings {
 }
 
 /**
- * Accept → stored for `seconds` at a paced rate with the workers storing meanwhile:
+ * Accept → stored for `seconds` at a paced rate with the worker storing meanwhile:
  * what was accepted and what was stored each second, and whether the backlog (the
  * buffer depth the api reports) stayed flat.
  */
 export async function endToEnd(
-  target: { url: string; apiKey: string; message: object; workerUrls: string[] },
+  target: { url: string; apiKey: string; message: object; workerUrl: string },
   settings: EndToEndSettings,
   onAccepted: (ids: string[]) => void,
 ): Promise<EndToEndResult> {
@@ -68,13 +68,11 @@ export async function endToEnd(
     headers: { 'content-type': 'application/json', authorization: `Bearer ${target.apiKey}` },
     body: JSON.stringify(batch ? { messages: Array.from({ length: settings.messagesPerRequest }, () => target.message) } : target.message),
   };
-  const storedNow = async () => {
-    const scrapes = await Promise.all(target.workerUrls.map(scrape));
-    return scrapes.reduce((sum, s) => sum + total(s, 'esh3ar_persist_rows_total', 'result="stored"'), 0);
-  };
-  const workersBefore = await Promise.all(target.workerUrls.map(scrape));
+  const storedIn = (series: Map<string, number>) => total(series, 'esh3ar_persist_rows_total', 'result="stored"');
+  const storedNow = async () => storedIn(await scrape(target.workerUrl));
+  const before = await scrape(target.workerUrl);
   const backlogAtStart = await bufferDepth(target.url);
-  let stored = await storedNow();
+  let stored = storedIn(before);
   const samples: { second: number; stored: number; backlog: number }[] = [];
   let second = 0;
   let sampling = Promise.resolve();
@@ -101,13 +99,7 @@ export async function endToEnd(
     clearInterval(timer);
   }
   await sampling;
-  const workersAfter = await Promise.all(target.workerUrls.map(scrape));
-  const merged = (scrapes: Map<string, number>[]) => {
-    const all = new Map<string, number>();
-    for (const s of scrapes) for (const [k, v] of s) all.set(k, (all.get(k) ?? 0) + v);
-    return all;
-  };
-  const [before, after] = [merged(workersBefore), merged(workersAfter)];
+  const after = await scrape(target.workerUrl);
   const quantile = (q: number) => histogramQuantile(before, after, 'esh3ar_accept_to_stored_seconds', q) * 1000;
 
   const timeline = samples.map((s) => ({

@@ -24,13 +24,14 @@
  * connect, garbage included (a .heapprofile for DevTools): what the storm churns.
  */
 import { once } from 'node:events';
-import { createWriteStream, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { freePort, startStack, waitFor, type AppProcess } from '@esh3ar/stack';
 import { WebSocket, type RawData } from 'ws';
-import { DeviceFleet } from './device-fleet.ts';
+import { deviceCredentials, DeviceFleet } from './device-fleet.ts';
 import { MessageLog } from './gateway-load.ts';
-import { cpuSeconds } from './proc-stats.ts';
+import { scrape, total } from './metrics-scrape.ts';
+import { procStatusKiB, settle } from './proc-stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,11 +58,6 @@ interface RunResult {
   spacesMiB: Record<string, [number, number]>;
 }
 
-function rssKiB(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) : Number.NaN;
-}
-
 /** Each V8 heap space's committed size in MiB (esh3ar_nodejs_heap_space_size_total_bytes). */
 async function spaces(url: string): Promise<Record<string, number>> {
   const text = await fetch(`${url}/metrics`).then((r) => r.text());
@@ -73,28 +69,9 @@ async function spaces(url: string): Promise<Record<string, number>> {
   return sizes;
 }
 
-/** Prometheus text → sum of every series of `name`. */
-async function metric(url: string, name: string, labels = ''): Promise<number> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text());
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-/**
- * Waits until a process uses under 5% of a core for a second, as bench/gateway.ts does
- * before reading RSS: quiet is a property of a time window, so this one samples.
- */
-async function settle(pid: number, maxMs = 20_000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  for (;;) {
-    const before = cpuSeconds(pid);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    if (cpuSeconds(pid) - before < 0.05 || performance.now() > deadline) return;
-  }
-}
+/** The sum of every series of `name` with every label of `labels` (bench/metrics-scrape.ts). */
+const metric = async (url: string, name: string, ...labels: string[]) => total(await scrape(url), name, ...labels);
+const rssKiB = (pid: number) => procStatusKiB(pid, 'VmRSS');
 
 /** The Chrome DevTools protocol over the gateway's --inspect port: full GCs and heap snapshots. */
 class Inspector {
@@ -172,10 +149,7 @@ async function measureOnce(): Promise<RunResult> {
     const inspectPort = await freePort();
     const gateway: AppProcess = await stack.startGateway({ ...GATEWAY_ENV, NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort} ${args['node-options']}`.trim() });
     inspector = await Inspector.open(inspectPort);
-    const devices = Array.from({ length: DEVICES }, (_, i) => {
-      const phone = `+9665${String(i).padStart(8, '0')}`;
-      return { phone, token: stack.deviceToken(phone, 24 * 3600) };
-    });
+    const devices = deviceCredentials(stack, DEVICES);
     const heapUsed = () => metric(gateway.url, 'esh3ar_nodejs_heap_size_used_bytes');
     const connections = () => metric(gateway.url, 'esh3ar_gateway_connections');
     const replays = () => metric(gateway.url, 'esh3ar_db_statement_duration_seconds_count', 'statement="replay-messages"');

@@ -3,10 +3,10 @@ import { availableParallelism, loadavg } from 'node:os';
 import { startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { waitForDrain } from './buffer-depth.ts';
 import { histogramMean, histogramQuantile, scrape, total } from './metrics-scrape.ts';
-import type { ConnectResult } from './device-fleet.ts';
+import { deviceCredentials, type ConnectResult } from './device-fleet.ts';
 import { ThreadedDeviceFleet } from './device-fleet-thread.ts';
 import { MessageLog, Outcome, PacedSender, type OfferResult } from './gateway-load.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName, machineJiffies } from './proc-stats.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName, machineJiffies, procStatusKiB, settle } from './proc-stats.ts';
 
 /**
  * The gateway phase of `pnpm bench`: N devices on one gateway process (memory per
@@ -174,27 +174,12 @@ const IDLE_SAMPLE_MS = 10_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round1 = (n: number) => Math.round(n * 10) / 10;
 
-function procStatusKiB(pid: number, field: string): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Number(match[1]) : Number.NaN;
-}
-
 /** The soft `Max open files` of a process. */
 function openFilesOf(pid: number | 'self'): number {
   const match = /^Max open files\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
   return match?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match?.[1]);
 }
 
-
-/** Waits until a process uses under 5% of a core for a second (at most `maxMs`). */
-async function settle(pid: number, maxMs = 20_000): Promise<void> {
-  const deadline = performance.now() + maxMs;
-  for (;;) {
-    const before = cpuSeconds(pid);
-    await sleep(1000);
-    if (cpuSeconds(pid) - before < 0.05 || performance.now() > deadline) return;
-  }
-}
 
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -306,6 +291,7 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
   const saturated = (['api', 'worker', 'gateway', 'loadGenerator'] as const).filter((p) => cpu[p].percentOfCore >= SATURATED_PERCENT).map((p) => `${p} ${cpu[p].percentOfCore}%`);
   if (cpu.machineBusyPercent >= 90) saturated.push(`machine ${cpu.machineBusyPercent}% busy`);
   const median = (values: number[]) => percentile(Float64Array.from(values).sort(), 50);
+  const arrivedSorted = Float64Array.from(acceptedToArrived).sort();
   const messages = offer.toSeq - offer.fromSeq;
   return {
     offeredPerSecond: rate,
@@ -344,13 +330,13 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
     saturated,
     breakdown: {
       requestToAcceptedP50: round1(median(requestToAccepted)),
-      acceptedToArrivedP50: round1(median(acceptedToArrived)),
+      acceptedToArrivedP50: round1(percentile(arrivedSorted, 50)),
       acceptedToArrivedMean: round1(acceptedToArrived.reduce((a, b) => a + b, 0) / acceptedToArrived.length),
       acceptedToStoredMean: round1(histogramMean(workerBefore, workerAfter, 'esh3ar_accept_to_stored_seconds') * 1000),
       acceptedToPushedMean: round1(histogramMean(gatewayBefore, gatewayAfter, 'esh3ar_accept_to_device_seconds') * 1000),
       acceptedToStoredP99: histogramQuantile(workerBefore, workerAfter, 'esh3ar_accept_to_stored_seconds', 0.99) * 1000,
       acceptedToPushedP99: histogramQuantile(gatewayBefore, gatewayAfter, 'esh3ar_accept_to_device_seconds', 0.99) * 1000,
-      acceptedToArrivedP99: round1(percentile(Float64Array.from(acceptedToArrived).sort(), 99)),
+      acceptedToArrivedP99: round1(percentile(arrivedSorted, 99)),
       loopStallMaxMs: {
         gateway: round1(total(gatewayAfter, 'esh3ar_nodejs_eventloop_lag_max_seconds') * 1000),
         worker: round1(total(workerAfter, 'esh3ar_nodejs_eventloop_lag_max_seconds') * 1000),
@@ -450,10 +436,7 @@ export async function gatewayPhase(settings: GatewaySettings, say: (text: string
       : `open files too low for ${settings.devices} devices: gateway ${openFiles.gateway}, load generator ${openFiles.loadGenerator}, ${needed} needed; connects will fail (EMFILE)`;
     say(filesMessage);
 
-    const devices = Array.from({ length: settings.devices }, (_, i) => {
-      const phone = `+9665${String(i).padStart(8, '0')}`;
-      return { phone, token: stack.deviceToken(phone, 24 * 3600) };
-    });
+    const devices = deviceCredentials(stack, settings.devices);
     await settle(gateway.pid);
     const rssBefore = procStatusKiB(gateway.pid, 'VmRSS');
     const heapBefore = total(await scrape(gateway.url), 'esh3ar_nodejs_heap_size_used_bytes');

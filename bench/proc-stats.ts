@@ -71,10 +71,28 @@ export function resetPeakRss(pid: number): boolean {
   }
 }
 
+/** A kB field of /proc/<pid>/status (VmRSS, VmHWM, …) in KiB. */
+export function procStatusKiB(pid: number, field: string): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) : Number.NaN;
+}
+
 /** Peak resident set size in MiB (VmHWM). */
 export function peakRssMiB(pid: number): number {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return match ? Math.round(Number(match[1]) / 1024) : Number.NaN;
+  return Math.round(procStatusKiB(pid, 'VmHWM') / 1024);
+}
+
+/**
+ * Waits until a process uses under 5% of a core for a second (at most `maxMs`), before
+ * reading its RSS: quiet is a property of a time window, so this samples.
+ */
+export async function settle(pid: number, maxMs = 20_000): Promise<void> {
+  const deadline = performance.now() + maxMs;
+  for (;;) {
+    const before = cpuSeconds(pid);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (cpuSeconds(pid) - before < 0.05 || performance.now() > deadline) return;
+  }
 }
 
 /** Busy and total jiffies of the whole machine (/proc/stat), for how loaded it was. */

@@ -24,7 +24,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT, startApp, startStack, type Stack } from '@esh3ar/stack';
-import { keepAliveBurst, newConnectionBurst } from './burst.ts';
+import { keepAliveBurst, newConnectionBurst, type BurstResult } from './burst.ts';
 import { startCeiling, type CeilingProcess } from './ceiling-process.ts';
 import { waitForDrain } from './buffer-depth.ts';
 import { checkIntegrity } from './integrity.ts';
@@ -102,6 +102,10 @@ async function intakePhase(): Promise<IntakeResults> {
   const answered: string[] = [];
   let unanswered = 0;
   const recordAnswer = (body: string) => answered.push((JSON.parse(body) as { id: string }).id);
+  // A burst's requests that got no answer at all: they may be stored (the check allows for them).
+  const recordUnanswered = (burst: BurstResult) => {
+    unanswered += burst.requests - burst.ok - burst.non2xx;
+  };
 
   let ceiling: CeilingProcess | undefined;
   let stack: Stack | undefined;
@@ -164,7 +168,7 @@ async function intakePhase(): Promise<IntakeResults> {
     log(`burst, ${settings.burst} new connections: ceiling, then Esh3ar`);
     const [burstCeiling, burstCeilingRss] = await peakDuring(ceiling.pid, () => newConnectionBurst(ceilingTarget, settings.burst));
     const [burstEsh3ar, burstApiRss] = await peakDuring(api.pid, () => newConnectionBurst(esh3arTarget, settings.burst, recordAnswer));
-    unanswered += burstEsh3ar.requests - burstEsh3ar.ok - burstEsh3ar.non2xx;
+    recordUnanswered(burstEsh3ar);
     const burstDrainMs = await waitForDrain(api.url);
 
     log(`burst, ${settings.burst} requests over ${settings.keepAliveConnections} keep-alive connections: ceiling, then Esh3ar`);
@@ -172,7 +176,7 @@ async function intakePhase(): Promise<IntakeResults> {
     const [keepAliveEsh3ar, keepAliveApiRss] = await peakDuring(api.pid, () =>
       keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer),
     );
-    unanswered += keepAliveEsh3ar.requests - keepAliveEsh3ar.ok - keepAliveEsh3ar.non2xx;
+    recordUnanswered(keepAliveEsh3ar);
     const keepAliveDrainMs = await waitForDrain(api.url);
 
     // The same two bursts with a second api process on the port (one per core, the
@@ -185,10 +189,10 @@ async function intakePhase(): Promise<IntakeResults> {
         await loadEsh3ar(Math.max(2, settings.warmupSeconds));
         await waitForDrain(api.url);
         const burst = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
-        unanswered += burst.requests - burst.ok - burst.non2xx;
+        recordUnanswered(burst);
         await waitForDrain(api.url);
         const keepAlive = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
-        unanswered += keepAlive.requests - keepAlive.ok - keepAlive.non2xx;
+        recordUnanswered(keepAlive);
         return { burst, keepAlive };
       } finally {
         // Not one of the stack's processes: stopped here whatever happens (gracefully, its 202s stand).
@@ -201,7 +205,7 @@ async function intakePhase(): Promise<IntakeResults> {
     for (const messagesPerRequest of [1, settings.endToEndBatch]) {
       log(`accept → stored, ${settings.endToEndRate} msg/s for ${settings.endToEndSeconds} s, ${messagesPerRequest} message(s) per request`);
       const run = await endToEnd(
-        { url: api.url, apiKey, message: MESSAGE, workerUrls: [firstWorker.url] },
+        { url: api.url, apiKey, message: MESSAGE, workerUrl: firstWorker.url },
         { rate: settings.endToEndRate, seconds: settings.endToEndSeconds, connections: messagesPerRequest === 1 ? settings.connections : 20, messagesPerRequest },
         (ids) => answered.push(...ids),
       );

@@ -1,7 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { sampleBufferedMessage } from '@esh3ar/contracts';
 import { createPool, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
-import { createDatabase, type Stack } from '@esh3ar/stack';
+import { createDatabase, uuidv7, type Stack } from '@esh3ar/stack';
 import { bufferDepth } from './buffer-depth.ts';
 
 export interface PreloadResult {
@@ -89,16 +89,6 @@ export async function timeWorkerDrain(stack: Stack, apiUrl: string): Promise<Wor
     rowsPerSecondFromSpawn: Math.round(rows / secondsFromSpawn),
     rowsPerSecond: Math.round((firstStored && steadySeconds > 0 ? firstStored.depth : rows) / steadySeconds),
   };
-}
-
-/** A UUIDv7 like the api's: time-ordered, so inserts land at the right edge of the primary key. */
-function uuidv7(): string {
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(Date.now(), 0, 6);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export interface DirectStoreOptions {

@@ -42,7 +42,6 @@ export const PORT_VARS: Record<string, string> = { api: 'API_PORT', worker: 'OPS
 /** The listen backlog variable of each app that accepts client connections. */
 export const BACKLOG_VARS: Record<string, string> = { api: 'API_LISTEN_BACKLOG', gateway: 'GATEWAY_LISTEN_BACKLOG' };
 
-/** The app a command starts (`node apps/<app>/src/main.ts …`), if any. */
 /** The node flags before the app's entry point in a command ("node --x=1 apps/api/src/main.ts" → ["--x=1"]). */
 export function nodeFlagsOf(command: string): string[] {
   const words = command.trim().split(/\s+/);
@@ -50,6 +49,7 @@ export function nodeFlagsOf(command: string): string[] {
   return words.slice(words.indexOf('node') + 1, entry).filter((w) => w.startsWith('--'));
 }
 
+/** The app a command starts (`node apps/<app>/src/main.ts …`), if any. */
 export function appOf(command: string): string | undefined {
   return /\bapps\/([\w-]+)\/src\/main\.ts\b/.exec(command)?.[1];
 }

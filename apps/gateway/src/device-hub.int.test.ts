@@ -1,9 +1,8 @@
 import { once } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { sampleBufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
 import { createPool, createTenant, storeBatch } from '@esh3ar/db';
 import { createGatewayMetrics, createLogger, createRegistry } from '@esh3ar/observability';
-import { createDatabase, type ThrowawayDatabase } from '@esh3ar/stack';
+import { createDatabase, uuidv7, type ThrowawayDatabase } from '@esh3ar/stack';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -22,27 +21,15 @@ let wss: WebSocketServer;
 const clients: WebSocket[] = [];
 let phoneSeq = 0;
 
-let lastMs = 0;
-/** A UUIDv7 (time-ordered, as the api makes them). */
-function messageId(): string {
-  lastMs = Math.max(Date.now(), lastMs + 1);
-  const bytes = randomBytes(16);
-  bytes.writeUIntBE(lastMs, 0, 6);
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70;
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-}
-
 /** Stores an app message as pending, as a worker does when its phone counts as offline. */
 async function storePending(phone: string, content: string): Promise<string> {
-  const message = sampleBufferedMessage({ id: messageId(), tenantId, recipient: phone, content });
+  const message = sampleBufferedMessage({ id: uuidv7(), tenantId, recipient: phone, content });
   await storeBatch(writes, [{ message, state: { status: 'pending', failureReason: null } }]);
   return message.id;
 }
 
 const liveItem = (phone: string, content: string): DeliveryItem => ({
-  id: messageId(),
+  id: uuidv7(),
   tenantId,
   recipient: phone,
   subject: null,

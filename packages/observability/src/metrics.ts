@@ -23,8 +23,6 @@ export function createHttpMetrics(registry: Registry) {
   // the router's patterns ("unmatched" for the rest), methods and statuses few.
   const series = new Map<string, { answered: Counter.Internal; took: Histogram.Internal<'method' | 'route'> }>();
   return {
-    requests,
-    duration,
     /** One answered request. */
     answered(method: string, route: string, status: number, seconds: number): void {
       const key = `${method} ${route} ${status}`;

@@ -8,6 +8,6 @@ export { createRedis, type RedisOptions } from './redis.ts';
 export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, type IngestJob } from './ingest-jobs.ts';
 export { cappedBackoffMs } from './backoff.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
-export { addPresence, beatGateway, gatewayAliveKey, gatewayChannel, onlineGateways, PRESENCE_KEY_TTL_MS, presenceKey, presenceScore, pruneOwnPresence, removePresence, removeStale, retireGateway, type PresenceEntry } from './presence.ts';
+export { addPresence, beatGateway, gatewayChannel, onlineGateways, PRESENCE_KEY_TTL_MS, pruneOwnPresence, removePresence, retireGateway, type PresenceEntry } from './presence.ts';
 export { enqueueReplays, sendJob, sendQueues, type SendJob } from './send-jobs.ts';
 export { breakerKey, breakerStates, publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from './shared-breaker.ts';

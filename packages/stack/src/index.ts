@@ -10,3 +10,4 @@ export { send, startStack, waitFor, type Stack, type StackOptions } from './stac
 export { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 export { TestDevice, type ReceivedFrame } from './device.ts';
 export { freePort } from './free-port.ts';
+export { uuidv7 } from './ids.ts';
