@@ -160,10 +160,14 @@ async function intakePhase(): Promise<IntakeResults> {
     const postgresCpu = cpuSinceByName('postgres', postgresCpu0);
 
     // Each server's peak RSS is taken over its own burst alone (VmHWM reset just before).
-    const peakDuring = async <T>(pid: number, run: () => Promise<T>): Promise<[T, number | null]> => {
-      const reset = resetPeakRss(pid);
+    const peaksDuring = async <T>(pids: number[], run: () => Promise<T>): Promise<[T, number[] | null]> => {
+      const reset = pids.map((pid) => resetPeakRss(pid)).every(Boolean);
       const result = await run();
-      return [result, reset ? peakRssMiB(pid) : null];
+      return [result, reset ? pids.map((pid) => peakRssMiB(pid)) : null];
+    };
+    const peakDuring = async <T>(pid: number, run: () => Promise<T>): Promise<[T, number | null]> => {
+      const [result, peaks] = await peaksDuring([pid], run);
+      return [result, peaks?.[0] ?? null];
     };
     log(`burst, ${settings.burst} new connections: ceiling, then Esh3ar`);
     const [burstCeiling, burstCeilingRss] = await peakDuring(ceiling.pid, () => newConnectionBurst(ceilingTarget, settings.burst));
@@ -179,24 +183,33 @@ async function intakePhase(): Promise<IntakeResults> {
     recordUnanswered(keepAliveEsh3ar);
     const keepAliveDrainMs = await waitForDrain(api.url);
 
-    // The same two bursts with a second api process on the port (one per core, the
-    // kernel spreading new connections): what a deployment does with its cores.
-    log('bursts again with 2 api processes on one port (SO_REUSEPORT)');
-    const secondApi = await startApp('api', { ...stack.env, API_PORT: String(api.port) });
+    // The same two bursts against two new api processes sharing one port (one per core,
+    // the kernel spreading new connections): what a deployment does with its cores. New
+    // ones, because V8 keeps for a while what the bursts above made the first commit:
+    // its peak RSS would count that history.
+    log('bursts again with 2 new api processes on one port (SO_REUSEPORT)');
+    const pairFirst = await startApp('api', stack.env);
     const twoApis = await (async () => {
+      const pairSecond = await startApp('api', { ...stack.env, API_PORT: String(pairFirst.port) }).catch(async (error: unknown) => {
+        await pairFirst.stop('SIGTERM');
+        throw error;
+      });
+      const pairTarget: Target = { ...esh3arTarget, url: pairFirst.url };
+      const pids = [pairFirst.pid, pairSecond.pid];
       try {
-        // Warmed up like the first (whose JIT has run all along), over the shared port.
-        await loadEsh3ar(Math.max(2, settings.warmupSeconds));
+        // Both JITs warmed over the shared port, as long as the first one's was.
+        const warm = await sustained(pairTarget, { connections: settings.connections, seconds: Math.max(6, settings.warmupSeconds), onAccepted: recordAnswer });
+        unanswered += warm.unanswered;
         await waitForDrain(api.url);
-        const burst = await newConnectionBurst(esh3arTarget, settings.burst, recordAnswer);
+        const [burst, burstRss] = await peaksDuring(pids, () => newConnectionBurst(pairTarget, settings.burst, recordAnswer));
         recordUnanswered(burst);
         await waitForDrain(api.url);
-        const keepAlive = await keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer);
+        const [keepAlive, keepAliveRss] = await peaksDuring(pids, () => keepAliveBurst(pairTarget, settings.burst, settings.keepAliveConnections, recordAnswer));
         recordUnanswered(keepAlive);
-        return { burst, keepAlive };
+        return { burst, burstRss, keepAlive, keepAliveRss };
       } finally {
-        // Not one of the stack's processes: stopped here whatever happens (gracefully, its 202s stand).
-        await secondApi.stop('SIGTERM');
+        // Not the stack's processes: stopped here whatever happens (gracefully, their 202s stand).
+        await Promise.all([pairFirst.stop('SIGTERM'), pairSecond.stop('SIGTERM')]);
       }
     })();
     await waitForDrain(api.url);
@@ -234,13 +247,13 @@ async function intakePhase(): Promise<IntakeResults> {
         drainAfterMs: sustainedDrainMs,
         machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
       },
-      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, esh3arTwoApis: twoApis.burst, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss } },
+      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, esh3arTwoApis: twoApis.burst, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss, twoApis: twoApis.burstRss } },
       keepAliveBurst: {
         ceiling: keepAliveCeiling,
         esh3ar: keepAliveEsh3ar,
         esh3arTwoApis: twoApis.keepAlive,
         drainAfterMs: keepAliveDrainMs,
-        peakRssMiB: { ceiling: keepAliveCeilingRss, api: keepAliveApiRss },
+        peakRssMiB: { ceiling: keepAliveCeilingRss, api: keepAliveApiRss, twoApis: twoApis.keepAliveRss },
       },
       endToEnd: endToEndRuns,
       storage: { preload: preloaded, worker: workerDrain, direct },

@@ -20,14 +20,13 @@ const READY: Record<AppName, { msg: string; portField: string }> = {
  * Node flags each app runs with, as in infra/ (docker-compose.yml, k8s/*.yaml) and the
  * app's own start script. V8 lets semi-spaces grow to 64 MiB here. The gateway's stay
  * at 16 MiB: 10,000 devices connecting took its new space from 32 to 128 MiB, ~9.8 KiB
- * of RSS per connection (18.5 → 9.8 KiB, bench/gateway-memory.ts). The api's stay at
- * 32 MiB: at 16 its GC took 12% of its CPU under load against 3–4% at 32 or by
- * default (bench/profile-api.ts), and 32 spent the least CPU per request of the three
- * with a worker storing (0.074 s/1000 against 0.081–0.094 by default) while peaking
- * lower through a 10,000-connection burst.
+ * of RSS per connection (18.5 → 9.8 KiB, bench/gateway-memory.ts). The api's too: over
+ * 4 alternating rounds of bench/api-flags.ts, 16 peaked at 327 MiB through a
+ * 10,000-connection burst against 384 MiB at 32, for the same CPU per request (0.089
+ * against 0.092 s/1000); 8 spent 0.115 s/1000, its GC pauses 19% of it.
  */
 export const NODE_FLAGS: Record<AppName, readonly string[]> = {
-  api: ['--max-semi-space-size=32'],
+  api: ['--max-semi-space-size=16'],
   worker: [],
   gateway: ['--max-semi-space-size=16'],
   'provider-sim': [],
@@ -56,11 +55,13 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Copy the app's output to this process's stdout/stderr (the dev stack). */
   echo?: boolean;
+  /** Node flags instead of NODE_FLAGS[name] (bench/api-flags.ts compares them). */
+  nodeFlags?: readonly string[];
 }
 
 export async function startApp(name: AppName, env: Record<string, string>, options: StartOptions = {}): Promise<AppProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const child = spawn(process.execPath, [...NODE_FLAGS[name], `apps/${name}/src/main.ts`], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? NODE_FLAGS[name]), `apps/${name}/src/main.ts`], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
