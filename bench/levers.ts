@@ -4,11 +4,14 @@
  * with no Redis and no BullMQ, each case in a throwaway database of its own. The cases
  * run in turn, ROUNDS times, so that the machine's drift spreads over all of them; each
  * figure is the median of its rounds and its ratio to the default (1000 rows per batch,
- * 4 at once, synchronous_commit on). Not part of `pnpm bench`:
+ * 4 at once, synchronous_commit on, through the staging table). Not part of `pnpm bench`:
  *
  *   node bench/levers.ts       LEVERS_ROWS (100000), LEVERS_ROUNDS (3)
+ *
+ * Writes bench/results/levers-<date>.md.
  */
 import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT } from '@esh3ar/stack';
 import { directStore, type DirectStoreOptions } from './storage.ts';
 
@@ -23,6 +26,7 @@ const cases: { label: string; options: DirectStoreOptions }[] = [
   { label: '5000 rows per batch', options: { batchSize: 5000 } },
   { label: '1000 rows per batch, 1 at once', options: { parallel: 1 } },
   { label: '1000 rows per batch, synchronous_commit off (loses committed rows in a crash)', options: { synchronousCommit: false } },
+  { label: '1000 rows per batch as one multi-row INSERT … ON CONFLICT, no staging table', options: { write: 'insert' } },
 ];
 
 execFileSync('bash', ['scripts/services.sh'], { cwd: REPO_ROOT, stdio: 'inherit' });
@@ -37,9 +41,12 @@ for (let round = 1; round <= rounds; round++) {
 }
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const base = median(measured[0]!);
-console.log(`| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`);
-console.log('| --- | ---: | ---: | --- |');
+const lines = [`| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`, '| --- | ---: | ---: | --- |'];
 for (const [i, { label }] of cases.entries()) {
   const m = median(measured[i]!);
-  console.log(`| ${label} | ${m.toLocaleString('en')} | ${(m / base).toFixed(2)}× | ${measured[i]!.map((x) => x.toLocaleString('en')).join(', ')} |`);
+  lines.push(`| ${label} | ${m.toLocaleString('en')} | ${(m / base).toFixed(2)}× | ${measured[i]!.map((x) => x.toLocaleString('en')).join(', ')} |`);
 }
+console.log(lines.join('\n'));
+mkdirSync(`${REPO_ROOT}bench/results`, { recursive: true });
+const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+writeFileSync(`${REPO_ROOT}bench/results/levers-${stamp}Z.md`, `# Storage levers (node bench/levers.ts)\n\n${lines.join('\n')}\n`);

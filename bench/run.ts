@@ -197,7 +197,7 @@ async function intakePhase(): Promise<IntakeResults> {
       const pairTarget: Target = { ...esh3arTarget, url: pairFirst.url };
       const pids = [pairFirst.pid, pairSecond.pid];
       try {
-        // Both JITs warmed over the shared port, as long as the first one's was.
+        // Both JITs warmed over the shared port (the first api has run since the warm-up).
         const warm = await sustained(pairTarget, { connections: settings.connections, seconds: Math.max(6, settings.warmupSeconds), onAccepted: recordAnswer });
         unanswered += warm.unanswered;
         await waitForDrain(api.url);

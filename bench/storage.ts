@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sampleBufferedMessage } from '@esh3ar/contracts';
-import { createPool, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
+import { COPY_COLUMNS, createPool, messageRowValues, storeBatch, type RowToStore } from '../packages/db/src/index.ts';
 import { createDatabase, uuidv7, type Stack } from '@esh3ar/stack';
 import { bufferDepth } from './buffer-depth.ts';
 
@@ -98,6 +98,20 @@ export interface DirectStoreOptions {
   parallel?: number;
   /** PostgreSQL's synchronous_commit for the database: on, as Esh3ar runs. */
   synchronousCommit?: boolean;
+  /**
+   * 'copy': storeBatch, COPY into a TEMP staging table (never WAL-logged) and merge, as
+   * the worker does. 'insert': one multi-row INSERT … ON CONFLICT DO NOTHING per batch,
+   * what the staging table replaces.
+   */
+  write?: 'copy' | 'insert';
+}
+
+/** A batch as one multi-row INSERT with the merge's conflict rule: no staging table. */
+async function insertBatch(pool: ReturnType<typeof createPool>, rows: readonly RowToStore[]): Promise<void> {
+  const width = COPY_COLUMNS.length;
+  const tuples = rows.map((_, r) => `(${COPY_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(', ')})`);
+  const values = rows.flatMap((row) => messageRowValues(row.message, row.state));
+  await pool.query(`INSERT INTO messages (${COPY_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`, values);
 }
 
 /**
@@ -105,9 +119,15 @@ export interface DirectStoreOptions {
  * no Redis and no BullMQ, into a throwaway database of its own.
  */
 export async function directStore(baseDatabaseUrl: string, rows: number, options: DirectStoreOptions = {}): Promise<DirectStoreResult> {
-  const { batchSize = BATCH, parallel = DIRECT_PARALLEL, synchronousCommit = true } = options;
+  const { batchSize = BATCH, parallel = DIRECT_PARALLEL, synchronousCommit = true, write = 'copy' } = options;
+  const store = write === 'copy' ? storeBatch : insertBatch;
   const db = await createDatabase(baseDatabaseUrl, 'bench-direct-copy');
   const pool = createPool(db.url, { max: parallel, applicationName: 'esh3ar-bench-direct' });
+  // pg-pool resolves end() before its sockets have closed, and drop() then closes them
+  // from the server's side (57P01): only that is expected of an idle connection here.
+  pool.on('error', (error: Error & { code?: string }) => {
+    if (error.code !== '57P01') throw error;
+  });
   try {
     // Before the pool's first connection: each new session takes the database's setting.
     if (!synchronousCommit) {
@@ -128,7 +148,7 @@ export async function directStore(baseDatabaseUrl: string, rows: number, options
     let next = 0;
     await Promise.all(
       Array.from({ length: parallel }, async () => {
-        while (next < batches.length) await storeBatch(pool, batches[next++]!);
+        while (next < batches.length) await store(pool, batches[next++]!);
       }),
     );
     const seconds = (performance.now() - started) / 1000;

@@ -6,7 +6,7 @@
 export { createPool, isDataPgError, isTransientPgError, withDefaultUser, type PoolOptions } from './pool.ts';
 export type { StatementObserver } from './statement-timing.ts';
 export { migrate } from './migrate.ts';
-export { copyField, messageCopyRow, type RowState } from './copy-encoding.ts';
+export { COPY_COLUMNS, copyField, messageCopyRow, messageRowValues, type RowState } from './copy-encoding.ts';
 export { storeBatch, type RowToStore, type StoreResult } from './copy-writer.ts';
 export { createTenant, findTenantByApiKey, hashApiKey, type NewTenant, type Tenant, type TenantTier } from './tenants.ts';
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
