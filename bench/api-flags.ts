@@ -2,8 +2,8 @@
  * `node bench/api-flags.ts`: the api's Node flags (V8's young generation) against each
  * other, to back the flags the api ships with. Not part of `pnpm test` or `pnpm bench`.
  *
- * For each variant in turn, API_FLAGS_ROUNDS (4) rounds alternating so that the
- * machine's drift falls on all of them alike, a worker storing throughout:
+ * API_FLAGS_ROUNDS (4) rounds through the variants, every other one in reverse order, so
+ * that the machine's drift falls on all of them alike, a worker storing throughout:
  * 1. API_FLAGS_SECONDS (10) of load at 200 connections on a new api process: its CPU s
  *    per 1,000 and the share of it its garbage collector's pauses took;
  * 2. then 10,000 requests on 10,000 new connections: p99 and its peak RSS;
@@ -62,7 +62,9 @@ const rounds: Round[] = [];
 try {
   const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const [variant, nodeFlags] of Object.entries(VARIANTS)) {
+    // Every other round in the reverse order: no variant always runs first or last.
+    const order = round % 2 === 1 ? Object.entries(VARIANTS) : Object.entries(VARIANTS).reverse();
+    for (const [variant, nodeFlags] of order) {
       const target = (api: AppProcess): Target => ({
         name: variant,
         url: api.url,
@@ -90,7 +92,10 @@ try {
         await one.stop('SIGTERM');
       }
       const first = await startApp('api', stack.env, { nodeFlags });
-      const second = await startApp('api', { ...stack.env, API_PORT: String(first.port) }, { nodeFlags });
+      const second = await startApp('api', { ...stack.env, API_PORT: String(first.port) }, { nodeFlags }).catch(async (error: unknown) => {
+        await first.stop('SIGTERM');
+        throw error;
+      });
       let twoBurst: Awaited<ReturnType<typeof newConnectionBurst>>;
       let twoRss: number[];
       try {

@@ -39,7 +39,11 @@ for (let round = 1; round <= rounds; round++) {
     process.stderr.write(`levers: round ${round}, ${label}: ${rowsPerSecond} rows/s\n`);
   }
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return Math.round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
+};
 const base = median(measured[0]!);
 const lines = [`| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`, '| --- | ---: | ---: | --- |'];
 for (const [i, { label }] of cases.entries()) {

@@ -27,7 +27,7 @@ export interface BurstPair {
    * Each server's peak RSS during its own burst, and each of the two api processes'
    * during theirs (null: VmHWM could not be reset).
    */
-  peakRssMiB: { ceiling: number | null; api: number | null; twoApis: number[] | null };
+  peakRssMiB: { ceiling: number | null; api: number | null; twoApis?: number[] | null };
 }
 
 /** The intake phase: the api against the ceiling, storage, and every 2xx stored once. */
@@ -107,7 +107,7 @@ function burstTable({ ceiling: c, esh3ar: e, esh3arTwoApis: t, peakRssMiB: rss }
       mib(rss.ceiling),
       mib(rss.api),
       rss.ceiling === null || rss.api === null ? '' : ratio(rss.api, rss.ceiling),
-      rss.twoApis === null ? 'n/a' : `${rss.twoApis.map(int).join(' and ')} MiB`,
+      rss.twoApis ? `${rss.twoApis.map(int).join(' and ')} MiB` : 'n/a',
       '',
     ]),
   ];
@@ -186,8 +186,8 @@ function targetsMarkdown(r: BenchResults): string[] {
     rows.push(['api peak RSS during the burst ≤ 300 MB (one api process)', rss === null ? 'n/a' : `${int(rss)} MiB`, rss === null ? null : atSize(burstSized, within([rss]))]);
     rows.push([
       'the same, each of 2 api processes on one port (one per core)',
-      twoApis === null ? 'n/a' : `${twoApis.map(int).join(' and ')} MiB`,
-      twoApis === null ? null : atSize(burstSized, within(twoApis)),
+      twoApis ? `${twoApis.map(int).join(' and ')} MiB` : 'n/a',
+      twoApis ? atSize(burstSized, within(twoApis)) : null,
     ]);
   }
   if (rows.length === 0) return [];

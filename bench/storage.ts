@@ -106,12 +106,34 @@ export interface DirectStoreOptions {
   write?: 'copy' | 'insert';
 }
 
-/** A batch as one multi-row INSERT with the merge's conflict rule: no staging table. */
+// PostgreSQL's limit on the parameters of one statement.
+const MAX_PARAMETERS = 65_535;
+
+/**
+ * A batch as one multi-row INSERT with the merge's conflict rule and row order
+ * (merge-staging.sql: priority, then id): no staging table.
+ */
 async function insertBatch(pool: ReturnType<typeof createPool>, rows: readonly RowToStore[]): Promise<void> {
   const width = COPY_COLUMNS.length;
-  const tuples = rows.map((_, r) => `(${COPY_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(', ')})`);
-  const values = rows.flatMap((row) => messageRowValues(row.message, row.state));
-  await pool.query(`INSERT INTO messages (${COPY_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`, values);
+  if (rows.length * width > MAX_PARAMETERS) throw new Error(`a multi-row INSERT takes at most ${Math.floor(MAX_PARAMETERS / width)} rows, not ${rows.length}`);
+  const ordered = rows.map((row) => messageRowValues(row.message, row.state));
+  const PRIORITY = COPY_COLUMNS.indexOf('priority');
+  ordered.sort((a, b) => Number(b[PRIORITY]) - Number(a[PRIORITY]) || String(a[0]).localeCompare(String(b[0])));
+  const tuples = ordered.map((_, r) => `(${COPY_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(', ')})`);
+  await pool.query(`INSERT INTO messages (${COPY_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`, ordered.flat());
+}
+
+/**
+ * pg-pool resolves end() before its sockets have closed, and a database drop then closes
+ * them from the server's side (57P01): the one error expected of an idle connection here.
+ * Any other is kept, for the caller to throw once its database is dropped.
+ */
+function idleFailures(pool: ReturnType<typeof createPool>): () => Error | undefined {
+  let failure: Error | undefined;
+  pool.on('error', (error: Error & { code?: string }) => {
+    if (error.code !== '57P01') failure ??= error;
+  });
+  return () => failure;
 }
 
 /**
@@ -123,15 +145,13 @@ export async function directStore(baseDatabaseUrl: string, rows: number, options
   const store = write === 'copy' ? storeBatch : insertBatch;
   const db = await createDatabase(baseDatabaseUrl, 'bench-direct-copy');
   const pool = createPool(db.url, { max: parallel, applicationName: 'esh3ar-bench-direct' });
-  // pg-pool resolves end() before its sockets have closed, and drop() then closes them
-  // from the server's side (57P01): only that is expected of an idle connection here.
-  pool.on('error', (error: Error & { code?: string }) => {
-    if (error.code !== '57P01') throw error;
-  });
+  const failures = [idleFailures(pool)];
+  let result: DirectStoreResult;
   try {
     // Before the pool's first connection: each new session takes the database's setting.
     if (!synchronousCommit) {
       const admin = createPool(db.url, { max: 1, applicationName: 'esh3ar-bench-direct-setup' });
+      failures.push(idleFailures(admin));
       await admin.query(`ALTER DATABASE "${db.name}" SET synchronous_commit = off`).finally(() => admin.end());
     }
     const tenantId = randomUUID();
@@ -152,9 +172,12 @@ export async function directStore(baseDatabaseUrl: string, rows: number, options
       }),
     );
     const seconds = (performance.now() - started) / 1000;
-    return { rows, batchSize, parallel, rowsPerSecond: Math.round(rows / seconds) };
+    result = { rows, batchSize, parallel, rowsPerSecond: Math.round(rows / seconds) };
   } finally {
     await pool.end();
     await db.drop();
   }
+  const failure = failures.map((failed) => failed()).find((error) => error !== undefined);
+  if (failure) throw failure;
+  return result;
 }
