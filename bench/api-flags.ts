@@ -18,7 +18,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT, startApp, startStack, type AppProcess } from '@esh3ar/stack';
 import { newConnectionBurst } from './burst.ts';
 import { sustained, type Target } from './load.ts';
-import { cpuSeconds, peakRssMiB, resetPeakRss } from './proc-stats.ts';
+import { scrape, total } from './metrics-scrape.ts';
+import { cpuSeconds, median, peaksDuring } from './proc-stats.ts';
 
 const VARIANTS = JSON.parse(
   process.env.API_FLAGS_VARIANTS ?? '{"semi 8":["--max-semi-space-size=8"],"semi 16":["--max-semi-space-size=16"],"semi 32":["--max-semi-space-size=32"]}',
@@ -37,25 +38,14 @@ interface Round {
 }
 
 /** Seconds the process's garbage collector has paused it so far (prom-client's GC histogram). */
-async function gcSeconds(api: AppProcess): Promise<number> {
-  const text = await (await fetch(`${api.url}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) if (line.startsWith('esh3ar_nodejs_gc_duration_seconds_sum')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  return total;
-}
+const gcSeconds = async (api: AppProcess) => total(await scrape(api.url), 'esh3ar_nodejs_gc_duration_seconds_sum');
 
 /** Peak RSS of each process over `run` alone. */
-async function peaksDuring<T>(apis: AppProcess[], run: () => Promise<T>): Promise<[T, number[]]> {
-  for (const api of apis) if (!resetPeakRss(api.pid)) throw new Error('VmHWM cannot be reset here (/proc/<pid>/clear_refs): no peak RSS to measure');
-  const result = await run();
-  return [result, apis.map((api) => peakRssMiB(api.pid))];
+async function peaksOf<T>(apis: readonly AppProcess[], run: () => Promise<T>): Promise<[T, number[]]> {
+  const [result, peaks] = await peaksDuring(apis.map((api) => api.pid), run);
+  if (peaks === null) throw new Error('VmHWM cannot be reset here (/proc/<pid>/clear_refs): no peak RSS to measure');
+  return [result, peaks];
 }
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 const stack = await startStack('api-flags', { api: false, workers: 1, env: { BUFFER_CAPACITY: '100000000', API_REUSE_PORT: 'on' } });
 const rounds: Round[] = [];
@@ -87,7 +77,7 @@ try {
         load = await sustained(target(one), { connections: 200, seconds: SECONDS });
         cpu = cpuSeconds(one.pid) - cpu0;
         gc = (await gcSeconds(one)) - gc0;
-        [oneBurst, oneRss] = await peaksDuring([one], () => newConnectionBurst(target(one), BURST));
+        [oneBurst, oneRss] = await peaksOf([one], () => newConnectionBurst(target(one), BURST));
       } finally {
         await one.stop('SIGTERM');
       }
@@ -100,7 +90,7 @@ try {
       let twoRss: number[];
       try {
         await sustained(target(first), { connections: 200, seconds: 6 }); // both JITs, over the shared port
-        [twoBurst, twoRss] = await peaksDuring([first, second], () => newConnectionBurst(target(first), BURST));
+        [twoBurst, twoRss] = await peaksOf([first, second], () => newConnectionBurst(target(first), BURST));
       } finally {
         await Promise.all([first.stop('SIGTERM'), second.stop('SIGTERM')]);
       }

@@ -13,6 +13,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT } from '@esh3ar/stack';
+import { median } from './proc-stats.ts';
 import { directStore, type DirectStoreOptions } from './storage.ts';
 
 const rows = Number(process.env.LEVERS_ROWS ?? 100_000);
@@ -39,15 +40,10 @@ for (let round = 1; round <= rounds; round++) {
     process.stderr.write(`levers: round ${round}, ${label}: ${rowsPerSecond} rows/s\n`);
   }
 }
-const median = (xs: number[]) => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return Math.round(sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2);
-};
-const base = median(measured[0]!);
+const base = Math.round(median(measured[0]!));
 const lines = [`| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`, '| --- | ---: | ---: | --- |'];
 for (const [i, { label }] of cases.entries()) {
-  const m = median(measured[i]!);
+  const m = Math.round(median(measured[i]!));
   lines.push(`| ${label} | ${m.toLocaleString('en')} | ${(m / base).toFixed(2)}× | ${measured[i]!.map((x) => x.toLocaleString('en')).join(', ')} |`);
 }
 console.log(lines.join('\n'));

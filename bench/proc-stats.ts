@@ -82,6 +82,20 @@ export function peakRssMiB(pid: number): number {
   return Math.round(procStatusKiB(pid, 'VmHWM') / 1024);
 }
 
+/** Each process's peak RSS over `run` alone (VmHWM reset just before); null where it cannot be reset. */
+export async function peaksDuring<T>(pids: readonly number[], run: () => Promise<T>): Promise<[T, number[] | null]> {
+  const reset = pids.map((pid) => resetPeakRss(pid)).every(Boolean);
+  const result = await run();
+  return [result, reset ? pids.map((pid) => peakRssMiB(pid)) : null];
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
 /**
  * Waits until a process uses under 5% of a core for a second (at most `maxMs`), before
  * reading its RSS: quiet is a property of a time window, so this samples.

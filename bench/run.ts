@@ -32,7 +32,7 @@ import { sustained, type SustainedResult, type Target } from './load.ts';
 import { sustainedChart } from './chart.ts';
 import { gatewayPhase } from './gateway.ts';
 import { endToEnd } from './end-to-end.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, resetPeakRss } from './proc-stats.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, peaksDuring } from './proc-stats.ts';
 import { toMarkdown, writeResults, type BenchResults, type IntakeResults } from './report.ts';
 import { directStore, preload, timeWorkerDrain } from './storage.ts';
 import { raiseSystemLimits, reexecWithMoreOpenFiles } from './system-limits.ts';
@@ -160,11 +160,6 @@ async function intakePhase(): Promise<IntakeResults> {
     const postgresCpu = cpuSinceByName('postgres', postgresCpu0);
 
     // Each server's peak RSS is taken over its own burst alone (VmHWM reset just before).
-    const peaksDuring = async <T>(pids: number[], run: () => Promise<T>): Promise<[T, number[] | null]> => {
-      const reset = pids.map((pid) => resetPeakRss(pid)).every(Boolean);
-      const result = await run();
-      return [result, reset ? pids.map((pid) => peakRssMiB(pid)) : null];
-    };
     const peakDuring = async <T>(pid: number, run: () => Promise<T>): Promise<[T, number | null]> => {
       const [result, peaks] = await peaksDuring([pid], run);
       return [result, peaks?.[0] ?? null];

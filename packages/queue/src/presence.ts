@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 
 /**
@@ -74,12 +75,7 @@ export async function removePresence(redis: Redis, prefix: string, entries: read
   await failOnError(pipeline.exec());
 }
 
-const REMOVE_GATEWAY_MEMBERS = `
-local removed = 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  if string.sub(m, 1, #ARGV[1]) == ARGV[1] then removed = removed + redis.call('ZREM', KEYS[1], m) end
-end
-return removed`;
+const REMOVE_GATEWAY_MEMBERS = readFileSync(new URL('./lua/remove-gateway-members.lua', import.meta.url), 'utf8');
 
 /**
  * A gateway drops every entry of its own for phones it holds no connection of: a
@@ -109,8 +105,7 @@ export async function retireGateway(redis: Redis, prefix: string, gatewayId: str
   await redis.del(gatewayAliveKey(prefix, gatewayId));
 }
 
-/** Removes a member only if its score is still the one seen: a gateway may have re-added it since. */
-const REMOVE_IF_UNCHANGED = "if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end return 0";
+const REMOVE_IF_UNCHANGED = readFileSync(new URL('./lua/remove-if-unchanged.lua', import.meta.url), 'utf8');
 
 /**
  * For each phone, the live gateway instances holding a connection of it (empty:

@@ -10,4 +10,5 @@ export { send, startStack, waitFor, type Stack, type StackOptions } from './stac
 export { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 export { TestDevice, type ReceivedFrame } from './device.ts';
 export { freePort } from './free-port.ts';
-export { uuidv7 } from './ids.ts';
+// Time-ordered ids as the api makes them (UUIDv7), so that stored rows sort by acceptance.
+export { v7 as uuidv7 } from 'uuid';
