@@ -19,8 +19,8 @@ const pool = createPool(config.postgres.url, {
   applicationName: 'esh3ar-api',
   statementTimeoutMs: 5000,
   onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
+  onConnectionError: (error, state) => logger.warn({ err: error, state }, 'PostgreSQL connection lost'),
 });
-pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
 // Two connections: the enqueue path keeps its commands in order (index, then job);
 // the request path pipelines whatever each tick asks (rate limits, idempotency keys).
 const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-api-buffer', failFast: true });

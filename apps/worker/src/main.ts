@@ -17,7 +17,7 @@ import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
 import { routeDeliveries } from './dispatch/route-deliveries.ts';
-import { buildOpsServer } from './ops-server.ts';
+import { buildOpsServer, within } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ProviderSenders } from './providers/senders.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
@@ -35,8 +35,8 @@ const pool = createPool(config.postgres.url, {
   max: config.postgresPool.max,
   applicationName: 'esh3ar-worker',
   onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
+  onConnectionError: (error, state) => logger.warn({ err: error, state }, 'PostgreSQL connection lost'),
 });
-pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
 const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: false });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 await redis.connect();
@@ -100,7 +100,7 @@ const ops = buildOpsServer(
   registry,
   { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
   async () => ({
-    buffer: { depth: await redis.hlen(keys.bufferIndex).catch(() => -1), capacity: runtime.current().buffer.capacity },
+    buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: runtime.current().buffer.capacity },
     breakers: senders.breakerStates(),
   }),
 );

@@ -3,20 +3,31 @@ import type { Registry } from 'prom-client';
 
 export type Check = () => Promise<unknown>;
 
-async function probe(check: Check): Promise<string> {
+// A probe answers within a second: a Redis command waits in ioredis's offline queue
+// for as long as Redis is down, and a readiness check that hangs tells a kubelet nothing.
+const PROBE_TIMEOUT_MS = 1000;
+
+/** `promise`, or a rejection once `ms` have passed. */
+export async function within<T>(promise: Promise<T>, ms = PROBE_TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      check(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error('timed out')), 1000);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('timed out')), ms);
       }),
     ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function probe(check: Check): Promise<string> {
+  try {
+    await within(check());
     return 'ok';
   } catch (error) {
     return `error: ${(error as Error).message}`;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -8,6 +8,12 @@ export interface PoolOptions {
   statementTimeoutMs?: number;
   /** Told the name and time of every statement (esh3ar_db_statement_duration_seconds, slow-statement logs). */
   onStatement?: StatementObserver;
+  /**
+   * Told when a connection dies (PostgreSQL restarted, crashed, or reset it), idle in the
+   * pool or checked out. Informational: the pool replaces the connection, and whatever
+   * ran on it rejects with the same error for its caller to handle. Unset: not reported.
+   */
+  onConnectionError?: (error: Error, state: 'idle' | 'checked out') => void;
 }
 
 /** Like libpq: a URL without a user name connects as the operating-system user. */
@@ -29,6 +35,20 @@ export function createPool(url: string, options: PoolOptions): pg.Pool {
     ...(options.statementTimeoutMs === undefined ? {} : { statement_timeout: options.statementTimeoutMs }),
   });
   if (options.onStatement) timeStatements(pool, options.onStatement);
+  // pg emits 'error' on a client whose connection dies, and pg-pool listens only while
+  // the client is idle. A client checked out (mid-query, mid-transaction, mid-COPY, or
+  // between two statements) had nobody listening, so a PostgreSQL crash under load was
+  // an uncaught exception that stopped the process. Its query rejects on its own, and
+  // release() drops a client that is no longer queryable.
+  const checkedOut = new WeakSet<pg.PoolClient>();
+  pool.on('acquire', (client) => checkedOut.add(client));
+  pool.on('release', (_error, client) => checkedOut.delete(client));
+  pool.on('connect', (client) => {
+    client.on('error', (error) => {
+      if (checkedOut.has(client)) options.onConnectionError?.(error, 'checked out');
+    });
+  });
+  pool.on('error', (error) => options.onConnectionError?.(error, 'idle'));
   return pool;
 }
 

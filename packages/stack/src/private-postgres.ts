@@ -7,7 +7,10 @@ import { join } from 'node:path';
 export interface PrivatePostgres {
   url: string;
   port: number;
+  /** A clean shutdown (`-m fast`): clients are told, transactions rolled back. */
   stop(): void;
+  /** A crash (`-m immediate`): every backend dies at once, as on a power cut or an OOM kill; the next start recovers from the WAL. */
+  crash(): void;
   start(): void;
   destroy(): void;
 }
@@ -39,12 +42,14 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     port,
     start: () => run('pg_ctl', ['-D', join(dir, 'data'), '-o', options, '-l', join(dir, 'log'), '-w', 'start']),
     stop: () => run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'fast', '-w', 'stop']),
+    crash: () => run('pg_ctl', ['-D', join(dir, 'data'), '-m', 'immediate', '-w', 'stop']),
     destroy: () => {
       try {
         pg.stop();
       } catch (error) {
-        // Already stopped is fine; anything else is worth seeing.
-        if (!String((error as { stderr?: Buffer }).stderr ?? '').includes('is not running')) throw error;
+        // Already stopped (or crashed: no PID file) is fine; anything else is worth seeing.
+        const stderr = String((error as { stderr?: Buffer }).stderr ?? '');
+        if (!stderr.includes('is not running') && !stderr.includes('Is server running?')) throw error;
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
