@@ -19,7 +19,17 @@ export type Claim =
   | { kind: 'replay'; response: unknown; location?: string };
 
 export function bodyHash(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body)).digest('base64url');
+  let text: string;
+  try {
+    text = JSON.stringify(body);
+  } catch (error) {
+    // JSON.parse takes nesting that JSON.stringify's recursion cannot (arrays 400,000 deep fit in a batch's 1 MiB).
+    if (error instanceof RangeError) {
+      throw apiError('VALIDATION_FAILED', 'the request body is nested too deeply', [{ path: '/', message: 'the request body is nested too deeply' }]);
+    }
+    throw error;
+  }
+  return createHash('sha256').update(text).digest('base64url');
 }
 
 /**

@@ -27,7 +27,9 @@ const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-api-buffer', f
 const requestRedis = createRedis(config.redis.url, { name: 'esh3ar-api-requests', failFast: true });
 requestRedis.options.enableAutoPipelining = true;
 for (const client of [bufferRedis, requestRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
+// Redis not answering yet: the api starts anyway, answers 503 UNAVAILABLE and reports
+// not ready until ioredis's reconnection reaches it.
+for (const client of [bufferRedis, requestRedis]) client.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unreachable at start-up; reconnecting'));
 
 const runtime = await watchRuntimeConfig('api', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
 
@@ -41,7 +43,8 @@ const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
     ingestMetrics.enqueueDuration.observe(seconds);
   },
 });
-await enqueuer.refreshDepth();
+await enqueuer.refreshDepth().catch((error: Error) => logger.warn({ err: error }, 'buffer depth unknown until Redis answers'));
+for (const q of [queue, ...providerQueues.values()]) q.on('error', (error) => logger.debug({ err: error, queue: q.name }, 'queue connection error'));
 
 const app = await buildApp({
   ingestMetrics,

@@ -26,7 +26,7 @@ export {
   type MessageStatus,
   type Priority,
 } from './message.ts';
-export { validateMessage, type Validation, type ValidMessage } from './validate-message.ts';
+export { validateBatch, validateIdempotencyKey, validateMessage, type Validation, type ValidMessage } from './validate-message.ts';
 export {
   BufferedMessage,
   JOBS,

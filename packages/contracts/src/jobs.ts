@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { ChannelLiteral, PriorityLiteral, type Priority } from './message.ts';
+import { ChannelLiteral, PriorityLiteral, StringMap, type Priority } from './message.ts';
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 const NullableInt = Type.Union([Type.Integer(), Type.Null()]);
@@ -16,7 +16,7 @@ export const BufferedMessage = Type.Object({
   priority: PriorityLiteral,
   subject: NullableString,
   content: Type.String(),
-  metadata: Type.Union([Type.Record(Type.String(), Type.String()), Type.Null()]),
+  metadata: Type.Union([StringMap, Type.Null()]),
   ttlSeconds: NullableInt,
   fallback: NullableString,
   fallbackAfterSeconds: NullableInt,

@@ -7,7 +7,11 @@ export const CHANNELS = ['app', 'sms', 'whatsapp', 'email'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 
-/** Lifecycle order: a status only ever moves to a later rank (terminal ones share the top). */
+/**
+ * Lifecycle order: a status only ever moves to a later rank (terminal ones share the top),
+ * but for the operator's DLQ replay, which moves a dead_letter back to pending. Which move is
+ * legal from which status is the graph in packages/db's migration 0007, where PostgreSQL enforces it.
+ */
 export const STATUS_RANK = {
   queued: 0,
   pending: 1,
@@ -21,9 +25,11 @@ export type MessageStatus = keyof typeof STATUS_RANK;
 export const STATUSES = Object.keys(STATUS_RANK) as MessageStatus[];
 
 export const LIMITS = {
+  recipientMaxChars: 254,
   contentMaxChars: 4096,
   subjectMaxChars: 200,
   metadataMaxKeys: 16,
+  metadataKeyMaxChars: 64,
   metadataValueMaxChars: 1024,
   ttlMaxSeconds: 2_592_000,
   idempotencyKeyMaxChars: 255,
@@ -42,23 +48,51 @@ const StatusLiteral = Type.Union(STATUSES.map((s) => Type.Literal(s)));
 /** E.164: a plus sign and 8 to 15 digits, the first not zero. */
 export const E164_PATTERN = '^\\+[1-9][0-9]{7,14}$';
 export const EMAIL_PATTERN = '^[^@\\s]{1,64}@[^@\\s]+\\.[^@\\s]+$';
-const NO_NUL = '^[^\\u0000]*$';
+/**
+ * Text PostgreSQL can store and a provider can deliver byte-exact: no U+0000 (a text
+ * column refuses it) and no lone UTF-16 surrogate (UTF-8 has no encoding for one). It
+ * relies on the `u` flag, with which TypeBox and Ajv compile every pattern: a surrogate
+ * pair is then one code point, so the class matches only a surrogate standing alone.
+ */
+const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+
+function storableText(lengths: { minLength?: number; maxLength: number }) {
+  return Type.String({ ...lengths, pattern: STORABLE_TEXT_PATTERN });
+}
+
+/**
+ * Every key. Type.Record(Type.String(), …) is written as patternProperties "^.*$", and
+ * "." matches no line terminator: a key holding "\n" escaped the value's schema, so
+ * {"k\n": 5} passed validation and the api answered 500 on the number.
+ */
+const AnyKey = Type.String({ pattern: '^[\\s\\S]*$' });
+
+/**
+ * Strings under any keys: metadata already accepted (buffered or stored), checked for
+ * shape only, so that a message accepted under other limits is still taken as it is.
+ */
+export const StringMap = Type.Record(AnyKey, Type.String());
+
+/** What a sender may attach: closed, so that every entry is one PostgreSQL can store. */
+const Metadata = Type.Record(AnyKey, storableText({ maxLength: LIMITS.metadataValueMaxChars }), {
+  propertyNames: storableText({ minLength: 1, maxLength: LIMITS.metadataKeyMaxChars }),
+  maxProperties: LIMITS.metadataMaxKeys,
+});
+
+/** The Idempotency-Key header: stored with the message, so held to the same rule as its text. */
+export const IdempotencyKey = storableText({ minLength: 1, maxLength: LIMITS.idempotencyKeyMaxChars });
 
 export const SendMessageRequest = Type.Object(
   {
-    recipient: Type.String({ minLength: 1, maxLength: 254 }),
-    content: Type.String({ minLength: 1, maxLength: LIMITS.contentMaxChars, pattern: NO_NUL }),
-    subject: Type.Optional(Type.String({ maxLength: LIMITS.subjectMaxChars, pattern: NO_NUL })),
+    recipient: storableText({ minLength: 1, maxLength: LIMITS.recipientMaxChars }),
+    content: storableText({ minLength: 1, maxLength: LIMITS.contentMaxChars }),
+    subject: Type.Optional(storableText({ maxLength: LIMITS.subjectMaxChars })),
     priority: Type.Optional(PriorityLiteral),
     channel: Type.Optional(ChannelLiteral),
     ttlSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.ttlMaxSeconds })),
     fallback: Type.Optional(FallbackLiteral),
     fallbackAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.ttlMaxSeconds })),
-    metadata: Type.Optional(
-      Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: LIMITS.metadataValueMaxChars, pattern: NO_NUL }), {
-        maxProperties: LIMITS.metadataMaxKeys,
-      }),
-    ),
+    metadata: Type.Optional(Metadata),
   },
   { additionalProperties: false },
 );
@@ -107,7 +141,7 @@ export const MessageSummary = Type.Object({
   priority: Type.String(),
   subject: Nullable(Type.String()),
   content: Type.String(),
-  metadata: Nullable(Type.Record(Type.String(), Type.String())),
+  metadata: Nullable(StringMap),
   attempts: Type.Integer(),
   createdAt: Type.String(),
   updatedAt: Type.String(),

@@ -1,6 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { validateMessage } from './validate-message.ts';
+import { validateBatch, validateIdempotencyKey, validateMessage } from './validate-message.ts';
+
+const storable = (text: string) => text.isWellFormed() && !text.includes('\u0000');
+const codePoints = (text: string) => [...text].length;
 
 describe('validateMessage', () => {
   it('fills in the contract defaults', () => {
@@ -49,5 +52,51 @@ describe('validateMessage', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('property: metadata is accepted iff it has at most 16 entries, keys of 1 to 64 characters and string values of at most 1024, all storable', () => {
+    const piece = fc.constantFrom('\u0000', '\ud800', '\udfff', '\n', '\r', '\u2028', '\t', '\\', '/', '~', '😀', 'k');
+    const text = fc.oneof(
+      fc.string({ unit: piece, maxLength: 8 }),
+      fc.constantFrom(64, 65, 1024, 1025).chain((n) => fc.constantFrom('k', '😀').map((c) => c.repeat(n))),
+    );
+    fc.assert(
+      fc.property(fc.dictionary(text, fc.oneof({ weight: 4, arbitrary: text }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) }), { maxKeys: 18 }), (metadata) => {
+        const entries = Object.entries(metadata);
+        const expected =
+          entries.length <= 16 &&
+          entries.every(([k, v]) => storable(k) && codePoints(k) >= 1 && codePoints(k) <= 64 && typeof v === 'string' && storable(v) && codePoints(v) <= 1024);
+        const result = validateMessage({ recipient: '+966501234567', content: 'x', metadata });
+        expect(result.ok).toBe(expected);
+        if (!result.ok) expect(result.details[0]!.path).toMatch(/^\/metadata(\/|$)/);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('points at the metadata key, encoded as a JSON Pointer, and says what is wrong in words', () => {
+    const r = validateMessage({ recipient: '+966501234567', content: 'x', metadata: { 'a/b~\n': 5 } });
+    expect(r).toEqual({
+      ok: false,
+      message: 'metadata values must be strings of at most 1024 characters, without NUL (U+0000) or a lone surrogate (half of a UTF-16 pair)',
+      details: [{ path: '/metadata/a~1b~0\n', message: expect.stringMatching(/^metadata values/) }],
+    });
+    const key = validateMessage({ recipient: '+966501234567', content: 'x', metadata: { '': 'v' } });
+    expect(key).toMatchObject({ ok: false, details: [{ path: '/metadata/', message: expect.stringMatching(/^metadata keys must be 1 to 64 characters/) }] });
+  });
+
+  it('takes an Idempotency-Key of 1 to 255 storable characters, or none', () => {
+    expect(validateIdempotencyKey(undefined)).toEqual({ ok: true, value: null });
+    expect(validateIdempotencyKey('\t\u00ff'.repeat(127) + 'k')).toMatchObject({ ok: true });
+    for (const bad of ['', 'k'.repeat(256), 'a\u0000', 'a\udc00', ['a', 'b']]) {
+      expect(validateIdempotencyKey(bad)).toMatchObject({ ok: false, details: [{ path: 'headers/idempotency-key' }] });
+    }
+  });
+
+  it('takes a batch envelope of 1 to 1000 messages and names what is wrong with another', () => {
+    expect(validateBatch({ messages: [1, 'x'] })).toEqual({ ok: true, value: [1, 'x'] });
+    expect(validateBatch({ messages: [], extra: 1 })).toMatchObject({ ok: false, details: [{ path: '/extra', message: expect.stringMatching(/^unknown field "extra"/) }] });
+    expect(validateBatch([])).toMatchObject({ ok: false, details: [{ path: '/' }] });
+    expect(validateBatch({ messages: Array.from({ length: 1001 }, () => ({})) })).toMatchObject({ ok: false, details: [{ path: '/messages' }] });
   });
 });

@@ -1,8 +1,9 @@
 import {
   AcceptedResponse,
-  BatchRequest,
   LIMITS,
   ListQuery,
+  validateBatch,
+  validateIdempotencyKey,
   validateMessage,
   type BatchResult,
   type BufferedMessage,
@@ -15,7 +16,6 @@ import { getMessage, listMessages } from '@esh3ar/db';
 import type { IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
 import { Job, type Queue } from 'bullmq';
-import { Compile } from 'typebox/compile';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -39,24 +39,13 @@ export interface MessageRouteDeps {
 declare module 'fastify' {
   interface FastifyRequest {
     validMessage?: ValidMessage;
+    batchMessages?: unknown[];
   }
 }
 
-const checkBatch = Compile(BatchRequest);
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // Time for the workers to drain the watermark's worth: a hint, not a promise.
 const OVERLOAD_RETRY_AFTER_SECONDS = 2;
-
-function idempotencyHeader(request: FastifyRequest): string | null {
-  const value = request.headers['idempotency-key'];
-  if (value === undefined) return null;
-  if (typeof value !== 'string' || value.length === 0 || value.length > LIMITS.idempotencyKeyMaxChars) {
-    throw apiError('VALIDATION_FAILED', `Idempotency-Key must be 1 to ${LIMITS.idempotencyKeyMaxChars} characters`, [
-      { path: 'headers/idempotency-key', message: 'invalid' },
-    ]);
-  }
-  return value;
-}
 
 function encodeCursor(id: string): string {
   return Buffer.from(id, 'utf8').toString('base64url');
@@ -118,15 +107,22 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRouteDeps): voi
 
   /** Runs `produce` once per Idempotency-Key; a repeat answers what the first answered. */
   async function withIdempotency(request: FastifyRequest, reply: FastifyReply, produce: (key: string | null) => Promise<{ body: unknown; location?: string }>) {
-    const key = idempotencyHeader(request);
+    const header = validateIdempotencyKey(request.headers['idempotency-key']);
+    if (!header.ok) {
+      metrics.refused.inc({ reason: 'validation' });
+      throw apiError('VALIDATION_FAILED', header.message, header.details);
+    }
+    const key = header.value;
     if (key === null) {
       const { body, location } = await produce(null);
       if (location) reply.header('location', location);
       return reply.code(202).send(body);
     }
+    // Outside the try below: a body it cannot hash is the sender's fault, not Redis's.
+    const hash = bodyHash(request.body);
     let claim: Claim;
     try {
-      claim = await claimIdempotencyKey(deps.redis, deps.keys.idempotency(request.tenant!.id, key), bodyHash(request.body));
+      claim = await claimIdempotencyKey(deps.redis, deps.keys.idempotency(request.tenant!.id, key), hash);
     } catch (error) {
       if ((error as { code?: string }).code === 'IDEMPOTENCY_KEY_REUSED') metrics.refused.inc({ reason: 'idempotency' });
       if ((error as { statusCode?: number }).statusCode) throw error;
@@ -177,16 +173,16 @@ export function messageRoutes(app: FastifyInstance, deps: MessageRouteDeps): voi
     config: { rateLimit: {} },
     // Checked here rather than by Fastify's Ajv, which would coerce `"messages": "x"` into an array.
     preValidation: async (request) => {
-      if (!checkBatch.Check(request.body)) {
+      const envelope = validateBatch(request.body);
+      if (!envelope.ok) {
         metrics.refused.inc({ reason: 'validation' });
-        throw apiError('VALIDATION_FAILED', `messages must be an array of 1 to ${LIMITS.batchMaxMessages} messages`, [
-          { path: '/messages', message: 'must be an array of 1 to 1000 messages' },
-        ]);
+        throw apiError('VALIDATION_FAILED', envelope.message, envelope.details);
       }
-      request.messageCost = request.body.messages.length;
+      request.batchMessages = envelope.value;
+      request.messageCost = envelope.value.length;
     },
   }, async (request, reply) => {
-    const { messages: inputs } = request.body as BatchRequest;
+    const inputs = request.batchMessages!;
     return withIdempotency(request, reply, async (key) => {
       const now = new Date();
       const results: BatchResult[] = [];
