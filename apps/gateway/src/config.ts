@@ -17,8 +17,20 @@ export function parseConfig(env: Env) {
       // A SIGKILLed gateway's phones count as online at most this long.
       ttlMs: readInt(env, 'GATEWAY_PRESENCE_TTL_MS', 30_000, 300, 3_600_000),
     },
-    replay: { pageSize: readInt(env, 'GATEWAY_REPLAY_PAGE_SIZE', 500, 1, 10_000) },
+    replay: {
+      pageSize: readInt(env, 'GATEWAY_REPLAY_PAGE_SIZE', 500, 1, 10_000),
+      // Half of GATEWAY_PG_POOL_MAX's default 8: a reconnect storm's replays leave the other
+      // connections to the status writes, the re-push checks and /health/ready.
+      atOnce: readInt(env, 'GATEWAY_REPLAYS_AT_ONCE', 4, 1, 1000),
+    },
     ackFlushMs: readInt(env, 'GATEWAY_ACK_FLUSH_MS', 50, 1, 10_000),
+    statusWrites: {
+      // Acks and sent marks held while PostgreSQL does not take them: ~210 B per ack
+      // (id, phone, time) and ~80 B per sent mark measured, so ≤ ~40 MiB at 200,000, and
+      // ~4-5 s to write once PostgreSQL is back (~45,000 acks/s in chunks of 5,000). At
+      // the cap the gateway stops reading device sockets and pushing (status-writer.ts).
+      maxPending: readInt(env, 'GATEWAY_STATUS_PENDING_MAX', 200_000, 100, 10_000_000),
+    },
     postgresPool: { max: readInt(env, 'GATEWAY_PG_POOL_MAX', 8, 1, 1000) },
     runtime: (() => {
       const base = runtimeConfigFromEnv(env);

@@ -70,14 +70,16 @@ beforeAll(async () => {
     tenant: { id: tenantId },
   } = await createTenant(writes, { name: 'device hub', tier: 'enterprise', rpm: null, burst: null }));
   const logger = createLogger('gateway', 'silent');
-  status = new StatusWriter(writes, logger, 'test-gateway', 50);
-  hub = new DeviceHub({ pool, status, metrics: createGatewayMetrics(createRegistry('gateway')), logger, ackTimeoutMs: () => 60_000, replayPageSize: 500 });
+  const metrics = createGatewayMetrics(createRegistry('gateway'));
+  status = new StatusWriter(writes, logger, metrics, 'test-gateway', { flushMs: 50, maxPending: 200_000 });
+  hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => 60_000, replayPageSize: 500, replaysAtOnce: 4 });
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(wss, 'listening');
 });
 afterAll(async () => {
   for (const c of clients) c.terminate();
   await new Promise((resolve) => wss?.close(resolve));
+  hub?.close();
   await status?.close();
   await pool?.end();
   await writes?.end();

@@ -1,6 +1,7 @@
 import { toMessageFrame, type DeliveryItem, type ErrorFrame, type FrameErrorCode } from '@esh3ar/contracts';
 import { replayMessages, settledMessages } from '@esh3ar/db';
 import type { GatewayMetrics } from '@esh3ar/observability';
+import pLimit, { type LimitFunction } from 'p-limit';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -47,27 +48,80 @@ export interface HubDeps {
   logger: Logger;
   ackTimeoutMs: () => number;
   replayPageSize: number;
+  /** Replays reading PostgreSQL at once; the others wait their turn in arrival order. */
+  replaysAtOnce: number;
 }
 
 // Enough for another device's late ack of the same messages; bounded per phone.
 const RECENT_ACKS_KEPT = 64;
+/** Re-push check: a fixed tick; a smaller ackTimeoutMs set at runtime takes effect at this precision. */
+const REPUSH_TICK_MS = 250;
+/** Replays that PostgreSQL failed are tried again this often: well within the 5 s in which the gateway must resume (contract §4.2). */
+const REPLAY_RETRY_MS = 1000;
+
+const isOpen = (c: Connection) => c.socket.readyState === c.socket.OPEN;
 
 /**
  * Delivery to the devices connected to this gateway: replay on connect from
  * PostgreSQL, live pushes routed here by the workers, acks, and re-pushes of what
  * was not acknowledged within gateway.ackTimeoutMs (at-least-once; the app
  * de-duplicates by id).
+ *
+ * Back-pressure: while the status writer is full (PostgreSQL not taking the writes, or
+ * slower than the acks), no device socket is read and nothing is pushed. Unread acks
+ * wait in the sockets (TCP flow control holds them on the device), so that none taken
+ * is ever dropped and the writer holds at most its cap plus what ws had already read;
+ * not pushing means no message is shown whose ack could not be recorded, and no new
+ * acks are asked for. What was not pushed is stored in PostgreSQL: those connections
+ * replay once the writer drains.
  */
 export class DeviceHub {
   readonly #phones = new Map<string, PhoneState>();
   readonly #deps: HubDeps;
+  readonly #limit: LimitFunction;
+  /** Open connections owed a replay: it failed, or pushes were skipped under back-pressure. */
+  readonly #owed = new Set<Connection>();
+  readonly #timers: NodeJS.Timeout[];
   #retrying = false;
+  #retryingReplays = false;
+  #repushFailing = false;
+  /** A replay failed since the last one that read PostgreSQL: others wait for the retry tick's probe instead of querying. */
+  #replaysFailing = false;
+  #stalled = false;
   // A counter, not randomUUID(): its string is a tree of ~15 concatenated pieces
   // (~0.5 KiB) held for the connection's life; gatewayId makes the member unique.
   #lastConnectionId = 0;
 
   constructor(deps: HubDeps) {
     this.#deps = deps;
+    this.#limit = pLimit(deps.replaysAtOnce);
+    deps.status.on('full', () => this.#stall());
+    deps.status.on('drain', () => this.#unstall());
+    const repush = setInterval(() => {
+      this.#retryUnacknowledged().then(
+        () => {
+          if (this.#repushFailing) deps.logger.info('re-push checks read PostgreSQL again');
+          this.#repushFailing = false;
+        },
+        (error: Error) => {
+          if (!this.#repushFailing) deps.logger.warn({ err: error }, 're-push check failed; every tick retries');
+          this.#repushFailing = true;
+        },
+      );
+    }, REPUSH_TICK_MS);
+    const replays = setInterval(() => void this.#retryOwed(), REPLAY_RETRY_MS);
+    this.#timers = [repush, replays];
+    for (const timer of this.#timers) timer.unref();
+  }
+
+  /** Stops the timers (re-push checks, replay retries). */
+  close(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+  }
+
+  /** Device sockets are not read, nor anything pushed, while the status writer is full. */
+  get stalled(): boolean {
+    return this.#stalled;
   }
 
   get connectionCount(): number {
@@ -90,25 +144,125 @@ export class DeviceHub {
     }
     state.connections.add(connection);
     this.#deps.metrics.connections.inc();
+    if (this.#stalled) socket.pause();
     return connection;
   }
 
-  /** Call once presence is registered, so that nothing stored meanwhile can be missed. */
-  async replay(connection: Connection): Promise<void> {
+  /**
+   * Replays to the connection what is pending for its phone, then lets its held live
+   * messages through. Call once presence is registered, so that nothing stored
+   * meanwhile can be missed. At most `replaysAtOnce` replays read PostgreSQL at once;
+   * the others wait their turn in order. Unbounded, a reconnect storm of 2,000 phones
+   * queued 2,000 queries in the pool (8 connections): the acks' writes waited behind
+   * them, and those still waiting after the pool's 5 s connectionTimeoutMillis failed,
+   * which closed their connections, whose devices reconnected into the same storm.
+   *
+   * Never rejects: a replay that PostgreSQL fails lets the live messages through, keeps
+   * the connection, and is tried again within REPLAY_RETRY_MS of PostgreSQL answering.
+   */
+  replay(connection: Connection): Promise<void> {
+    const done = this.#limit(() => this.#replayNow(connection, false)).then(() => this.#countWaiting());
+    this.#countWaiting();
+    return done;
+  }
+
+  /** Answers whether the replay read everything (or the connection closed); false when it is owed again. */
+  async #replayNow(connection: Connection, probe: boolean): Promise<boolean> {
+    let complete = false;
     try {
+      // Known to fail, or nothing may be pushed now: no query. The retry tick's probe
+      // finds out when PostgreSQL answers again.
+      if (this.#stalled || (this.#replaysFailing && !probe)) return false;
       do {
         connection.replayAgain = false;
-        if (connection.socket.readyState !== connection.socket.OPEN) return;
+        if (!isOpen(connection)) return (complete = true);
         for await (const page of replayMessages(this.#deps.pool, connection.phone, this.#deps.replayPageSize)) {
-          if (connection.socket.readyState !== connection.socket.OPEN) return;
+          if (!isOpen(connection)) return (complete = true);
+          if (this.#stalled) return false;
           for (const item of page) this.#push(connection, item, 'replay');
         }
       } while (connection.replayAgain);
+      if (this.#replaysFailing) this.#deps.logger.info('replays read PostgreSQL again');
+      this.#replaysFailing = false;
+      return (complete = true);
+    } catch (error) {
+      this.#deps.metrics.replayFailures.inc();
+      // Once per outage: in a reconnect storm every waiting replay would say the same.
+      if (!this.#replaysFailing) this.#deps.logger.warn({ err: error, connectionId: connection.id }, 'replay failed; connections kept, replays tried again every second');
+      this.#replaysFailing = true;
+      return false;
     } finally {
+      if (!complete && isOpen(connection)) this.#owed.add(connection);
       connection.replaying = false;
       const queued = connection.queued;
       connection.queued = undefined;
       if (queued) for (const item of queued) this.#push(connection, item, 'live');
+    }
+  }
+
+  /**
+   * The owed replays, again: one first, then, if it read PostgreSQL, the rest. While
+   * PostgreSQL is down that is one failed query a tick, not one per connection.
+   */
+  async #retryOwed(): Promise<void> {
+    if (this.#stalled || this.#retryingReplays || this.#owed.size === 0) return;
+    this.#retryingReplays = true;
+    try {
+      const owed = [...this.#owed].filter(isOpen);
+      this.#owed.clear();
+      const probeAt = owed.findIndex((c) => this.holdForReplay(c));
+      if (probeAt === -1) return; // all of them replaying already, and owed again if that fails
+      const probe = owed[probeAt]!;
+      const rest = owed.slice(probeAt + 1);
+      if (!(await this.#limit(() => this.#replayNow(probe, true)))) {
+        for (const c of rest) this.#owed.add(c);
+        return;
+      }
+      await Promise.all(rest.filter((c) => isOpen(c) && this.holdForReplay(c)).map((c) => this.replay(c)));
+    } finally {
+      this.#retryingReplays = false;
+      this.#countWaiting();
+    }
+  }
+
+  #countWaiting(): void {
+    this.#deps.metrics.replaysWaiting.set(this.#limit.pendingCount + this.#owed.size);
+  }
+
+  /** The status writer is full: stop reading device sockets and pushing until it drains. */
+  #stall(): void {
+    this.#stalled = true;
+    this.#deps.metrics.backPressure.set(1);
+    const connections = this.connections();
+    for (const c of connections) c.socket.pause();
+    this.#deps.logger.warn(
+      { pendingStatuses: this.#deps.status.pending, connections: connections.length },
+      'status writes at their cap: device sockets not read and nothing pushed until they drain',
+    );
+  }
+
+  #unstall(): void {
+    this.#stalled = false;
+    this.#deps.metrics.backPressure.set(0);
+    const connections = this.connections();
+    for (const c of connections) {
+      // Its pong, if any, waited unread behind the pause: not a dead peer.
+      c.alive = true;
+      c.socket.resume();
+    }
+    this.#deps.logger.info({ pendingStatuses: this.#deps.status.pending, connections: connections.length }, 'status writes drained: reading device sockets and pushing again');
+    void this.#retryOwed();
+  }
+
+  /**
+   * Closes every connection, reading its socket again first: a paused one would never
+   * read the device's close frame, and acks waiting in it are taken and written by the
+   * status writer's close().
+   */
+  closeConnections(code: number, reason: string): void {
+    for (const c of this.connections()) {
+      c.socket.resume();
+      c.socket.close(code, reason);
     }
   }
 
@@ -131,6 +285,7 @@ export class DeviceHub {
     const state = this.#phones.get(connection.phone);
     if (!state?.connections.delete(connection)) return;
     this.#deps.metrics.connections.dec();
+    if (this.#owed.delete(connection)) this.#countWaiting();
     // The phone's last connection here: what it did not ack stays pending/sent in
     // PostgreSQL and is replayed wherever it reconnects.
     if (state.connections.size === 0) this.#phones.delete(connection.phone);
@@ -159,6 +314,11 @@ export class DeviceHub {
   #push(connection: Connection, item: DeliveryItem, kind: 'live' | 'replay' | 'retry'): void {
     const state = this.#phones.get(connection.phone);
     if (!state || item.recipient !== connection.phone) return;
+    if (this.#stalled) {
+      // Stored in PostgreSQL: the replay after the drain finds it.
+      if (kind !== 'retry' && isOpen(connection)) this.#owed.add(connection);
+      return;
+    }
     const now = Date.now();
     if (item.expiresAt !== null && Date.parse(item.expiresAt) <= now) return;
     if (kind !== 'retry' && (connection.pushed?.has(item.id) || state.recentlyAcked?.has(item.id))) return;
@@ -202,8 +362,9 @@ export class DeviceHub {
    * Re-pushes what was not acknowledged within the ack timeout, to every connection
    * of the phone, unless it was acknowledged through another gateway or expired.
    */
-  async retryUnacknowledged(): Promise<void> {
-    if (this.#retrying) return;
+  async #retryUnacknowledged(): Promise<void> {
+    // Under back-pressure nothing is pushed; what came due meanwhile goes at the first tick after.
+    if (this.#retrying || this.#stalled) return;
     this.#retrying = true;
     try {
       const now = Date.now();

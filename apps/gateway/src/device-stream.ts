@@ -106,13 +106,16 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     socket.on('close', onClose);
     socket.on('error', onError);
     // Presence first, then the replay: a message stored meanwhile is either routed
-    // here live or found by the replay; the hub drops the duplicate.
-    addPresence(deps.redis, deps.prefix, [presenceOf(deps.gatewayId, connection)])
-      .then(() => deps.hub.replay(connection))
-      .catch((error: Error) => {
-        log.warn({ err: error, connectionId: connection.id }, 'replay failed; closing so the device reconnects');
-        socket.close(1011, 'replay failed, reconnect');
-      });
+    // here live or found by the replay; the hub drops the duplicate. While Redis is
+    // down the presence command waits for it (the connection's client retries forever).
+    // The replay never fails: the hub retries it while PostgreSQL is down.
+    void addPresence(deps.redis, deps.prefix, [presenceOf(deps.gatewayId, connection)]).then(
+      () => deps.hub.replay(connection),
+      (error: Error) => {
+        log.warn({ err: error, connectionId: connection.id }, 'presence not registered; closing so the device reconnects');
+        socket.close(1011, 'presence not registered, reconnect');
+      },
+    );
   }
 
   return function onUpgrade(request, socket, head) {

@@ -11,8 +11,6 @@ import { presenceOf } from './device-stream.ts';
  * (`pnpm bench`, gateway phase, "longest loop stall"). A slice of 500 takes a few ms.
  */
 const SLICE = 500;
-/** Replays (PostgreSQL queries) run at once after a presence lapse: about the pool's size. */
-const REPLAYS_AT_ONCE = 8;
 const CLOSE_WAIT_MS = 2000;
 
 /**
@@ -34,12 +32,9 @@ export class Heartbeat {
   #closed = false;
   #beat: Promise<void> = Promise.resolve();
   #readd: Promise<void> = Promise.resolve();
-  readonly #replayOwed = new Set<Connection>();
-  readonly #hub: DeviceHub;
   readonly #logger: Logger;
 
   constructor(hub: DeviceHub, redis: Redis, prefix: string, gatewayId: string, logger: Logger, pingIntervalMs: number, presenceTtlMs: number) {
-    this.#hub = hub;
     this.#logger = logger;
     const open = (slice: readonly Connection[]) => slice.filter((c) => c.socket.readyState === c.socket.OPEN);
     // The re-add after a lapse runs beside the beats, so that a long one cannot let the
@@ -67,7 +62,8 @@ export class Heartbeat {
           // A connection whose own replay was running when the re-add began is held
           // again now that its entry is back, so that its last read comes after it.
           for (const c of open(connections)) if (!held.has(c) && hub.holdForReplay(c)) held.add(c);
-          await this.#replay([...held]);
+          // The hub runs a few at once and retries those PostgreSQL fails.
+          await Promise.all([...held].map((c) => hub.replay(c)));
         }
         if (!this.#closed) logger.info({ connections: connections.length }, 'presence re-added after a lapse');
       })()
@@ -88,7 +84,6 @@ export class Heartbeat {
         .then(({ lapsed }) => {
           if (lapsed) logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
           if (lapsed || failed) readdAll();
-          else if (this.#replayOwed.size > 0) void this.#retryReplays();
         })
         .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
         .finally(() => {
@@ -99,6 +94,8 @@ export class Heartbeat {
     const ping = this.#every(pingIntervalMs, pingIntervalMs / 2, hub, (slice) => {
       for (const c of slice) {
         if (c.socket.readyState !== c.socket.OPEN) continue; // closed since the sweep began
+        // Not read under back-pressure (device-hub.ts): its pong could not be seen.
+        if (c.socket.isPaused) continue;
         if (!c.alive) {
           c.socket.terminate();
           continue;
@@ -112,7 +109,7 @@ export class Heartbeat {
       const missing = await addPresence(redis, prefix, live.map((c) => presenceOf(gatewayId, c)), { onlyMissing: true });
       const lost = live.filter((c, i) => missing[i] && hub.holdForReplay(c));
       if (lost.length > 0) logger.warn({ connections: lost.length }, 'presence entries had gone missing; re-added, replaying to them');
-      await this.#replay(lost);
+      await Promise.all(lost.map((c) => hub.replay(c)));
     });
     this.#timers = [ping, beat, touch];
   }
@@ -143,33 +140,6 @@ export class Heartbeat {
       if (i > 0) await (pause >= 1 ? sleep(pause, undefined, { ref: false }) : nextTurn());
       await each(connections.slice(i, i + SLICE));
     }
-  }
-
-  /**
-   * Replays to connections held back by holdForReplay, a few at a time (each is a
-   * PostgreSQL query, beside the acks being written). A replay that fails (PostgreSQL
-   * unreachable) lets the connection's live messages through and is retried at the next
-   * beat: what it would have found stays pending in PostgreSQL meanwhile. Closing the
-   * connections instead would turn one PostgreSQL blip into every device reconnecting.
-   */
-  async #replay(connections: readonly Connection[]): Promise<void> {
-    for (let i = 0; i < connections.length; i += REPLAYS_AT_ONCE) {
-      if (this.#closed) return;
-      const batch = connections.slice(i, i + REPLAYS_AT_ONCE);
-      const results = await Promise.allSettled(batch.map((c) => this.#hub.replay(c)));
-      results.forEach((result, j) => {
-        if (result.status === 'fulfilled') return;
-        this.#replayOwed.add(batch[j]!);
-        this.#logger.warn({ err: result.reason as Error, connectionId: batch[j]!.id }, 'replay after a presence lapse failed; retrying at the next beat');
-      });
-    }
-  }
-
-  /** The replays that failed, again (those still open and not replaying already). */
-  async #retryReplays(): Promise<void> {
-    const owed = [...this.#replayOwed];
-    this.#replayOwed.clear();
-    await this.#replay(owed.filter((c) => c.socket.readyState === c.socket.OPEN && this.#hub.holdForReplay(c)));
   }
 
   /**

@@ -1,10 +1,10 @@
-import type { DeliveryItem } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import { createGatewayMetrics, createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
-import { beatGateway, createRedis, gatewayChannel, pruneOwnPresence, removePresence, retireGateway } from '@esh3ar/queue';
+import { beatGateway, createRedis, removePresence, retireGateway } from '@esh3ar/queue';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig } from './config.ts';
+import { subscribeDeliveries } from './deliveries.ts';
 import { DeviceHub } from './device-hub.ts';
 import { presenceOf } from './device-stream.ts';
 import { deviceTokenVerifier } from './device-token.ts';
@@ -23,38 +23,37 @@ const pool = createPool(config.postgres.url, {
   applicationName: 'esh3ar-gateway',
   statementTimeoutMs: 10_000,
   onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
+  onConnectionError: (error, state) => logger.warn({ err: error, state }, 'PostgreSQL connection lost'),
 });
-pool.on('error', (error) => logger.warn({ err: error }, 'idle PostgreSQL connection failed'));
 const redis = createRedis(config.redis.url, { name: 'esh3ar-gateway', failFast: false });
 const subscriber = createRedis(config.redis.url, { name: 'esh3ar-gateway-deliveries', failFast: false });
 for (const client of [redis, subscriber]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-await Promise.all([redis.connect(), subscriber.connect()]);
+// Nothing here waits for Redis or PostgreSQL: a gateway started while either is down
+// listens, answers 503 on /health/ready, and catches up once they answer (the Redis
+// clients retry every ≤ 2 s and keep their commands; the pool connects per query).
+redis.connect().catch((error: Error) => logger.debug({ err: error }, 'redis not connected yet; retrying'));
 
+// A PostgreSQL that is down leaves the environment's runtime configuration in force.
 const runtime = await watchRuntimeConfig('gateway', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
 
-const status = new StatusWriter(pool, logger, gatewayId, config.ackFlushMs);
-const hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => runtime.current().gateway.ackTimeoutMs, replayPageSize: config.replay.pageSize });
-
-// Deliveries addressed to this instance only (the workers look up where each phone is connected).
-const channel = gatewayChannel(config.redis.prefix, gatewayId);
-subscriber.on('message', (_channel: string, payload: string) => {
-  let items: unknown;
-  try {
-    items = JSON.parse(payload);
-  } catch (error) {
-    logger.error({ err: error }, 'unreadable delivery payload');
-    return;
-  }
-  if (!Array.isArray(items)) return;
-  const absent = hub.deliver(items as DeliveryItem[]);
-  pruneOwnPresence(redis, config.redis.prefix, gatewayId, absent).catch((error: Error) => logger.warn({ err: error }, 'stale presence not pruned; the next delivery retries'));
+const status = new StatusWriter(pool, logger, metrics, gatewayId, { flushMs: config.ackFlushMs, maxPending: config.statusWrites.maxPending });
+const hub = new DeviceHub({
+  pool,
+  status,
+  metrics,
+  logger,
+  ackTimeoutMs: () => runtime.current().gateway.ackTimeoutMs,
+  replayPageSize: config.replay.pageSize,
+  replaysAtOnce: config.replay.atOnce,
 });
-await subscriber.subscribe(channel);
+subscribeDeliveries({ subscriber, redis, prefix: config.redis.prefix, gatewayId, hub, logger });
 
 const app = await buildGateway({
   logger,
   pool,
   redis,
+  subscriber,
+  status,
   prefix: config.redis.prefix,
   gatewayId,
   hub,
@@ -63,25 +62,23 @@ const app = await buildGateway({
   phoneOf: deviceTokenVerifier(config.deviceTokens.secret),
   maxFrameBytes: config.websocket.maxFrameBytes,
 });
-// Alive before the first device registers: readers drop entries of gateways that are not.
-await beatGateway(redis, config.redis.prefix, gatewayId, config.presence.ttlMs);
+// Alive before the first device registers: readers drop entries of gateways that are
+// not. Sent before listening, on the connection that registers devices, so it goes first
+// even while Redis is down (its commands wait for it, in order); a beat that fails is
+// made good by the heartbeat's next, which finds the gateway lapsed and re-adds all.
+beatGateway(redis, config.redis.prefix, gatewayId, config.presence.ttlMs).catch((error: Error) => logger.warn({ err: error }, 'first beat failed; the heartbeat beats again'));
 const heartbeat = new Heartbeat(hub, redis, config.redis.prefix, gatewayId, logger, config.websocket.pingIntervalMs, config.presence.ttlMs);
-const retryTimer = setInterval(() => {
-  hub.retryUnacknowledged().catch((error: Error) => logger.warn({ err: error }, 're-push check failed; next tick retries'));
-  // A fixed tick: a smaller ackTimeoutMs set at runtime takes effect at this precision.
-}, 250);
-retryTimer.unref();
 
 closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal, connections: hub.connectionCount }, 'stopping: closing device connections so they reconnect elsewhere');
-  clearInterval(retryTimer);
+  hub.close();
   await heartbeat.close();
   const connections = hub.connections();
   await removePresence(redis, config.redis.prefix, connections.map((c) => presenceOf(gatewayId, c)))
     .then(() => retireGateway(redis, config.redis.prefix, gatewayId))
     .catch((error: Error) => logger.warn({ err: error }, 'presence not removed; it stops counting once this gateway stops beating'));
-  for (const c of connections) c.socket.close(1001, 'gateway shutting down, reconnect');
+  hub.closeConnections(1001, 'gateway shutting down, reconnect');
   await app.close();
   await status.close(); // the acks received so far are written before exit
   await runtime.close();

@@ -6,14 +6,46 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { DeviceHub } from './device-hub.ts';
 import { authenticate, deviceStream, unauthenticatedBody } from './device-stream.ts';
+import type { StatusWriter } from './status-writer.ts';
 
 /** The devices' WebSocket endpoint (contract §3). */
 const STREAM_PATH = '/v1/stream';
+/**
+ * Each readiness check answers within this, so that the probe (timeoutSeconds: 2,
+ * infra/k8s/gateway.yaml) gets a 503 rather than no answer: a PostgreSQL that does not
+ * answer holds a connection attempt for 5 s, and a Redis command waits for its
+ * connection for as long as it is down.
+ */
+const CHECK_MS = 1000;
+
+/** 'ok', or why not. */
+async function check(run: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_MS} ms`)), CHECK_MS);
+  });
+  try {
+    await Promise.race([run(), late]);
+    return 'ok';
+  } catch (error) {
+    return `error: ${(error as Error).message}`;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function redisCheck(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') throw new Error(`connection ${redis.status}`);
+  await redis.ping();
+}
 
 export interface GatewayDeps {
   logger: FastifyBaseLogger;
   pool: pg.Pool;
   redis: Redis;
+  /** The deliveries' subscriber connection (deliveries.ts). */
+  subscriber: Redis;
+  status: StatusWriter;
   prefix: string;
   gatewayId: string;
   hub: DeviceHub;
@@ -27,13 +59,20 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   const app = Fastify({ loggerInstance: deps.logger, logController: new LogController({ disableRequestLogging: true }) });
 
   app.get('/health/live', async () => ({ status: 'ok', gatewayId: deps.gatewayId }));
+  // Ready: presence (Redis), live deliveries (the subscriber), replays and statuses
+  // (PostgreSQL) all work, and the status writes are below their cap (at it, device
+  // sockets are not read: new devices are better served elsewhere).
   app.get('/health/ready', async (_request, reply) => {
-    const [redis, postgres] = await Promise.all([
-      deps.redis.ping().then(() => 'ok', (e: Error) => `error: ${e.message}`),
-      deps.pool.query('SELECT 1').then(() => 'ok', (e: Error) => `error: ${e.message}`),
+    const [redis, deliveries, postgres] = await Promise.all([
+      check(() => redisCheck(deps.redis)),
+      check(() => redisCheck(deps.subscriber)),
+      check(() => deps.pool.query('SELECT 1')),
     ]);
-    const ok = redis === 'ok' && postgres === 'ok';
-    return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'unavailable', checks: { redis, postgres, connections: deps.hub.connectionCount } });
+    const statusWrites = { pending: deps.status.pending, state: deps.status.full ? 'full' : deps.status.failing ? 'failing' : 'ok' };
+    const ok = redis === 'ok' && deliveries === 'ok' && postgres === 'ok' && !deps.status.full;
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'unavailable', checks: { redis, deliveries, postgres, statusWrites, connections: deps.hub.connectionCount } });
   });
   app.get('/metrics', async (_request, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()));
 
@@ -55,7 +94,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   app.addHook('preClose', async () => {
     app.server.removeListener('upgrade', onUpgrade);
     // Connections opened since the shutdown began reconnect elsewhere too.
-    for (const c of deps.hub.connections()) c.socket.close(1001, 'gateway shutting down, reconnect');
+    deps.hub.closeConnections(1001, 'gateway shutting down, reconnect');
   });
   return app;
 }

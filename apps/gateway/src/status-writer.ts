@@ -1,61 +1,184 @@
+import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { markDelivered, markSent, type Ack } from '@esh3ar/db';
+import type { GatewayMetrics } from '@esh3ar/observability';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 
 /**
- * Writes `sent` and `delivered` in batches: one UPDATE per flush, not one per ack
- * (at 10k acks/s a statement each would saturate PostgreSQL's connections). Failed
- * writes are kept and tried again at the next flush.
+ * Rows per UPDATE. mark-delivered over 300,000 pending rows here: 1,000 a statement
+ * wrote ~42,000 acks/s, 2,000–5,000 ~50,000/s, 10,000–100,000 35,000–40,000/s; 5,000
+ * takes 0.1–0.16 s. One statement for a whole outage's backlog grows with it (100,000:
+ * 2.8 s) until it passes the gateway's 10 s statement_timeout, and then fails every time.
  */
-export class StatusWriter {
-  #sent: string[] = [];
-  #acks: Ack[] = [];
-  #timer: NodeJS.Timeout;
-  #flushing: Promise<void> = Promise.resolve();
+const CHUNK = 5000;
+
+export interface StatusWriterOptions {
+  flushMs: number;
+  /** Statuses held at most before the writer is `full` (config.ts: statusWrites.maxPending). */
+  maxPending: number;
+}
+
+interface StatusWriterEvents {
+  /** `maxPending` statuses are held: the caller stops taking more (back-pressure). */
+  full: [];
+  /** Down to half of `maxPending` again after `full`. */
+  drain: [];
+}
+
+/**
+ * Writes `sent` and `delivered` in batches: one UPDATE per chunk of at most CHUNK, not
+ * one per ack (at 10k acks/s a statement each would saturate PostgreSQL's connections).
+ * What PostgreSQL does not take stays, in order, and is tried again at the next flush;
+ * nothing taken is dropped. The statuses are held in chunks, so that none is ever
+ * spread into a call: putting a failed batch back with `unshift(...acks)` threw
+ * RangeError past ~125,000 acks, and from then on nothing was written at all.
+ *
+ * Memory is bounded by the caller: at `maxPending` the writer says `full` and the caller
+ * stops feeding it (device-hub.ts) until `drain`. Half, not the cap itself, for the
+ * drain: a stall then lets ~100,000 acks in before the next, rather than pausing and
+ * resuming every socket for each chunk written.
+ */
+export class StatusWriter extends EventEmitter<StatusWriterEvents> {
+  // Oldest first; acks apart from sent marks, so that acks can go first.
+  readonly #acks: Ack[][] = [];
+  readonly #sent: string[][] = [];
+  #pendingAcks = 0;
+  #pendingSent = 0;
+  #full = false;
+  #failing = false;
+  #writing: Promise<void> | undefined;
+  readonly #timer: NodeJS.Timeout;
   readonly #pool: pg.Pool;
   readonly #logger: Logger;
+  readonly #metrics: GatewayMetrics;
   readonly #gatewayId: string;
+  readonly #options: StatusWriterOptions;
 
-  constructor(pool: pg.Pool, logger: Logger, gatewayId: string, flushMs: number) {
+  constructor(pool: pg.Pool, logger: Logger, metrics: GatewayMetrics, gatewayId: string, options: StatusWriterOptions) {
+    super();
     this.#pool = pool;
     this.#logger = logger;
+    this.#metrics = metrics;
     this.#gatewayId = gatewayId;
-    this.#timer = setInterval(() => void this.flush(), flushMs);
+    this.#options = options;
+    this.#timer = setInterval(() => {
+      if (this.#writing === undefined) void this.flush();
+    }, options.flushMs);
     this.#timer.unref();
   }
 
+  /** Statuses taken and not yet written. */
+  get pending(): number {
+    return this.#pendingAcks + this.#pendingSent;
+  }
+
+  /** At the cap: no more should be given until `drain`. */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** The last write failed: PostgreSQL did not take it (for /health/ready). */
+  get failing(): boolean {
+    return this.#failing;
+  }
+
   sent(id: string): void {
-    this.#sent.push(id);
+    append(this.#sent, id);
+    this.#pendingSent++;
+    this.#checkFull();
   }
 
   delivered(ack: Ack): void {
-    this.#acks.push(ack);
+    append(this.#acks, ack);
+    this.#pendingAcks++;
+    this.#checkFull();
   }
 
+  /** Writes what is held, a chunk at a time, until it is all written or PostgreSQL fails. Never rejects. */
   flush(): Promise<void> {
-    this.#flushing = this.#flushing.then(() => this.#write());
-    return this.#flushing;
+    this.#writing ??= this.#write().finally(() => {
+      this.#writing = undefined;
+    });
+    return this.#writing;
   }
 
-  async #write(): Promise<void> {
-    const sent = this.#sent;
-    const acks = this.#acks;
-    if (sent.length === 0 && acks.length === 0) return;
-    this.#sent = [];
-    this.#acks = [];
-    try {
-      // Acks first: a message pushed and acknowledged within one flush goes straight to delivered.
-      await markDelivered(this.#pool, acks);
-      await markSent(this.#pool, sent, `pushed by gateway ${this.#gatewayId}`);
-    } catch (error) {
-      this.#logger.warn({ err: error, sent: sent.length, acks: acks.length }, 'status writes failed; retrying at the next flush');
-      this.#sent.unshift(...sent);
-      this.#acks.unshift(...acks);
+  /**
+   * Stops the timer and writes what is held, trying again for up to `waitMs` while
+   * PostgreSQL does not take it (a restart of PostgreSQL during a deploy).
+   */
+  async close(waitMs = 5000): Promise<void> {
+    clearInterval(this.#timer);
+    const deadline = Date.now() + waitMs;
+    await this.flush();
+    while (this.pending > 0 && Date.now() < deadline) {
+      await sleep(this.#options.flushMs);
+      await this.flush();
+    }
+    if (this.pending > 0) {
+      this.#logger.error(
+        { acks: this.#pendingAcks, sent: this.#pendingSent },
+        'statuses not written before exit: those messages stay pending/sent and are replayed wherever their phone connects',
+      );
     }
   }
 
-  async close(): Promise<void> {
-    clearInterval(this.#timer);
-    await this.flush();
+  #checkFull(): void {
+    if (this.#full || this.pending < this.#options.maxPending) return;
+    this.#full = true;
+    this.emit('full');
   }
+
+  async #write(): Promise<void> {
+    let written = 0;
+    try {
+      // Acks first: a message pushed and acknowledged before its sent mark is written goes straight to delivered.
+      while (this.#acks.length > 0 || this.#sent.length > 0) {
+        if (this.#acks.length > 0) {
+          const chunk = this.#acks.shift()!;
+          await markDelivered(this.#pool, chunk).catch((error: unknown) => {
+            this.#acks.unshift(chunk);
+            throw error;
+          });
+          this.#pendingAcks -= chunk.length;
+          written += chunk.length;
+        } else {
+          const chunk = this.#sent.shift()!;
+          await markSent(this.#pool, chunk, `pushed by gateway ${this.#gatewayId}`).catch((error: unknown) => {
+            this.#sent.unshift(chunk);
+            throw error;
+          });
+          this.#pendingSent -= chunk.length;
+          written += chunk.length;
+        }
+        this.#count();
+        if (this.#full && this.pending <= this.#options.maxPending / 2) {
+          this.#full = false;
+          this.emit('drain');
+        }
+      }
+      if (this.#failing) this.#logger.info({ written }, 'status writes taken by PostgreSQL again');
+      this.#failing = false;
+    } catch (error) {
+      this.#metrics.statusWriteFailures.inc();
+      this.#count();
+      // Once per outage, not every flushMs; the counter counts each.
+      if (!this.#failing) {
+        this.#logger.warn({ err: error, acks: this.#pendingAcks, sent: this.#pendingSent }, 'status writes failed; kept, and tried again every flush');
+      }
+      this.#failing = true;
+    }
+  }
+
+  #count(): void {
+    this.#metrics.statusWritesPending.set({ kind: 'delivered' }, this.#pendingAcks);
+    this.#metrics.statusWritesPending.set({ kind: 'sent' }, this.#pendingSent);
+  }
+}
+
+/** Appends to the newest chunk, or starts one: no chunk grows past CHUNK. */
+function append<T>(chunks: T[][], item: T): void {
+  const last = chunks.at(-1);
+  if (last !== undefined && last.length < CHUNK) last.push(item);
+  else chunks.push([item]);
 }

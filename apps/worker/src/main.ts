@@ -1,5 +1,5 @@
 import { JOBS } from '@esh3ar/contracts';
-import { createPool, migrate } from '@esh3ar/db';
+import { createPool, isTransientPgError, migrate } from '@esh3ar/db';
 import {
   createDispatchMetrics,
   createLogger,
@@ -14,6 +14,7 @@ import { cappedBackoffMs, createRedis, redisKeys, sendQueues } from '@esh3ar/que
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue, Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
+import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
 import { parseConfig } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
 import { routeDeliveries } from './dispatch/route-deliveries.ts';
@@ -28,9 +29,6 @@ const logger = createLogger('worker', config.log.level);
 const registry = createRegistry('worker');
 const keys = redisKeys(config.redis.prefix);
 
-// Several workers may start at once: the migration lock makes the others wait.
-await migrate(config.postgres.url, logger);
-
 const pool = createPool(config.postgres.url, {
   max: config.postgresPool.max,
   applicationName: 'esh3ar-worker',
@@ -39,12 +37,41 @@ const pool = createPool(config.postgres.url, {
 });
 const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: false });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
-await redis.connect();
+// Redis not answering yet is no reason to stop: ioredis keeps reconnecting, and
+// commands (BullMQ's included) wait in its offline queue until it does.
+redis.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unreachable at start-up; reconnecting'));
+
+// Health first, so that a worker waiting for PostgreSQL says so (ready 503) rather
+// than looking dead to an orchestrator that would restart it in a loop.
+// Until the pipeline below exists: the environment's capacity and no breakers yet.
+let bufferCapacity = () => config.runtime.buffer.capacity;
+let breakerStates = (): Record<string, string> => ({});
+const ops = buildOpsServer(
+  registry,
+  { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
+  async () => ({
+    buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: bufferCapacity() },
+    breakers: breakerStates(),
+  }),
+);
+await ops.listen({ host: config.ops.host, port: config.ops.port });
+const address = ops.server.address();
+const opsPort = typeof address === 'object' && address ? address.port : config.ops.port;
+logger.info({ opsPort }, 'ops server listening');
+
+// Several workers may start at once: the migration lock makes the others wait.
+// PostgreSQL not answering yet (started after the workers, or down) is waited for.
+const waitForPostgres = retry(handleWhen(isTransientPgError), { backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) });
+waitForPostgres.onRetry(({ delay, ...reason }) => logger.warn({ err: 'error' in reason ? reason.error : undefined, delayMs: delay }, 'PostgreSQL unreachable; migrations wait for it'));
+await waitForPostgres.execute(() => migrate(config.postgres.url, logger));
+
 // esh3ar_queue_jobs: the backlog of every queue a worker takes jobs from, read at each scrape.
 const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix: config.redis.prefix }), ...sendQueues(redis, config.redis.prefix).values()];
+for (const queue of countedQueues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
 createQueueMetrics(registry, countedQueues);
 
 const runtime = await watchRuntimeConfig('worker', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
+bufferCapacity = () => runtime.current().buffer.capacity;
 
 const dispatchMetrics = createDispatchMetrics(registry);
 const senders = new ProviderSenders({
@@ -61,6 +88,7 @@ const senders = new ProviderSenders({
   retryMaxMs: config.ingest.retryMaxMs,
   lockDurationMs: config.ingest.lockDurationMs,
 });
+breakerStates = () => senders.breakerStates();
 const batcher = new PersistBatcher({
   pool,
   redis,
@@ -96,15 +124,6 @@ worker.on('failed', (job, error) => {
   if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) logger.error({ jobId: job.id, err: error }, 'ingest job failed for good');
 });
 
-const ops = buildOpsServer(
-  registry,
-  { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
-  async () => ({
-    buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: runtime.current().buffer.capacity },
-    breakers: senders.breakerStates(),
-  }),
-);
-
 closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal }, 'stopping: no new jobs, finishing the batch in hand');
@@ -122,9 +141,4 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   logger.info('stopped');
 });
 
-await ops.listen({ host: config.ops.host, port: config.ops.port });
-const address = ops.server.address();
-logger.info(
-  { opsPort: typeof address === 'object' && address ? address.port : config.ops.port, concurrency: config.ingest.concurrency },
-  'worker started',
-);
+logger.info({ opsPort, concurrency: config.ingest.concurrency }, 'worker started');

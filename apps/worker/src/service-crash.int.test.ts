@@ -3,6 +3,7 @@ import {
   send,
   startLoad,
   startPrivatePostgres,
+  startApp,
   startPrivateRedis,
   startStack,
   waitFor,
@@ -132,5 +133,67 @@ describe('Redis killed (SIGKILL, AOF appendfsync always) under load', () => {
     });
     expect(acceptingSeconds).toBeLessThan(5);
     for (const seconds of resumeSeconds) expect(seconds).toBeLessThan(5);
+  });
+});
+
+describe('PostgreSQL and Redis refusing connections when the processes start', () => {
+  it('the api and a worker start, report not ready, and become ready by themselves once both answer', async () => {
+    pg = await startPrivatePostgres();
+    redis = await startPrivateRedis();
+    stack = await startStack('refused-at-start', { databaseUrl: pg.url, redisUrl: redis.url, api: false, env: FAST_RECOVERY });
+    const s = stack;
+    const { apiKey } = await s.tenant('enterprise');
+    pg.stop();
+    await redis.kill();
+
+    const [api, worker] = await Promise.all([startApp('api', s.env), startApp('worker', s.env, { readyMsg: 'ops server listening' })]);
+    s.api = api;
+    s.workers.push(worker);
+    for (const p of [api, worker]) {
+      expect((await send(p.url, null, 'GET', '/health/live')).status).toBe(200);
+      expect((await send(p.url, null, 'GET', '/health/ready')).status).toBe(503);
+    }
+    // Not ready, and waiting: the worker retries its migrations, the api answers 503.
+    await worker.waitForLog((l) => l.msg === 'PostgreSQL unreachable; migrations wait for it');
+    const refused = await send(api.url, apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'too early' });
+    expect(refused.status).toBe(503);
+
+    pg.start();
+    await redis.start();
+    const answeredAt = Date.now();
+    await Promise.all([api, worker].map((p) => waitFor(() => send(p.url, null, 'GET', '/health/ready'), (r) => r.status === 200, 30_000, 100)));
+    const readySeconds = (Date.now() - answeredAt) / 1000;
+    const accepted = await send(api.url, apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'refused at start 1' });
+    expect(accepted.status).toBe(202);
+    const check = await waitFor(() => checkStored(s.pool, new Map([[accepted.body.id as string, 'refused at start 1']]), 'refused at start'), (c) => c.missing.length === 0);
+    expect(check.duplicates).toBe(0);
+    report('services refusing at start-up', { readySeconds });
+    expect(readySeconds).toBeLessThan(5);
+  });
+});
+
+describe('the api and a worker killed (SIGKILL) under load', () => {
+  it('an api restarted and a worker replaced: every 202 is stored exactly once', async () => {
+    const { stack: s, apiKey } = await startCrashStack('process-kill');
+    const tag = 'prockill';
+    const load = startLoad({ senders: SENDERS, apiUrl: () => s.api!.url, apiKey, tag });
+    await load.acceptedMore(2000);
+
+    // The api dies with requests in flight; those answered 202 before are in Redis.
+    const killedApi = s.api!;
+    await killedApi.stop('SIGKILL');
+    s.api = await startApp('api', s.env);
+    await load.acceptedMore(2000);
+
+    // A worker dies with batches in hand; its jobs stall and the other worker takes them.
+    const [victim] = s.workers.splice(0, 1);
+    await victim!.waitForLog(storedAfter(Date.now()));
+    expect((await victim!.stop('SIGKILL')).signal).toBe('SIGKILL');
+    await s.startWorker();
+    await load.acceptedMore(2000);
+    const result = await load.stop();
+
+    await expectPromiseKept(s, result, tag);
+    report('api and worker SIGKILL', { accepted: result.accepted.size, refused: Object.fromEntries(result.refused), unanswered: result.unanswered });
   });
 });

@@ -52,7 +52,11 @@ export function startLoad(options: LoadOptions): Load {
         const body = (await response.json()) as { id?: string };
         if (response.status === 202 && body.id) {
           result.accepted.set(body.id, content);
-          for (const w of waiters) if (result.accepted.size >= w.target) (waiters.delete(w), w.resolve());
+          for (const w of waiters) {
+            if (result.accepted.size < w.target) continue;
+            waiters.delete(w);
+            w.resolve();
+          }
         } else {
           result.refused.set(response.status, (result.refused.get(response.status) ?? 0) + 1);
           // A refusal names its Retry-After; a short pause keeps a refused sender from spinning.

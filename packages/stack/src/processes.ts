@@ -57,6 +57,8 @@ export interface StartOptions {
   echo?: boolean;
   /** Node flags instead of NODE_FLAGS[name] (bench/api-flags.ts compares them). */
   nodeFlags?: readonly string[];
+  /** The log line that says "started" instead of the app's ready line (a worker still waiting for PostgreSQL logs 'ops server listening'). */
+  readyMsg?: string;
 }
 
 export async function startApp(name: AppName, env: Record<string, string>, options: StartOptions = {}): Promise<AppProcess> {
@@ -114,7 +116,7 @@ export async function startApp(name: AppName, env: Record<string, string>, optio
 
   let ready: Record<string, unknown>;
   try {
-    ready = await waitForLog((l) => l.msg === READY[name].msg);
+    ready = await waitForLog((l) => l.msg === (options.readyMsg ?? READY[name].msg));
   } catch (error) {
     // Never ready (or never said so): do not leave it running behind the failure.
     child.kill('SIGKILL');

@@ -1,0 +1,61 @@
+import type { DeliveryItem } from '@esh3ar/contracts';
+import { gatewayChannel, pruneOwnPresence } from '@esh3ar/queue';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { DeviceHub } from './device-hub.ts';
+
+export interface DeliveriesDeps {
+  /** A connection of its own: a subscribed connection can do nothing else. */
+  subscriber: Redis;
+  redis: Redis;
+  prefix: string;
+  gatewayId: string;
+  hub: DeviceHub;
+  logger: Logger;
+}
+
+/**
+ * Live messages the workers route to this instance (they look up where each phone is
+ * connected), on this gateway's own channel.
+ *
+ * At every (re)connection of the subscriber, the channel is subscribed again and every
+ * connection replays: what the workers published here while the subscriber was away
+ * reached nobody, and waits in PostgreSQL as pending. ioredis re-subscribes by itself
+ * (autoResubscribe), but only the answer to our own SUBSCRIBE says from when on
+ * publications arrive; the replays read after it, and the live messages that arrive
+ * meanwhile are held behind them, so that none overtakes an older one.
+ */
+export function subscribeDeliveries(deps: DeliveriesDeps): void {
+  const { subscriber, hub, logger } = deps;
+  const channel = gatewayChannel(deps.prefix, deps.gatewayId);
+  subscriber.on('message', (_channel: string, payload: string) => {
+    let items: unknown;
+    try {
+      items = JSON.parse(payload);
+    } catch (error) {
+      logger.error({ err: error }, 'unreadable delivery payload');
+      return;
+    }
+    if (!Array.isArray(items)) return;
+    const absent = hub.deliver(items as DeliveryItem[]);
+    pruneOwnPresence(deps.redis, deps.prefix, deps.gatewayId, absent).catch((error: Error) =>
+      logger.warn({ err: error }, 'stale presence not pruned; the next delivery retries'),
+    );
+  });
+  subscriber.on('ready', () => {
+    const held = hub.connections().filter((c) => c.socket.readyState === c.socket.OPEN && hub.holdForReplay(c));
+    void subscriber
+      .subscribe(channel)
+      .then(
+        () => logger.info({ connections: held.length }, 'deliveries subscribed; replaying to the connections open meanwhile'),
+        // Only when the connection drops again before answering: its next 'ready' subscribes again.
+        (error: Error) => logger.warn({ err: error }, 'deliveries not subscribed; trying again when Redis reconnects'),
+      )
+      // Held connections replay either way, so that their live messages are let through
+      // (hub.replay never rejects).
+      .then(() => Promise.all(held.map((c) => hub.replay(c))));
+  });
+  // Connects now (lazyConnect); while Redis does not answer, ioredis retries every ≤ 2 s
+  // (createRedis's retryStrategy) and 'error' is logged by main.ts.
+  subscriber.connect().catch((error: Error) => logger.debug({ err: error }, 'deliveries subscriber not connected yet; retrying'));
+}
