@@ -46,19 +46,23 @@ export async function runDlqList(config: CliConfig, args: string[]): Promise<str
   }
 }
 
-/** `dlq replay ID... | --all [filters]`: back to pending with a fresh retry budget, and sent again. */
+/** `dlq replay ID... | --all [filters]`: back to pending with a fresh retry budget, and sent again (or left in the DLQ if Redis fails). */
 export async function runDlqReplay(config: CliConfig, args: string[]): Promise<string> {
   const { values, positionals } = parse(args);
   if (positionals.length === 0 && !values.all) throw new UsageError('dlq replay needs message ids, or --all (optionally with filters)');
   if (positionals.length > 0 && values.all) throw new UsageError('give message ids or --all, not both');
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
   const redis = createRedis(config.redis.url, { name: 'esh3ar-cli', failFast: true });
-  await redis.connect();
-  const queues = sendQueues(redis, config.redis.prefix);
+  let queues: ReturnType<typeof sendQueues> = new Map();
   try {
+    // In the try: with Redis down, the client would otherwise go on reconnecting and keep the
+    // process alive. The queues after it: BullMQ keeps a queue's first connection check, failed
+    // for good when made before the client is connected (failFast has no offline queue).
+    await redis.connect();
+    queues = sendQueues(redis, config.redis.prefix);
     const ids = values.all ? (await listDeadLetters(pool, filterOf(values), 10_000, null)).map((d) => d.id) : positionals;
-    const messages = await replayDeadLetters(pool, ids);
-    await enqueueReplays(queues, messages);
+    // The api's path (POST /v1/admin/dlq/replay): the messages leave the DLQ only if all their jobs were enqueued.
+    const messages = await replayDeadLetters(pool, ids, (moved) => enqueueReplays(queues, moved));
     return JSON.stringify({ replayed: messages.length, ids: messages.map((m) => m.id) });
   } finally {
     await Promise.allSettled([...queues.values()].map((q) => q.close()));

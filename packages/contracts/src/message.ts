@@ -10,7 +10,7 @@ export type Channel = (typeof CHANNELS)[number];
 /**
  * Lifecycle order: a status only ever moves to a later rank (terminal ones share the top),
  * but for the operator's DLQ replay, which moves a dead_letter back to pending. Which move is
- * legal from which status is the graph in packages/db's migration 0007, where PostgreSQL enforces it.
+ * legal from which status is the graph in packages/db's migration 0006, where PostgreSQL enforces it.
  */
 export const STATUS_RANK = {
   queued: 0,

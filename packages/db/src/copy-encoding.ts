@@ -65,6 +65,13 @@ export function messageRowValues(m: BufferedMessage, state: RowState): (string |
   ];
 }
 
+const STATUS = COPY_COLUMNS.indexOf('status');
+
+/** The parameters of park-message.sql: a row's values without its status, which that statement sets to dead_letter. */
+export function deadLetterValues(m: BufferedMessage, reason: string): (string | number | null)[] {
+  return messageRowValues(m, { status: 'failed', failureReason: reason }).filter((_, i) => i !== STATUS);
+}
+
 export function messageCopyRow(m: BufferedMessage, state: RowState): string {
   return messageRowValues(m, state).map(copyField).join('\t') + '\n';
 }

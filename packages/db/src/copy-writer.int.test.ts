@@ -35,11 +35,11 @@ describe('storeBatch', () => {
   it('stores a batch once however often it is processed, even duplicated within itself', async () => {
     const rows = Array.from({ length: 500 }, (_, i) => row({ content: `m${i}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }));
     const first = await storeBatch(pool, rows);
-    expect(first).toEqual({ inserted: 500, duplicates: 0, refused: [] });
+    expect(first).toEqual({ inserted: 500, failed: 0, parked: 0, duplicates: 0, refused: [] });
     const again = await storeBatch(pool, rows);
-    expect(again).toEqual({ inserted: 0, duplicates: 500, refused: [] });
+    expect(again).toEqual({ inserted: 0, failed: 0, parked: 0, duplicates: 500, refused: [] });
     const overlapping = [...rows.slice(0, 10), row(), row(), ...rows.slice(0, 10)];
-    expect(await storeBatch(pool, overlapping)).toEqual({ inserted: 2, duplicates: 20, refused: [] });
+    expect(await storeBatch(pool, overlapping)).toEqual({ inserted: 2, failed: 0, parked: 0, duplicates: 20, refused: [] });
     const { rows: counts } = await pool.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT id) AS d FROM messages');
     expect(counts[0]).toEqual({ n: '502', d: '502' });
   });
@@ -68,8 +68,8 @@ describe('storeBatch', () => {
     const bad = row({ ttlSeconds: 2_000_000_000_000, content: 'bad' });
     const good = [row({ content: 'good 1' }), row({ content: 'good 2' })];
     const result = await storeBatch(pool, [good[0]!, bad, good[1]!]);
-    expect(result.inserted).toBe(3);
-    expect(result.refused).toEqual([{ id: bad.message.id, reason: expect.stringContaining('refused by the database') }]);
+    expect(result).toMatchObject({ inserted: 3, failed: 1, parked: 0 });
+    expect(result.refused).toEqual([{ id: bad.message.id, as: 'failed', reason: expect.stringContaining('refused by the database') }]);
     const { rows } = await pool.query<{ id: string; status: string; failure_reason: string | null }>(
       'SELECT id, status, failure_reason FROM messages WHERE id = ANY($1)',
       [[bad.message.id, ...good.map((g) => g.message.id)]],

@@ -7,20 +7,21 @@ export { createPool, isDataPgError, isTransientPgError, withDefaultUser, type Po
 export type { StatementObserver } from './statement-timing.ts';
 export { migrate } from './migrate.ts';
 export { COPY_COLUMNS, copyField, messageCopyRow, messageRowValues, type RowState } from './copy-encoding.ts';
-export { storeBatch, type RowToStore, type StoreResult } from './copy-writer.ts';
+export { isRowRefusal, parkMessages, storeBatch, type Refusal, type RowToStore, type StoreResult } from './copy-writer.ts';
 export { createTenant, findTenantByApiKey, hashApiKey, type NewTenant, type Tenant, type TenantTier } from './tenants.ts';
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
 export { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type NextVersion, type RuntimeConfigVersion } from './runtime-config.ts';
 export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';
 export {
+  claimProviderCall,
   listDeadLetters,
   recordProviderAttempt,
   recordProviderOutcome,
-  recordProviderWaiting,
+  releaseProviderCall,
   replayDeadLetters,
-  sendState,
   type DeadLetter,
   type DlqFilter,
+  type ProviderCallClaim,
   type ProviderOutcome,
 } from './providers.ts';
 export {

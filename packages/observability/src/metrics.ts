@@ -111,6 +111,28 @@ export function createPersistMetrics(registry: Registry) {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     }),
+    ingestFailures: new Counter({
+      name: 'esh3ar_ingest_failures_total',
+      help: 'Ingest job attempts whose messages were not stored, by kind (unavailable: PostgreSQL or Redis, retried without limit; refused, fault: up to worker.maxAttempts attempts, then the job is given up)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    // No labels, so that the series exists (at 0) from the start and an alert sees its first step.
+    poisonJobs: new Counter({
+      name: 'esh3ar_ingest_poison_jobs_total',
+      help: 'Ingest jobs given up after worker.maxAttempts failures that were not PostgreSQL or Redis being unavailable; their messages are parked as dead letters',
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'esh3ar_persist_dead_letters_total',
+      help: 'Messages the worker stored as dead letters (GET /v1/admin/dlq): refused by PostgreSQL even as failed, or of a poison ingest job',
+      registers: [registry],
+    }),
+    unstorable: new Counter({
+      name: 'esh3ar_persist_unstorable_messages_total',
+      help: 'Messages of ingest jobs without a usable id: they cannot be stored anywhere and are logged, then removed from the buffer',
+      registers: [registry],
+    }),
   };
 }
 export type PersistMetrics = ReturnType<typeof createPersistMetrics>;
@@ -173,6 +195,32 @@ export function createGatewayMetrics(registry: Registry) {
     rejectedUpgrades: new Counter({
       name: 'esh3ar_gateway_rejected_upgrades_total',
       help: 'WebSocket upgrades refused (bad, forged or expired token)',
+      registers: [registry],
+    }),
+    statusWritesPending: new Gauge({
+      name: 'esh3ar_gateway_status_writes_pending',
+      help: 'Statuses taken and not yet written to PostgreSQL, by kind (delivered: acks; sent: pushes)',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    statusWriteFailures: new Counter({
+      name: 'esh3ar_gateway_status_write_failures_total',
+      help: 'Status writes (one UPDATE each) that PostgreSQL did not take; they are tried again',
+      registers: [registry],
+    }),
+    backPressure: new Gauge({
+      name: 'esh3ar_gateway_back_pressure',
+      help: '1 while pending status writes are at their cap: device sockets are not read and nothing is pushed',
+      registers: [registry],
+    }),
+    replaysWaiting: new Gauge({
+      name: 'esh3ar_gateway_replays_waiting',
+      help: 'Connections whose replay waits for a turn (a few run at once) or for PostgreSQL to answer again',
+      registers: [registry],
+    }),
+    replayFailures: new Counter({
+      name: 'esh3ar_gateway_replay_failures_total',
+      help: 'Replays that could not read PostgreSQL; each is tried again without closing the connection',
       registers: [registry],
     }),
   };

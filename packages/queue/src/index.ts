@@ -9,5 +9,5 @@ export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, type Ing
 export { cappedBackoffMs } from './backoff.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
 export { addPresence, beatGateway, gatewayChannel, onlineGateways, PRESENCE_KEY_TTL_MS, pruneOwnPresence, removePresence, retireGateway, type PresenceEntry } from './presence.ts';
-export { enqueueReplays, sendJob, sendQueues, type SendJob } from './send-jobs.ts';
+export { enqueueReplays, sendQueues, storedSendJobs } from './send-jobs.ts';
 export { breakerKey, breakerStates, publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from './shared-breaker.ts';

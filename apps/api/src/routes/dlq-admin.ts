@@ -65,8 +65,8 @@ export function dlqAdminRoutes(app: FastifyInstance, deps: DlqRouteDeps): void {
     if (!checkReplay.Check(request.body)) invalid('body: {"ids": [message ids]} or {"filter": {tenant, channel, error, since, until}}');
     const body = request.body;
     const ids = 'ids' in body ? body.ids : (await listDeadLetters(deps.pool, toDbFilter(body.filter), REPLAY_FILTER_MAX, null)).map((d) => d.id);
-    const messages = await replayDeadLetters(deps.pool, ids);
-    await enqueueReplays(deps.sendQueues, messages);
+    // Atomic: the messages leave the DLQ only if all their jobs were enqueued (replayDeadLetters).
+    const messages = await replayDeadLetters(deps.pool, ids, (moved) => enqueueReplays(deps.sendQueues, moved));
     request.log.info({ replayed: messages.length }, 'dead letters replayed');
     return { replayed: messages.length, ids: messages.map((m) => m.id) };
   });

@@ -3,8 +3,10 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 
 /**
- * Marks messages whose TTL passed before an ack as `expired`, every `intervalMs`.
- * Several workers may sweep at once: FOR UPDATE SKIP LOCKED splits the work.
+ * Marks messages whose TTL passed before an ack as `expired`, every `intervalMs`: pending
+ * ones, and app messages pushed to a device that never acknowledged them; never one handed
+ * to a provider, nor one whose provider call is in progress (sql/expire-due.sql). Several
+ * workers may sweep at once: FOR UPDATE SKIP LOCKED splits the work.
  */
 export class ExpirySweeper {
   #timer: NodeJS.Timeout;

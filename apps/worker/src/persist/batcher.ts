@@ -1,11 +1,12 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { BufferedMessage } from '@esh3ar/contracts';
-import { storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
+import { parkMessages, storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
 import type { PersistMetrics } from '@esh3ar/observability';
 import type { RedisKeys } from '@esh3ar/queue';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { ingestFailureKind } from './ingest-failure.ts';
 
 interface Waiting {
   rows: RowToStore[];
@@ -35,7 +36,9 @@ export interface BatcherDeps {
  * written ends, when it reaches worker.batchSize rows, when every job slot is waiting
  * on it, or worker.batchTimeoutMs after its first row. Light traffic is stored with
  * no added wait; heavy traffic forms large batches by itself. Each job's promise settles with the
- * batch: a failed batch fails all of its jobs, and BullMQ retries them.
+ * batch: a batch that fails because PostgreSQL or Redis is unavailable fails all of its jobs,
+ * and BullMQ retries them; one that fails for any other reason is written again job by job,
+ * so that one poison job does not fail the others with it.
  */
 export class PersistBatcher {
   #waiting: Waiting[] = [];
@@ -83,14 +86,22 @@ export class PersistBatcher {
     let result: StoreResult;
     try {
       result = await storeBatch(pool, rows);
-      // Stored: the messages leave the buffer. If this fails the jobs are retried, the
-      // merge finds the rows already there, and the index is cleared then.
+      // Stored (as given, as failed or as dead letters): the messages leave the buffer. If
+      // this fails the jobs are retried, the merge finds the rows already there, and the
+      // index is cleared then.
       await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
       const refused = new Set(result.refused.map((r) => r.id));
       await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !refused.has(r.message.id)).map((r) => r.message));
     } catch (error) {
+      const kind = ingestFailureKind(error);
+      if (kind !== 'unavailable' && batch.length > 1) {
+        logger.warn({ err: error, kind, jobs: batch.length }, 'batch not stored; writing its jobs one by one');
+        for (const w of batch) await this.#write([w]);
+        return;
+      }
       metrics.batches.inc({ outcome: 'retry' });
-      logger.warn({ err: error, rows: rows.length }, 'batch not stored; its jobs will be retried');
+      metrics.ingestFailures.inc({ kind }, batch.length);
+      logger.warn({ err: error, kind, rows: rows.length }, 'batch not stored; its jobs will be retried');
       for (const w of batch) w.reject(error);
       return;
     }
@@ -99,13 +110,49 @@ export class PersistBatcher {
     metrics.batches.inc({ outcome: 'stored' });
     metrics.batchSize.observe(rows.length);
     metrics.copyDuration.observe(seconds);
-    metrics.rows.inc({ result: 'stored' }, result.inserted - result.refused.length);
+    metrics.rows.inc({ result: 'stored' }, result.inserted - result.failed - result.parked);
     metrics.rows.inc({ result: 'duplicate' }, result.duplicates);
-    metrics.rows.inc({ result: 'failed' }, result.refused.length + rows.filter((r) => r.state.status === 'failed').length);
-    for (const r of rows) metrics.acceptToStored.observe({ priority: r.message.priority }, (now - Date.parse(r.message.acceptedAt)) / 1000);
-    for (const refused of result.refused) logger.warn(refused, 'message refused by PostgreSQL, stored as failed');
+    metrics.rows.inc({ result: 'failed' }, result.failed);
+    metrics.deadLetters.inc(result.parked);
+    for (const r of rows) {
+      // An acceptedAt only PostgreSQL reads ("now", "epoch": a message not from the api) has no latency to report.
+      const latency = (now - Date.parse(r.message.acceptedAt)) / 1000;
+      if (Number.isFinite(latency)) metrics.acceptToStored.observe({ priority: r.message.priority }, latency);
+    }
+    for (const refused of result.refused) logger.warn(refused, `message not storable as sent: stored as ${refused.as}`);
     logger.debug({ rows: rows.length, inserted: result.inserted, duplicates: result.duplicates, ms: seconds * 1000 }, 'batch stored');
     for (const w of batch) w.resolve();
+  }
+
+  /** worker.maxAttempts: how often a job may fail for a reason other than PostgreSQL or Redis being unavailable. */
+  get maxAttempts(): number {
+    return this.#deps.worker().maxAttempts;
+  }
+
+  /**
+   * The rows of a job given up for good, stored as dead letters with the reason (those already
+   * stored keep their rows) and taken out of the buffer. Bypasses the batch: it is rare, and
+   * must not fail with others.
+   */
+  async giveUp(rows: RowToStore[], reason: string): Promise<void> {
+    const { pool, redis, keys, metrics } = this.#deps;
+    try {
+      const result = await parkMessages(pool, rows, reason);
+      if (rows.length > 0) await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+      metrics.deadLetters.inc(result.parked);
+    } catch (error) {
+      // Unavailable: the job is retried and given up again then; counted once, when it ends.
+      if (ingestFailureKind(error) !== 'unavailable') metrics.poisonJobs.inc();
+      throw error;
+    }
+    metrics.poisonJobs.inc();
+  }
+
+  /** Messages that cannot be stored anywhere (no usable id): out of the buffer, counted; the caller logs them. */
+  async discard(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#deps.redis.hdel(this.#deps.keys.bufferIndex, ...ids);
+    this.#deps.metrics.unstorable.inc(ids.length);
   }
 
   /** Writes what is gathered now and waits for every write in flight. */

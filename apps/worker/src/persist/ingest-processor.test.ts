@@ -25,7 +25,8 @@ describe('toRow', () => {
   });
 
   it('cannot store a message without a usable id or tenant', () => {
-    expect(toRow({ ...valid, id: 'nope' })).toEqual({ unstorable: expect.stringContaining('invalid message') });
-    expect(toRow(null)).toEqual({ unstorable: expect.any(String) });
+    // With its id when that is a string: the buffer index entry to remove.
+    expect(toRow({ ...valid, id: 'nope' })).toEqual({ unstorable: expect.stringContaining('invalid message'), id: 'nope' });
+    expect(toRow(null)).toEqual({ unstorable: expect.any(String), id: null });
   });
 });

@@ -23,16 +23,29 @@ async function reason(body: { text(): Promise<string> }): Promise<string> {
 /**
  * One call to a provider (provider-sim's API: POST /v1/<channel>/send). Our message id
  * is the Idempotency-Key: a call repeated after a crash is recognised by the provider
- * and does not send twice. Classifies every failure; never retries by itself.
+ * and does not send twice. `validityPeriodSeconds` is what is left of the message's TTL
+ * (null: none): the provider drops the message once it runs out instead of delivering it
+ * late (Twilio's ValidityPeriod). Classifies every failure; never retries by itself.
  */
-export async function sendToProvider(baseUrl: string, channel: ProviderChannel, message: SendJobData['message'], signal: AbortSignal): Promise<{ providerMessageId: string }> {
+export async function sendToProvider(
+  baseUrl: string,
+  channel: ProviderChannel,
+  message: SendJobData['message'],
+  validityPeriodSeconds: number | null,
+  signal: AbortSignal,
+): Promise<{ providerMessageId: string }> {
   let response;
   try {
     response = await request(`${baseUrl}/v1/${channel}/send`, {
       method: 'POST',
       signal,
       headers: { 'content-type': 'application/json', 'idempotency-key': message.id },
-      body: JSON.stringify({ to: message.recipient, text: message.content, ...(message.subject === null ? {} : { subject: message.subject }) }),
+      body: JSON.stringify({
+        to: message.recipient,
+        text: message.content,
+        ...(message.subject === null ? {} : { subject: message.subject }),
+        ...(validityPeriodSeconds === null ? {} : { validityPeriodSeconds }),
+      }),
     });
   } catch (error) {
     if (signal.aborted) throw new ProviderError('TIMEOUT', `${channel} provider did not answer in time`, { cause: error });

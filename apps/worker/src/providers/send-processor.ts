@@ -1,6 +1,6 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import { checkSendJob, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
-import { recordProviderAttempt, recordProviderOutcome, recordProviderWaiting, sendState } from '@esh3ar/db';
+import { claimProviderCall, recordProviderAttempt, recordProviderOutcome, releaseProviderCall } from '@esh3ar/db';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -16,6 +16,8 @@ export interface SendDeps {
   sharedOpenUntil: (channel: ProviderChannel) => number;
   runtime: () => RuntimeConfig;
   onOutcome: (channel: ProviderChannel, outcome: Outcome) => void;
+  /** How long a claimed message may wait in the bulkhead's queue and then be in its call, at most. */
+  callLeaseMs: number;
 }
 
 export type Outcome = 'sent' | 'failed' | 'dead_letter' | 'retry' | 'circuit_open' | 'skipped';
@@ -56,31 +58,34 @@ export class RetryLater extends Error {
 }
 
 /**
- * Sends one message through its provider. The message row is the source of truth:
- * one already handed to a provider (provider_message_id set) or no longer waiting is
- * skipped, so a job re-run after a crash never sends twice from our side; the
- * provider also de-duplicates on our message id. Outcomes:
- * accepted → sent; refused → failed, no retry; transient → attempt counted, retried
- * with backoff until worker.maxAttempts → dead_letter; breaker open → the job waits
- * (delayed, no attempt counted) and the message stays pending with the reason.
+ * Sends one message through its provider. The message row is the source of truth: the
+ * job first claims it (claimProviderCall), and one already handed to a provider, no longer
+ * waiting or past its TTL is skipped, so a job re-run after a crash never sends twice from
+ * our side (the provider also de-duplicates on our message id), and a job whose DLQ replay
+ * was rolled back sends nothing. The claim keeps the expiry sweep away while the provider
+ * may be accepting the message; the provider gets what is left of the TTL as its validity
+ * period. Outcomes: accepted → sent; refused → failed, no retry; transient → attempt
+ * counted, retried with backoff until worker.maxAttempts → dead_letter; breaker open → the
+ * job waits (delayed, no attempt counted) and the message stays pending with the reason.
  */
 export function sendProcessor(deps: SendDeps) {
   return async function processSendJob(job: Job<SendJobData>, token?: string): Promise<Outcome> {
     if (!checkSendJob.Check(job.data)) throw new UnrecoverableError(`send job ${job.id} has an invalid payload`);
     const { channel, message, reason } = job.data;
-    const from = reason === 'fallback' ? ['pending', 'sent'] : ['pending'];
-    const state = await sendState(deps.pool, message.id);
-    if (!state || state.providerMessageId !== null || !from.includes(state.status) || state.expired) {
+    // A fallback, or a replayed app message, goes out even if a gateway pushed it meanwhile (sent, not acknowledged).
+    const from = reason === 'send' ? ['pending'] : ['pending', 'sent'];
+    const claim = await claimProviderCall(deps.pool, message.id, from, deps.callLeaseMs);
+    if (claim === null) {
       deps.onOutcome(channel, 'skipped');
       return 'skipped';
     }
+    const claimedAt = performance.now();
     const { breaker: breakerConfig, worker } = deps.runtime();
 
     const wait = async (waitMs: number, why: string): Promise<never> => {
-      if (job.attemptsStarted <= 1 || !(job.data as SendJobData & { waiting?: boolean }).waiting) {
-        await recordProviderWaiting(deps.pool, message.id, why);
-        await job.updateData({ ...job.data, waiting: true } as SendJobData);
-      }
+      const first = job.attemptsStarted <= 1 || !(job.data as SendJobData & { waiting?: boolean }).waiting;
+      await releaseProviderCall(deps.pool, message.id, first ? why : null);
+      if (first) await job.updateData({ ...job.data, waiting: true } as SendJobData);
       deps.onOutcome(channel, 'circuit_open');
       await job.moveToDelayed(Date.now() + waitMs, token);
       throw new DelayedError();
@@ -91,7 +96,18 @@ export function sendProcessor(deps: SendDeps) {
 
     const policy = deps.policies.get(channel)!;
     try {
-      const { providerMessageId } = await policy.policy.execute(({ signal }) => sendToProvider(deps.providerBaseUrl, channel, message, signal));
+      const accepted = await policy.policy.execute(({ signal }) => {
+        // What is left of the TTL now, after the wait in the bulkhead's queue.
+        const validity = claim.secondsLeft === null ? null : Math.ceil(claim.secondsLeft - (performance.now() - claimedAt) / 1000);
+        return validity !== null && validity <= 0 ? Promise.resolve(null) : sendToProvider(deps.providerBaseUrl, channel, message, validity, signal);
+      });
+      if (accepted === null) {
+        // The TTL ran out before the call: the expiry sweep makes it expired.
+        await releaseProviderCall(deps.pool, message.id, null);
+        deps.onOutcome(channel, 'skipped');
+        return 'skipped';
+      }
+      const { providerMessageId } = accepted;
       const detail = reason === 'fallback' ? `no device acknowledged in time; sent by ${channel} (${providerMessageId})` : `accepted by the ${channel} provider (${providerMessageId})`;
       await recordProviderOutcome(deps.pool, message.id, 'sent', { providerMessageId, detail }, from);
       deps.onOutcome(channel, 'sent');
@@ -103,6 +119,7 @@ export function sendProcessor(deps: SendDeps) {
           return wait(failure.waitMs, `waiting: the ${channel} provider's circuit is open`);
         case 'busy':
           // The bulkhead is full: try again shortly, without counting an attempt.
+          await releaseProviderCall(deps.pool, message.id, null);
           await job.moveToDelayed(Date.now() + 100 + Math.floor(Math.random() * 400), token);
           throw new DelayedError();
         case 'rejected':

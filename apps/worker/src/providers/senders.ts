@@ -1,7 +1,7 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import { PROVIDER_CHANNELS, sendQueueName, type BufferedMessage, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import type { ProviderMetrics } from '@esh3ar/observability';
-import { cappedBackoffMs, publishClosed, publishOpen, sendJob, sharedOpenUntil, type BreakerState, type SendJob } from '@esh3ar/queue';
+import { cappedBackoffMs, publishClosed, publishOpen, sharedOpenUntil, storedSendJobs, type BreakerState } from '@esh3ar/queue';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -26,6 +26,8 @@ export interface SendersOptions {
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+/** Calls that may wait in a channel's bulkhead per call in flight. */
+const BULKHEAD_QUEUE_PER_SLOT = 4;
 
 /**
  * The provider side of a worker: one BullMQ queue and worker per channel (a slow
@@ -54,6 +56,10 @@ export class ProviderSenders {
       sharedOpenUntil: (channel) => this.#sharedOpen.get(channel) ?? 0,
       runtime: options.runtime,
       onOutcome: (channel, outcome) => options.metrics.outcomes.inc({ channel, outcome }),
+      // A call waits behind at most maxQueued / maxConcurrent = 4 others per slot in the
+      // bulkhead (#refreshPolicies), each ended by the timeout, then takes at most the
+      // timeout itself; 1 s more for the claim's and the outcome's round trips.
+      callLeaseMs: options.timeoutMs * (1 + BULKHEAD_QUEUE_PER_SLOT) + 1000,
     });
     for (const channel of PROVIDER_CHANNELS) {
       this.#queues.set(channel, new Queue<SendJobData>(sendQueueName(channel), { connection: redis, prefix }));
@@ -105,7 +111,7 @@ export class ProviderSenders {
         halfOpenAfterMs: breaker.halfOpenAfterMs,
         timeoutMs: this.#options.timeoutMs,
         maxConcurrent: this.#options.concurrency,
-        maxQueued: this.#options.concurrency * 4,
+        maxQueued: this.#options.concurrency * BULKHEAD_QUEUE_PER_SLOT,
       });
       p.breaker.onStateChange((state) => {
         const name = stateName(state);
@@ -131,21 +137,10 @@ export class ProviderSenders {
 
   /** After storage: provider messages to their channel's queue; app messages with a fallback, delayed. */
   async enqueueStored(messages: readonly BufferedMessage[]): Promise<void> {
-    const byChannel = new Map<ProviderChannel, SendJob[]>();
-    const add = (channel: ProviderChannel, job: SendJob) => {
-      const list = byChannel.get(channel);
-      if (list) list.push(job);
-      else byChannel.set(channel, [job]);
-    };
-    const now = Date.now();
-    for (const m of messages) {
-      if (m.channel !== 'app') {
-        add(m.channel, sendJob(m, m.channel, 'send', `send-${m.id}`));
-      } else if (m.fallback === 'sms' || m.fallback === 'whatsapp') {
-        const due = Date.parse(m.acceptedAt) + (m.fallbackAfterSeconds ?? 60) * 1000;
-        add(m.fallback, sendJob(m, m.fallback, 'fallback', `fallback-${m.id}`, { delay: Math.max(0, due - now) }));
-        this.#options.metrics.fallbacks.inc({ channel: m.fallback });
-      }
+    const byChannel = storedSendJobs(messages, Date.now());
+    for (const [channel, jobs] of byChannel) {
+      const fallbacks = jobs.filter((j) => j.data.reason === 'fallback').length;
+      if (fallbacks > 0) this.#options.metrics.fallbacks.inc({ channel }, fallbacks);
     }
     await Promise.all([...byChannel].map(([channel, jobs]) => this.#queues.get(channel)!.addBulk(jobs)));
   }
