@@ -11,12 +11,13 @@
  * PROPAGATION_ROUNDS (20) per mode.
  */
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendRuntimeConfig } from '../packages/db/src/index.ts';
 import { REPO_ROOT, send, startApp, startStack, type AppProcess, type Stack } from '../packages/stack/src/index.ts';
 
 const rounds = Number(process.env.PROPAGATION_ROUNDS ?? 20);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`PROPAGATION_ROUNDS must be a whole number ≥ 1, got ${process.env.PROPAGATION_ROUNDS}`);
-const ADMIN_TOKEN = 'bench-config-propagation';
+const ADMIN_TOKEN = `adm_${randomBytes(24).toString('base64url')}`;
 const log = (text: string) => process.stderr.write(`config-propagation: ${text}\n`);
 
 function percentile(sorted: number[], p: number): number {

@@ -8,13 +8,14 @@
  * BENCH_PROVIDER_HALF_OPEN_MS (5000): breaker.halfOpenAfterMs for the run (the default 30 s
  * would make the recovery figure mostly that wait).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { REPO_ROOT, send, startApp, startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 
 const MESSAGES = Number(process.env.BENCH_PROVIDER_MESSAGES ?? 3000);
 const OUTAGE_MESSAGES = Number(process.env.BENCH_PROVIDER_OUTAGE_MESSAGES ?? 1000);
 const HALF_OPEN_MS = Number(process.env.BENCH_PROVIDER_HALF_OPEN_MS ?? 5000);
-const ADMIN = 'bench-providers-admin';
+const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 
 async function sentCount(stack: Stack, tag: string): Promise<number> {
   const { rows } = await stack.pool.query<{ n: string }>("SELECT count(*) AS n FROM messages WHERE status = 'sent' AND content LIKE $1", [`${tag}%`]);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { send, startApp, startStack, TestDevice, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { alertQueries, dashboardQueries, kedaQueries, metricNames, withGrafanaVariables, type Query } from './promql.ts';
@@ -10,7 +10,7 @@ import { alertQueries, dashboardQueries, kedaQueries, metricNames, withGrafanaVa
 // label values that would make cardinality unbounded. The logs of the same run must hold
 // neither message content nor the API key.
 
-const ADMIN = 'admin-token-observability-test';
+const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 // Unique text: found in a log line only if content were logged.
 const CONTENT = `observability content ${randomUUID()}`;
 

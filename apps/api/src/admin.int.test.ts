@@ -42,7 +42,7 @@ describe('admin API authentication', () => {
       for (const token of presented) {
         const r = await send(stack.api!.url, token, method, path, body);
         expect(r.status, `${method} ${path} with ${token}`).toBe(401);
-        expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [] } });
+        expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') } });
       }
     }
     const basic = await send(stack.api!.url, null, 'GET', '/v1/admin/config', undefined, { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` });

@@ -1,6 +1,6 @@
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
-import { createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
+import { createApiLimitMetrics, createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
@@ -8,13 +8,17 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { authenticateAdmin } from './admin-auth.ts';
-import { authenticate, createTenantLookup } from './auth.ts';
-import { toErrorAnswer } from './errors.ts';
+import { registerApiKeyAuth } from './auth.ts';
+import { errorHandler } from './error-handler.ts';
+import { countTimeouts, timeoutOptions, type HttpTimeouts } from './http-limits.ts';
 import { registerMemoryPressure, type PressureLimits } from './memory-pressure.ts';
 import { registerRateLimit } from './rate-limit.ts';
+import { echoRequestId, requestId } from './request-id.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { dlqAdminRoutes } from './routes/dlq-admin.ts';
+import { keyAdminRoutes } from './routes/keys-admin.ts';
+import { tenantAdminRoutes } from './routes/tenants-admin.ts';
 import { queueBoard } from './routes/queue-board.ts';
 import { operationsRoutes } from './routes/operations.ts';
 import { webhookAdminRoutes } from './routes/webhooks-admin.ts';
@@ -41,6 +45,11 @@ export interface AppDeps {
   adminToken: string | null;
   admission: { rateLimit: boolean; backpressure: boolean };
   pressure: PressureLimits;
+  /** Proxies whose X-Forwarded-For gives request.ip (API_TRUST_PROXY); none: the peer's address. */
+  trustedProxies?: readonly string[];
+  timeouts: HttpTimeouts;
+  /** QUEUE_BOARD_WRITE: the queue board's actions work; otherwise it is read-only. */
+  queueBoardWrite: boolean;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -50,27 +59,27 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 64 * 1024,
     return503OnClosing: true,
+    trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
+    ...timeoutOptions(deps.timeouts),
+    genReqId: requestId,
   });
   // Only application/json is accepted; anything else is a 415.
   app.removeContentTypeParser('text/plain');
 
   const httpMetrics = createHttpMetrics(deps.registry);
+  const limitMetrics = createApiLimitMetrics(deps.registry);
   const { ingestMetrics } = deps;
+  countTimeouts(app, limitMetrics);
+  app.addHook('onRequest', echoRequestId);
 
   app.addHook('onResponse', async (request, reply) => {
     httpMetrics.answered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
 
-  app.setErrorHandler((error, request, reply) => {
-    const answer = toErrorAnswer(error);
-    if (answer.status >= 500 && answer.body.error.code === 'INTERNAL') request.log.error({ err: error }, 'request failed');
-    if (answer.status === 401 && !request.url.startsWith('/v1/admin/')) ingestMetrics.refused.inc({ reason: 'auth' });
-    if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));
-    if (answer.body.error.code === 'RATE_LIMITED') ingestMetrics.refused.inc({ reason: 'rate_limit' }, request.messageCost ?? 1);
-    return reply.code(answer.status).send(answer.body);
-  });
-  app.setNotFoundHandler((_request, reply) => {
-    reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route', details: [] } });
+  const handleError = errorHandler(ingestMetrics);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route', details: [], requestId: request.id } });
   });
 
   operationsRoutes(app, { ...deps, metrics: ingestMetrics });
@@ -78,8 +87,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(async (v1) => {
     // First: a process under pressure refuses before looking up a key or calling Redis.
     await registerMemoryPressure(v1, deps.pressure, ingestMetrics);
-    v1.addHook('onRequest', authenticate(createTenantLookup(deps.pool, { ttlMs: 30_000, maxEntries: 10_000 })));
-    if (deps.admission.rateLimit) await registerRateLimit(v1, deps.redis, deps.keys.prefix, deps.runtime);
+    registerApiKeyAuth(v1, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, registry: deps.registry, logger: deps.logger });
+    if (deps.admission.rateLimit) registerRateLimit(v1, { redis: deps.redis, prefix: deps.keys.prefix, runtime: deps.runtime, ingestMetrics, limitMetrics });
     messageRoutes(v1, { ...deps, backpressure: deps.admission.backpressure, metrics: ingestMetrics });
   });
 
@@ -90,8 +99,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       // One hook for every /v1/admin/* route registered in this scope.
       admin.addHook('onRequest', authenticateAdmin(adminToken));
       adminRoutes(admin, { store, logger: deps.logger });
+      tenantAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
+      keyAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
       dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues });
-      await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()]);
+      await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()], { write: deps.queueBoardWrite, errorHandler: handleError, limitMetrics });
       webhookAdminRoutes(admin, { pool: deps.pool, logger: deps.logger });
     });
   }

@@ -1,7 +1,14 @@
-import { findTenantByApiKey, type Tenant } from '@esh3ar/db';
-import type { FastifyRequest } from 'fastify';
+import type { Tenant } from '@esh3ar/db';
+import { createAuthMetrics, type AuthMetrics, type AuthRefusal } from '@esh3ar/observability';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { apiError } from './errors.ts';
+import type { Registry } from 'prom-client';
+import { authFailureLimiter, type Attempt, type AuthFailureLimiter, type Refusal } from './auth-failures.ts';
+import { apiError, unavailable, type ApiError } from './errors.ts';
+import { createKeyCache, type KeyCache, type KeyVerdict } from './key-cache.ts';
+import { KeyRevocationListener } from './key-revocation.ts';
+import { KeyUsageRecorder } from './key-usage.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -9,42 +16,8 @@ declare module 'fastify' {
   }
 }
 
-interface CacheEntry {
-  tenant: Tenant | null;
-  expiresAt: number;
-}
-
-export interface TenantLookupOptions {
-  /** How long a key → tenant answer is reused; a revoked key works at most this long. */
-  ttlMs: number;
-  maxEntries: number;
-}
-
-/**
- * API key → tenant, with a small in-process cache: at 20k req/s a PostgreSQL round
- * trip per request would cost more than the whole enqueue. While PostgreSQL is
- * unreachable, an expired entry is still honoured, so a known sender keeps sending.
- */
-export function createTenantLookup(pool: pg.Pool, options: TenantLookupOptions) {
-  const cache = new Map<string, CacheEntry>();
-  return async function lookup(apiKey: string): Promise<Tenant | null> {
-    const now = Date.now();
-    const hit = cache.get(apiKey);
-    if (hit && hit.expiresAt > now) return hit.tenant;
-    let tenant: Tenant | null;
-    try {
-      tenant = await findTenantByApiKey(pool, apiKey);
-    } catch (error) {
-      if (hit?.tenant) return hit.tenant;
-      throw apiError('UNAVAILABLE', `cannot verify the API key: ${(error as Error).message}`, [], 1);
-    }
-    if (cache.size >= options.maxEntries) cache.delete(cache.keys().next().value!);
-    // Unknown keys are remembered briefly too, so a flood of bad keys cannot reach PostgreSQL.
-    cache.set(apiKey, { tenant, expiresAt: now + (tenant ? options.ttlMs : Math.min(options.ttlMs, 5000)) });
-    return tenant;
-  };
-}
-export type TenantLookup = ReturnType<typeof createTenantLookup>;
+/** Longer than any key this api issues (`esh_` + 43 characters): refused without a lookup. */
+const MAX_KEY_CHARS = 200;
 
 export function bearerToken(request: FastifyRequest): string | null {
   const header = request.headers.authorization;
@@ -53,13 +26,143 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
-export function authenticate(lookup: TenantLookup) {
-  return async function onRequest(request: FastifyRequest): Promise<void> {
+const MESSAGES: Record<AuthRefusal, string> = {
+  missing: 'missing API key: send Authorization: Bearer <apiKey>',
+  malformed: 'invalid API key',
+  unknown: 'invalid API key',
+  revoked: 'this API key has been revoked',
+  disabled: 'this tenant is disabled',
+};
+
+export interface AuthParts {
+  cache: KeyCache;
+  failures: AuthFailureLimiter;
+  usage: KeyUsageRecorder;
+  metrics: AuthMetrics;
+}
+
+/**
+ * The onRequest hook of /v1/messages*: the tenant of the bearer key, or 401 with
+ * `WWW-Authenticate: Bearer` (RFC 6750). A key this process verified recently is answered
+ * from memory. Any other key may cost a PostgreSQL lookup, so it first asks the
+ * failed-authentication limiter of its client address, and past 20 refused keys in a
+ * minute the answer is 429 before any database work. A key this process verified before
+ * (whose entry is only due for a re-check) is no guess and skips the limiter, so an
+ * attacker sharing a NAT address does not lock out the tenants behind it.
+ */
+export function authenticate(parts: AuthParts) {
+  const { cache, failures, usage, metrics } = parts;
+
+  function refuse(reply: FastifyReply, reason: AuthRefusal): ApiError {
+    metrics.refused.inc({ reason });
+    const message = MESSAGES[reason];
+    reply.header('www-authenticate', reason === 'missing' ? 'Bearer realm="esh3ar"' : `Bearer realm="esh3ar", error="invalid_token", error_description="${message}"`);
+    return apiError('UNAUTHENTICATED', message);
+  }
+
+  function limited(attempt: { retryAfterSeconds: number }): ApiError {
+    metrics.limited.inc();
+    return apiError('RATE_LIMITED', `too many refused API keys from this address; retry in ${attempt.retryAfterSeconds} s`, [], attempt.retryAfterSeconds);
+  }
+
+  function admit(request: FastifyRequest, reply: FastifyReply, verdict: KeyVerdict, now: number): void {
+    if (verdict.kind === 'valid') {
+      request.tenant = verdict.tenant;
+      usage.touch(verdict.keyId, now);
+      return;
+    }
+    throw refuse(reply, verdict.kind);
+  }
+
+  /** A refusal that cost no lookup, counted against the address (or 429 if it is already over). */
+  async function refuseCounted(request: FastifyRequest, reply: FastifyReply, reason: 'malformed' | 'unknown' | 'revoked'): Promise<never> {
+    let counted: Refusal;
+    try {
+      counted = await failures.refusal(request.ip);
+    } catch {
+      // Redis unreachable: this refusal goes uncounted, and no database work depends on it.
+      throw refuse(reply, reason);
+    }
+    if (!counted.admitted) throw limited(counted);
+    throw refuse(reply, reason);
+  }
+
+  // Requests that bring one key this process has not verified yet share its limiter slot
+  // and its lookup: a new sender's first burst (200 requests at once, say) is one
+  // refused-key candidate for its address, not 200, and costs one query.
+  const firstLookups = new Map<string, Promise<KeyVerdict>>();
+
+  async function checkNewKey(request: FastifyRequest, key: string): Promise<KeyVerdict> {
+    let attempt: Attempt;
+    try {
+      attempt = await failures.attempt(request.ip);
+    } catch (error) {
+      // Fail closed: without the limiter, a flood of new keys would each reach PostgreSQL.
+      throw unavailable('the failed-authentication limiter', error);
+    }
+    if (!attempt.admitted) throw limited(attempt);
+    // A key that could not be checked (PostgreSQL down: 503) keeps counting: each such
+    // attempt still cost a connection attempt, and the next ones from the address should not.
+    let verdict: KeyVerdict;
+    try {
+      verdict = await cache.verify(key);
+    } catch (error) {
+      settleQuietly(request, attempt, true);
+      throw error;
+    }
+    // Only unknown and revoked keys count against the address; a disabled tenant's key is a real key.
+    settleQuietly(request, attempt, verdict.kind !== 'valid' && verdict.kind !== 'disabled');
+    return verdict;
+  }
+
+  return async function onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const key = bearerToken(request);
-    if (key === null) throw apiError('UNAUTHENTICATED', 'missing API key: send Authorization: Bearer <apiKey>');
-    if (key.length > 200) throw apiError('UNAUTHENTICATED', 'invalid API key');
-    const tenant = await lookup(key);
-    if (tenant === null) throw apiError('UNAUTHENTICATED', 'invalid API key');
-    request.tenant = tenant;
+    if (key === null) throw refuse(reply, 'missing');
+    if (key.length > MAX_KEY_CHARS) return refuseCounted(request, reply, 'malformed');
+    const now = Date.now();
+    const cached = cache.cached(key, now);
+    if (cached !== undefined) {
+      if (cached.kind === 'unknown' || cached.kind === 'revoked') return refuseCounted(request, reply, cached.kind);
+      return admit(request, reply, cached, now);
+    }
+    if (cache.isKnown(key)) return admit(request, reply, await cache.verify(key), now);
+
+    let first = firstLookups.get(key);
+    if (first === undefined) {
+      first = checkNewKey(request, key).finally(() => firstLookups.delete(key));
+      firstLookups.set(key, first);
+    }
+    return admit(request, reply, await first, now);
   };
+}
+
+function settleQuietly(request: FastifyRequest, attempt: Extract<Attempt, { admitted: true }>, refused: boolean): void {
+  // Not settled, the attempt stays held and counts as one refused key for a minute: the safe side.
+  attempt.settle(refused).catch((error: Error) => request.log.debug({ err: error }, 'failed-authentication slot not settled'));
+}
+
+export interface ApiKeyAuthDeps {
+  pool: pg.Pool;
+  /** The request connection: limiter scripts run on it; the revocation subscriber is a duplicate. */
+  redis: Redis;
+  prefix: string;
+  registry: Registry;
+  logger: FastifyBaseLogger;
+}
+
+/**
+ * API-key authentication on every route of `app`: the key cache, the failed-
+ * authentication limiter, the last-use recorder and the revocation listener, closed
+ * with the app (the listener first, then a last write of key usage, before main ends the pool).
+ */
+export function registerApiKeyAuth(app: FastifyInstance, deps: ApiKeyAuthDeps): void {
+  const cache = createKeyCache(deps.pool);
+  const usage = new KeyUsageRecorder(deps.pool, deps.logger);
+  const revocations = KeyRevocationListener.start({ redis: deps.redis, pool: deps.pool, prefix: deps.prefix, cache, logger: deps.logger });
+  const failures = authFailureLimiter(deps.redis, deps.prefix);
+  app.addHook('onRequest', authenticate({ cache, failures, usage, metrics: createAuthMetrics(deps.registry) }));
+  app.addHook('onClose', async () => {
+    await revocations.close().catch((error: Error) => deps.logger.warn({ err: error }, 'API key revocation listener did not close cleanly'));
+    await usage.close();
+  });
 }

@@ -120,7 +120,7 @@ describe('memory pressure (@fastify/under-pressure)', () => {
     const { apiKey } = await stack.tenant('enterprise');
     const shed = await waitFor(() => send(api, apiKey, 'POST', '/v1/messages', message('critical')), (r) => r.status !== 202, 10_000);
     expect(shed.status).toBe(503);
-    expect(shed.body).toEqual({ error: { code: 'OVERLOADED', message: expect.stringContaining('under pressure'), details: [] } });
+    expect(shed.body).toEqual({ error: { code: 'OVERLOADED', message: expect.stringContaining('under pressure'), details: [], requestId: shed.headers.get('x-request-id') } });
     expect(shed.headers.get('retry-after')).toBe('2');
     expect((await send(api, apiKey, 'GET', '/v1/messages')).status).toBe(503);
     expect((await send(api, null, 'GET', '/health/live')).status).toBe(200);
@@ -140,7 +140,10 @@ describe('Redis unreachable', () => {
     // A private Redis, so that stopping it disturbs no other test.
     const port = await freePort();
     redisDir = mkdtempSync(join(tmpdir(), 'esh3ar-redis-'));
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Durable as production runs it: the api refuses a Redis without AOF (guardRedisDurability).
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve) => redis.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('Ready to accept connections') && resolve()));
     stack = await startStack('redis-down', { redisUrl: `redis://127.0.0.1:${port}`, api: false });
     stack.api = await startApp('api', stack.env);

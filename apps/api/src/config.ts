@@ -1,9 +1,62 @@
-import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, readSwitch, type Env } from '@esh3ar/config';
+import { ConfigError, deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readOptionalString, readPort, readSwitch, type Env } from '@esh3ar/config';
+import { parseTrustedProxies } from './trusted-proxies.ts';
+
+/** 32 characters: 128 bits as hex, the least `openssl rand -hex 32` (64) or any generator we document gives; a typed password is shorter. */
+export const ADMIN_TOKEN_MIN_CHARS = 32;
+/** The value shipped in infra/k8s/secret.example.yaml: refused by name, so that nobody runs with a published token. */
+export const ADMIN_TOKEN_PLACEHOLDERS: readonly string[] = ['change-me'];
+
+/** ADMIN_TOKEN guards every tenant's data and the runtime configuration: unset (no admin routes) or strong. */
+function checkAdminToken(token: string | null): string | null {
+  if (token === null) return null;
+  if (ADMIN_TOKEN_PLACEHOLDERS.includes(token)) {
+    throw new ConfigError(`ADMIN_TOKEN is the placeholder "${token}" of the examples: make a real one with \`openssl rand -hex 32\`, or leave it unset to disable /v1/admin/*`);
+  }
+  if (token.length < ADMIN_TOKEN_MIN_CHARS) {
+    throw new ConfigError(`ADMIN_TOKEN must be at least ${ADMIN_TOKEN_MIN_CHARS} characters, got ${token.length}: make one with \`openssl rand -hex 32\`, or leave it unset to disable /v1/admin/*`);
+  }
+  return token;
+}
+
+/**
+ * How long a client may take, enforced by Node's HTTP server before a request reaches
+ * Fastify (a slow client would otherwise hold a socket and its half-received body for
+ * ever: Fastify's defaults are 0, no limit).
+ */
+function readTimeouts(env: Env) {
+  const timeouts = {
+    // Headers are at most 16 KiB (Node's maxHeaderSize): 5 s is that much at 26 kbit/s.
+    headersMs: readInt(env, 'API_HEADERS_TIMEOUT_MS', 5000, 1, 600_000),
+    // Headers and body: the largest body (a 1 MiB batch) arrives within 10 s at 0.84 Mbit/s.
+    requestMs: readInt(env, 'API_REQUEST_TIMEOUT_MS', 10_000, 1, 600_000),
+    // An idle keep-alive connection is closed after 72 s: longer than nginx's upstream
+    // keepalive_timeout of 60 s (infra/nginx/nginx.conf) and a cloud load balancer's
+    // default 60 s idle timeout, so the proxy closes first and never sends a request onto
+    // a connection the api is closing.
+    keepAliveMs: readInt(env, 'API_KEEP_ALIVE_TIMEOUT_MS', 72_000, 1, 3_600_000),
+    // Nothing sent or read for 60 s while a request is open: longer than any handler
+    // runs (PostgreSQL statements stop at 5 s, Redis commands at 2 s), so only a client
+    // that stopped reading its answer, or vanished without a FIN, is cut.
+    connectionMs: readInt(env, 'API_CONNECTION_TIMEOUT_MS', 60_000, 1, 3_600_000),
+  };
+  // Node refuses a headers timeout longer than the whole request's.
+  if (timeouts.headersMs > timeouts.requestMs) {
+    throw new ConfigError(`API_HEADERS_TIMEOUT_MS (${timeouts.headersMs}) must not exceed API_REQUEST_TIMEOUT_MS (${timeouts.requestMs})`);
+  }
+  return timeouts;
+}
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
   return deepFreeze({
     ...common,
+    adminToken: checkAdminToken(common.adminToken),
+    redis: {
+      ...common.redis,
+      // Development only: start even on a Redis without AOF or with an evicting
+      // maxmemory-policy (@esh3ar/queue guardRedisDurability), logged as an error.
+      allowVolatileBuffer: readSwitch(env, 'ALLOW_VOLATILE_BUFFER', false),
+    },
     http: {
       host: common.host,
       port: readPort(env, 'API_PORT', 3000),
@@ -14,7 +67,11 @@ export function parseConfig(env: Env) {
       // kernel spreads new connections over them (one process per core, no cluster
       // master in between). Every process on the port must set it.
       reusePort: readSwitch(env, 'API_REUSE_PORT', false),
+      timeouts: readTimeouts(env),
     },
+    // Bull Board's actions (retry, clean, empty, obliterate, pause, add, edit jobs) are off
+    // unless asked for: a click there deletes or re-runs messages.
+    queueBoard: { write: readSwitch(env, 'QUEUE_BOARD_WRITE', false) },
     postgresPool: { max: readInt(env, 'API_PG_POOL_MAX', 10, 1, 1000) },
     // Both on in every deployment; `off` exists so that bench/limiter-overhead.ts can
     // measure what they cost in the same run.
@@ -30,6 +87,7 @@ export function parseConfig(env: Env) {
       maxHeapUsedBytes: readInt(env, 'API_MAX_HEAP_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
       maxRssBytes: readInt(env, 'API_MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     },
+    trustedProxies: parseTrustedProxies(readOptionalString(env, 'API_TRUST_PROXY')),
     runtime: runtimeConfigFromEnv(env),
   });
 }

@@ -21,6 +21,17 @@ export function apiError(code: ErrorCode, message: string, details: ErrorDetail[
   return error;
 }
 
+/**
+ * 503 UNAVAILABLE for a service that failed this request ("the buffer"), in words that
+ * name no host, port or driver: the answer goes to whoever asked, authenticated or not.
+ * `cause` (the driver's error) is logged with the request id (error-handler.ts).
+ */
+export function unavailable(what: string, cause: unknown): ApiError {
+  const error = apiError('UNAVAILABLE', `${what} is unreachable; retry shortly`, [], 1);
+  error.cause = cause;
+  return error;
+}
+
 function isApiError(error: unknown): error is ApiError {
   return error instanceof Error && typeof (error as ApiError).code === 'string' && (error as ApiError).code in ERROR_STATUS && Array.isArray((error as ApiError).details);
 }

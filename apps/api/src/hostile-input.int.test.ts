@@ -12,7 +12,7 @@ import { buildApp } from './app.ts';
 import { parseConfig } from './config.ts';
 
 /*
- * "Nothing a sender can put in a request answers 500" (CONTRACT.md §4.2), checked on the
+ * "Nothing a sender can put in a request answers 500" (the README: when PostgreSQL or Redis fails), checked on the
  * real app in-process (inject) against real PostgreSQL and Redis. No worker runs, so an
  * accepted message stays in the buffer and GET answers it from there: what Redis holds.
  */
@@ -57,6 +57,8 @@ beforeAll(async () => {
     adminToken: null,
     admission: config.admission,
     pressure: config.pressure,
+    timeouts: config.http.timeouts,
+    queueBoardWrite: config.queueBoard.write,
   });
   closers.push(() => app.close());
   // Limits far above what the file sends: the rate limiter would otherwise answer most of it.
@@ -97,7 +99,7 @@ function expectDocumented(r: LightMyRequestResponse): Json {
 const storable = (text: unknown) => typeof text === 'string' && text.isWellFormed() && !text.includes('\u0000');
 const chars = (text: string) => [...text].length;
 
-/** What §4.2 requires of every message the api accepts (a necessary condition, not the whole schema). */
+/** What the README requires of every message the api accepts (a necessary condition, not the whole schema). */
 function withinContract(m: Json): boolean {
   const entries = Object.entries((m.metadata ?? {}) as Record<string, unknown>);
   return (
@@ -226,7 +228,12 @@ describe('hostile bodies and headers', () => {
   it.each([['an array', [VALID]], ['null', null], ['a string', 'x'], ['a number', 1e308], ['true', true]])('400 VALIDATION_FAILED for a message body that is %s', async (_name, body) => {
     const r = await postJson('/v1/messages', body);
     expect(r.statusCode, r.body).toBe(400);
-    expect(expectDocumented(r).error).toEqual({ code: 'VALIDATION_FAILED', message: 'message must be a JSON object', details: [{ path: '/', message: 'message must be a JSON object' }] });
+    expect(expectDocumented(r).error).toEqual({
+      code: 'VALIDATION_FAILED',
+      message: 'message must be a JSON object',
+      details: [{ path: '/', message: 'message must be a JSON object' }],
+      requestId: r.headers['x-request-id'],
+    });
   });
 
   it.each([

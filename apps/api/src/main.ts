@@ -1,7 +1,7 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createIngestMetrics, createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createIngestMetrics, createLogger, createRedisDurabilityMetrics, createRegistry, createStatementObserver } from '@esh3ar/observability';
+import { createRedis, guardRedisDurability, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
@@ -27,6 +27,17 @@ const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-api-buffer', f
 const requestRedis = createRedis(config.redis.url, { name: 'esh3ar-api-requests', failFast: true });
 requestRedis.options.enableAutoPipelining = true;
 for (const client of [bufferRedis, requestRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+// Checked each time the buffer's connection is ready, the first time included (Redis may
+// be down at start-up). A Redis that can lose what it acknowledged stops the api at once
+// (exit 1, after the fatal line naming the setting): an orchestrator shows the message
+// in a restart loop, where a process kept running but not ready would hide it.
+const durability = createRedisDurabilityMetrics(registry);
+guardRedisDurability(bufferRedis, {
+  allowVolatile: config.redis.allowVolatileBuffer,
+  logger,
+  onChecked: (report) => durability.volatile.set(report.problems.length > 0 ? 1 : 0),
+  onRefused: () => process.exit(1),
+});
 // Redis not answering yet: the api starts anyway, answers 503 UNAVAILABLE and reports
 // not ready until ioredis's reconnection reaches it.
 for (const client of [bufferRedis, requestRedis]) client.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unreachable at start-up; reconnecting'));
@@ -61,6 +72,9 @@ const app = await buildApp({
   adminToken: config.adminToken,
   admission: config.admission,
   pressure: config.pressure,
+  trustedProxies: config.trustedProxies,
+  timeouts: config.http.timeouts,
+  queueBoardWrite: config.queueBoard.write,
 });
 // The depth other api processes and the workers change, read a few times a second
 // rather than once per request.

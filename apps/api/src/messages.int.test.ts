@@ -125,7 +125,7 @@ describe('errors', () => {
     for (const k of [null, 'esh_not-a-real-key']) {
       const r = await send(api, k, 'POST', '/v1/messages', message());
       expect(r.status).toBe(401);
-      expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [] } });
+      expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') } });
     }
     expect((await send(api, 'bad', 'GET', '/v1/messages')).status).toBe(401);
   });

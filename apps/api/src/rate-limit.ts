@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { Tenant } from '@esh3ar/db';
-import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ApiLimitMetrics, IngestMetrics } from '@esh3ar/observability';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onRouteHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
-import { apiError } from './errors.ts';
+import { apiError, unavailable } from './errors.ts';
 
 const SLIDING_WINDOW_LUA = readFileSync(new URL('./lua/sliding-window.lua', import.meta.url), 'utf8');
 
@@ -31,6 +31,13 @@ export interface WindowDecision {
   waitMs: number;
 }
 
+/** A window of `windowMs` admitting `limit`, and at most `burst` in any second. */
+export interface WindowLimits {
+  windowMs: number;
+  limit: number;
+  burst: number;
+}
+
 /** Makes `slidingWindow` callable on this connection (once per connection). */
 export function defineSlidingWindow(redis: Redis): void {
   redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 3, lua: SLIDING_WINDOW_LUA });
@@ -46,7 +53,7 @@ export async function slidingWindowBatch(
   redis: Redis,
   key: string,
   now: number,
-  limits: { windowMs: number; limit: number; burst: number },
+  limits: WindowLimits,
   costs: readonly number[],
 ): Promise<WindowDecision[]> {
   const flat = await redis.esh3arSlidingWindow(key, `${key}:clock`, `${key}:counts`, now, limits.windowMs, limits.limit, limits.burst, ...costs);
@@ -58,7 +65,7 @@ export async function slidingWindow(
   redis: Redis,
   key: string,
   now: number,
-  limits: { windowMs: number; limit: number; burst: number; cost: number },
+  limits: WindowLimits & { cost: number },
 ): Promise<WindowDecision> {
   const [decision] = await slidingWindowBatch(redis, key, now, limits, [limits.cost]);
   return decision!;
@@ -75,102 +82,130 @@ export function tenantLimits(tenant: Tenant, runtime: RuntimeConfig): TenantLimi
   return { rpm: tenant.rpm ?? tier.rpm, burst: tenant.burst ?? tier.burst };
 }
 
-/**
- * @fastify/rate-limit keeps headers, 429 and hooks; this store replaces its fixed
- * window (which lets a tenant send twice its limit across a window edge) with an
- * exact sliding window in Redis. The plugin's store interface only sees a key, so
- * the key carries "<tenant>|<cost>|<burst>".
- */
-type StoreCallback = (error: Error | null, result?: { current: number; ttl: number }) => void;
-
 interface TickGroup {
-  tenantId: string;
-  limit: number;
-  burst: number;
+  key: string;
+  limits: WindowLimits;
   costs: number[];
-  callbacks: StoreCallback[];
+  settle: { resolve: (decision: WindowDecision) => void; reject: (error: unknown) => void }[];
 }
 
-function slidingWindowStore(redis: Redis, prefix: string, windowMs: () => number, clock: () => number) {
-  // The requests of one tenant that reach the limiter in the same event-loop tick are
-  // decided by one script call: under load that is one Redis script per tenant and
-  // tick instead of one per request (the per-request cost that holds Fastify + Redis
-  // to ~0.4x of a bare route, MEASURED.md).
+/**
+ * `decide(key, limits, cost)`: the sliding-window decision for one request. The requests
+ * that reach it in the same event-loop tick with the same key and limits are decided by
+ * one script call, in arrival order: under load that is one Redis script per tenant and
+ * tick instead of one per request (README, "Rate limits").
+ */
+export function tickLimiter(redis: Redis, clock: () => number = Date.now) {
+  defineSlidingWindow(redis);
   let tick = new Map<string, TickGroup>();
-  let scheduled = false;
 
   function flush(): void {
     const groups = tick;
     tick = new Map();
-    scheduled = false;
-    const window = windowMs();
     const now = clock();
     for (const g of groups.values()) {
-      slidingWindowBatch(redis, `${prefix}:rl:{${g.tenantId}}`, now, { windowMs: window, limit: g.limit, burst: g.burst }, g.costs).then(
-        (decisions) =>
-          decisions.forEach(({ admitted, used, waitMs }, i) =>
-            g.callbacks[i]!(null, admitted ? { current: used, ttl: window } : { current: g.limit + 1, ttl: waitMs }),
-          ),
-        (error: Error) => {
-          for (const callback of g.callbacks) callback(apiError('UNAVAILABLE', `rate limiter unavailable: ${error.message}`, [], 1));
-        },
+      slidingWindowBatch(redis, g.key, now, g.limits, g.costs).then(
+        (decisions) => decisions.forEach((decision, i) => g.settle[i]!.resolve(decision)),
+        (error: unknown) => g.settle.forEach(({ reject }) => reject(error)),
       );
     }
   }
 
-  return class SlidingWindowStore {
-    incr(key: string, callback: StoreCallback, _timeWindow: number, max: number): void {
-      const [tenantId, cost, burst] = key.split('|') as [string, string, string];
-      const groupKey = `${tenantId}|${max}|${burst}`;
-      let group = tick.get(groupKey);
-      if (!group) {
-        group = { tenantId, limit: max, burst: Number(burst), costs: [], callbacks: [] };
-        tick.set(groupKey, group);
-      }
-      group.costs.push(Number(cost));
-      group.callbacks.push(callback);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
-    }
-    child() {
-      return new SlidingWindowStore();
-    }
+  return function decide(key: string, limits: WindowLimits, cost: number): Promise<WindowDecision> {
+    const groupKey = `${key} ${limits.windowMs} ${limits.limit} ${limits.burst}`;
+    if (tick.size === 0) setImmediate(flush);
+    const group = tick.get(groupKey) ?? { key, limits, costs: [], settle: [] };
+    tick.set(groupKey, group);
+    group.costs.push(cost);
+    return new Promise((resolve, reject) => group.settle.push({ resolve, reject }));
   };
 }
+
+/** Each tenant has two budgets: messages sent (its tier's or its own rpm and burst) and reads. */
+export type Budget = 'send' | 'read';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Messages this request asks to send (a batch counts each). */
     messageCost?: number;
   }
+  interface FastifyContextConfig {
+    /** The tenant budget a route counts against (registerRateLimit); none: not limited. */
+    budget?: Budget;
+  }
 }
 
-export async function registerRateLimit(
-  app: FastifyInstance,
-  redis: Redis,
-  prefix: string,
-  runtime: () => RuntimeConfig,
-  clock: () => number = Date.now,
-): Promise<void> {
-  defineSlidingWindow(redis);
-  const windowMs = () => runtime().rateLimit.windowSeconds * 1000;
-  await app.register(rateLimit, {
-    global: false,
-    // After body parsing, so that a batch is charged one slot per message.
-    hook: 'preHandler',
-    store: slidingWindowStore(redis, prefix, windowMs, clock),
-    timeWindow: (() => windowMs()) as never,
-    max: (request: FastifyRequest) => tenantLimits(request.tenant!, runtime()).rpm,
-    keyGenerator: (request: FastifyRequest) =>
-      `${request.tenant!.id}|${request.messageCost ?? 1}|${tenantLimits(request.tenant!, runtime()).burst}`,
-    // Redis unreachable: refuse (503) rather than admit unbounded traffic.
-    skipOnError: false,
-    errorResponseBuilder: (_request, context) => {
-      const ttlMs = (context as typeof context & { ttl: number }).ttl;
-      const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
-      return apiError('RATE_LIMITED', `rate limit exceeded, retry in ${seconds} s`, [], seconds);
-    },
-  });
+interface Charge {
+  key: string;
+  limits: WindowLimits;
+  cost: number;
+}
+
+/** The limiter's keys share the tenant as their Redis Cluster hash tag. */
+function charge(budget: Budget, request: FastifyRequest, prefix: string, runtime: RuntimeConfig): Charge {
+  const tenant = request.tenant!;
+  if (budget === 'read') {
+    // Per minute, as the setting is named, whatever rateLimit.windowSeconds is; no
+    // per-second cap beyond the minute's.
+    const perMinute = runtime.rateLimit.readsPerMinute;
+    return { key: `${prefix}:rl:read:{${tenant.id}}`, limits: { windowMs: 60_000, limit: perMinute, burst: perMinute }, cost: 1 };
+  }
+  const { rpm, burst } = tenantLimits(tenant, runtime);
+  return { key: `${prefix}:rl:{${tenant.id}}`, limits: { windowMs: runtime.rateLimit.windowSeconds * 1000, limit: rpm, burst }, cost: request.messageCost ?? 1 };
+}
+
+export interface RateLimitDeps {
+  redis: Redis;
+  prefix: string;
+  runtime: () => RuntimeConfig;
+  ingestMetrics: IngestMetrics;
+  limitMetrics: ApiLimitMetrics;
+  /** Injectable so that tests can drive the window across its edges. */
+  clock?: () => number;
+}
+
+/**
+ * Every route of `scope` whose config names a `budget` is charged against it in a
+ * preHandler (after body parsing, so that a batch is charged one slot per message, and
+ * after authentication, which names the tenant). Answers carry x-ratelimit-limit,
+ * -remaining and -reset (seconds until the whole window is free again at the latest); a
+ * request over the budget is `429 RATE_LIMITED` with Retry-After, the seconds until
+ * enough admissions have left the window. Redis unreachable: 503 rather than admitting
+ * unbounded traffic.
+ */
+export function registerRateLimit(scope: FastifyInstance, deps: RateLimitDeps): void {
+  const decide = tickLimiter(deps.redis, deps.clock);
+
+  function limiter(budget: Budget): preHandlerAsyncHookHandler {
+    return async function rateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      const { key, limits, cost } = charge(budget, request, deps.prefix, deps.runtime());
+      let decision: WindowDecision;
+      try {
+        decision = await decide(key, limits, cost);
+      } catch (error) {
+        throw unavailable('the rate limiter', error);
+      }
+      reply.header('x-ratelimit-limit', limits.limit);
+      if (decision.admitted) {
+        reply.header('x-ratelimit-remaining', Math.max(0, limits.limit - decision.used));
+        reply.header('x-ratelimit-reset', Math.ceil(limits.windowMs / 1000));
+        return;
+      }
+      const seconds = Math.max(1, Math.ceil(decision.waitMs / 1000));
+      reply.header('x-ratelimit-remaining', 0);
+      reply.header('x-ratelimit-reset', seconds);
+      if (budget === 'send') deps.ingestMetrics.refused.inc({ reason: 'rate_limit' }, cost);
+      else deps.limitMetrics.refused.inc({ limit: 'reads' });
+      throw apiError('RATE_LIMITED', `${budget === 'read' ? 'read ' : ''}rate limit exceeded, retry in ${seconds} s`, [], seconds);
+    };
+  }
+  const hooks = { send: limiter('send'), read: limiter('read') };
+
+  const onRoute: onRouteHookHandler = (route) => {
+    const budget = route.config?.budget;
+    if (budget === undefined) return;
+    const existing = route.preHandler;
+    route.preHandler = [...(existing === undefined ? [] : Array.isArray(existing) ? existing : [existing]), hooks[budget]];
+  };
+  scope.addHook('onRoute', onRoute);
 }

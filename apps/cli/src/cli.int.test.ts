@@ -1,3 +1,4 @@
+import { hashApiKey } from '@esh3ar/db';
 import { createDatabase, runCli, type ThrowawayDatabase } from '@esh3ar/stack';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,11 +27,12 @@ describe('pnpm esh3ar', () => {
     expect(out.apiKey.length).toBeGreaterThan(40);
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
-    const { rows } = await client.query('SELECT name, tier, rpm, burst, api_key_hash FROM tenants WHERE id = $1', [out.tenantId]);
+    const { rows } = await client.query('SELECT name, tier, rpm, burst FROM tenants WHERE id = $1', [out.tenantId]);
+    // The tenant's first key (api_keys, migration 0008): its SHA-256, never the key.
+    const keys = await client.query('SELECT key_hash FROM api_keys WHERE tenant_id = $1', [out.tenantId]);
     await client.end();
-    expect(rows[0]).toMatchObject({ name: 'Acme', tier: 'premium', rpm: 50, burst: 5 });
-    expect(rows[0].api_key_hash.toString('utf8')).not.toContain(out.apiKey);
-    expect(rows[0].api_key_hash).toHaveLength(32);
+    expect(rows[0]).toEqual({ name: 'Acme', tier: 'premium', rpm: 50, burst: 5 });
+    expect(keys.rows).toEqual([{ key_hash: hashApiKey(out.apiKey) }]);
   });
 
   it.each([

@@ -6,6 +6,7 @@ import type { CliConfig } from './config.ts';
 
 import { runConfig } from './runtime-config.ts';
 import { runDlqList, runDlqReplay } from './dlq.ts';
+import { runTenantKey, runTenantList, runTenantSetDisabled } from './key-admin.ts';
 import { runTokenMint } from './token.ts';
 import { UsageError } from './usage-error.ts';
 import { runTenantWebhook } from './webhooks.ts';
@@ -16,6 +17,11 @@ export const USAGE = `usage: pnpm esh3ar <command>
   migrate                                   apply database migrations (idempotent)
   tenant create --name NAME --tier basic|premium|enterprise [--rpm N --burst N]
                                             create a tenant; prints {"tenantId", "apiKey"}
+  tenant list [--limit 100 --cursor C]      tenants, newest first: {"items": [{id, name, tier, rpm, burst, disabled, createdAt}], "nextCursor"}
+  tenant disable | enable --tenant ID       refuse (401) or accept the tenant's keys again; prints the tenant
+  tenant key create --tenant ID             another key for the tenant; prints {"keyId", "apiKey"} (shown once)
+  tenant key list --tenant ID               its keys in use: {"items": [{keyId, createdAt, lastUsedAt}]}
+  tenant key revoke --tenant ID --key KEYID refused by every api process within 2 s: {"tenantId", "keyId", "revoked"}
   tenant webhook set --tenant ID --url URL  POST the tenant's status changes there; prints {"tenantId", "url", "secret"}
   tenant webhook remove --tenant ID         stop, dropping the events not yet delivered: {"tenantId", "removed"}
   token mint --phone +E164 [--ttl 3600]     print a device token for the gateway (needs DEVICE_TOKEN_SECRET)
@@ -70,6 +76,9 @@ export async function run(argv: string[], config: CliConfig, logger: Logger): Pr
     case 'tenant':
       if (sub === 'create') return runTenantCreate(config, rest);
       if (sub === 'webhook') return runTenantWebhook(config, rest[0], rest.slice(1));
+      if (sub === 'list') return runTenantList(config, rest);
+      if (sub === 'disable' || sub === 'enable') return runTenantSetDisabled(config, logger, sub === 'disable', rest);
+      if (sub === 'key') return runTenantKey(config, logger, rest[0], rest.slice(1));
       throw new UsageError(`unknown tenant command "${sub ?? ''}"`);
     case 'config':
       return runConfig(config, logger, sub, rest);

@@ -22,7 +22,7 @@ import { StatusWriter } from './status-writer.ts';
 // of this file's own, stopped and started for real, and the shared Redis under a prefix
 // of its own. The writer and the tests' own writes use one pool; the hub reads through
 // another, so that its replay queries can be counted alone.
-const SECRET = 'back-pressure-test-secret';
+const SECRET = 'back-pressure-test-secret-of-32-chars-or-more';
 let pgServer: PrivatePostgres;
 let db: ThrowawayDatabase;
 let config: GatewayConfig;
@@ -134,7 +134,7 @@ beforeAll(async () => {
   const metrics = createGatewayMetrics(createRegistry('gateway'));
   status = new StatusWriter(writePool, logger, metrics, 'test-gateway', { flushMs: config.ackFlushMs, maxPending: config.statusWrites.maxPending });
   // No re-push within a test: the hub's reads are the replays alone.
-  hub = new DeviceHub({ pool: readPool, status, metrics, logger, ackTimeoutMs: () => 3_600_000, replayPageSize: config.replay.pageSize, replaysAtOnce: config.replay.atOnce });
+  hub = new DeviceHub({ pool: readPool, status, metrics, logger, ackTimeoutMs: () => 3_600_000, replayPageSize: config.replay.pageSize, replaysAtOnce: config.replay.atOnce, slowReaders: config.slowReaders });
   subscribeDeliveries({ subscriber, redis, prefix, gatewayId: 'test-gateway', hub, logger });
   app = await buildGateway({
     logger,
@@ -147,8 +147,9 @@ beforeAll(async () => {
     hub,
     metrics,
     registry: createRegistry('gateway'),
-    phoneOf: deviceTokenVerifier(SECRET),
-    maxFrameBytes: config.websocket.maxFrameBytes,
+    identify: deviceTokenVerifier(config.deviceTokens),
+    websocket: config.websocket,
+    connections: config.connections,
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   url = `ws://127.0.0.1:${(app.server.address() as { port: number }).port}`;

@@ -72,7 +72,7 @@ beforeAll(async () => {
   const logger = createLogger('gateway', 'silent');
   const metrics = createGatewayMetrics(createRegistry('gateway'));
   status = new StatusWriter(writes, logger, metrics, 'test-gateway', { flushMs: 50, maxPending: 200_000 });
-  hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => 60_000, replayPageSize: 500, replaysAtOnce: 4 });
+  hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => 60_000, replayPageSize: 500, replaysAtOnce: 4, slowReaders: { maxBufferedBytes: 1_048_576, closeAfterMs: 30_000 } });
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(wss, 'listening');
 });

@@ -12,6 +12,8 @@ export interface Connection {
   /** Unique within this gateway process (presence members are "<gatewayId>|<id>"). */
   id: string;
   phone: string;
+  /** The one tenant whose messages it receives (its token's issuer); null: every tenant's. */
+  tenant: string | null;
   socket: WebSocket;
   /** While its replay runs, live messages wait here so none is skipped or reordered ahead. */
   replaying: boolean;
@@ -21,6 +23,9 @@ export interface Connection {
   /** Ids pushed to this connection and not yet acknowledged (no duplicate pushes). */
   pushed: Set<string> | undefined;
   alive: boolean;
+  /** Bad frames since `badFramesSince` (frame-budget.ts). */
+  badFrames: number;
+  badFramesSince: number;
 }
 
 interface InFlight {
@@ -37,8 +42,16 @@ interface InFlight {
 interface PhoneState {
   connections: Set<Connection>;
   inFlight: Map<string, InFlight> | undefined;
-  /** Recently acknowledged ids: a second device's late ack is harmless, not an error. */
-  recentlyAcked: Set<string> | undefined;
+  /** Recently acknowledged ids, with their tenant: a second device's late ack is harmless, not an error. */
+  recentlyAcked: Map<string, string> | undefined;
+}
+
+/** A connection holding more than `slowReaders.maxBufferedBytes` unread. */
+interface SlowReader {
+  /** Closes it if its socket has not drained by then. */
+  timer: NodeJS.Timeout;
+  /** Something was not pushed to it meanwhile: it replays once its socket drains. */
+  owed: boolean;
 }
 
 export interface HubDeps {
@@ -50,13 +63,14 @@ export interface HubDeps {
   replayPageSize: number;
   /** Replays reading PostgreSQL at once; the others wait their turn in arrival order. */
   replaysAtOnce: number;
+  slowReaders: { maxBufferedBytes: number; closeAfterMs: number };
 }
 
 // Enough for another device's late ack of the same messages; bounded per phone.
 const RECENT_ACKS_KEPT = 64;
 /** Re-push check: a fixed tick; a smaller ackTimeoutMs set at runtime takes effect at this precision. */
 const REPUSH_TICK_MS = 250;
-/** Replays that PostgreSQL failed are tried again this often: well within the 5 s in which the gateway must resume (contract §4.2). */
+/** Replays that PostgreSQL failed are tried again this often: well within the 5 s in which the gateway must resume (the README: when PostgreSQL or Redis fails). */
 const REPLAY_RETRY_MS = 1000;
 
 const isOpen = (c: Connection) => c.socket.readyState === c.socket.OPEN;
@@ -74,6 +88,17 @@ const isOpen = (c: Connection) => c.socket.readyState === c.socket.OPEN;
  * not pushing means no message is shown whose ack could not be recorded, and no new
  * acks are asked for. What was not pushed is stored in PostgreSQL: those connections
  * replay once the writer drains.
+ *
+ * Slow readers: a push that takes a connection's unread bytes (ws's bufferedAmount, what
+ * its socket has not handed to the kernel yet) to `slowReaders.maxBufferedBytes` is the
+ * last one it gets until that push is written out, i.e. until the socket drains; then it
+ * replays what it missed from PostgreSQL (a re-push due meanwhile comes round again at
+ * the next re-push tick). So a device that does not read holds at most that much, plus
+ * one frame, of this gateway's memory; one that has not drained within
+ * `slowReaders.closeAfterMs` is closed with 1013 (try again later) and replays wherever
+ * it reconnects. Its socket is still read: its acks are what lets the gateway forget
+ * what it was sent, and its frames cost no more than any device's (bad ones are limited,
+ * frame-budget.ts); and a paused socket would hide its pongs from the heartbeat.
  */
 export class DeviceHub {
   readonly #phones = new Map<string, PhoneState>();
@@ -81,6 +106,7 @@ export class DeviceHub {
   readonly #limit: LimitFunction;
   /** Open connections owed a replay: it failed, or pushes were skipped under back-pressure. */
   readonly #owed = new Set<Connection>();
+  readonly #slow = new Map<Connection, SlowReader>();
   readonly #timers: NodeJS.Timeout[];
   #retrying = false;
   #retryingReplays = false;
@@ -91,6 +117,7 @@ export class DeviceHub {
   // A counter, not randomUUID(): its string is a tree of ~15 concatenated pieces
   // (~0.5 KiB) held for the connection's life; gatewayId makes the member unique.
   #lastConnectionId = 0;
+  #connectionCount = 0;
 
   constructor(deps: HubDeps) {
     this.#deps = deps;
@@ -117,6 +144,7 @@ export class DeviceHub {
   /** Stops the timers (re-push checks, replay retries). */
   close(): void {
     for (const timer of this.#timers) clearInterval(timer);
+    for (const slow of this.#slow.values()) clearTimeout(slow.timer);
   }
 
   /** Device sockets are not read, nor anything pushed, while the status writer is full. */
@@ -124,10 +152,18 @@ export class DeviceHub {
     return this.#stalled;
   }
 
+  /** Kept as a count: the upgrade checks it for every device, and summing 40,000 connections there would not do. */
   get connectionCount(): number {
-    let n = 0;
-    for (const state of this.#phones.values()) n += state.connections.size;
-    return n;
+    return this.#connectionCount;
+  }
+
+  phoneConnectionCount(phone: string): number {
+    return this.#phones.get(phone)?.connections.size ?? 0;
+  }
+
+  /** Over its unread-bytes threshold: nothing is pushed to it, and error frames are not sent either. */
+  isSlow(connection: Connection): boolean {
+    return this.#slow.has(connection);
   }
 
   connections(): Connection[] {
@@ -135,14 +171,27 @@ export class DeviceHub {
   }
 
   /** Registers a connection and replays what is pending for its phone; live messages follow. */
-  attach(phone: string, socket: WebSocket): Connection {
-    const connection: Connection = { id: String(++this.#lastConnectionId), phone, socket, replaying: true, replayAgain: false, queued: undefined, pushed: undefined, alive: true };
+  attach(phone: string, socket: WebSocket, tenant: string | null = null): Connection {
+    const connection: Connection = {
+      id: String(++this.#lastConnectionId),
+      phone,
+      tenant,
+      socket,
+      replaying: true,
+      replayAgain: false,
+      queued: undefined,
+      pushed: undefined,
+      alive: true,
+      badFrames: 0,
+      badFramesSince: 0,
+    };
     let state = this.#phones.get(phone);
     if (!state) {
       state = { connections: new Set(), inFlight: undefined, recentlyAcked: undefined };
       this.#phones.set(phone, state);
     }
     state.connections.add(connection);
+    this.#connectionCount++;
     this.#deps.metrics.connections.inc();
     if (this.#stalled) socket.pause();
     return connection;
@@ -172,13 +221,14 @@ export class DeviceHub {
     try {
       // Known to fail, or nothing may be pushed now: no query. The retry tick's probe
       // finds out when PostgreSQL answers again.
-      if (this.#stalled || (this.#replaysFailing && !probe)) return false;
+      // Slow: owed until its socket drains.
+      if (this.#stalled || this.#slow.has(connection) || (this.#replaysFailing && !probe)) return false;
       do {
         connection.replayAgain = false;
         if (!isOpen(connection)) return (complete = true);
         for await (const page of replayMessages(this.#deps.pool, connection.phone, this.#deps.replayPageSize)) {
           if (!isOpen(connection)) return (complete = true);
-          if (this.#stalled) return false;
+          if (this.#stalled || this.#slow.has(connection)) return false;
           for (const item of page) this.#push(connection, item, 'replay');
         }
       } while (connection.replayAgain);
@@ -192,7 +242,7 @@ export class DeviceHub {
       this.#replaysFailing = true;
       return false;
     } finally {
-      if (!complete && isOpen(connection)) this.#owed.add(connection);
+      if (!complete && isOpen(connection)) this.#owe(connection);
       connection.replaying = false;
       const queued = connection.queued;
       connection.queued = undefined;
@@ -208,7 +258,13 @@ export class DeviceHub {
     if (this.#stalled || this.#retryingReplays || this.#owed.size === 0) return;
     this.#retryingReplays = true;
     try {
-      const owed = [...this.#owed].filter(isOpen);
+      const owed: Connection[] = [];
+      for (const c of this.#owed) {
+        if (!isOpen(c)) continue;
+        // Slow since it was owed: it replays when its socket drains.
+        if (this.#slow.has(c)) this.#owe(c);
+        else owed.push(c);
+      }
       this.#owed.clear();
       const probeAt = owed.findIndex((c) => this.holdForReplay(c));
       if (probeAt === -1) return; // all of them replaying already, and owed again if that fails
@@ -223,6 +279,13 @@ export class DeviceHub {
       this.#retryingReplays = false;
       this.#countWaiting();
     }
+  }
+
+  /** A replay is owed: when the slow reader's socket drains, else at the next retry tick. */
+  #owe(connection: Connection): void {
+    const slow = this.#slow.get(connection);
+    if (slow !== undefined) slow.owed = true;
+    else this.#owed.add(connection);
   }
 
   #countWaiting(): void {
@@ -284,7 +347,14 @@ export class DeviceHub {
   detach(connection: Connection): void {
     const state = this.#phones.get(connection.phone);
     if (!state?.connections.delete(connection)) return;
+    this.#connectionCount--;
     this.#deps.metrics.connections.dec();
+    const slow = this.#slow.get(connection);
+    if (slow !== undefined) {
+      clearTimeout(slow.timer);
+      this.#slow.delete(connection);
+      this.#deps.metrics.slowReaders.set(this.#slow.size);
+    }
     if (this.#owed.delete(connection)) this.#countWaiting();
     // The phone's last connection here: what it did not ack stays pending/sent in
     // PostgreSQL and is replayed wherever it reconnects.
@@ -314,6 +384,8 @@ export class DeviceHub {
   #push(connection: Connection, item: DeliveryItem, kind: 'live' | 'replay' | 'retry'): void {
     const state = this.#phones.get(connection.phone);
     if (!state || item.recipient !== connection.phone) return;
+    // A connection of one tenant's identity provider: that tenant's messages only.
+    if (connection.tenant !== null && item.tenantId !== connection.tenant) return;
     if (this.#stalled) {
       // Stored in PostgreSQL: the replay after the drain finds it.
       if (kind !== 'retry' && isOpen(connection)) this.#owed.add(connection);
@@ -322,6 +394,12 @@ export class DeviceHub {
     const now = Date.now();
     if (item.expiresAt !== null && Date.parse(item.expiresAt) <= now) return;
     if (kind !== 'retry' && (connection.pushed?.has(item.id) || state.recentlyAcked?.has(item.id))) return;
+    const slow = this.#slow.get(connection);
+    if (slow !== undefined) {
+      // Stored in PostgreSQL: the replay once its socket drains finds it.
+      if (kind !== 'retry') slow.owed = true;
+      return;
+    }
     let flight = state.inFlight?.get(item.id);
     if (!flight) {
       flight = { item, firstPushedAt: now, lastPushedAt: now };
@@ -330,8 +408,47 @@ export class DeviceHub {
       this.#deps.metrics.acceptToDevice.observe({ priority: item.priority }, Math.max(0, now - Date.parse(item.createdAt)) / 1000);
     }
     (connection.pushed ??= new Set()).add(item.id);
-    connection.socket.send(JSON.stringify(toMessageFrame(item)));
+    const frame = JSON.stringify(toMessageFrame(item));
+    if (connection.socket.bufferedAmount + Buffer.byteLength(frame) < this.#deps.slowReaders.maxBufferedBytes) {
+      connection.socket.send(frame);
+    } else {
+      // Called once this frame, the last queued, is written out: the socket has drained.
+      connection.socket.send(frame, () => this.#drained(connection));
+      this.#slowDown(connection);
+    }
     this.#deps.metrics.pushes.inc({ kind });
+  }
+
+  #slowDown(connection: Connection): void {
+    const timer = setTimeout(() => this.#closeSlow(connection), this.#deps.slowReaders.closeAfterMs);
+    timer.unref();
+    this.#slow.set(connection, { timer, owed: false });
+    this.#deps.metrics.slowReaderPauses.inc();
+    this.#deps.metrics.slowReaders.set(this.#slow.size);
+    this.#deps.logger.debug({ connectionId: connection.id, unreadBytes: connection.socket.bufferedAmount }, 'device not reading its pushes: none until its socket drains');
+  }
+
+  #drained(connection: Connection): void {
+    const slow = this.#slow.get(connection);
+    if (slow === undefined) return;
+    clearTimeout(slow.timer);
+    this.#slow.delete(connection);
+    this.#deps.metrics.slowReaders.set(this.#slow.size);
+    this.#deps.logger.debug({ connectionId: connection.id, owed: slow.owed }, 'device socket drained: pushing again');
+    if (slow.owed && isOpen(connection) && this.holdForReplay(connection)) void this.replay(connection);
+  }
+
+  /** Kept among the slow until it is gone (detach): nothing more is pushed to it. */
+  #closeSlow(connection: Connection): void {
+    if (!this.#slow.has(connection) || !isOpen(connection)) return;
+    this.#deps.metrics.slowReaderCloses.inc();
+    this.#deps.logger.info(
+      { connectionId: connection.id, unreadBytes: connection.socket.bufferedAmount, afterMs: this.#deps.slowReaders.closeAfterMs },
+      'closing a device that did not read its pushes in time (1013); it replays where it reconnects',
+    );
+    // The close frame waits behind the unread bytes; ws destroys the socket if the device
+    // has not answered it within its closeTimeout (30 s).
+    connection.socket.close(1013, 'not reading fast enough, reconnect');
   }
 
   /** Returns the ids this phone was never sent (an error frame for the device). */
@@ -339,17 +456,22 @@ export class DeviceHub {
     const state = this.#phones.get(connection.phone);
     const unknown: string[] = [];
     const now = new Date();
+    // A tenant's connection acknowledges that tenant's messages only, as it is only pushed those.
+    const mine = (tenant: string) => connection.tenant === null || tenant === connection.tenant;
     for (const id of ids) {
       const flight = state?.inFlight?.get(id);
-      if (state && flight) {
+      if (state && flight && mine(flight.item.tenantId)) {
         forget(state, id);
-        const acked = (state.recentlyAcked ??= new Set());
-        acked.add(id);
-        if (acked.size > RECENT_ACKS_KEPT) acked.delete(acked.values().next().value!);
+        const acked = (state.recentlyAcked ??= new Map());
+        acked.set(id, flight.item.tenantId);
+        if (acked.size > RECENT_ACKS_KEPT) acked.delete(acked.keys().next().value);
         this.#deps.status.delivered({ id, recipient: connection.phone, at: now });
         this.#deps.metrics.acks.inc({ result: 'delivered' });
         this.#deps.metrics.ackLatency.observe((now.getTime() - flight.firstPushedAt) / 1000);
-      } else if (state?.recentlyAcked?.has(id)) {
+        continue;
+      }
+      const ackedTenant = state?.recentlyAcked?.get(id);
+      if (ackedTenant !== undefined && mine(ackedTenant)) {
         this.#deps.metrics.acks.inc({ result: 'repeat' });
       } else {
         unknown.push(id);

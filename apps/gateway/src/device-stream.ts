@@ -1,13 +1,16 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
+import { errorBody, type FrameErrorCode } from '@esh3ar/contracts';
 import type { GatewayMetrics } from '@esh3ar/observability';
 import { addPresence, removePresence, type PresenceEntry } from '@esh3ar/queue';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import type { GatewayConfig } from './config.ts';
 import { errorFrame, type Connection, type DeviceHub } from './device-hub.ts';
-import { tokenFromRequest } from './device-token.ts';
+import { DeviceTokenError, tokenFromRequest, type DeviceIdentity } from './device-token.ts';
+import { takeBadFrame } from './frame-budget.ts';
 import { parseFrame } from './frames.ts';
 
 export interface StreamDeps {
@@ -17,46 +20,87 @@ export interface StreamDeps {
   gatewayId: string;
   hub: DeviceHub;
   metrics: GatewayMetrics;
-  phoneOf: (token: string) => string;
-  maxFrameBytes: number;
+  identify: (token: string) => Promise<DeviceIdentity>;
+  websocket: GatewayConfig['websocket'];
+  connections: GatewayConfig['connections'];
 }
 
 export const presenceOf = (gatewayId: string, c: Connection): PresenceEntry => ({ phone: c.phone, gatewayId, connectionId: c.id });
 
-/** The phone a request's device token names, or why it names none (for the 401). */
-export function authenticate(phoneOf: (token: string) => string, headers: IncomingMessage['headers'], query: unknown): { phone: string } | { refused: string } {
+/**
+ * A full gateway's Retry-After: behind a load balancer the retry most likely lands on
+ * another replica. The same for an issuer's keys that could not be fetched: jose gives
+ * up on a fetch after 5 s (device-token.ts).
+ */
+const UNAVAILABLE_RETRY_AFTER_S = 5;
+
+export type RefusalReason = 'token' | 'token_keys' | 'phone_connections' | 'gateway_connections';
+
+export interface Refusal {
+  status: 401 | 404 | 429 | 503;
+  /** JSON, as every error of the api: {"error": {"code", "message", "details"}}. */
+  body: string;
+  retryAfterSeconds?: number;
+}
+
+/** Whom a request's device token speaks for, or why it speaks for nobody. */
+export async function authenticate(
+  identify: (token: string) => Promise<DeviceIdentity>,
+  headers: IncomingMessage['headers'],
+  query: unknown,
+): Promise<{ identity: DeviceIdentity } | { refused: Refusal; reason: RefusalReason }> {
   const token = tokenFromRequest(headers, query);
-  if (token === null) return { refused: 'missing device token: Authorization: Bearer <token> or ?access_token=' };
+  if (token === null) return tokenRefused(new DeviceTokenError('missing device token: Authorization: Bearer <token> or ?access_token='));
   try {
-    return { phone: phoneOf(token) };
+    return { identity: await identify(token) };
   } catch (error) {
-    return { refused: (error as Error).message };
+    return tokenRefused(error instanceof DeviceTokenError ? error : new DeviceTokenError((error as Error).message));
   }
 }
 
-export const unauthenticatedBody = (message: string) => JSON.stringify({ error: { code: 'UNAUTHENTICATED', message, details: [] } });
+function tokenRefused(error: DeviceTokenError): { refused: Refusal; reason: RefusalReason } {
+  return error.status === 503
+    ? { refused: { status: 503, body: JSON.stringify(errorBody('UNAVAILABLE', error.message)), retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S }, reason: 'token_keys' }
+    : { refused: { status: 401, body: JSON.stringify(errorBody('UNAUTHENTICATED', error.message)) }, reason: 'token' };
+}
+
+export function countRefused(metrics: GatewayMetrics, reason: RefusalReason): void {
+  metrics.upgradesRefused.inc({ reason });
+  // The dashboards' refused-upgrades panel counts refused tokens.
+  if (reason === 'token') metrics.rejectedUpgrades.inc();
+}
 
 function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
-function refuse(socket: Duplex, status: 401 | 404, body: string): void {
+function refuse(socket: Duplex, { status, body, retryAfterSeconds }: Refusal): void {
   socket.once('finish', destroySocket);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      (retryAfterSeconds === undefined ? '' : `Retry-After: ${retryAfterSeconds}\r\n`) +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
 
 /**
  * The `upgrade` listener for the HTTP server: GET `path` with a valid device token
- * becomes a device connection; a bad token gets a 401 and no socket opens.
+ * becomes a device connection. No socket opens for a bad token (401), a token whose
+ * issuer's keys cannot be fetched (503), a phone with `connections.perPhone` connections
+ * here already (429, until one closes), or a gateway with `connections.max` (503).
+ *
+ * Counted per gateway process, as the memory they bound is: with N gateways behind the
+ * load balancer a phone may hold up to N × perPhone.
  */
 export function deviceStream(path: string, deps: StreamDeps): (request: IncomingMessage, socket: Duplex, head: Buffer) => void {
   // The hub tracks the connections: ws's own client Set and the 'close' listener it
   // adds to each socket were a second copy (~0.25 KiB per connection). Compression
   // stays off (ws's default for servers): it would be a zlib context per connection.
-  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: deps.maxFrameBytes });
+  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: deps.websocket.maxFrameBytes });
+  const { maxBadFrames } = deps.websocket;
+  // Until one of the phone's connections closes: one left half-open (a device that changed
+  // networks) is dropped by the ping sweep within about a ping interval.
+  const phoneRetryAfterSeconds = Math.ceil(deps.websocket.pingIntervalMs / 1000);
 
   // One set of listener functions for every socket (ws calls them with the socket as
   // `this`), not four closures and their context per connection (~0.3 KiB).
@@ -68,20 +112,35 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     if (connection) connection.alive = true;
   }
 
+  /**
+   * An error frame for the device, while its bad frames are within `maxBadFrames` per
+   * 10 s; past it, the connection is closed with 1008 and nothing it sends is looked at
+   * again, so that a hostile client cannot make the gateway parse and answer without end.
+   */
+  function badFrame(socket: WebSocket, connection: Connection, code: FrameErrorCode, message: () => string): void {
+    deps.metrics.frameErrors.inc({ code });
+    if (!takeBadFrame(connection, maxBadFrames, Date.now())) {
+      deps.metrics.badFrameCloses.inc();
+      log.info({ connectionId: connection.id, maxBadFrames }, 'closing a device that sent too many bad frames (1008)');
+      socket.close(1008, `more than ${maxBadFrames} bad frames in 10 s`);
+      return;
+    }
+    // Nothing is added to what a slow reader has not read.
+    if (!deps.hub.isSlow(connection)) socket.send(errorFrame(code, message()));
+  }
+
   function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
     const connection = connectionOf.get(this);
-    if (!connection) return;
+    // Acks that arrive after a close began are still taken (they are written before exit);
+    // anything from a connection closed for its bad frames is not.
+    if (!connection || connection.badFrames > maxBadFrames) return;
     const frame = parseFrame(data, isBinary);
     if (frame.kind === 'error') {
-      deps.metrics.frameErrors.inc({ code: frame.code });
-      this.send(errorFrame(frame.code, frame.message));
+      badFrame(this, connection, frame.code, () => frame.message);
       return;
     }
     const unknown = deps.hub.ack(connection, frame.ids);
-    if (unknown.length > 0) {
-      deps.metrics.frameErrors.inc({ code: 'UNKNOWN_MESSAGE' });
-      this.send(errorFrame('UNKNOWN_MESSAGE', `not awaiting an ack from this device: ${unknown.slice(0, 10).join(', ')}`));
-    }
+    if (unknown.length > 0) badFrame(this, connection, 'UNKNOWN_MESSAGE', () => `not awaiting an ack from this device: ${unknown.slice(0, 10).join(', ')}`);
   }
 
   function onClose(this: WebSocket): void {
@@ -98,8 +157,8 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     log.debug({ err: error }, 'device socket error');
   }
 
-  function accept(socket: WebSocket, phone: string): void {
-    const connection = deps.hub.attach(phone, socket);
+  function accept(socket: WebSocket, identity: DeviceIdentity): void {
+    const connection = deps.hub.attach(identity.phone, socket, identity.tenant);
     connectionOf.set(socket, connection);
     socket.on('pong', onPong);
     socket.on('message', onMessage);
@@ -118,24 +177,54 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     );
   }
 
+  /** Answers why a connection for `phone` cannot open now, if it cannot. */
+  function overCapacity(phone: string | null): { refused: Refusal; reason: RefusalReason } | undefined {
+    if (deps.hub.connectionCount >= deps.connections.max) {
+      const body = errorBody('OVERLOADED', `this gateway holds its maximum of ${deps.connections.max} connections; retry (another gateway may take it)`);
+      return { refused: { status: 503, body: JSON.stringify(body), retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S }, reason: 'gateway_connections' };
+    }
+    if (phone !== null && deps.hub.phoneConnectionCount(phone) >= deps.connections.perPhone) {
+      const body = errorBody('RATE_LIMITED', `this phone has ${deps.connections.perPhone} connections to this gateway already; one must close first`);
+      return { refused: { status: 429, body: JSON.stringify(body), retryAfterSeconds: phoneRetryAfterSeconds }, reason: 'phone_connections' };
+    }
+    return undefined;
+  }
+
+  function refuseCounted(socket: Duplex, { refused, reason }: { refused: Refusal; reason: RefusalReason }): void {
+    countRefused(deps.metrics, reason);
+    refuse(socket, refused);
+  }
+
+  async function upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, query: unknown): Promise<void> {
+    // Checked before the upgrade: no socket opens for a refused token.
+    const auth = await authenticate(deps.identify, request.headers, query);
+    // The device may have gone while its token was checked.
+    if (socket.destroyed) return;
+    if ('refused' in auth) return refuseCounted(socket, auth);
+    // Again, now that the phone is known: other upgrades went through while this one's
+    // token was checked. From here to accept() nothing waits, so no other can slip in.
+    const over = overCapacity(auth.identity.phone);
+    if (over) return refuseCounted(socket, over);
+    // ws installs its own error listener in handleUpgrade.
+    socket.removeListener('error', destroySocket);
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, auth.identity));
+  }
+
   return function onUpgrade(request, socket, head) {
     // Node removes its own error listener before emitting 'upgrade'.
     socket.on('error', destroySocket);
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     if ((q === -1 ? url : url.slice(0, q)) !== path) {
-      refuse(socket, 404, JSON.stringify({ message: `Route ${request.method}:${url} not found`, error: 'Not Found', statusCode: 404 }));
+      refuse(socket, { status: 404, body: JSON.stringify({ message: `Route ${request.method}:${url} not found`, error: 'Not Found', statusCode: 404 }) });
       return;
     }
-    // Checked before the upgrade: a bad token gets an HTTP 401 and no socket opens.
-    const auth = authenticate(deps.phoneOf, request.headers, q === -1 ? {} : parseQuery(url.slice(q + 1)));
-    if ('refused' in auth) {
-      deps.metrics.rejectedUpgrades.inc();
-      refuse(socket, 401, unauthenticatedBody(auth.refused));
-      return;
-    }
-    // ws installs its own error listener in handleUpgrade.
-    socket.removeListener('error', destroySocket);
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, auth.phone));
+    // A full gateway refuses before spending a signature check on the token.
+    const full = overCapacity(null);
+    if (full) return refuseCounted(socket, full);
+    upgrade(request, socket, head, q === -1 ? {} : parseQuery(url.slice(q + 1))).catch((error: Error) => {
+      log.error({ err: error }, 'device upgrade failed');
+      socket.destroy();
+    });
   };
 }

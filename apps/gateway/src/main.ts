@@ -45,6 +45,7 @@ const hub = new DeviceHub({
   ackTimeoutMs: () => runtime.current().gateway.ackTimeoutMs,
   replayPageSize: config.replay.pageSize,
   replaysAtOnce: config.replay.atOnce,
+  slowReaders: config.slowReaders,
 });
 subscribeDeliveries({ subscriber, redis, prefix: config.redis.prefix, gatewayId, hub, logger });
 
@@ -59,8 +60,9 @@ const app = await buildGateway({
   hub,
   metrics,
   registry,
-  phoneOf: deviceTokenVerifier(config.deviceTokens.secret),
-  maxFrameBytes: config.websocket.maxFrameBytes,
+  identify: deviceTokenVerifier(config.deviceTokens),
+  websocket: config.websocket,
+  connections: config.connections,
 });
 // Alive before the first device registers: readers drop entries of gateways that are
 // not. Sent before listening, on the connection that registers devices, so it goes first

@@ -4,11 +4,13 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
+import type { GatewayConfig } from './config.ts';
 import type { DeviceHub } from './device-hub.ts';
-import { authenticate, deviceStream, unauthenticatedBody } from './device-stream.ts';
+import { authenticate, countRefused, deviceStream } from './device-stream.ts';
+import type { DeviceIdentity } from './device-token.ts';
 import type { StatusWriter } from './status-writer.ts';
 
-/** The devices' WebSocket endpoint (contract §3). */
+/** The devices' WebSocket endpoint (the README's Gateway protocol). */
 const STREAM_PATH = '/v1/stream';
 /**
  * Each readiness check answers within this, so that the probe (timeoutSeconds: 2,
@@ -51,8 +53,10 @@ export interface GatewayDeps {
   hub: DeviceHub;
   metrics: GatewayMetrics;
   registry: Registry;
-  phoneOf: (token: string) => string;
-  maxFrameBytes: number;
+  /** Whom a device token speaks for (device-token.ts); rejects with a DeviceTokenError. */
+  identify: (token: string) => Promise<DeviceIdentity>;
+  websocket: GatewayConfig['websocket'];
+  connections: GatewayConfig['connections'];
 }
 
 export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> {
@@ -82,12 +86,14 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   // 7.5 KiB of heap a connection held (bench/gateway-memory.ts).
   const onUpgrade = deviceStream(STREAM_PATH, deps);
   app.server.on('upgrade', onUpgrade);
-  // The stream without an Upgrade header: 401 for a bad token, as on the upgrade, else 404.
+  // The stream without an Upgrade header: 401 (or 503) for a refused token, as on the upgrade, else 404.
   app.get(STREAM_PATH, async (request, reply) => {
-    const auth = authenticate(deps.phoneOf, request.headers, request.query);
+    const auth = await authenticate(deps.identify, request.headers, request.query);
     if ('refused' in auth) {
-      deps.metrics.rejectedUpgrades.inc();
-      return reply.code(401).type('application/json; charset=utf-8').send(unauthenticatedBody(auth.refused));
+      countRefused(deps.metrics, auth.reason);
+      const { status, body, retryAfterSeconds } = auth.refused;
+      if (retryAfterSeconds !== undefined) reply.header('retry-after', retryAfterSeconds);
+      return reply.code(status).type('application/json; charset=utf-8').send(body);
     }
     return reply.code(404).send();
   });

@@ -1,9 +1,15 @@
-import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, readUrl, type Env } from '@esh3ar/config';
+import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, readSwitch, readUrl, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
   return deepFreeze({
     ...common,
+    redis: {
+      ...common.redis,
+      // Development only: start even on a Redis without AOF or with an evicting
+      // maxmemory-policy (@esh3ar/queue guardRedisDurability), logged as an error.
+      allowVolatileBuffer: readSwitch(env, 'ALLOW_VOLATILE_BUFFER', false),
+    },
     ops: { host: common.host, port: readPort(env, 'OPS_PORT', 9400) },
     ingest: {
       // Jobs held at once; each carries one api tick (~80 messages under load), so 32

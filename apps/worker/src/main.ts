@@ -6,11 +6,13 @@ import {
   createPersistMetrics,
   createProviderMetrics,
   createQueueMetrics,
+  createRedisDurabilityMetrics,
   createRegistry,
+  createRetentionMetrics,
   createStatementObserver,
   createWebhookMetrics,
 } from '@esh3ar/observability';
-import { cappedBackoffMs, createRedis, redisKeys, sendQueues } from '@esh3ar/queue';
+import { cappedBackoffMs, createRedis, guardRedisDurability, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue, Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
@@ -22,6 +24,7 @@ import { buildOpsServer, within } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ProviderSenders } from './providers/senders.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
+import { RetentionPurger } from './retention/purger.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 const config = parseConfig(process.env);
@@ -37,6 +40,14 @@ const pool = createPool(config.postgres.url, {
 });
 const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: false });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
+// As the api does (apps/api/src/main.ts): a Redis that can lose buffered jobs stops the worker.
+const durability = createRedisDurabilityMetrics(registry);
+guardRedisDurability(redis, {
+  allowVolatile: config.redis.allowVolatileBuffer,
+  logger,
+  onChecked: (report) => durability.volatile.set(report.problems.length > 0 ? 1 : 0),
+  onRefused: () => process.exit(1),
+});
 // Redis not answering yet is no reason to stop: ioredis keeps reconnecting, and
 // commands (BullMQ's included) wait in its offline queue until it does.
 redis.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unreachable at start-up; reconnecting'));
@@ -105,7 +116,10 @@ const batcher = new PersistBatcher({
   },
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
-const webhooks = new WebhookDispatcher({ pool, logger, metrics: createWebhookMetrics(registry), ...config.webhooks });
+const webhookMetrics = createWebhookMetrics(registry);
+const retention = () => runtime.current().retention;
+const webhooks = new WebhookDispatcher({ pool, logger, metrics: webhookMetrics, ...config.webhooks, disableAfterHours: () => retention().webhookDisableAfterHours });
+const purger = new RetentionPurger({ pool, logger, metrics: createRetentionMetrics(registry), webhookMetrics, settings: retention });
 
 const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), {
   connection: redis,
@@ -133,6 +147,7 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   await closing;
   await senders.close();
   await expirySweeper.close();
+  await purger.close();
   await webhooks.close();
   await ops.close();
   await Promise.allSettled(countedQueues.map((queue) => queue.close()));

@@ -1,7 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { send, startApp, startStack, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-const ADMIN = 'admin-token-for-provider-tests';
+const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 let stack: Stack;
 let sim: AppProcess;
 let apiKey: string;

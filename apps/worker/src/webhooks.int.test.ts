@@ -1,11 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { STATUS_RANK, verifyWebhookSignature, type WebhookEvent } from '@esh3ar/contracts';
 import { send, startApp, startStack, TestDevice, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-const ADMIN = 'admin-token-for-webhook-tests';
+const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 let stack: Stack;
 let sim: AppProcess;
 let receiver: Receiver;

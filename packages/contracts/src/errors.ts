@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 
-/** Every error code the public API can answer with, and its HTTP status (CONTRACT.md §2). */
+/** Every error code the public API can answer with, and its HTTP status (the README's HTTP API). */
 export const ERROR_STATUS = {
   INVALID_JSON: 400,
   VALIDATION_FAILED: 400,
@@ -29,6 +29,8 @@ export const ErrorBody = Type.Object({
     code: Type.String(),
     message: Type.String(),
     details: Type.Array(ErrorDetail),
+    /** The request's id, also its `x-request-id` header: what operators find its log lines by. */
+    requestId: Type.Optional(Type.String()),
   }),
 });
 export type ErrorBody = Static<typeof ErrorBody>;

@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
 
-/** server → device: one message (CONTRACT.md §3). */
+/** server → device: one message (the README's Gateway protocol). */
 export interface MessageFrame {
   type: 'message';
   id: string;

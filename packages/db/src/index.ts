@@ -8,8 +8,12 @@ export type { StatementObserver } from './statement-timing.ts';
 export { migrate } from './migrate.ts';
 export { COPY_COLUMNS, copyField, messageCopyRow, messageRowValues, type RowState } from './copy-encoding.ts';
 export { isRowRefusal, parkMessages, storeBatch, type Refusal, type RowToStore, type StoreResult } from './copy-writer.ts';
-export { createTenant, findTenantByApiKey, hashApiKey, type NewTenant, type Tenant, type TenantTier } from './tenants.ts';
+export { createTenant, listTenants, setTenantDisabled, type NewTenant, type Tenant, type TenantTier, type TenantView } from './tenants.ts';
+export { createApiKey, findApiKey, listApiKeys, recordKeyUsage, revokeApiKey, type ApiKeyMatch, type ApiKeyView } from './api-keys.ts';
+export { hashApiKey } from './api-key-secret.ts';
+export { keyEventsAfter, lastKeyEventSeq, type KeyEvent } from './key-events.ts';
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
+export { anyMessageStored, messagesByIdempotencyKey, type KeyedMessage } from './idempotency.ts';
 export { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type NextVersion, type RuntimeConfigVersion } from './runtime-config.ts';
 export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';
 export {
@@ -26,6 +30,8 @@ export {
 } from './providers.ts';
 export {
   claimWebhookTenants,
+  disabledWebhookCount,
+  dropWebhookOutbox,
   getTenantWebhook,
   markWebhookDelivered,
   removeTenantWebhook,
@@ -33,8 +39,11 @@ export {
   setTenantWebhook,
   webhookOutboxBatch,
   webhookOutboxLagSeconds,
+  webhookOutboxOverCap,
   type OutboxEvent,
   type TenantWebhook,
   type WebhookClaim,
+  type WebhookRetry,
 } from './webhooks.ts';
+export { dropOrphanOutbox, outboxOrphanTenants, purgeExpiredOutbox, purgeMessages, withRetentionLock, type PurgedMessages } from './retention.ts';
 export { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';

@@ -1,8 +1,12 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { newApiKey } from './api-key-secret.ts';
+import type { KeyEvent } from './key-events.ts';
+import { sql } from './sql-files.ts';
 
 export type TenantTier = 'basic' | 'premium' | 'enterprise';
 
+/** A tenant as a request carries it (request.tenant): what the rate limiter needs. */
 export interface Tenant {
   id: string;
   name: string;
@@ -11,13 +15,10 @@ export interface Tenant {
   burst: number | null;
 }
 
-export function hashApiKey(apiKey: string): Buffer {
-  return createHash('sha256').update(apiKey).digest();
-}
-
-/** A key with 256 random bits: hashing it with SHA-256 (no salt, no KDF) is safe and O(1) to look up. */
-function newApiKey(): string {
-  return `esh_${randomBytes(32).toString('base64url')}`;
+/** A tenant as operators see it (GET /v1/admin/tenants, `tenant list`). */
+export interface TenantView extends Tenant {
+  disabled: boolean;
+  createdAt: Date;
 }
 
 export interface NewTenant {
@@ -27,8 +28,20 @@ export interface NewTenant {
   burst?: number | null;
 }
 
-export async function createTenant(pool: pg.Pool, input: NewTenant): Promise<{ tenant: Tenant; apiKey: string }> {
-  const apiKey = newApiKey();
+interface TenantRow {
+  id: string;
+  name: string;
+  tier: TenantTier;
+  rpm: number | null;
+  burst: number | null;
+  disabled: boolean;
+  created_at: Date;
+}
+const toView = (r: TenantRow): TenantView => ({ id: r.id, name: r.name, tier: r.tier, rpm: r.rpm, burst: r.burst, disabled: r.disabled, createdAt: r.created_at });
+
+/** The tenant and its first key (api_keys), shown this once. */
+export async function createTenant(pool: pg.Pool, input: NewTenant): Promise<{ tenant: Tenant; apiKey: string; keyId: string }> {
+  const key = newApiKey();
   const tenant: Tenant = {
     id: randomUUID(),
     name: input.name,
@@ -36,20 +49,23 @@ export async function createTenant(pool: pg.Pool, input: NewTenant): Promise<{ t
     rpm: input.rpm ?? null,
     burst: input.burst ?? null,
   };
-  await pool.query('INSERT INTO tenants (id, name, tier, api_key_hash, rpm, burst) VALUES ($1, $2, $3, $4, $5, $6)', [
-    tenant.id,
-    tenant.name,
-    tenant.tier,
-    hashApiKey(apiKey),
-    tenant.rpm,
-    tenant.burst,
-  ]);
-  return { tenant, apiKey };
+  await pool.query(sql('tenant-create'), [tenant.id, tenant.name, tenant.tier, tenant.rpm, tenant.burst, key.keyId, key.hash]);
+  return { tenant, apiKey: key.apiKey, keyId: key.keyId };
 }
 
-export async function findTenantByApiKey(pool: pg.Pool, apiKey: string): Promise<Tenant | null> {
-  const { rows } = await pool.query<Tenant>('SELECT id, name, tier, rpm, burst FROM tenants WHERE api_key_hash = $1', [
-    hashApiKey(apiKey),
-  ]);
-  return rows[0] ?? null;
+/** Newest first, after the tenant `afterId` (null: from the newest); `hasMore`: another page follows. */
+export async function listTenants(pool: pg.Pool, afterId: string | null, limit: number): Promise<{ items: TenantView[]; hasMore: boolean }> {
+  const { rows } = await pool.query<TenantRow>(sql('tenant-list'), [afterId, limit + 1]);
+  return { items: rows.slice(0, limit).map(toView), hasMore: rows.length > limit };
+}
+
+/**
+ * Disables or enables the tenant. `event`: the change logged for the api processes, null
+ * when the tenant already was in that state. null: no such tenant.
+ */
+export async function setTenantDisabled(pool: pg.Pool, tenantId: string, disabled: boolean): Promise<{ tenant: TenantView; event: KeyEvent | null } | null> {
+  const { rows } = await pool.query<TenantRow & { event_seq: string | null }>(sql('tenant-set-disabled'), [tenantId, disabled]);
+  const row = rows[0];
+  if (!row) return null;
+  return { tenant: toView(row), event: row.event_seq === null ? null : { seq: Number(row.event_seq), tenantId: row.id, keyId: null } };
 }

@@ -74,9 +74,54 @@ export async function markWebhookDelivered(pool: pg.Pool, tenantId: string, leas
   return rowCount === 1;
 }
 
-/** Releases the lease and holds the tenant back `delayMs`; `countFailure` raises its backoff exponent. */
-export async function retryWebhookLater(pool: pg.Pool, tenantId: string, leaseToken: string, delayMs: number, countFailure: boolean): Promise<void> {
-  await pool.query(sql('webhook-retry'), [tenantId, leaseToken, Math.round(delayMs), countFailure ? 1 : 0]);
+/** Where a failing endpoint stands after a retry was scheduled. */
+export interface WebhookRetry {
+  /** The first failure since its last success (null: none). */
+  failingSince: Date | null;
+  /** True once it has failed for the whole window: it gets no POST until it is set again. */
+  disabled: boolean;
+}
+
+/**
+ * Releases the lease and holds the tenant back `delayMs`; `countFailure` raises its backoff
+ * exponent. `disableAfterMs` (null: this was no failure, nothing to decide) disables the
+ * endpoint when its failures started at least that long ago. Null: the lease was lost.
+ */
+export async function retryWebhookLater(
+  pool: pg.Pool,
+  tenantId: string,
+  leaseToken: string,
+  delayMs: number,
+  countFailure: boolean,
+  disableAfterMs: number | null,
+): Promise<WebhookRetry | null> {
+  const { rows } = await pool.query<{ failing_since: Date | null; disabled: boolean }>(sql('webhook-retry'), [
+    tenantId,
+    leaseToken,
+    Math.round(delayMs),
+    countFailure ? 1 : 0,
+    disableAfterMs === null ? null : Math.ceil(disableAfterMs / 1000),
+  ]);
+  const row = rows[0];
+  return row ? { failingSince: row.failing_since, disabled: row.disabled } : null;
+}
+
+/** Tenant endpoints disabled after failing for too long. */
+export async function disabledWebhookCount(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ disabled: number }>(sql('webhook-disabled-count'));
+  return rows[0]?.disabled ?? 0;
+}
+
+/** Tenants with more than `max` events waiting, and the id up to which their oldest are to be dropped. */
+export async function webhookOutboxOverCap(db: pg.Pool | pg.PoolClient, max: number): Promise<{ tenantId: string; dropThrough: string }[]> {
+  const { rows } = await db.query<{ tenant_id: string; drop_through: string }>(sql('webhook-outbox-over-cap'), [max]);
+  return rows.map((r) => ({ tenantId: r.tenant_id, dropThrough: r.drop_through }));
+}
+
+/** Drops up to `limit` of a tenant's waiting events with ids up to `dropThrough`, oldest first. */
+export async function dropWebhookOutbox(db: pg.Pool | pg.PoolClient, tenantId: string, dropThrough: string, limit: number): Promise<number> {
+  const { rowCount } = await db.query(sql('webhook-outbox-drop'), [tenantId, dropThrough, limit]);
+  return rowCount ?? 0;
 }
 
 /** Seconds since the oldest undelivered event was written (0: none waiting). */

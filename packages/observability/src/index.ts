@@ -7,7 +7,9 @@
 export { createLogger } from './logger.ts';
 export { createRegistry } from './registry.ts';
 export { createQueueMetrics, type CountedQueue } from './queue-metrics.ts';
+export { createAuthMetrics, type AuthMetrics, type AuthRefusal } from './auth-metrics.ts';
 export { createStatementObserver, type StatementOptions } from './statement-metrics.ts';
+export { API_LIMITS, createApiLimitMetrics, createRedisDurabilityMetrics, type ApiLimit, type ApiLimitMetrics, type RedisDurabilityMetrics } from './limit-metrics.ts';
 export {
   createDispatchMetrics,
   createGatewayMetrics,
@@ -15,6 +17,7 @@ export {
   createIngestMetrics,
   createPersistMetrics,
   createProviderMetrics,
+  createRetentionMetrics,
   createRuntimeConfigMetrics,
   createWebhookMetrics,
   type DispatchMetrics,
@@ -23,6 +26,7 @@ export {
   type IngestMetrics,
   type PersistMetrics,
   type ProviderMetrics,
+  type RetentionMetrics,
   type RuntimeConfigMetrics,
   type WebhookMetrics,
 } from './metrics.ts';

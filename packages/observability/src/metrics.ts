@@ -223,6 +223,32 @@ export function createGatewayMetrics(registry: Registry) {
       help: 'Replays that could not read PostgreSQL; each is tried again without closing the connection',
       registers: [registry],
     }),
+    upgradesRefused: new Counter({
+      name: 'esh3ar_gateway_upgrades_refused_total',
+      help: 'WebSocket upgrades refused, by reason (token: 401; token_keys: 503, the issuer keys could not be fetched; phone_connections: 429; gateway_connections: 503)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    badFrameCloses: new Counter({
+      name: 'esh3ar_gateway_bad_frame_closes_total',
+      help: 'Connections closed with 1008 for sending more than GATEWAY_MAX_BAD_FRAMES bad frames in 10 s',
+      registers: [registry],
+    }),
+    slowReaderPauses: new Counter({
+      name: 'esh3ar_gateway_slow_reader_pauses_total',
+      help: 'Times a connection held more than GATEWAY_SLOW_READER_BYTES unread: pushes to it stopped until its socket drained',
+      registers: [registry],
+    }),
+    slowReaderCloses: new Counter({
+      name: 'esh3ar_gateway_slow_reader_closes_total',
+      help: 'Connections closed with 1013 for not draining within GATEWAY_SLOW_READER_CLOSE_MS',
+      registers: [registry],
+    }),
+    slowReaders: new Gauge({
+      name: 'esh3ar_gateway_slow_readers',
+      help: 'Connections holding more than GATEWAY_SLOW_READER_BYTES unread: nothing is pushed to them until their socket drains',
+      registers: [registry],
+    }),
   };
 }
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
@@ -291,6 +317,40 @@ export function createWebhookMetrics(registry: Registry) {
       help: 'Tenant endpoints whose circuit breaker is open in this worker (a count: no tenant label)',
       registers: [registry],
     }),
+    // No labels, so that the series exist (at 0) from the start and an alert sees the first step.
+    endpointsDisabled: new Gauge({
+      name: 'esh3ar_webhook_endpoints_disabled',
+      help: 'Tenant endpoints disabled after failing for retention.webhookDisableAfterHours: nothing is POSTed to them until their webhook is set again (read from PostgreSQL: the same in every worker)',
+      registers: [registry],
+    }),
+    eventsDropped: new Counter({
+      name: 'esh3ar_webhook_events_dropped_total',
+      help: 'Undelivered status events dropped because their failing endpoint had more than retention.webhookBacklogMax waiting (oldest first)',
+      registers: [registry],
+    }),
   };
 }
 export type WebhookMetrics = ReturnType<typeof createWebhookMetrics>;
+
+export function createRetentionMetrics(registry: Registry) {
+  return {
+    deleted: new Counter({
+      name: 'esh3ar_retention_deleted_rows_total',
+      help: 'Rows deleted by the retention purge, by table (messages and message_events: last change older than retention.days; webhook_outbox: as old, of a tenant without a webhook, or past retention.webhookBacklogMax for a failing endpoint)',
+      labelNames: ['table'] as const,
+      registers: [registry],
+    }),
+    runs: new Counter({
+      name: 'esh3ar_retention_runs_total',
+      help: 'Retention purge runs of this worker, by outcome (done; locked: another worker was purging; failed)',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    lastRunDuration: new Gauge({
+      name: 'esh3ar_retention_last_run_duration_seconds',
+      help: 'Time of the last retention purge this worker ran to the end',
+      registers: [registry],
+    }),
+  };
+}
+export type RetentionMetrics = ReturnType<typeof createRetentionMetrics>;

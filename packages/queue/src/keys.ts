@@ -8,14 +8,22 @@ export interface RedisKeys {
   prefix: string;
   /** Hash: message id → "<tenantId> <jobId>" for every accepted message not yet stored. HLEN is the buffer depth. */
   bufferIndex: string;
+  /** String: one Idempotency-Key's record (apps/api/src/idempotency-record.ts has its layout). */
   idempotency(tenantId: string, key: string): string;
+  /**
+   * String: the time (ms) since which Redis has held every idempotency record; written when
+   * missing, so a Redis that lost its data has a young one (apps/api/src/idempotency.ts).
+   */
+  idempotencySince: string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
   return {
     prefix,
     bufferIndex: `${prefix}:buffer:index`,
-    // Hashed: a key may be 255 arbitrary characters.
-    idempotency: (tenantId, key) => `${prefix}:idem:${tenantId}:${createHash('sha256').update(key).digest('base64url')}`,
+    // Hashed: a key may be 255 arbitrary characters. "idempotency", not the JSON records'
+    // former "idem": a record of the older layout is never read, and expires within 24 h.
+    idempotency: (tenantId, key) => `${prefix}:idempotency:${tenantId}:${createHash('sha256').update(key).digest('base64url')}`,
+    idempotencySince: `${prefix}:idempotency:since`,
   };
 }

@@ -26,6 +26,7 @@ function validValueFor(path: string[]): fc.Arbitrary<number> {
   if (key === 'batchSize') return fc.integer({ min: 1, max: 10_000 });
   if (key === 'batchTimeoutMs') return fc.integer({ min: 1, max: 60_000 });
   if (key === 'maxAttempts') return fc.integer({ min: 1, max: 100 });
+  if (key === 'days' || key === 'webhookDisableAfterHours') return fc.integer({ min: 1, max: 3650 });
   if (key === 'halfOpenAfterMs' || key === 'ackTimeoutMs') return fc.integer({ min: 100, max: 10_000_000 });
   return fc.integer({ min: 1, max: 10_000_000 });
 }

@@ -9,7 +9,7 @@ export { NODE_FLAGS, REPO_ROOT, runCli, startApp, type AppName, type AppProcess,
 export { send, startStack, waitFor, type Stack, type StackOptions } from './stack.ts';
 export { startPrivatePostgres, type PrivatePostgres } from './private-postgres.ts';
 export { checkStored, startLoad, type Load, type LoadResult, type StoredCheck } from './load.ts';
-export { startPrivateRedis, type PrivateRedis } from './private-redis.ts';
+export { startPrivateRedis, type PrivateRedis, type PrivateRedisOptions } from './private-redis.ts';
 export { TestDevice, type ReceivedFrame } from './device.ts';
 export { freePort } from './free-port.ts';
 // Time-ordered ids as the api makes them (UUIDv7), so that stored rows sort by acceptance.

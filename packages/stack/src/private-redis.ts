@@ -28,12 +28,20 @@ async function answersPing(port: number): Promise<boolean> {
   });
 }
 
+export interface PrivateRedisOptions {
+  /**
+   * redis-server arguments after the production ones, which they override (a later
+   * setting wins): `['--appendonly', 'no']` for a Redis the processes must refuse.
+   */
+  args?: readonly string[];
+}
+
 /**
  * A redis-server of its own (temporary data folder, its own port), configured as
  * production runs it (AOF, `appendfsync always`, `noeviction`), for tests that kill
  * Redis: killing it disturbs no other test.
  */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
+export async function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'esh3ar-redis-'));
   let child: ChildProcess | undefined;
@@ -43,7 +51,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     async start() {
       child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'],
+        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', ...(options.args ?? [])],
         { stdio: 'ignore' },
       );
       const exited = once(child, 'exit');

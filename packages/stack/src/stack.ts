@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { createTenant, createPool, type TenantTier } from '@esh3ar/db';
 import { createSigner } from 'fast-jwt';
 import type pg from 'pg';
@@ -48,7 +49,8 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     API_PORT: '0',
     OPS_PORT: '0',
     GATEWAY_PORT: '0',
-    DEVICE_TOKEN_SECRET: `secret-${prefix}`,
+    // The gateway refuses a secret under 32 characters.
+    DEVICE_TOKEN_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: 'info',
     ...options.env,
   };

@@ -1,6 +1,4 @@
-import { TIERS, type RuntimeConfig } from '@esh3ar/config';
-import type { ErrorDetail } from '@esh3ar/contracts';
-import { createTenant } from '@esh3ar/db';
+import type { RuntimeConfig } from '@esh3ar/config';
 import {
   changeRuntimeConfig,
   readRuntimeConfig,
@@ -13,39 +11,19 @@ import {
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { apiError } from '../errors.ts';
+import { apiError, unavailable } from '../errors.ts';
 
 export interface AdminRouteDeps {
   store: ConfigStore;
   logger: FastifyBaseLogger;
 }
 
-const NewTenant = Type.Object(
-  {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
-    tier: Type.Union(TIERS.map((t) => Type.Literal(t))),
-    rpm: Type.Optional(Type.Integer({ minimum: 1 })),
-    burst: Type.Optional(Type.Integer({ minimum: 0 })),
-  },
-  { additionalProperties: false },
-);
-const checkNewTenant = Compile(NewTenant);
 const Rollback = Type.Object({ version: Type.Integer({ minimum: 0 }) }, { additionalProperties: false });
 const checkRollback = Compile(Rollback);
 
 const HISTORY_DEFAULT_LIMIT = 100;
 const HISTORY_MAX_LIMIT = 1000;
 const CHANGED_BY_MAX_CHARS = 100;
-
-/** One detail per field, named by its path ("/name is required", "unknown field /colour"). */
-function tenantProblems(body: unknown): ErrorDetail[] {
-  return [...checkNewTenant.Errors(body)].flatMap((e) => {
-    const params = e.params as { requiredProperties?: string[]; additionalProperties?: string[] } | undefined;
-    if (params?.requiredProperties) return params.requiredProperties.map((key) => ({ path: `/${key}`, message: `${key} is required` }));
-    if (params?.additionalProperties) return params.additionalProperties.map((key) => ({ path: `/${key}`, message: `unknown field ${key}` }));
-    return e.keyword === 'boolean' ? [] : [{ path: e.instancePath || '/', message: `${e.instancePath.slice(1) || 'the body'} ${e.message}` }];
-  });
-}
 
 /** Who made a change, for the history: the X-Changed-By header, else "admin". */
 function changedBy(request: FastifyRequest): string {
@@ -74,14 +52,14 @@ async function storeCall<T>(work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (error instanceof RuntimeConfigError) throw apiError(error.code, error.message, error.details);
-    throw apiError('UNAVAILABLE', `the configuration store is unreachable: ${(error as Error).message}`, [], 1);
+    throw unavailable('the configuration store', error);
   }
 }
 
 /**
- * /v1/admin/config* and /v1/admin/tenants. The caller registers them only when
- * ADMIN_TOKEN is set (otherwise these paths are 404), in a scope that authenticates
- * every request by that token alone (authenticateAdmin).
+ * /v1/admin/config* (tenants and their keys: tenants-admin.ts, keys-admin.ts). The caller
+ * registers them only when ADMIN_TOKEN is set (otherwise these paths are 404), in a scope
+ * that authenticates every request by that token alone (authenticateAdmin).
  */
 export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   const { store, logger } = deps;
@@ -111,18 +89,5 @@ export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
     }
     const { version } = request.body;
     return answer(await storeCall(() => rollbackRuntimeConfig(store, version, by)), by);
-  });
-
-  app.post('/v1/admin/tenants', async (request, reply) => {
-    if (!checkNewTenant.Check(request.body)) {
-      const details = tenantProblems(request.body);
-      throw apiError('VALIDATION_FAILED', `a tenant is {"name", "tier": ${TIERS.join(' | ')}, "rpm"?: ≥ 1, "burst"?: ≥ 0}`, details);
-    }
-    const body = request.body;
-    const name = body.name.trim();
-    if (name.length === 0) throw apiError('VALIDATION_FAILED', 'name must not be blank', [{ path: '/name', message: 'blank' }]);
-    const { tenant, apiKey } = await storeCall(() => createTenant(store.pool, { name, tier: body.tier, rpm: body.rpm ?? null, burst: body.burst ?? null }));
-    logger.info({ tenantId: tenant.id, tier: tenant.tier }, 'tenant created');
-    return reply.code(201).send({ tenantId: tenant.id, apiKey });
   });
 }

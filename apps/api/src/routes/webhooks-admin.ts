@@ -4,7 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type pg from 'pg';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { apiError } from '../errors.ts';
+import { apiError, unavailable } from '../errors.ts';
 
 export interface WebhookAdminDeps {
   pool: pg.Pool;
@@ -28,7 +28,7 @@ async function storeCall<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    throw apiError('UNAVAILABLE', `the database is unreachable: ${(error as Error).message}`, [], 1);
+    throw unavailable('the database', error);
   }
 }
 

@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { claimWebhookTenants, markWebhookDelivered, retryWebhookLater, webhookOutboxBatch, webhookOutboxLagSeconds, type WebhookClaim } from '@esh3ar/db';
+import {
+  claimWebhookTenants,
+  disabledWebhookCount,
+  markWebhookDelivered,
+  retryWebhookLater,
+  webhookOutboxBatch,
+  webhookOutboxLagSeconds,
+  type WebhookClaim,
+} from '@esh3ar/db';
 import type { WebhookMetrics } from '@esh3ar/observability';
 import { cappedBackoffMs } from '@esh3ar/queue';
 import type pg from 'pg';
@@ -15,6 +23,8 @@ export interface WebhookDispatcherOptions {
   pollMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /** retention.webhookDisableAfterHours, read at each failure. */
+  disableAfterHours: () => number;
 }
 
 // Tenants served at once by one worker; each holds no PostgreSQL connection while its POST is out.
@@ -27,6 +37,7 @@ const BATCHES_PER_LEASE = 10;
 const LEASE_MARGIN_MS = 5000;
 
 type Outcome = { ok: true } | { ok: false; delayMs: number; countFailure: boolean };
+const HOUR_MS = 3_600_000;
 
 /**
  * POSTs each tenant's status events from `webhook_outbox` to its endpoint, in the order
@@ -35,7 +46,9 @@ type Outcome = { ok: true } | { ok: false; delayMs: number; countFailure: boolea
  * fails (head-of-line blocking). That is what guarantees a receiver never gets an older
  * status of a message after a newer one. Delivery is at least once (a worker killed after
  * the endpoint answered, before the rows are deleted, leaves them to be sent again);
- * receivers de-duplicate on the event id.
+ * receivers de-duplicate on the event id. An endpoint that answers nothing 2xx for
+ * retention.webhookDisableAfterHours is disabled: no more POSTs until its webhook is set
+ * again; its events wait meanwhile (at most retention.webhookBacklogMax, RetentionPurger).
  */
 export class WebhookDispatcher {
   readonly #options: WebhookDispatcherOptions;
@@ -72,6 +85,7 @@ export class WebhookDispatcher {
       if (this.#polls++ % this.#observeEvery === 0) {
         metrics.lag.set(await webhookOutboxLagSeconds(pool));
         metrics.breakersOpen.set(this.#breakers.openCount());
+        metrics.endpointsDisabled.set(await disabledWebhookCount(pool));
       }
       const room = TENANTS_IN_FLIGHT - this.#serving.size;
       if (room <= 0 || this.#closing) return;
@@ -98,12 +112,19 @@ export class WebhookDispatcher {
         const events = await webhookOutboxBatch(pool, claim.tenantId, leaseToken, EVENTS_PER_POST, this.#options.timeoutMs + LEASE_MARGIN_MS);
         if (events.length === 0) {
           // Nothing (left) to send: give the lease back, failure count untouched.
-          await retryWebhookLater(pool, claim.tenantId, leaseToken, 0, false);
+          await retryWebhookLater(pool, claim.tenantId, leaseToken, 0, false, null);
           return;
         }
         const outcome = await this.#post(claim, deliveryBody(claim.tenantId, events));
         if (!outcome.ok) {
-          await retryWebhookLater(pool, claim.tenantId, leaseToken, outcome.delayMs, outcome.countFailure);
+          const hours = this.#options.disableAfterHours();
+          const retry = await retryWebhookLater(pool, claim.tenantId, leaseToken, outcome.delayMs, outcome.countFailure, hours * HOUR_MS);
+          if (retry?.disabled) {
+            logger.warn(
+              { tenantId: claim.tenantId, endpoint: new URL(claim.url).origin, failingSince: retry.failingSince, disableAfterHours: hours },
+              'webhook endpoint disabled: no 2xx for retention.webhookDisableAfterHours; setting the webhook again enables it',
+            );
+          }
           return;
         }
         this.#options.metrics.events.inc(events.length);

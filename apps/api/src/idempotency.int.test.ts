@@ -1,0 +1,356 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RuntimeConfig } from '@esh3ar/config';
+import { JOBS, type BufferedMessage, type IngestJobData } from '@esh3ar/contracts';
+import { createDatabase, createPool, createTenant, storeBatch, type RowToStore } from '@esh3ar/db';
+import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
+import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
+import { Queue } from 'bullmq';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from './app.ts';
+import { parseConfig } from './config.ts';
+
+/*
+ * Idempotency-Key when Redis forgets, when a request dies holding its key, and what a key
+ * costs Redis: the real app in-process (inject) against real PostgreSQL and Redis, wired
+ * as main.ts wires it. The storing path is a worker's (storeBatch, then the ids out of the
+ * buffer index), run when a test says so. Its enqueuer can stall chosen messages forever,
+ * before or after Redis holds them: a request that hangs there holds its key's lease as
+ * one whose process died would.
+ */
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = uniquePrefix('idempotency');
+const keys = redisKeys(prefix);
+const closers: (() => Promise<unknown>)[] = [];
+let app: FastifyInstance;
+let pool: pg.Pool;
+let redis: Redis;
+let queue: Queue;
+let enqueuer: StallingEnqueuer;
+let runtime: RuntimeConfig;
+let baseRuntime: RuntimeConfig;
+/** PostgreSQL statements the app ran, by name (sql/*.sql file, else verb). */
+const statements = new Map<string, number>();
+
+class StallingEnqueuer extends IngestEnqueuer {
+  readonly #stalls = new Map<string, { when: 'before' | 'after'; reached: PromiseWithResolvers<void> }>();
+  readonly #end = Promise.withResolvers<void>();
+
+  /** The next message with this content never gets an answer: written to Redis first ('after') or not ('before'). Resolves when it arrives. */
+  stall(content: string, when: 'before' | 'after'): Promise<void> {
+    const reached = Promise.withResolvers<void>();
+    this.#stalls.set(content, { when, reached });
+    return reached.promise;
+  }
+
+  override async enqueue(message: BufferedMessage): Promise<void> {
+    const stall = this.#stalls.get(message.content);
+    if (stall === undefined) return super.enqueue(message);
+    this.#stalls.delete(message.content);
+    if (stall.when === 'after') await super.enqueue(message);
+    stall.reached.resolve();
+    await this.#end.promise;
+    throw new Error('a stalled enqueue never answers');
+  }
+
+  /** The stalled requests fail, so that the test can wait for them. */
+  end(): void {
+    this.#end.resolve();
+  }
+}
+
+beforeAll(async () => {
+  const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'idempotency');
+  closers.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
+  const config = parseConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, API_MAX_EVENT_LOOP_DELAY_MS: '0' });
+  baseRuntime = config.runtime;
+  runtime = baseRuntime;
+  pool = createPool(config.postgres.url, {
+    max: 8,
+    applicationName: 'esh3ar-test-idempotency',
+    onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1),
+  });
+  const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-test-buffer', failFast: true });
+  redis = createRedis(config.redis.url, { name: 'esh3ar-test-requests', failFast: true });
+  redis.options.enableAutoPipelining = true;
+  closers.push(() => pool.end(), () => bufferRedis.quit(), () => redis.quit());
+  await Promise.all([bufferRedis.connect(), redis.connect()]);
+  queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix });
+  const providerQueues = sendQueues(bufferRedis, prefix);
+  enqueuer = new StallingEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
+  closers.push(() => Promise.all([queue, ...providerQueues.values()].map((q) => q.close())), () => enqueuer.close());
+  const registry = createRegistry('api');
+  app = await buildApp({
+    logger: createLogger('api', 'error'),
+    pool,
+    redis,
+    queue,
+    sendQueues: providerQueues,
+    keys,
+    enqueuer,
+    registry,
+    ingestMetrics: createIngestMetrics(registry),
+    runtime: () => runtime,
+    runtimeBase: config.runtime,
+    adminToken: null,
+    admission: config.admission,
+    pressure: config.pressure,
+    timeouts: config.http.timeouts,
+    queueBoardWrite: config.queueBoard.write,
+  });
+  closers.push(() => app.close());
+});
+
+const pendingRequests: Promise<unknown>[] = [];
+afterAll(async () => {
+  enqueuer?.end();
+  await Promise.allSettled(pendingRequests);
+  const failures: unknown[] = [];
+  for (const close of closers.reverse()) await close().catch((error: unknown) => failures.push(error));
+  if (failures.length > 0) throw new AggregateError(failures, 'releasing the test app failed');
+});
+
+const message = (over: Record<string, unknown> = {}) => ({ recipient: '+966501234567', content: 'Your order has shipped', ...over });
+
+async function tenant(): Promise<{ id: string; authorization: string }> {
+  const { tenant: t, apiKey } = await createTenant(pool, { name: 'idempotency', tier: 'enterprise', rpm: 100_000_000, burst: 100_000_000 });
+  return { id: t.id, authorization: `Bearer ${apiKey}` };
+}
+
+function post(who: { authorization: string }, url: string, body: unknown, key: string): Promise<LightMyRequestResponse> {
+  return app.inject({ method: 'POST', url, payload: body as object, headers: { authorization: who.authorization, 'content-type': 'application/json', 'idempotency-key': key } });
+}
+
+let storing = Promise.resolve();
+/** What a worker does (apps/worker/src/persist): every buffered message stored by storeBatch, then out of the buffer. One at a time. */
+function storeBuffered(): Promise<void> {
+  storing = storing.then(async () => {
+    const jobs = await queue.getJobs(['waiting', 'prioritized']);
+    const rows: RowToStore[] = jobs.flatMap((job) => (job.data as IngestJobData).messages.map((m) => ({ message: m, state: { status: 'pending' as const, failureReason: null } })));
+    if (rows.length === 0) return;
+    await storeBatch(pool, rows);
+    await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+    await Promise.all(jobs.map((job) => job.remove()));
+  });
+  return storing;
+}
+
+async function storedIds(tenantId: string): Promise<string[]> {
+  const { rows } = await pool.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1 ORDER BY id', [tenantId]);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Redis loses every idempotency record of this prefix, as a restart without its AOF, a
+ * FLUSHALL or a replica promoted without them would: both key layouts ("idem:" before this
+ * change, "idempotency:" after), records and the time Redis has held them since.
+ */
+async function forgetIdempotencyRecords(): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:idem*`, 'COUNT', 1000);
+    cursor = next;
+    if (found.length > 0) await redis.unlink(...found);
+  } while (cursor !== '0');
+}
+
+describe('after Redis lost its idempotency records', () => {
+  it('a repeat of a stored message gets the first id again, replayed, and nothing new is stored', async () => {
+    const t = await tenant();
+    const first = await post(t, '/v1/messages', message(), 'order-1234');
+    expect(first.statusCode).toBe(202);
+    await storeBuffered();
+    await forgetIdempotencyRecords();
+
+    const again = await post(t, '/v1/messages', message(), 'order-1234');
+    expect(again.statusCode).toBe(202);
+    expect(again.json()).toEqual(first.json());
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.headers.location).toBe(`/v1/messages/${first.json().id}`);
+    // Redis holds the answer again: the next repeat is answered without PostgreSQL.
+    const lookups = statements.get('idempotency-messages') ?? 0;
+    expect((await post(t, '/v1/messages', message(), 'order-1234')).json()).toEqual(first.json());
+    expect(statements.get('idempotency-messages') ?? 0).toBe(lookups);
+    await storeBuffered();
+    expect(await storedIds(t.id)).toEqual([first.json().id]);
+  });
+
+  it('the same key with another body is 422 IDEMPOTENCY_KEY_REUSED, and nothing is stored for it', async () => {
+    const t = await tenant();
+    const first = await post(t, '/v1/messages', message(), 'reused');
+    await storeBuffered();
+    await forgetIdempotencyRecords();
+
+    const other = await post(t, '/v1/messages', message({ content: 'something else' }), 'reused');
+    expect(other.statusCode).toBe(422);
+    expect(other.json().error.code).toBe('IDEMPOTENCY_KEY_REUSED');
+    await storeBuffered();
+    expect(await storedIds(t.id)).toEqual([first.json().id]);
+  });
+
+  it('a batch repeat gets every result again in order: ids, refusals by validation and by backpressure with their words', async () => {
+    const t = await tenant();
+    // Every normal message over the watermark, critical ones admitted: the batch's refusals are by priority.
+    runtime = { ...baseRuntime, buffer: { capacity: 1_000_000, highWatermark: 0 } };
+    const batch = {
+      messages: [message({ content: 'same' }), message({ recipient: 'not a number' }), message({ content: 'same', priority: 'critical' }), message({ content: 'same' }), message({ priority: 'critical', metadata: { b: '2', a: '1' } })],
+    };
+    const first = await post(t, '/v1/messages/batch', batch, 'batch-1');
+    runtime = baseRuntime;
+    expect(first.statusCode).toBe(202);
+    expect(first.json()).toMatchObject({ accepted: 2, rejected: 3 });
+    expect(first.json().results.map((r: { error?: { code: string } }) => r.error?.code ?? 'queued')).toEqual(['OVERLOADED', 'VALIDATION_FAILED', 'queued', 'OVERLOADED', 'queued']);
+    await storeBuffered();
+    await forgetIdempotencyRecords();
+
+    const again = await post(t, '/v1/messages/batch', batch, 'batch-1');
+    expect(again.statusCode).toBe(202);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(again.json()).toEqual(first.json());
+    await storeBuffered();
+    expect(await storedIds(t.id)).toHaveLength(2);
+  });
+
+  it('identical requests at once get one id, before and after the loss, and one message is stored', async () => {
+    const t = await tenant();
+    const burst = () => Promise.all(Array.from({ length: 20 }, () => post(t, '/v1/messages', message(), 'concurrent')));
+    const firsts = await burst();
+    const ids = new Set(firsts.map((r) => r.json().id));
+    expect(ids.size).toBe(1);
+    expect(firsts.filter((r) => r.headers['idempotent-replayed'] === 'true')).toHaveLength(19);
+    await storeBuffered();
+    await forgetIdempotencyRecords();
+
+    const repeats = await burst();
+    expect(repeats.map((r) => r.statusCode)).toEqual(Array(20).fill(202));
+    expect(new Set(repeats.map((r) => r.json().id))).toEqual(ids);
+    await storeBuffered();
+    expect(await storedIds(t.id)).toEqual([...ids]);
+  });
+});
+
+/** Calls to Redis that touch one key, from any connection or script, seen through MONITOR. */
+async function countCommandsOn(key: string, during: () => Promise<unknown>): Promise<number> {
+  const monitor = await redis.monitor();
+  try {
+    let count = 0;
+    const sentinel = `sentinel-${randomUUID()}`;
+    const seen = new Promise<void>((resolve) =>
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        if (args.includes(key)) count++;
+        if (args.includes(sentinel)) resolve();
+      }),
+    );
+    await during();
+    // MONITOR streams what Redis ran in order: once it shows this, it has shown everything before.
+    await redis.echo(sentinel);
+    await seen;
+    return count;
+  } finally {
+    monitor.disconnect();
+  }
+}
+
+describe('a request that stalled or died holding its key', () => {
+  it('a repeat while its lease lives answers 503 with Retry-After within about a second, in a bounded number of Redis calls', async () => {
+    const t = await tenant();
+    const content = `stalled ${randomUUID()}`;
+    const reached = enqueuer.stall(content, 'before');
+    pendingRequests.push(post(t, '/v1/messages', message({ content }), 'live-lease'));
+    await reached;
+
+    const started = performance.now();
+    let repeat: LightMyRequestResponse | undefined;
+    const calls = await countCommandsOn(keys.idempotency(t.id, 'live-lease'), async () => {
+      repeat = await post(t, '/v1/messages', message({ content }), 'live-lease');
+    });
+    const elapsed = performance.now() - started;
+    expect(repeat!.statusCode).toBe(503);
+    expect(repeat!.json().error.code).toBe('UNAVAILABLE');
+    const retryAfter = Number(repeat!.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(10);
+    // 9 claim scripts over 1 s, each reading the record once: 18 calls (a 5 ms poll for 3 s made ~1,200).
+    expect(calls).toBeLessThanOrEqual(20);
+    expect(elapsed).toBeLessThan(2_000);
+  });
+
+  /** Repeats until the key is answered, each after the Retry-After of the one before: a lease's expiry is a time, no event to wait for. */
+  async function repeatUntilAnswered(send: () => Promise<LightMyRequestResponse>): Promise<{ answer: LightMyRequestResponse; waitedMs: number }> {
+    const started = performance.now();
+    for (;;) {
+      const answer = await send();
+      if (answer.statusCode !== 503) return { answer, waitedMs: performance.now() - started };
+      expect(performance.now() - started).toBeLessThan(20_000);
+      await sleep(Number(answer.headers['retry-after']) * 1000);
+    }
+  }
+
+  it.concurrent('one that died before buffering its message: a repeat takes the key within 10 s and its message is stored once', async () => {
+    const t = await tenant();
+    const content = `died before ${randomUUID()}`;
+    const reached = enqueuer.stall(content, 'before');
+    pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-before'));
+    await reached;
+
+    const { answer, waitedMs } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-before'));
+    expect(answer.statusCode).toBe(202);
+    expect(answer.headers['idempotent-replayed']).toBeUndefined();
+    expect(waitedMs).toBeLessThan(12_000);
+    await storeBuffered();
+    expect(await storedIds(t.id)).toEqual([answer.json().id]);
+  });
+
+  it.concurrent.each([
+    ['still in the buffer', false],
+    ['stored by a worker', true],
+  ])('one that died after buffering its message (%s): a repeat after its lease gets its id, and nothing new is stored', async (_name, storedFirst) => {
+    const t = await tenant();
+    const content = `died after ${randomUUID()}`;
+    const reached = enqueuer.stall(content, 'after');
+    pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-after'));
+    await reached;
+    if (storedFirst) await storeBuffered();
+
+    const { answer, waitedMs } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-after'));
+    expect(answer.statusCode).toBe(202);
+    expect(answer.headers['idempotent-replayed']).toBe('true');
+    expect(waitedMs).toBeLessThan(12_000);
+    await storeBuffered();
+    expect(await storedIds(t.id)).toEqual([answer.json().id]);
+  });
+});
+
+describe('what a key costs', () => {
+  // MEMORY USAGE counts the key (122 bytes under this test's prefix, 99 under "esh3ar"), the
+  // value and Redis's own structures: 232 and 16,552 bytes here, 216 and 16,536 under "esh3ar".
+  // The JSON records before were 392 and 82,056 bytes under "esh3ar".
+  it('Redis: a single message’s record takes at most 256 bytes, a 1,000-message batch’s at most 16,640 (MEMORY USAGE)', async () => {
+    const t = await tenant();
+    await post(t, '/v1/messages', message(), 'one');
+    const batch = { messages: Array.from({ length: 1000 }, (_, i) => message({ content: `message ${i}` })) };
+    expect((await post(t, '/v1/messages/batch', batch, 'thousand')).statusCode).toBe(202);
+    const single = await redis.memory('USAGE', keys.idempotency(t.id, 'one'), 'SAMPLES', '0');
+    const thousand = await redis.memory('USAGE', keys.idempotency(t.id, 'thousand'), 'SAMPLES', '0');
+    expect(single).toBeLessThanOrEqual(256);
+    expect(thousand).toBeLessThanOrEqual(16_640);
+  });
+
+  it('PostgreSQL: nothing for a new key once Redis has held every record for 24 h; one lookup while it may have lost some', async () => {
+    const t = await tenant();
+    const lookups = () => statements.get('idempotency-messages') ?? 0;
+    await redis.set(keys.idempotencySince, String(Date.now() - 25 * 60 * 60 * 1000));
+    const before = lookups();
+    expect((await post(t, '/v1/messages', message(), 'steady')).statusCode).toBe(202);
+    expect(lookups()).toBe(before);
+
+    await redis.del(keys.idempotencySince);
+    expect((await post(t, '/v1/messages', message(), 'after-a-loss')).statusCode).toBe(202);
+    expect(lookups()).toBe(before + 1);
+  });
+});

@@ -1,0 +1,103 @@
+import { JOBS } from '@esh3ar/contracts';
+import { createPool } from '@esh3ar/db';
+import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
+import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import { Queue } from 'bullmq';
+import type { RuntimeConfig } from '@esh3ar/config';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import { buildApp } from './app.ts';
+import { parseConfig } from './config.ts';
+
+export interface InProcessApp {
+  app: FastifyInstance;
+  /** The app's own pool: every statement it runs is counted in `statements`. */
+  pool: pg.Pool;
+  /** Statements the app ran, by name (sql/*.sql file, else verb): PostgreSQL work an attacker caused. */
+  statements: Map<string, number>;
+  registry: Registry;
+  /** Closes the app (a last write of key usage included), then its queues, Redis and pool. */
+  close(): Promise<void>;
+}
+
+export interface InProcessOptions {
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  adminToken?: string;
+  env?: Record<string, string>;
+  /** Where the app logs (default: errors to stdout); tests that read its lines pass their own. */
+  logger?: FastifyBaseLogger;
+  /** The runtime configuration in force (default: the environment's version 0). */
+  runtime?: (base: RuntimeConfig) => RuntimeConfig;
+}
+
+/**
+ * The api in-process, wired as main.ts wires it (minus the runtime-config watcher), for
+ * tests that need no process: inject() against real PostgreSQL and Redis.
+ */
+export async function startInProcessApp(options: InProcessOptions): Promise<InProcessApp> {
+  // Event-loop delay off: a test's own work on this loop would be measured as the api's.
+  const config = parseConfig({
+    DATABASE_URL: options.databaseUrl,
+    REDIS_URL: options.redisUrl,
+    REDIS_PREFIX: options.prefix,
+    API_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...options.env,
+  });
+  const statements = new Map<string, number>();
+  const pool = createPool(config.postgres.url, {
+    max: 4,
+    applicationName: 'esh3ar-test-api',
+    onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1),
+  });
+  // Tests stop PostgreSQL on purpose: an idle connection it drops is replaced on next use.
+  pool.on('error', () => undefined);
+  const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-test-buffer', failFast: true });
+  const requestRedis = createRedis(config.redis.url, { name: 'esh3ar-test-requests', failFast: true });
+  requestRedis.options.enableAutoPipelining = true;
+  await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
+  const keys = redisKeys(config.redis.prefix);
+  const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
+  const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
+  const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
+  const registry = createRegistry('api');
+  const app = await buildApp({
+    logger: options.logger ?? createLogger('api', 'error'),
+    pool,
+    redis: requestRedis,
+    queue,
+    sendQueues: providerQueues,
+    keys,
+    enqueuer,
+    registry,
+    ingestMetrics: createIngestMetrics(registry),
+    runtime: () => options.runtime?.(config.runtime) ?? config.runtime,
+    runtimeBase: config.runtime,
+    adminToken: options.adminToken ?? null,
+    admission: config.admission,
+    pressure: config.pressure,
+    trustedProxies: config.trustedProxies,
+    timeouts: config.http.timeouts,
+    queueBoardWrite: config.queueBoard.write,
+  });
+  return {
+    app,
+    pool,
+    statements,
+    registry,
+    async close() {
+      const failures: unknown[] = [];
+      const steps = [
+        () => app.close(),
+        () => enqueuer.close(),
+        () => Promise.all([queue, ...providerQueues.values()].map((q) => q.close())),
+        () => Promise.all([bufferRedis.quit(), requestRedis.quit()]),
+        () => pool.end(),
+      ];
+      for (const step of steps) await step().catch((error: unknown) => failures.push(error));
+      if (failures.length > 0) throw new AggregateError(failures, 'closing the in-process app failed');
+    },
+  };
+}

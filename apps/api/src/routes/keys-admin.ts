@@ -1,0 +1,57 @@
+import { createApiKey, listApiKeys, revokeApiKey } from '@esh3ar/db';
+import { publishKeyEvent } from '@esh3ar/queue';
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import { apiError } from '../errors.ts';
+import { storeCall, tenantIdOf, type TenantAdminDeps } from './tenants-admin.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// Serialized through these schemas, so an item can never carry more than they name: no
+// key, no hash, whatever the query returns.
+const KeyItem = Type.Object({
+  keyId: Type.String(),
+  createdAt: Type.String(),
+  lastUsedAt: Type.Union([Type.String(), Type.Null()]),
+});
+const KeyList = Type.Object({ items: Type.Array(KeyItem) });
+const NewKey = Type.Object({ keyId: Type.String(), apiKey: Type.String() });
+
+/**
+ * /v1/admin/tenants/:tenantId/keys: a tenant holds any number of keys; each is shown once
+ * when created, listed without its secret, and revoked on its own. A revoked key is
+ * refused by every api process within 2 s (KeyRevocationListener). Registered inside the
+ * admin scope, so ADMIN_TOKEN guards it.
+ */
+export function keyAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): void {
+  const { pool, logger } = deps;
+
+  app.post('/v1/admin/tenants/:tenantId/keys', { schema: { response: { 201: NewKey } } }, async (request, reply) => {
+    const tenantId = tenantIdOf(request);
+    const key = await storeCall(() => createApiKey(pool, tenantId));
+    if (key === null) throw apiError('NOT_FOUND', 'no such tenant');
+    logger.info({ tenantId, keyId: key.keyId }, 'API key created');
+    return reply.code(201).send(key);
+  });
+
+  app.get('/v1/admin/tenants/:tenantId/keys', { schema: { response: { 200: KeyList } } }, async (request) => {
+    const tenantId = tenantIdOf(request);
+    const keys = await storeCall(() => listApiKeys(pool, tenantId));
+    if (keys === null) throw apiError('NOT_FOUND', 'no such tenant');
+    return { items: keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt.toISOString(), lastUsedAt: k.lastUsedAt?.toISOString() ?? null })) };
+  });
+
+  app.delete('/v1/admin/tenants/:tenantId/keys/:keyId', async (request, reply) => {
+    const tenantId = tenantIdOf(request);
+    const { keyId } = request.params as { keyId: string };
+    // Unknown, another tenant's and already revoked keys are all "no such key of this tenant".
+    if (!UUID.test(keyId)) throw apiError('NOT_FOUND', 'no such API key for this tenant');
+    const event = await storeCall(() => revokeApiKey(pool, tenantId, keyId));
+    if (event === null) throw apiError('NOT_FOUND', 'no such API key for this tenant');
+    logger.info({ tenantId, keyId }, 'API key revoked');
+    if (!(await publishKeyEvent(deps.redis, deps.prefix, event))) {
+      logger.warn({ tenantId, keyId }, 'revocation not announced on Redis; api processes apply it when they next read PostgreSQL (≤ 1 s)');
+    }
+    return reply.code(204).send();
+  });
+}

@@ -1,0 +1,53 @@
+import { PRIORITY_BY_RANK, type Channel, type ValidMessage } from '@esh3ar/contracts';
+import type pg from 'pg';
+import { sql } from './sql-files.ts';
+
+/** A message stored under an Idempotency-Key: its id, when it was accepted, and what was asked. */
+export interface KeyedMessage {
+  id: string;
+  acceptedAt: string;
+  message: ValidMessage;
+}
+
+interface KeyedRow {
+  id: string;
+  created_at: Date;
+  recipient: string;
+  channel: Channel;
+  priority: number;
+  subject: string | null;
+  content: string;
+  metadata: Record<string, string> | null;
+  ttl_seconds: number | null;
+  fallback: 'sms' | 'whatsapp' | null;
+  fallback_after_seconds: number | null;
+}
+
+/**
+ * The messages the first request with `key` stored within the last `withinSeconds`, in
+ * the order of its entries (sql/idempotency-messages.sql); none when no such request was stored.
+ */
+export async function messagesByIdempotencyKey(pool: pg.Pool, tenantId: string, key: string, withinSeconds: number, limit: number): Promise<KeyedMessage[]> {
+  const { rows } = await pool.query<KeyedRow>(sql('idempotency-messages'), [tenantId, key, withinSeconds, limit]);
+  return rows.map((row) => ({
+    id: row.id,
+    acceptedAt: row.created_at.toISOString(),
+    message: {
+      recipient: row.recipient,
+      content: row.content,
+      subject: row.subject,
+      priority: PRIORITY_BY_RANK[row.priority] ?? 'normal',
+      channel: row.channel,
+      ttlSeconds: row.ttl_seconds,
+      fallback: row.fallback,
+      fallbackAfterSeconds: row.fallback_after_seconds,
+      metadata: row.metadata,
+    },
+  }));
+}
+
+/** Whether any of these messages of the tenant is stored (sql/idempotency-stored.sql). */
+export async function anyMessageStored(pool: pg.Pool, tenantId: string, ids: readonly string[]): Promise<boolean> {
+  const { rows } = await pool.query<{ stored: boolean }>(sql('idempotency-stored'), [tenantId, ids]);
+  return rows[0]?.stored === true;
+}
