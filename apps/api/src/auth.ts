@@ -12,7 +12,8 @@ import { KeyUsageRecorder } from './key-usage.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    tenant?: Tenant;
+    /** The tenant whose API key the request carried: set by the onRequest hook, before any route runs. */
+    tenant: Tenant | null;
   }
 }
 
@@ -50,6 +51,8 @@ export interface AuthParts {
  * (whose entry is only due for a re-check) is no guess and skips the limiter, so an
  * attacker sharing a NAT address does not lock out the tenants behind it.
  */
+const STORE_DOWN_PAUSE_MS = 1000;
+
 export function authenticate(parts: AuthParts) {
   const { cache, failures, usage, metrics } = parts;
 
@@ -91,6 +94,10 @@ export function authenticate(parts: AuthParts) {
   // and its lookup: a new sender's first burst (200 requests at once, say) is one
   // refused-key candidate for its address, not 200, and costs one query.
   const firstLookups = new Map<string, Promise<KeyVerdict>>();
+  // After a lookup found PostgreSQL unreachable, keys not verified yet get 503 without a
+  // lookup until this time: a flood of new keys during an outage costs one connection
+  // attempt a second per process, not one each.
+  let storeDownUntil = 0;
 
   async function checkNewKey(request: FastifyRequest, key: string): Promise<KeyVerdict> {
     let attempt: Attempt;
@@ -101,13 +108,20 @@ export function authenticate(parts: AuthParts) {
       throw unavailable('the failed-authentication limiter', error);
     }
     if (!attempt.admitted) throw limited(attempt);
-    // A key that could not be checked (PostgreSQL down: 503) keeps counting: each such
-    // attempt still cost a connection attempt, and the next ones from the address should not.
+    if (Date.now() < storeDownUntil) {
+      // PostgreSQL failed another lookup while this one waited for its slot.
+      settleQuietly(request, attempt, false);
+      throw unavailable('the API key store', new Error('PostgreSQL unreachable at the last lookup'));
+    }
     let verdict: KeyVerdict;
     try {
       verdict = await cache.verify(key);
     } catch (error) {
-      settleQuietly(request, attempt, true);
+      // PostgreSQL unreachable: the key is not known to be refused, so its slot is freed
+      // (tenants behind one address must not be limited once PostgreSQL is back), and
+      // lookups of unverified keys pause for a second instead (storeDown).
+      settleQuietly(request, attempt, false);
+      storeDownUntil = Date.now() + STORE_DOWN_PAUSE_MS;
       throw error;
     }
     // Only unknown and revoked keys count against the address; a disabled tenant's key is a real key.
@@ -127,6 +141,7 @@ export function authenticate(parts: AuthParts) {
     }
     if (cache.isKnown(key)) return admit(request, reply, await cache.verify(key), now);
 
+    if (now < storeDownUntil) throw unavailable('the API key store', new Error('PostgreSQL unreachable at the last lookup'));
     let first = firstLookups.get(key);
     if (first === undefined) {
       first = checkNewKey(request, key).finally(() => firstLookups.delete(key));
@@ -160,6 +175,7 @@ export function registerApiKeyAuth(app: FastifyInstance, deps: ApiKeyAuthDeps): 
   const usage = new KeyUsageRecorder(deps.pool, deps.logger);
   const revocations = KeyRevocationListener.start({ redis: deps.redis, pool: deps.pool, prefix: deps.prefix, cache, logger: deps.logger });
   const failures = authFailureLimiter(deps.redis, deps.prefix);
+  app.decorateRequest('tenant', null);
   app.addHook('onRequest', authenticate({ cache, failures, usage, metrics: createAuthMetrics(deps.registry) }));
   app.addHook('onClose', async () => {
     await revocations.close().catch((error: Error) => deps.logger.warn({ err: error }, 'API key revocation listener did not close cleanly'));

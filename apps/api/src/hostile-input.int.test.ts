@@ -1,19 +1,15 @@
-import { AcceptedResponse, ERROR_STATUS, ErrorBody, JOBS, LIMITS, PRIORITIES, type ErrorCode } from '@esh3ar/contracts';
-import { createDatabase, createPool, createTenant } from '@esh3ar/db';
-import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import { AcceptedResponse, ERROR_STATUS, ErrorBody, LIMITS, PRIORITIES, type ErrorCode } from '@esh3ar/contracts';
+import { createDatabase, createTenant } from '@esh3ar/db';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
-import { Queue } from 'bullmq';
 import fc from 'fast-check';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Compile } from 'typebox/compile';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from './app.ts';
-import { parseConfig } from './config.ts';
+import { startInProcessApp } from './in-process-app.test-kit.ts';
 
 /*
  * "Nothing a sender can put in a request answers 500" (the README: when PostgreSQL or Redis fails), checked on the
- * real app in-process (inject) against real PostgreSQL and Redis. No worker runs, so an
+ * real app in-process (inject, in-process-app.test-kit.ts) against real PostgreSQL and Redis. No worker runs, so an
  * accepted message stays in the buffer and GET answers it from there: what Redis holds.
  */
 
@@ -27,42 +23,12 @@ beforeAll(async () => {
   const prefix = uniquePrefix('hostile-input');
   const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'hostile-input');
   closers.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
-  // Event-loop delay off: the property generates its values on this loop, so it would measure the test, not the api.
-  const config = parseConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, API_MAX_EVENT_LOOP_DELAY_MS: '0' });
-  // Wired as main.ts wires them, minus the runtime-config watcher: nothing here changes the configuration.
-  const pool = createPool(config.postgres.url, { max: 4, applicationName: 'esh3ar-test-hostile-input' });
-  const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-test-buffer', failFast: true });
-  const requestRedis = createRedis(config.redis.url, { name: 'esh3ar-test-requests', failFast: true });
-  requestRedis.options.enableAutoPipelining = true;
-  closers.push(() => pool.end(), () => bufferRedis.quit(), () => requestRedis.quit());
-  await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
-  const keys = redisKeys(config.redis.prefix);
-  const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
-  const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
-  const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
-  closers.push(() => Promise.all([queue, ...providerQueues.values()].map((q) => q.close())), () => enqueuer.close());
-  const registry = createRegistry('api');
-  app = await buildApp({
-    logger: createLogger('api', 'error'),
-    pool,
-    redis: requestRedis,
-    queue,
-    sendQueues: providerQueues,
-    keys,
-    enqueuer,
-    registry,
-    ingestMetrics: createIngestMetrics(registry),
-    runtime: () => config.runtime,
-    runtimeBase: config.runtime,
-    adminToken: null,
-    admission: config.admission,
-    pressure: config.pressure,
-    timeouts: config.http.timeouts,
-    queueBoardWrite: config.queueBoard.write,
-  });
-  closers.push(() => app.close());
+  // The kit turns the event-loop delay check off: the property generates its values on this loop, so it would measure the test, not the api.
+  const api = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix });
+  closers.push(() => api.close());
+  app = api.app;
   // Limits far above what the file sends: the rate limiter would otherwise answer most of it.
-  const { apiKey } = await createTenant(pool, { name: 'hostile input', tier: 'enterprise', rpm: 100_000_000, burst: 100_000_000 });
+  const { apiKey } = await createTenant(api.pool, { name: 'hostile input', tier: 'enterprise', rpm: 100_000_000, burst: 100_000_000 });
   authorization = `Bearer ${apiKey}`;
 });
 

@@ -1,23 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RuntimeConfig } from '@esh3ar/config';
-import { JOBS, type BufferedMessage, type IngestJobData } from '@esh3ar/contracts';
-import { createDatabase, createPool, createTenant, storeBatch, type RowToStore } from '@esh3ar/db';
-import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import type { BufferedMessage, IngestJobData } from '@esh3ar/contracts';
+import { createDatabase, createTenant, storeBatch, type RowToStore } from '@esh3ar/db';
+import { IngestEnqueuer, redisKeys, removeBuffered } from '@esh3ar/queue';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from './app.ts';
-import { parseConfig } from './config.ts';
+import { startInProcessApp } from './in-process-app.test-kit.ts';
 
 /*
  * Idempotency-Key when Redis forgets, when a request dies holding its key, and what a key
- * costs Redis: the real app in-process (inject) against real PostgreSQL and Redis, wired
- * as main.ts wires it. The storing path is a worker's (storeBatch, then the ids out of the
+ * costs Redis: the real app in-process (inject, in-process-app.test-kit.ts) against real
+ * PostgreSQL and Redis. The storing path is a worker's (storeBatch, then the ids out of the
  * buffer index), run when a test says so. Its enqueuer can stall chosen messages forever,
  * before or after Redis holds them: a request that hangs there holds its key's lease as
  * one whose process died would.
@@ -32,17 +30,21 @@ let pool: pg.Pool;
 let redis: Redis;
 let queue: Queue;
 let enqueuer: StallingEnqueuer;
-let runtime: RuntimeConfig;
-let baseRuntime: RuntimeConfig;
+/** The buffer settings in force instead of the environment's, while a test sets them. */
+let buffer: RuntimeConfig['buffer'] | null = null;
 /** PostgreSQL statements the app ran, by name (sql/*.sql file, else verb). */
-const statements = new Map<string, number>();
+let statements: Map<string, number>;
 
 class StallingEnqueuer extends IngestEnqueuer {
-  readonly #stalls = new Map<string, { when: 'before' | 'after'; reached: PromiseWithResolvers<void> }>();
+  readonly #stalls = new Map<string, { when: 'before' | 'indexed' | 'after'; reached: PromiseWithResolvers<void> }>();
   readonly #end = Promise.withResolvers<void>();
 
-  /** The next message with this content never gets an answer: written to Redis first ('after') or not ('before'). Resolves when it arrives. */
-  stall(content: string, when: 'before' | 'after'): Promise<void> {
+  /**
+   * The next message with this content never gets an answer: written to Redis first
+   * ('after'), not at all ('before'), or only its index entry, as when Redis dies between
+   * the index write and the job ('indexed'). Resolves when it arrives.
+   */
+  stall(content: string, when: 'before' | 'indexed' | 'after'): Promise<void> {
     const reached = Promise.withResolvers<void>();
     this.#stalls.set(content, { when, reached });
     return reached.promise;
@@ -53,6 +55,12 @@ class StallingEnqueuer extends IngestEnqueuer {
     if (stall === undefined) return super.enqueue(message);
     this.#stalls.delete(message.content);
     if (stall.when === 'after') await super.enqueue(message);
+    if (stall.when === 'indexed') {
+      // Buffered, then its job taken away: what Redis holds when it died after the index write.
+      await super.enqueue(message);
+      const jobs = await queue.getJobs(['prioritized', 'waiting']);
+      await jobs.find((job) => (job.data as IngestJobData).messages.some((m) => m.id === message.id))?.remove();
+    }
     stall.reached.resolve();
     await this.#end.promise;
     throw new Error('a stalled enqueue never answers');
@@ -67,43 +75,16 @@ class StallingEnqueuer extends IngestEnqueuer {
 beforeAll(async () => {
   const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'idempotency');
   closers.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
-  const config = parseConfig({ DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, API_MAX_EVENT_LOOP_DELAY_MS: '0' });
-  baseRuntime = config.runtime;
-  runtime = baseRuntime;
-  pool = createPool(config.postgres.url, {
-    max: 8,
-    applicationName: 'esh3ar-test-idempotency',
-    onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1),
+  const api = await startInProcessApp({
+    databaseUrl: db.url,
+    redisUrl,
+    prefix,
+    poolMax: 8,
+    runtime: (base) => (buffer === null ? base : { ...base, buffer }),
+    createEnqueuer: (...args) => (enqueuer = new StallingEnqueuer(...args)),
   });
-  const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-test-buffer', failFast: true });
-  redis = createRedis(config.redis.url, { name: 'esh3ar-test-requests', failFast: true });
-  redis.options.enableAutoPipelining = true;
-  closers.push(() => pool.end(), () => bufferRedis.quit(), () => redis.quit());
-  await Promise.all([bufferRedis.connect(), redis.connect()]);
-  queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix });
-  const providerQueues = sendQueues(bufferRedis, prefix);
-  enqueuer = new StallingEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
-  closers.push(() => Promise.all([queue, ...providerQueues.values()].map((q) => q.close())), () => enqueuer.close());
-  const registry = createRegistry('api');
-  app = await buildApp({
-    logger: createLogger('api', 'error'),
-    pool,
-    redis,
-    queue,
-    sendQueues: providerQueues,
-    keys,
-    enqueuer,
-    registry,
-    ingestMetrics: createIngestMetrics(registry),
-    runtime: () => runtime,
-    runtimeBase: config.runtime,
-    adminToken: null,
-    admission: config.admission,
-    pressure: config.pressure,
-    timeouts: config.http.timeouts,
-    queueBoardWrite: config.queueBoard.write,
-  });
-  closers.push(() => app.close());
+  closers.push(() => api.close());
+  ({ app, pool, redis, queue, statements } = api);
 });
 
 const pendingRequests: Promise<unknown>[] = [];
@@ -134,7 +115,7 @@ function storeBuffered(): Promise<void> {
     const rows: RowToStore[] = jobs.flatMap((job) => (job.data as IngestJobData).messages.map((m) => ({ message: m, state: { status: 'pending' as const, failureReason: null } })));
     if (rows.length === 0) return;
     await storeBatch(pool, rows);
-    await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+    await removeBuffered(redis, keys, rows.map((r) => r.message.id));
     await Promise.all(jobs.map((job) => job.remove()));
   });
   return storing;
@@ -196,12 +177,12 @@ describe('after Redis lost its idempotency records', () => {
   it('a batch repeat gets every result again in order: ids, refusals by validation and by backpressure with their words', async () => {
     const t = await tenant();
     // Every normal message over the watermark, critical ones admitted: the batch's refusals are by priority.
-    runtime = { ...baseRuntime, buffer: { capacity: 1_000_000, highWatermark: 0 } };
+    buffer = { capacity: 1_000_000, highWatermark: 0 };
     const batch = {
       messages: [message({ content: 'same' }), message({ recipient: 'not a number' }), message({ content: 'same', priority: 'critical' }), message({ content: 'same' }), message({ priority: 'critical', metadata: { b: '2', a: '1' } })],
     };
     const first = await post(t, '/v1/messages/batch', batch, 'batch-1');
-    runtime = baseRuntime;
+    buffer = null;
     expect(first.statusCode).toBe(202);
     expect(first.json()).toMatchObject({ accepted: 2, rejected: 3 });
     expect(first.json().results.map((r: { error?: { code: string } }) => r.error?.code ?? 'queued')).toEqual(['OVERLOADED', 'VALIDATION_FAILED', 'queued', 'OVERLOADED', 'queued']);
@@ -302,6 +283,22 @@ describe('a request that stalled or died holding its key', () => {
     expect(answer.statusCode).toBe(202);
     expect(answer.headers['idempotent-replayed']).toBeUndefined();
     expect(waitedMs).toBeLessThan(12_000);
+    await storeBuffered();
+    expect(await storedIds(t.id)).toEqual([answer.json().id]);
+  });
+
+  it.concurrent('one whose Redis died between its index entry and its job: a repeat after its lease is no replay of a message never buffered, and the entry leaves the depth', async () => {
+    const t = await tenant();
+    const content = `died indexed ${randomUUID()}`;
+    const reached = enqueuer.stall(content, 'indexed');
+    pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-indexed'));
+    await reached;
+    const orphan = await redis.hlen(keys.bufferIndex);
+    expect(orphan).toBeGreaterThan(0);
+
+    const { answer } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-indexed'));
+    expect(answer.statusCode).toBe(202);
+    expect(answer.headers['idempotent-replayed']).toBeUndefined();
     await storeBuffered();
     expect(await storedIds(t.id)).toEqual([answer.json().id]);
   });

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LIMITS, validateMessage, type ValidMessage } from '@esh3ar/contracts';
 import { anyMessageStored, messagesByIdempotencyKey, type KeyedMessage } from '@esh3ar/db';
-import type { RedisKeys } from '@esh3ar/queue';
+import { bufferedState, removeBuffered, type RedisKeys } from '@esh3ar/queue';
+import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis, Result } from 'ioredis';
 import type pg from 'pg';
@@ -141,6 +142,8 @@ interface IdempotencyDeps {
   redis: Redis;
   pool: pg.Pool;
   keys: RedisKeys;
+  /** The ingest queue: a message is buffered while a job of it holds the message, not merely while it is indexed. */
+  queue: Queue;
 }
 
 interface IdempotentRequest {
@@ -174,8 +177,12 @@ const reused = () => apiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key wa
 async function wasBuffered(deps: IdempotencyDeps, tenantId: string, record: IdempotencyRecord): Promise<boolean> {
   const ids = record.answer.entries.flatMap((e) => ('id' in e ? [e.id] : []));
   if (ids.length === 0) return false;
-  const indexed = await deps.redis.hmget(deps.keys.bufferIndex, ...ids);
-  if (indexed.some((owner) => owner !== null)) return true;
+  const { buffered, indexedWithoutJob } = await bufferedState(deps.redis, deps.queue, deps.keys, ids);
+  if (buffered.length > 0) return true;
+  // The lease expired: its request's enqueue ended long ago, so an id indexed without a job
+  // is one whose enqueue failed after the index write (Redis died between the two). It was
+  // never answered 202 and will never be stored: not buffered, and out of the depth.
+  if (indexedWithoutJob.length > 0) await removeBuffered(deps.redis, deps.keys, indexedWithoutJob);
   return within(LOOKUP_TIMEOUT_MS, anyMessageStored(deps.pool, tenantId, ids)).catch((error: unknown) => {
     throw unavailable('the message store', error);
   });

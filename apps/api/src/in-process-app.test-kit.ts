@@ -5,6 +5,7 @@ import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queu
 import { Queue } from 'bullmq';
 import type { RuntimeConfig } from '@esh3ar/config';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { buildApp } from './app.ts';
@@ -16,6 +17,10 @@ export interface InProcessApp {
   pool: pg.Pool;
   /** Statements the app ran, by name (sql/*.sql file, else verb): PostgreSQL work an attacker caused. */
   statements: Map<string, number>;
+  /** The app's request-path Redis connection (rate limits, idempotency keys, buffer lookups). */
+  redis: Redis;
+  /** The ingest queue the app's enqueuer adds jobs to. */
+  queue: Queue;
   registry: Registry;
   /** Closes the app (a last write of key usage included), then its queues, Redis and pool. */
   close(): Promise<void>;
@@ -31,6 +36,10 @@ export interface InProcessOptions {
   logger?: FastifyBaseLogger;
   /** The runtime configuration in force (default: the environment's version 0). */
   runtime?: (base: RuntimeConfig) => RuntimeConfig;
+  /** Connections in the app's pool (default 4). */
+  poolMax?: number;
+  /** Builds the app's enqueuer (default: an IngestEnqueuer); a test that stalls writes passes a subclass. */
+  createEnqueuer?: (...args: ConstructorParameters<typeof IngestEnqueuer>) => IngestEnqueuer;
 }
 
 /**
@@ -48,7 +57,7 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
   });
   const statements = new Map<string, number>();
   const pool = createPool(config.postgres.url, {
-    max: 4,
+    max: options.poolMax ?? 4,
     applicationName: 'esh3ar-test-api',
     onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1),
   });
@@ -61,7 +70,7 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
   const keys = redisKeys(config.redis.prefix);
   const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
   const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
-  const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, { maxPerJob: 500 });
+  const enqueuer = (options.createEnqueuer ?? ((...args) => new IngestEnqueuer(...args)))(queue, bufferRedis, keys, { maxPerJob: 500 });
   const registry = createRegistry('api');
   const app = await buildApp({
     logger: options.logger ?? createLogger('api', 'error'),
@@ -86,6 +95,8 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
     app,
     pool,
     statements,
+    redis: requestRedis,
+    queue,
     registry,
     async close() {
       const failures: unknown[] = [];

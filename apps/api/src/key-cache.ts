@@ -150,7 +150,18 @@ export function createKeyCache(pool: pg.Pool, options: Partial<KeyCacheOptions> 
       }
       return pending;
     },
+    /**
+     * A revoked key: refused from memory at once (401, no lookup), also while PostgreSQL
+     * is down. A revoked key never becomes valid again, so the refusal may outlive
+     * refusedMs: it lasts staleMs, as long as a verified key is honoured without PostgreSQL.
+     */
     forgetKey(keyId: string): void {
+      const now = o.clock();
+      for (const [key, entry] of known) {
+        if (entry.verdict.keyId !== keyId) continue;
+        refused.set(key, { verdict: REVOKED, until: now + Math.max(o.refusedMs, o.staleMs) });
+        evictOldest(refused, o.maxRefused);
+      }
       forget((entry) => entry.verdict.keyId === keyId);
     },
     forgetTenant(tenantId: string): void {

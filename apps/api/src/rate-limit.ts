@@ -125,10 +125,6 @@ export function tickLimiter(redis: Redis, clock: () => number = Date.now) {
 export type Budget = 'send' | 'read';
 
 declare module 'fastify' {
-  interface FastifyRequest {
-    /** Messages this request asks to send (a batch counts each). */
-    messageCost?: number;
-  }
   interface FastifyContextConfig {
     /** The tenant budget a route counts against (registerRateLimit); none: not limited. */
     budget?: Budget;

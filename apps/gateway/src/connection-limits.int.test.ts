@@ -87,7 +87,7 @@ describe('connection caps', () => {
     const third = await refusal(g.streamUrl, sign({ sub: phone }));
     expect(third.status).toBe(429);
     expect(third.headers['retry-after']).toBe('30'); // one ping interval: a half-open connection is dropped by then
-    expect(g.hub.phoneConnectionCount(phone)).toBe(2);
+    expect(g.hub.phoneConnectionCount(phone, null)).toBe(2);
     expect(await g.metric('esh3ar_gateway_upgrades_refused_total', { reason: 'phone_connections' })).toBe(1);
     // Another phone is not held back by it.
     await connect(g, newPhone());

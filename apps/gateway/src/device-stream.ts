@@ -8,10 +8,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GatewayConfig } from './config.ts';
-import { errorFrame, type Connection, type DeviceHub } from './device-hub.ts';
+import type { Connection, DeviceHub } from './device-hub.ts';
 import { DeviceTokenError, tokenFromRequest, type DeviceIdentity } from './device-token.ts';
-import { takeBadFrame } from './frame-budget.ts';
-import { parseFrame } from './frames.ts';
+import { errorFrame, parseFrame } from './frames.ts';
 
 export interface StreamDeps {
   logger: FastifyBaseLogger;
@@ -109,7 +108,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
 
   function onPong(this: WebSocket): void {
     const connection = connectionOf.get(this);
-    if (connection) connection.alive = true;
+    if (connection) deps.hub.ponged(connection);
   }
 
   /**
@@ -119,7 +118,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
    */
   function badFrame(socket: WebSocket, connection: Connection, code: FrameErrorCode, message: () => string): void {
     deps.metrics.frameErrors.inc({ code });
-    if (!takeBadFrame(connection, maxBadFrames, Date.now())) {
+    if (!deps.hub.countBadFrame(connection, maxBadFrames)) {
       deps.metrics.badFrameCloses.inc();
       log.info({ connectionId: connection.id, maxBadFrames }, 'closing a device that sent too many bad frames (1008)');
       socket.close(1008, `more than ${maxBadFrames} bad frames in 10 s`);
@@ -133,7 +132,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     const connection = connectionOf.get(this);
     // Acks that arrive after a close began are still taken (they are written before exit);
     // anything from a connection closed for its bad frames is not.
-    if (!connection || connection.badFrames > maxBadFrames) return;
+    if (!connection || deps.hub.overBadFrames(connection, maxBadFrames)) return;
     const frame = parseFrame(data, isBinary);
     if (frame.kind === 'error') {
       badFrame(this, connection, frame.code, () => frame.message);
@@ -178,12 +177,12 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
   }
 
   /** Answers why a connection for `phone` cannot open now, if it cannot. */
-  function overCapacity(phone: string | null): { refused: Refusal; reason: RefusalReason } | undefined {
+  function overCapacity(phone: string | null, tenant: string | null): { refused: Refusal; reason: RefusalReason } | undefined {
     if (deps.hub.connectionCount >= deps.connections.max) {
       const body = errorBody('OVERLOADED', `this gateway holds its maximum of ${deps.connections.max} connections; retry (another gateway may take it)`);
       return { refused: { status: 503, body: JSON.stringify(body), retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S }, reason: 'gateway_connections' };
     }
-    if (phone !== null && deps.hub.phoneConnectionCount(phone) >= deps.connections.perPhone) {
+    if (phone !== null && deps.hub.phoneConnectionCount(phone, tenant) >= deps.connections.perPhone) {
       const body = errorBody('RATE_LIMITED', `this phone has ${deps.connections.perPhone} connections to this gateway already; one must close first`);
       return { refused: { status: 429, body: JSON.stringify(body), retryAfterSeconds: phoneRetryAfterSeconds }, reason: 'phone_connections' };
     }
@@ -203,7 +202,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     if ('refused' in auth) return refuseCounted(socket, auth);
     // Again, now that the phone is known: other upgrades went through while this one's
     // token was checked. From here to accept() nothing waits, so no other can slip in.
-    const over = overCapacity(auth.identity.phone);
+    const over = overCapacity(auth.identity.phone, auth.identity.tenant);
     if (over) return refuseCounted(socket, over);
     // ws installs its own error listener in handleUpgrade.
     socket.removeListener('error', destroySocket);
@@ -220,7 +219,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
       return;
     }
     // A full gateway refuses before spending a signature check on the token.
-    const full = overCapacity(null);
+    const full = overCapacity(null, null);
     if (full) return refuseCounted(socket, full);
     upgrade(request, socket, head, q === -1 ? {} : parseQuery(url.slice(q + 1))).catch((error: Error) => {
       log.error({ err: error }, 'device upgrade failed');

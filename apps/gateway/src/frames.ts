@@ -1,5 +1,4 @@
-import { checkAckFrame } from '@esh3ar/contracts';
-import type { FrameErrorCode } from '@esh3ar/contracts';
+import { checkAckFrame, type ErrorFrame, type FrameErrorCode } from '@esh3ar/contracts';
 
 export type ParsedFrame = { kind: 'ack'; ids: string[] } | { kind: 'error'; code: FrameErrorCode; message: string };
 
@@ -21,4 +20,8 @@ export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: bool
     return { kind: 'error', code: 'INVALID_ACK', message: 'an ack carries "id" (a message id) or "ids" (1 to 1000 message ids)' };
   }
   return { kind: 'ack', ids: 'id' in frame ? [frame.id] : frame.ids };
+}
+
+export function errorFrame(code: FrameErrorCode, message: string): string {
+  return JSON.stringify({ type: 'error', code, message } satisfies ErrorFrame);
 }

@@ -2,7 +2,7 @@ import { EventEmitter, once } from 'node:events';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
 import { createPool } from '@esh3ar/db';
-import { createGatewayMetrics, createRegistry } from '@esh3ar/observability';
+import { createRegistry } from '@esh3ar/observability';
 import { createRedis } from '@esh3ar/queue';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -11,15 +11,15 @@ import { pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import { parseConfig, type GatewayConfig } from './config.ts';
-import { subscribeDeliveries } from './deliveries.ts';
-import { DeviceHub } from './device-hub.ts';
-import { deviceTokenVerifier } from './device-token.ts';
-import { buildGateway, newGatewayId } from './server.ts';
-import { StatusWriter } from './status-writer.ts';
+import type { DeviceHub } from './device-hub.ts';
+import { startGateway } from './gateway.ts';
+import { newGatewayId } from './server.ts';
+import type { StatusWriter } from './status-writer.ts';
 
-// A gateway in the test's own process, wired as main.ts wires it (no heartbeat: tests
-// that need pings run the real process), so that tests can watch its hub, its logs and
-// its metrics, and wait for what it does rather than for time to pass.
+// A gateway in the test's own process, wired by startGateway as main.ts wires it (no
+// presence beat or ping sweep: tests that need pings run the real process), so that
+// tests can watch its hub, its logs and its metrics, and wait for what it does rather
+// than for time to pass.
 
 type LogLine = Record<string, unknown>;
 
@@ -44,39 +44,21 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
   const logs = new EventEmitter<{ line: [LogLine] }>();
   logs.setMaxListeners(100);
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.emit('line', JSON.parse(line) as LogLine) });
-  const gatewayId = newGatewayId();
   const registry: Registry = createRegistry('gateway');
-  const metrics = createGatewayMetrics(registry);
   const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-test-gateway' });
   const redis: Redis = createRedis(config.redis.url, { name: 'esh3ar-test-gateway', failFast: false });
   const subscriber: Redis = createRedis(config.redis.url, { name: 'esh3ar-test-gateway-deliveries', failFast: false });
-  const status = new StatusWriter(pool, logger, metrics, gatewayId, { flushMs: config.ackFlushMs, maxPending: config.statusWrites.maxPending });
-  const hub = new DeviceHub({
-    pool,
-    status,
-    metrics,
+  const gateway = await startGateway({
+    config,
+    gatewayId: newGatewayId(),
     logger,
-    ackTimeoutMs: () => config.runtime.gateway.ackTimeoutMs,
-    replayPageSize: config.replay.pageSize,
-    replaysAtOnce: config.replay.atOnce,
-    slowReaders: config.slowReaders,
-  });
-  subscribeDeliveries({ subscriber, redis, prefix: config.redis.prefix, gatewayId, hub, logger });
-  const app = await buildGateway({
-    logger,
+    registry,
     pool,
     redis,
     subscriber,
-    status,
-    prefix: config.redis.prefix,
-    gatewayId,
-    hub,
-    metrics,
-    registry,
-    identify: deviceTokenVerifier(config.deviceTokens),
-    websocket: config.websocket,
-    connections: config.connections,
+    ackTimeoutMs: () => config.runtime.gateway.ackTimeoutMs,
   });
+  const { app, hub, status } = gateway;
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   return {
@@ -102,10 +84,7 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
       return values.filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)).reduce((sum, v) => sum + v.value, 0);
     },
     async close() {
-      hub.closeConnections(1001, 'test over');
-      hub.close();
-      await app.close();
-      await status.close();
+      await gateway.close();
       await pool.end();
       subscriber.disconnect();
       redis.disconnect();

@@ -181,7 +181,7 @@ describe('identity provider tokens (JWKS)', () => {
       const refused = await refusal(gateway.streamUrl, token).catch((error: Error) => error);
       expect(refused, attack).toMatchObject({ status: 401 });
     }
-    expect(gateway.hub.phoneConnectionCount(phone)).toBe(0);
+    for (const tenant of [tenantA, tenantB, null]) expect(gateway.hub.phoneConnectionCount(phone, tenant)).toBe(0);
     expect(await gateway.metric('esh3ar_gateway_upgrades_refused_total', { reason: 'token' })).toBe(attacks.length);
   });
 
@@ -229,6 +229,18 @@ describe('tenants', () => {
     createdAt: new Date().toISOString(),
     metadata: null,
     expiresAt: null,
+  });
+
+  it('tenant B’s issuer filling a phone’s connection cap (10) does not lock tenant A’s app out of that phone', async () => {
+    const phone = newPhone();
+    const held = await Promise.all(Array.from({ length: 10 }, async () => connect(await providerToken(keys.b, phone, { iss: ISSUER_B }))));
+    const eleventh = await refusal(gateway.streamUrl, await providerToken(keys.b, phone, { iss: ISSUER_B })).catch((error: Error) => error);
+    expect(eleventh).toMatchObject({ status: 429 });
+    const deviceA = await connect(await providerToken(keys.aRs, phone));
+    expect(gateway.hub.phoneConnectionCount(phone, tenantA)).toBe(1);
+    expect(gateway.hub.phoneConnectionCount(phone, tenantB)).toBe(10);
+    for (const d of [deviceA, ...held]) d.socket.close();
+    await Promise.all([deviceA, ...held].map((d) => d.closed));
   });
 
   it('a token of tenant A’s issuer never receives (nor acknowledges) tenant B’s messages for the same phone; the platform token receives both', async () => {

@@ -1,5 +1,5 @@
 import { JOBS } from '@esh3ar/contracts';
-import { createPool, isTransientPgError, migrate } from '@esh3ar/db';
+import { createPool } from '@esh3ar/db';
 import {
   createDispatchMetrics,
   createLogger,
@@ -12,18 +12,21 @@ import {
   createStatementObserver,
   createWebhookMetrics,
 } from '@esh3ar/observability';
-import { cappedBackoffMs, createRedis, guardRedisDurability, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createRedis, guardRedisDurability, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue, Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
-import { ExponentialBackoff, handleWhen, retry } from 'cockatiel';
+import { closeInOrder } from './close-in-order.ts';
 import { parseConfig } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
-import { routeDeliveries } from './dispatch/route-deliveries.ts';
+import { storedMessagePipeline } from './dispatch/pipeline.ts';
+import { jobWorkerOptions } from './job-worker-options.ts';
+import { migrateWhenReachable } from './migrate-when-reachable.ts';
 import { buildOpsServer, within } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
-import { ProviderSenders } from './providers/senders.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
+import { ProviderBreakers } from './providers/breakers.ts';
+import { startSendWorkers } from './providers/send-workers.ts';
 import { RetentionPurger } from './retention/purger.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
@@ -70,14 +73,12 @@ const address = ops.server.address();
 const opsPort = typeof address === 'object' && address ? address.port : config.ops.port;
 logger.info({ opsPort }, 'ops server listening');
 
-// Several workers may start at once: the migration lock makes the others wait.
-// PostgreSQL not answering yet (started after the workers, or down) is waited for.
-const waitForPostgres = retry(handleWhen(isTransientPgError), { backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) });
-waitForPostgres.onRetry(({ delay, ...reason }) => logger.warn({ err: 'error' in reason ? reason.error : undefined, delayMs: delay }, 'PostgreSQL unreachable; migrations wait for it'));
-await waitForPostgres.execute(() => migrate(config.postgres.url, logger));
+await migrateWhenReachable(config.postgres.url, logger);
 
 // esh3ar_queue_jobs: the backlog of every queue a worker takes jobs from, read at each scrape.
-const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix: config.redis.prefix }), ...sendQueues(redis, config.redis.prefix).values()];
+// The send queues are also where stored messages' send jobs are added.
+const providerQueues = sendQueues(redis, config.redis.prefix);
+const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix: config.redis.prefix }), ...providerQueues.values()];
 for (const queue of countedQueues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
 createQueueMetrics(registry, countedQueues);
 
@@ -85,21 +86,28 @@ const runtime = await watchRuntimeConfig('worker', registry, { pool, redisUrl: c
 bufferCapacity = () => runtime.current().buffer.capacity;
 
 const dispatchMetrics = createDispatchMetrics(registry);
-const senders = new ProviderSenders({
-  pool,
+const providerMetrics = createProviderMetrics(registry);
+const ingestWorkerSettings = { connection: redis, prefix: config.redis.prefix, ...config.ingest };
+const breakers = new ProviderBreakers({
   redis,
   prefix: config.redis.prefix,
   logger,
-  metrics: createProviderMetrics(registry),
+  metrics: providerMetrics,
   runtime: () => runtime.current(),
-  providerBaseUrl: config.providers.baseUrl,
-  concurrency: config.providers.concurrency,
   timeoutMs: config.providers.timeoutMs,
-  retryBaseMs: config.ingest.retryBaseMs,
-  retryMaxMs: config.ingest.retryMaxMs,
-  lockDurationMs: config.ingest.lockDurationMs,
+  concurrency: config.providers.concurrency,
 });
-breakerStates = () => senders.breakerStates();
+const sendWorkers = startSendWorkers({
+  pool,
+  logger,
+  metrics: providerMetrics,
+  runtime: () => runtime.current(),
+  breakers,
+  providerBaseUrl: config.providers.baseUrl,
+  timeoutMs: config.providers.timeoutMs,
+  worker: { ...ingestWorkerSettings, concurrency: config.providers.concurrency },
+});
+breakerStates = () => breakers.states();
 const batcher = new PersistBatcher({
   pool,
   redis,
@@ -108,12 +116,7 @@ const batcher = new PersistBatcher({
   logger,
   worker: () => runtime.current().worker,
   concurrency: config.ingest.concurrency,
-  afterStore: async (messages) => {
-    const { routed, offline } = await routeDeliveries(redis, config.redis.prefix, messages);
-    dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
-    dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
-    await senders.enqueueStored(messages);
-  },
+  afterStore: storedMessagePipeline({ redis, prefix: config.redis.prefix, sendQueues: providerQueues, dispatchMetrics, providerMetrics }),
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
 const webhookMetrics = createWebhookMetrics(registry);
@@ -121,18 +124,7 @@ const retention = () => runtime.current().retention;
 const webhooks = new WebhookDispatcher({ pool, logger, metrics: webhookMetrics, ...config.webhooks, disableAfterHours: () => retention().webhookDisableAfterHours });
 const purger = new RetentionPurger({ pool, logger, metrics: createRetentionMetrics(registry), webhookMetrics, settings: retention });
 
-const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), {
-  connection: redis,
-  prefix: config.redis.prefix,
-  concurrency: config.ingest.concurrency,
-  lockDuration: config.ingest.lockDurationMs,
-  stalledInterval: Math.max(1000, Math.floor(config.ingest.lockDurationMs / 2)),
-  // A job whose worker died is always given back: the merge makes re-running it harmless.
-  maxStalledCount: 1_000_000,
-  settings: {
-    backoffStrategy: (attemptsMade: number) => cappedBackoffMs(attemptsMade, config.ingest.retryBaseMs, config.ingest.retryMaxMs),
-  },
-});
+const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), jobWorkerOptions(ingestWorkerSettings));
 worker.on('error', (error) => logger.warn({ err: error }, 'worker error'));
 worker.on('failed', (job, error) => {
   if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) logger.error({ jobId: job.id, err: error }, 'ingest job failed for good');
@@ -141,18 +133,29 @@ worker.on('failed', (job, error) => {
 closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal }, 'stopping: no new jobs, finishing the batch in hand');
-  // close() stops fetching and waits for active jobs; their batch is written at once.
-  const closing = worker.close();
-  await batcher.drain();
-  await closing;
-  await senders.close();
-  await expirySweeper.close();
-  await purger.close();
-  await webhooks.close();
-  await ops.close();
-  await Promise.allSettled(countedQueues.map((queue) => queue.close()));
-  await runtime.close();
-  await Promise.allSettled([redis.quit(), pool.end()]);
+  await closeInOrder(logger, [
+    [
+      'ingest worker',
+      async () => {
+        // close() stops fetching and waits for active jobs; drain() writes their batch at once.
+        const closing = worker.close();
+        try {
+          await batcher.drain();
+        } finally {
+          await closing;
+        }
+      },
+    ],
+    ['send workers', () => Promise.allSettled(sendWorkers.map((w) => w.close()))],
+    ['breakers', () => breakers.close()],
+    ['expiry sweeper', () => expirySweeper.close()],
+    ['retention purger', () => purger.close()],
+    ['webhook dispatcher', () => webhooks.close()],
+    ['ops server', () => ops.close()],
+    ['queues', () => Promise.allSettled(countedQueues.map((queue) => queue.close()))],
+    ['runtime config', () => runtime.close()],
+    ['redis and postgres', () => Promise.allSettled([redis.quit(), pool.end()])],
+  ]);
   logger.info('stopped');
 });
 

@@ -22,12 +22,13 @@ export async function within<T>(promise: Promise<T>, ms = PROBE_TIMEOUT_MS): Pro
   }
 }
 
+/** 'ok', or an error in words that name no host, port or driver (the connections' own listeners log the cause). */
 async function probe(check: Check): Promise<string> {
   try {
     await within(check());
     return 'ok';
   } catch (error) {
-    return `error: ${(error as Error).message}`;
+    return (error as Error).message === 'timed out' ? `error: no answer within ${PROBE_TIMEOUT_MS} ms` : 'error: unreachable';
   }
 }
 

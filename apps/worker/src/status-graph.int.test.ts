@@ -166,7 +166,7 @@ function store(kind: Kind, ttl: boolean, phone: number): Command {
         ttlSeconds: ttl ? TTL_SECONDS : null,
       });
       await storeBatch(pool, [{ message, state: { status: 'pending', failureReason: null } }]);
-      // As the worker's afterStore does (ProviderSenders.enqueueStored).
+      // As the worker's afterStore does (enqueueStored in providers/send-producer.ts).
       for (const [channel, jobs] of storedSendJobs([message], Date.now())) await queues.get(channel)!.addBulk(jobs);
       const job = kind === 'app' ? null : kind === 'sms' ? 'send' : 'fallback';
       model.messages.push({ id: message.id, message, status: 'pending', ttlPassed: false, handed: false, pushed: false, used: 0, job });

@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { storeBatch, type RowToStore } from './copy-writer.ts';
 import { createPool } from './pool.ts';
-import { listDeadLetters } from './providers.ts';
+import { listDeadLetters, replayDeadLetters } from './providers.ts';
 import { NO_TENANT } from './storable-row.ts';
 import { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';
 
@@ -156,6 +156,15 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
     expect(listed.find((d) => d.id === badTenant.message.id)).toMatchObject({ tenantId: NO_TENANT, failureReason: expect.stringContaining('refused by the database') });
     const { rows: events } = await pool.query('SELECT message_id, status FROM message_events WHERE message_id = ANY($1)', [parked.map((p) => p.message.id)]);
     expect(events).toEqual(expect.arrayContaining(parked.map((p) => ({ message_id: p.message.id, status: 'dead_letter' }))));
+
+    // A dead letter kept without its tenant is listed but never replayed: it would go to nobody.
+    const enqueued: string[] = [];
+    const replayed = await replayDeadLetters(pool, parked.map((p) => p.message.id), async (messages) => {
+      enqueued.push(...messages.map((m) => m.id));
+    });
+    expect(replayed.map((m) => m.id).sort()).toEqual([badTime.message.id, badTimeWithTtl.message.id].sort());
+    expect(enqueued).not.toContain(badTenant.message.id);
+    expect((await stored([badTenant])).get(badTenant.message.id)).toMatchObject({ status: 'dead_letter' });
   });
 
   it('property: whatever the text, each message is stored once, byte-exact and pending or replaced and failed, and the batch never fails', async () => {

@@ -30,12 +30,13 @@ function toItem(row: ReplayRow): DeliveryItem {
 
 /**
  * Every unacknowledged, unexpired app message of a phone, highest priority first and
- * oldest first within a priority, in pages of `pageSize` (keyset: no page repeats).
+ * oldest first within a priority, in pages of `pageSize` (keyset: no page repeats); only
+ * `tenant`'s when given (a connection whose token one tenant's identity provider issued).
  */
-export async function* replayMessages(pool: pg.Pool, phone: string, pageSize: number): AsyncGenerator<DeliveryItem[]> {
+export async function* replayMessages(pool: pg.Pool, phone: string, pageSize: number, tenant: string | null = null): AsyncGenerator<DeliveryItem[]> {
   let after: { priority: number; id: string } | null = null;
   for (;;) {
-    const params: unknown[] = [phone, after?.priority ?? null, after?.id ?? null, pageSize];
+    const params: unknown[] = [phone, after?.priority ?? null, after?.id ?? null, pageSize, tenant];
     const { rows }: { rows: ReplayRow[] } = await pool.query<ReplayRow>(sql('replay-messages'), params);
     if (rows.length === 0) return;
     yield rows.map(toItem);

@@ -3,6 +3,7 @@ import { sampleBufferedMessage, type BufferedMessage } from '@esh3ar/contracts';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bufferedState, findBuffered } from './buffer.ts';
 import { IngestEnqueuer } from './enqueuer.ts';
 import { redisKeys } from './keys.ts';
 
@@ -30,16 +31,18 @@ describe('IngestEnqueuer', () => {
     const flushes: number[] = [];
     const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
     const messages = [...Array.from({ length: 30 }, () => message('normal')), ...Array.from({ length: 5 }, () => message('critical'))];
-    await Promise.all(messages.map((m) => enqueuer.enqueue(m)));
+    const written = Promise.all(messages.map((m) => enqueuer.enqueue(m)));
+    // Counted for admission from the call on, before Redis has them.
+    expect([enqueuer.depth, enqueuer.admittedDepth]).toEqual([0, 35]);
+    await written;
     expect(flushes).toEqual([35]);
     const jobs = await queue.getJobs(['waiting', 'prioritized']);
     expect(jobs.map((j) => [j.opts.priority, (j.data as { messages: unknown[] }).messages.length]).sort()).toEqual([
       [1, 5],
       [3, 30],
     ]);
-    expect(enqueuer.depth).toBe(35);
-    const index = await redis.hgetall(keys.bufferIndex);
-    for (const m of messages) expect(index[m.id]).toMatch(/^tenant-a \S+$/);
+    expect([enqueuer.depth, enqueuer.admittedDepth]).toEqual([35, 35]);
+    for (const m of messages) expect(await findBuffered(redis, queue, keys, 'tenant-a', m.id)).toEqual({ kind: 'queued', message: m });
     await enqueuer.close();
     await expect(enqueuer.enqueue(message('low'))).rejects.toThrow('closed');
   });
@@ -52,7 +55,8 @@ describe('IngestEnqueuer', () => {
     const enqueuer = new IngestEnqueuer(brokenQueue, broken, keys, { maxPerJob: 500 });
     const m = message('high');
     await expect(enqueuer.enqueue(m)).rejects.toThrow();
-    expect(await redis.hexists(keys.bufferIndex, m.id)).toBe(0);
+    expect(enqueuer.admittedDepth).toBe(0);
+    expect(await bufferedState(redis, brokenQueue, keys, [m.id])).toEqual({ buffered: [], indexedWithoutJob: [] });
     await brokenQueue.close();
     broken.disconnect();
   });

@@ -1,6 +1,7 @@
 import type { BufferedMessage } from '@esh3ar/contracts';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { bufferDepth, indexBuffered, removeBuffered } from './buffer.ts';
 import { ingestJobs } from './ingest-jobs.ts';
 import type { RedisKeys } from './keys.ts';
 
@@ -29,6 +30,7 @@ export class IngestEnqueuer {
   #scheduled = false;
   #inFlight = new Set<Promise<void>>();
   #depth = 0;
+  #unwritten = 0;
   #closed = false;
   readonly #queue: Queue;
   readonly #redis: Redis;
@@ -47,13 +49,18 @@ export class IngestEnqueuer {
     return this.#depth;
   }
 
-  /** Messages handed to enqueue() whose write has not completed. */
-  get pendingCount(): number {
-    return this.#pending.length;
+  /**
+   * The depth admission decides on: the last one Redis reported plus the messages handed to
+   * enqueue() whose write has not completed. Without the latter, the requests of one busy
+   * tick would all see the same depth and overshoot capacity.
+   */
+  get admittedDepth(): number {
+    return this.#depth + this.#unwritten;
   }
 
   enqueue(message: BufferedMessage): Promise<void> {
     if (this.#closed) return Promise.reject(new Error('enqueuer is closed'));
+    this.#unwritten++;
     return new Promise<void>((resolve, reject) => {
       this.#pending.push({ message, resolve, reject });
       if (!this.#scheduled) {
@@ -65,7 +72,7 @@ export class IngestEnqueuer {
 
   /** Re-reads the buffer depth (the api polls it so that idle periods see the workers' progress). */
   async refreshDepth(): Promise<number> {
-    this.#depth = await this.#redis.hlen(this.#keys.bufferIndex);
+    this.#depth = await bufferDepth(this.#redis, this.#keys);
     return this.#depth;
   }
 
@@ -82,20 +89,18 @@ export class IngestEnqueuer {
     const started = performance.now();
     const messages = batch.map((p) => p.message);
     const jobs = ingestJobs(messages, this.#options.maxPerJob);
-    const index: string[] = [];
-    for (const job of jobs) {
-      for (const m of job.data.messages) index.push(m.id, `${m.tenantId} ${job.opts.jobId}`);
-    }
     try {
       // Index first, on the same connection: Redis runs commands in order, so no worker
       // can store (and un-index) a job before its index entries exist.
-      const indexed = this.#redis.hset(this.#keys.bufferIndex, ...index);
+      const indexed = indexBuffered(this.#redis, this.#keys, jobs);
       const added = this.#queue.addBulk(jobs);
-      const [, , depth] = await Promise.all([indexed, added, this.#redis.hlen(this.#keys.bufferIndex)]);
+      const [, , depth] = await Promise.all([indexed, added, bufferDepth(this.#redis, this.#keys)]);
       this.#depth = depth;
+      this.#unwritten -= batch.length;
     } catch (error) {
+      this.#unwritten -= batch.length;
       // Not acknowledged: nothing was promised. Remove what may have been indexed.
-      this.#redis.hdel(this.#keys.bufferIndex, ...messages.map((m) => m.id)).catch(() => undefined);
+      removeBuffered(this.#redis, this.#keys, messages.map((m) => m.id)).catch(() => undefined);
       for (const p of batch) p.reject(error);
       return;
     }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
  */
 export interface RedisKeys {
   prefix: string;
-  /** Hash: message id → "<tenantId> <jobId>" for every accepted message not yet stored. HLEN is the buffer depth. */
+  /** Hash: the buffer index, every accepted message not yet stored. Read and written through buffer.ts only. */
   bufferIndex: string;
   /** String: one Idempotency-Key's record (apps/api/src/idempotency-record.ts has its layout). */
   idempotency(tenantId: string, key: string): string;

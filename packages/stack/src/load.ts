@@ -1,6 +1,9 @@
 import type pg from 'pg';
 
 /** Contents that PostgreSQL, COPY and JSON must all carry byte-exact. */
+// A request is given up only after this many tries (~20 s of refusals): a test's services
+// are all back by then, and a load that cannot stop would hang the test instead of failing it.
+const MAX_TRIES = 400;
 const HOSTILE_BUT_VALID = ['مرحبا بك', '🚀✨', 'tab\there', 'new\nline', 'back\\slash', 'cr\r\nlf', '\\N', 'quote"\''];
 
 export interface LoadOptions {
@@ -32,8 +35,10 @@ export interface Load {
 
 /**
  * Traffic as many senders make it: each loops over POST /v1/messages with a unique,
- * COPY-hostile content until stopped, and records what the api answered. A crash
- * test asserts on the ids answered 202.
+ * COPY-hostile content until stopped, and records what the api answered. As a careful
+ * client does, a request refused or left without an answer is sent again, same body and
+ * same Idempotency-Key, until it is answered 202: a crash test then asserts that each
+ * content is stored exactly once, whatever died while it was in flight.
  */
 export function startLoad(options: LoadOptions): Load {
   const result: LoadResult = { accepted: new Map(), refused: new Map(), unanswered: 0 };
@@ -42,28 +47,33 @@ export function startLoad(options: LoadOptions): Load {
   const sender = async (s: number) => {
     for (let i = 0; running; i++) {
       const content = `${options.tag} ${s}/${i} ${HOSTILE_BUT_VALID[i % HOSTILE_BUT_VALID.length]}`;
-      try {
-        const response = await fetch(`${options.apiUrl()}/v1/messages`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ recipient: '+966501234567', ...options.message, content }),
-          signal: AbortSignal.timeout(10_000),
-        });
-        const body = (await response.json()) as { id?: string };
-        if (response.status === 202 && body.id) {
-          result.accepted.set(body.id, content);
-          for (const w of waiters) {
-            if (result.accepted.size < w.target) continue;
-            waiters.delete(w);
-            w.resolve();
+      const body = JSON.stringify({ recipient: '+966501234567', ...options.message, content });
+      const idempotencyKey = `${options.tag}-${s}-${i}`;
+      // Until answered 202; once stopped, a request already tried is still seen through,
+      // so that none is left with an unknown outcome.
+      for (let tries = 0; (running || tries > 0) && tries < MAX_TRIES; tries++) {
+        try {
+          const response = await fetch(`${options.apiUrl()}/v1/messages`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${options.apiKey}`, 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+            body,
+            signal: AbortSignal.timeout(10_000),
+          });
+          const answer = (await response.json()) as { id?: string };
+          if (response.status === 202 && answer.id) {
+            result.accepted.set(answer.id, content);
+            for (const w of waiters) {
+              if (result.accepted.size < w.target) continue;
+              waiters.delete(w);
+              w.resolve();
+            }
+            break;
           }
-        } else {
           result.refused.set(response.status, (result.refused.get(response.status) ?? 0) + 1);
-          // A refusal names its Retry-After; a short pause keeps a refused sender from spinning.
-          await new Promise((resolve) => setTimeout(resolve, 50));
+        } catch {
+          result.unanswered++;
         }
-      } catch {
-        result.unanswered++;
+        // A refusal names its Retry-After; a short pause keeps a refused sender from spinning.
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
@@ -97,10 +107,12 @@ export interface StoredCheck {
   stored: number;
   /** Accepted ids not (yet) in PostgreSQL. */
   missing: string[];
-  /** Contents stored more than once (every content sent is unique). */
+  /** Contents stored more than once: every content is sent under its own Idempotency-Key, retried until answered 202. */
   duplicates: number;
   /** Accepted ids whose stored content differs from what was sent. */
   altered: string[];
+  /** Rows of this load whose content was never answered 202 (a request stored although its sender gave up). */
+  unaccepted: number;
 }
 
 /** Compares what PostgreSQL holds for `tag` with what was answered 202. */
@@ -110,5 +122,7 @@ export async function checkStored(pool: pg.Pool, accepted: ReadonlyMap<string, s
   const contents = new Set(rows.map((r) => r.content));
   const missing = [...accepted.keys()].filter((id) => !byId.has(id));
   const altered = [...accepted].filter(([id, content]) => byId.has(id) && byId.get(id) !== content).map(([id]) => id);
-  return { stored: accepted.size - missing.length, missing, duplicates: rows.length - contents.size, altered };
+  const acceptedContents = new Set(accepted.values());
+  const unaccepted = [...contents].filter((c) => !acceptedContents.has(c)).length;
+  return { stored: accepted.size - missing.length, missing, duplicates: rows.length - contents.size, altered, unaccepted };
 }

@@ -2,7 +2,7 @@ import type { RuntimeConfig } from '@esh3ar/config';
 import type { BufferedMessage } from '@esh3ar/contracts';
 import { parkMessages, storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
 import type { PersistMetrics } from '@esh3ar/observability';
-import type { RedisKeys } from '@esh3ar/queue';
+import { removeBuffered, type RedisKeys } from '@esh3ar/queue';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -89,7 +89,7 @@ export class PersistBatcher {
       // Stored (as given, as failed or as dead letters): the messages leave the buffer. If
       // this fails the jobs are retried, the merge finds the rows already there, and the
       // index is cleared then.
-      await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+      await removeBuffered(redis, keys, rows.map((r) => r.message.id));
       const refused = new Set(result.refused.map((r) => r.id));
       await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !refused.has(r.message.id)).map((r) => r.message));
     } catch (error) {
@@ -138,7 +138,7 @@ export class PersistBatcher {
     const { pool, redis, keys, metrics } = this.#deps;
     try {
       const result = await parkMessages(pool, rows, reason);
-      if (rows.length > 0) await redis.hdel(keys.bufferIndex, ...rows.map((r) => r.message.id));
+      if (rows.length > 0) await removeBuffered(redis, keys, rows.map((r) => r.message.id));
       metrics.deadLetters.inc(result.parked);
     } catch (error) {
       // Unavailable: the job is retried and given up again then; counted once, when it ends.
@@ -151,7 +151,7 @@ export class PersistBatcher {
   /** Messages that cannot be stored anywhere (no usable id): out of the buffer, counted; the caller logs them. */
   async discard(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.#deps.redis.hdel(this.#deps.keys.bufferIndex, ...ids);
+    await removeBuffered(this.#deps.redis, this.#deps.keys, ids);
     this.#deps.metrics.unstorable.inc(ids.length);
   }
 

@@ -55,7 +55,7 @@ interface Harness {
 }
 const open: Harness[] = [];
 
-function harness(options: { maxAttempts: number; batchTimeoutMs?: number; storeIn?: pg.Pool; concurrency?: number }): Harness {
+function harness(options: { maxAttempts: number; batchTimeoutMs?: number; storeIn?: pg.Pool; concurrency?: number; afterStore?: (messages: BufferedMessage[]) => Promise<void> }): Harness {
   const prefix = uniquePrefix('ingest-poison');
   const keys = redisKeys(prefix);
   const metrics = createPersistMetrics(new Registry());
@@ -69,9 +69,11 @@ function harness(options: { maxAttempts: number; batchTimeoutMs?: number; storeI
     logger,
     worker: () => ({ batchSize: 1000, batchTimeoutMs: options.batchTimeoutMs ?? 5, maxAttempts: options.maxAttempts }),
     concurrency,
-    afterStore: async (messages) => {
-      dispatched.push(...messages);
-    },
+    afterStore:
+      options.afterStore ??
+      (async (messages) => {
+        dispatched.push(...messages);
+      }),
   });
   const queue = new Queue(JOBS.ingest.queue, { connection: redis, prefix });
   const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 1000 });
@@ -187,6 +189,24 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
     expect(await counterValue(h.metrics.rows, { result: 'failed' })).toBe(hostile.length);
     expect(await counterValue(h.metrics.rows, { result: 'stored' })).toBe(good.length);
     expect(await counterValue(h.metrics.unstorable)).toBe(1);
+  });
+
+  it('a job given up after its messages were stored (its fan-out kept failing): the provider message becomes a dead letter, not pending for ever; the app message stays pending for its device', async () => {
+    const h = harness({
+      maxAttempts: 3,
+      afterStore: async () => {
+        throw new TypeError('fan-out bug');
+      },
+    });
+    const sms = { ...sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], content: 'stored, never sent' }), channel: 'sms' as const };
+    const app = sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], content: 'for the device' });
+    const jobId = await enqueueOneJob(h, [sms, app]);
+    const outcome = await settled(h.worker, jobId, 4);
+    expect(outcome.completed).toBe(true);
+    const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM messages WHERE id = ANY($1)', [[sms.id, app.id]]);
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [sms.id]: 'dead_letter', [app.id]: 'pending' });
+    expect((await listDeadLetters(pool, {}, 1000, null)).map((d) => d.id)).toContain(sms.id);
+    expect(await redis.hlen(h.keys.bufferIndex)).toBe(0);
   });
 
   it('a job failing for a reason other than PostgreSQL being unavailable is given up after worker.maxAttempts: its messages become dead letters, the buffer empties', async () => {

@@ -1,0 +1,76 @@
+import { AcceptedResponse, LIMITS, validateMessage, type Priority, type ValidMessage } from '@esh3ar/contracts';
+import type { RuntimeConfig } from '@esh3ar/config';
+import type { IngestMetrics } from '@esh3ar/observability';
+import type { IngestEnqueuer } from '@esh3ar/queue';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
+import { toBufferedMessage } from '../accept.ts';
+import { admit } from '../admission.ts';
+import { apiError } from '../errors.ts';
+import type { ReplyOnce } from '../idempotent-reply.ts';
+import { singleFromStored } from '../idempotency.ts';
+
+export interface SendRouteDeps {
+  enqueuer: IngestEnqueuer;
+  metrics: IngestMetrics;
+  runtime: () => RuntimeConfig;
+  /** Off only to measure what it costs (API_BACKPRESSURE=off, bench/limiter-overhead.ts). */
+  backpressure: boolean;
+  replyOnce: ReplyOnce;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** POST /v1/messages: the body, once preValidation has checked it. */
+    validMessage: ValidMessage | null;
+  }
+}
+
+// Time for the workers to drain the watermark's worth: a hint, not a promise.
+const OVERLOAD_RETRY_AFTER_SECONDS = 2;
+
+/** POST /v1/messages: one message, 202 once it is in the buffer. */
+export function sendMessageRoute(app: FastifyInstance, deps: SendRouteDeps): void {
+  const { enqueuer, metrics } = deps;
+  app.decorateRequest('validMessage', null);
+
+  function refuseIfOverloaded(priority: Priority, incoming: number): void {
+    if (!deps.backpressure) return;
+    const decision = admit(priority, enqueuer.admittedDepth, incoming, deps.runtime().buffer);
+    if (!decision.admitted) {
+      metrics.refused.inc({ reason: 'backpressure' }, incoming);
+      throw apiError('OVERLOADED', `the buffer is ${decision.reason === 'capacity' ? 'full' : 'over its watermark'}; retry later`, [], OVERLOAD_RETRY_AFTER_SECONDS);
+    }
+  }
+
+  app.withTypeProvider<TypeBoxTypeProvider>().post('/v1/messages', {
+    bodyLimit: LIMITS.singleBodyBytes,
+    config: { budget: 'send' },
+    // Serialized by a compiled fast-json-stringify function rather than JSON.stringify.
+    schema: { response: { 202: AcceptedResponse } },
+    preValidation: async (request) => {
+      const result = validateMessage(request.body);
+      if (!result.ok) {
+        metrics.refused.inc({ reason: 'validation' });
+        throw apiError('VALIDATION_FAILED', result.message, result.details);
+      }
+      request.validMessage = result.value;
+      request.messageCost = 1;
+    },
+  }, async (request, reply) => {
+    const valid = request.validMessage!;
+    const tenantId = request.tenant!.id;
+    return deps.replyOnce(request, reply, {
+      prepare: (key) => {
+        const message = toBufferedMessage(valid, tenantId, key, new Date());
+        return { messages: [message], answer: { acceptedAt: message.acceptedAt, entries: [{ id: message.id }] }, admit: () => refuseIfOverloaded(valid.priority, 1) };
+      },
+      render: ({ acceptedAt, entries: [entry] }) => {
+        // A single message is never refused once admitted: its answer holds its id.
+        const id = entry !== undefined && 'id' in entry ? entry.id : '';
+        return { body: { id, status: 'queued', acceptedAt }, location: `/v1/messages/${id}` };
+      },
+      fromStored: (stored) => singleFromStored(valid, stored),
+    });
+  });
+}

@@ -1,0 +1,159 @@
+import { toMessageFrame, type DeliveryItem } from '@esh3ar/contracts';
+import { settledMessages } from '@esh3ar/db';
+import type { GatewayMetrics } from '@esh3ar/observability';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { forget, isOpen, type ConnectionState, type InFlight, type PhoneState } from './connection.ts';
+import type { SlowReaders } from './slow-readers.ts';
+import type { StatusWriter } from './status-writer.ts';
+
+type PushKind = 'live' | 'replay' | 'retry';
+
+export interface PushesOptions {
+  pool: pg.Pool;
+  status: StatusWriter;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  ackTimeoutMs: () => number;
+  /** The hub's phones, read here; their connections are added and removed by the hub. */
+  phones: ReadonlyMap<string, PhoneState>;
+  slow: SlowReaders;
+  /** Under back-pressure (device-hub.ts) nothing is pushed. */
+  stalled: () => boolean;
+  /** Not pushed under back-pressure: the connection replays after the drain. */
+  oweReplay: (connection: ConnectionState) => void;
+}
+
+// Enough for another device's late ack of the same messages; bounded per phone.
+const RECENT_ACKS_KEPT = 64;
+/** Re-push check: a fixed tick; a smaller ackTimeoutMs set at runtime takes effect at this precision. */
+const REPUSH_TICK_MS = 250;
+
+/**
+ * Pushes and what awaits an ack: each message is pushed once to each connection of its
+ * phone, acks are recorded by the status writer, and what was not acknowledged within
+ * the ack timeout is pushed again (at-least-once; the app de-duplicates by id).
+ */
+export class Pushes {
+  readonly #options: PushesOptions;
+  readonly #timer: NodeJS.Timeout;
+  #retrying = false;
+  #repushFailing = false;
+
+  constructor(options: PushesOptions) {
+    this.#options = options;
+    const { logger } = options;
+    this.#timer = setInterval(() => {
+      this.#retryUnacknowledged().then(
+        () => {
+          if (this.#repushFailing) logger.info('re-push checks read PostgreSQL again');
+          this.#repushFailing = false;
+        },
+        (error: Error) => {
+          if (!this.#repushFailing) logger.warn({ err: error }, 're-push check failed; every tick retries');
+          this.#repushFailing = true;
+        },
+      );
+    }, REPUSH_TICK_MS);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  push(connection: ConnectionState, item: DeliveryItem, kind: PushKind): void {
+    const { phones, slow, status, metrics } = this.#options;
+    const state = phones.get(connection.phone);
+    if (!state || item.recipient !== connection.phone) return;
+    // A connection of one tenant's identity provider: that tenant's messages only.
+    if (connection.tenant !== null && item.tenantId !== connection.tenant) return;
+    if (this.#options.stalled()) {
+      // Stored in PostgreSQL: the replay after the drain finds it.
+      if (kind !== 'retry' && isOpen(connection)) this.#options.oweReplay(connection);
+      return;
+    }
+    const now = Date.now();
+    if (item.expiresAt !== null && Date.parse(item.expiresAt) <= now) return;
+    if (kind !== 'retry' && (connection.pushed?.has(item.id) || state.recentlyAcked?.has(item.id))) return;
+    if (slow.has(connection)) {
+      // Stored in PostgreSQL: the replay once its socket drains finds it.
+      if (kind !== 'retry') slow.owe(connection);
+      return;
+    }
+    let flight = state.inFlight?.get(item.id);
+    if (!flight) {
+      flight = { item, firstPushedAt: now, lastPushedAt: now };
+      (state.inFlight ??= new Map()).set(item.id, flight);
+      status.sent(item.id);
+      metrics.acceptToDevice.observe({ priority: item.priority }, Math.max(0, now - Date.parse(item.createdAt)) / 1000);
+    }
+    (connection.pushed ??= new Set()).add(item.id);
+    slow.send(connection, JSON.stringify(toMessageFrame(item)));
+    metrics.pushes.inc({ kind });
+  }
+
+  /** Returns the ids this phone was never sent (an error frame for the device). */
+  ack(connection: ConnectionState, ids: readonly string[]): string[] {
+    const { phones, status, metrics } = this.#options;
+    const state = phones.get(connection.phone);
+    const unknown: string[] = [];
+    const now = new Date();
+    // A tenant's connection acknowledges that tenant's messages only, as it is only pushed those.
+    const mine = (tenant: string) => connection.tenant === null || tenant === connection.tenant;
+    for (const id of ids) {
+      const flight = state?.inFlight?.get(id);
+      if (state && flight && mine(flight.item.tenantId)) {
+        forget(state, id);
+        const acked = (state.recentlyAcked ??= new Map());
+        acked.set(id, flight.item.tenantId);
+        if (acked.size > RECENT_ACKS_KEPT) acked.delete(acked.keys().next().value);
+        status.delivered({ id, recipient: connection.phone, at: now });
+        metrics.acks.inc({ result: 'delivered' });
+        metrics.ackLatency.observe((now.getTime() - flight.firstPushedAt) / 1000);
+        continue;
+      }
+      const ackedTenant = state?.recentlyAcked?.get(id);
+      if (ackedTenant !== undefined && mine(ackedTenant)) {
+        metrics.acks.inc({ result: 'repeat' });
+      } else {
+        unknown.push(id);
+      }
+    }
+    return unknown;
+  }
+
+  /**
+   * Re-pushes what was not acknowledged within the ack timeout, to every connection
+   * of the phone, unless it was acknowledged through another gateway or expired.
+   */
+  async #retryUnacknowledged(): Promise<void> {
+    // Under back-pressure nothing is pushed; what came due meanwhile goes at the first tick after.
+    if (this.#retrying || this.#options.stalled()) return;
+    this.#retrying = true;
+    try {
+      const now = Date.now();
+      const due: { state: PhoneState; flight: InFlight }[] = [];
+      for (const state of this.#options.phones.values()) {
+        // Most phones await no ack: this tick (every 250 ms) allocates nothing for them.
+        if (state.inFlight === undefined) continue;
+        for (const flight of state.inFlight.values()) {
+          if (now - flight.lastPushedAt >= this.#options.ackTimeoutMs()) due.push({ state, flight });
+        }
+      }
+      if (due.length === 0) return;
+      const settled = await settledMessages(this.#options.pool, due.map((d) => d.flight.item.id));
+      for (const { state, flight } of due) {
+        const { item } = flight;
+        if (settled.has(item.id) || (item.expiresAt !== null && Date.parse(item.expiresAt) <= now)) {
+          forget(state, item.id);
+          continue;
+        }
+        flight.lastPushedAt = now;
+        for (const connection of state.connections) if (!connection.replaying) this.push(connection, item, 'retry');
+      }
+    } finally {
+      this.#retrying = false;
+    }
+  }
+}

@@ -1,0 +1,64 @@
+import { once } from 'node:events';
+import { sampleBufferedMessage, type DeliveryItem, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import { createDispatchMetrics, createProviderMetrics } from '@esh3ar/observability';
+import { addPresence, beatGateway, createRedis, gatewayChannel, sendQueues } from '@esh3ar/queue';
+import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedMessagePipeline } from './pipeline.ts';
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = uniquePrefix('pipeline');
+let redis: Redis;
+let subscriber: Redis;
+let queues: Map<ProviderChannel, Queue<SendJobData>>;
+
+beforeAll(async () => {
+  redis = createRedis(redisUrl, { name: 'pipeline-test', failFast: false });
+  subscriber = createRedis(redisUrl, { name: 'pipeline-test-sub', failFast: false });
+  await Promise.all([redis.connect(), subscriber.connect()]);
+  queues = sendQueues(redis, prefix);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([...(queues?.values() ?? [])].map((q) => q.close()));
+  redis?.disconnect();
+  subscriber?.disconnect();
+  await deletePrefix(redisUrl, prefix);
+});
+
+describe('the pipeline after a batch is stored', () => {
+  it('publishes app messages to the gateway holding their phone, and adds send and fallback jobs once', async () => {
+    await beatGateway(redis, prefix, 'g1', 60_000);
+    await addPresence(redis, prefix, [{ phone: '+966500000001', gatewayId: 'g1', connectionId: 'c1' }]);
+    await subscriber.subscribe(gatewayChannel(prefix, 'g1'));
+    const registry = new Registry();
+    const dispatchMetrics = createDispatchMetrics(registry);
+    const providerMetrics = createProviderMetrics(registry);
+    const pipeline = storedMessagePipeline({ redis, prefix, sendQueues: queues, dispatchMetrics, providerMetrics });
+
+    const online = sampleBufferedMessage({ recipient: '+966500000001', channel: 'app' });
+    const offline = sampleBufferedMessage({ recipient: '+966500000002', channel: 'app', fallback: 'sms', fallbackAfterSeconds: 60 });
+    const sms = sampleBufferedMessage({ recipient: '+966500000003', channel: 'sms' });
+    const published = once(subscriber, 'message') as Promise<[string, string]>;
+    await pipeline([online, offline, sms]);
+
+    const [, payload] = await published;
+    expect((JSON.parse(payload) as DeliveryItem[]).map((item) => item.id)).toEqual([online.id]);
+    const dispatched = (await dispatchMetrics.dispatched.get()).values;
+    expect(Object.fromEntries(dispatched.map((v) => [v.labels.outcome, v.value]))).toEqual({ routed: 1, offline: 1 });
+    expect((await providerMetrics.fallbacks.get()).values.map((v) => [v.labels.channel, v.value])).toEqual([['sms', 1]]);
+    const smsQueue = queues.get('sms')!;
+    expect((await smsQueue.getJob(`send-${sms.id}`))?.data.reason).toBe('send');
+    expect(await (await smsQueue.getJob(`fallback-${offline.id}`))?.isDelayed()).toBe(true);
+
+    const counts = await smsQueue.getJobCounts();
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(2);
+
+    // Run again, as a retried ingest job does: the jobs' ids keep them from being added twice.
+    await pipeline([online, offline, sms]);
+    expect(await smsQueue.getJobCounts()).toEqual(counts);
+  });
+});

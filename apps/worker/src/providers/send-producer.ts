@@ -1,0 +1,21 @@
+import type { BufferedMessage, ProviderChannel, SendJobData } from '@esh3ar/contracts';
+import type { ProviderMetrics } from '@esh3ar/observability';
+import { storedSendJobs } from '@esh3ar/queue';
+import type { Queue } from 'bullmq';
+
+/**
+ * After storage: provider messages to their channel's queue at once; app messages with a
+ * fallback, delayed until their fallback is due (storedSendJobs). One addBulk per channel.
+ */
+export async function enqueueStored(
+  queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
+  metrics: ProviderMetrics,
+  messages: readonly BufferedMessage[],
+): Promise<void> {
+  const byChannel = storedSendJobs(messages, Date.now());
+  for (const [channel, jobs] of byChannel) {
+    const fallbacks = jobs.filter((j) => j.data.reason === 'fallback').length;
+    if (fallbacks > 0) metrics.fallbacks.inc({ channel }, fallbacks);
+  }
+  await Promise.all([...byChannel].map(([channel, jobs]) => queues.get(channel)!.addBulk(jobs)));
+}
