@@ -136,16 +136,14 @@ describe('a flood of random keys', () => {
     const down = await startInProcessApp({ databaseUrl: `postgres://127.0.0.1:${port}/nothing`, redisUrl, prefix });
     const office = address();
     try {
-      const started = Date.now();
+      // 75 requests with new keys; each would cost a connection attempt without the pause. The
+      // count also takes the app's own pollers (runtime configuration, key events: one a
+      // second each), so it is bounded loosely, far below one per request.
       for (let i = 0; i < 25; i++) expect((await send(down, randomKey(), office)).statusCode).toBe(503);
-      // One connection attempt for each second begun (one for all 25 on an idle machine).
-      expect(attempts).toBeGreaterThanOrEqual(1);
-      expect(attempts).toBeLessThanOrEqual(1 + Math.ceil((Date.now() - started) / 1000));
-      // All at once, new keys are held to the address's 20 slots at most.
-      const before = attempts;
       const answers = await Promise.all(Array.from({ length: 50 }, () => send(down, randomKey(), office)));
       expect(answers.map((r) => r.statusCode)).toEqual(Array<number>(50).fill(503));
-      expect(attempts - before).toBeLessThanOrEqual(20);
+      expect(attempts).toBeGreaterThanOrEqual(1);
+      expect(attempts).toBeLessThanOrEqual(10);
     } finally {
       await down.close();
       refusing.close();
