@@ -1,4 +1,5 @@
 import type { RuntimeConfig } from '@esh3ar/config';
+import { answerClientError } from './client-errors.ts';
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import { createApiLimitMetrics, createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
@@ -62,6 +63,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
     ...timeoutOptions(deps.timeouts),
     genReqId: requestId,
+    clientErrorHandler: answerClientError,
   });
   // Only application/json is accepted; anything else is a 415.
   app.removeContentTypeParser('text/plain');

@@ -86,9 +86,27 @@ describe('headers and request timeouts (API_HEADERS_TIMEOUT_MS, API_REQUEST_TIME
     const { received, afterMs } = await closed;
     expect(received).toMatch(/^HTTP\/1\.1 408 /);
     expect(received).not.toMatch(/202/);
+    // The one error body, with the request id it also has as a header.
+    const [head = '', text = ''] = received.split('\r\n\r\n');
+    const id = /x-request-id: (\S+)/i.exec(head)?.[1];
+    expect(JSON.parse(text)).toEqual({ error: { code: 'REQUEST_TIMEOUT', message: expect.any(String), details: [], requestId: id } });
     expect(afterMs).toBeGreaterThanOrEqual(REQUEST_MS - 50);
     expect(afterMs).toBeLessThan(REQUEST_MS + SWEEP_MS + SLACK_MS);
     expect((await refusals(server.api, 'request_timeout')) - before).toBe(1);
+  });
+
+  it('answers malformed HTTP and oversized headers with 400 and 431 in the one error body', async () => {
+    for (const [request, status, code] of [
+      ['NOT HTTP AT ALL\r\n\r\n', 400, 'INVALID_REQUEST'],
+      [`GET /health/live HTTP/1.1\r\nHost: api\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+    ] as const) {
+      const { socket, closed } = await open(server.port);
+      socket.write(request);
+      const { received } = await closed;
+      expect(received).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      const text = received.split('\r\n\r\n')[1] ?? '';
+      expect(JSON.parse(text)).toMatchObject({ error: { code, details: [], requestId: expect.any(String) } });
+    }
   });
 
   it('cuts off a client that trickles its headers a line every 50 ms: 408 at the headers timeout', async () => {

@@ -3,12 +3,15 @@ import { Type, type Static } from 'typebox';
 /** Every error code the public API can answer with, and its HTTP status (the README's HTTP API). */
 export const ERROR_STATUS = {
   INVALID_JSON: 400,
+  INVALID_REQUEST: 400,
   VALIDATION_FAILED: 400,
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  REQUEST_TIMEOUT: 408,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
+  HEADERS_TOO_LARGE: 431,
   IDEMPOTENCY_KEY_REUSED: 422,
   RATE_LIMITED: 429,
   INTERNAL: 500,
