@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { createApiKey, createPool, listApiKeys, listTenants, revokeApiKey, setTenantDisabled, type KeyEvent } from '@esh3ar/db';
+import { createApiKey, listApiKeys, listTenants, revokeApiKey, setTenantDisabled, type KeyEvent } from '@esh3ar/db';
 import { createRedis, publishKeyEvent } from '@esh3ar/queue';
-import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
+import { withPool } from './cli-pool.ts';
 import { UsageError } from './usage-error.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -20,15 +20,6 @@ function options<K extends string>(args: string[], names: readonly K[]): Partial
 function uuidOption(value: string | undefined, name: string, what: string): string {
   if (value === undefined || !UUID.test(value)) throw new UsageError(`--${name} must be ${what} (a UUID)`);
   return value;
-}
-
-async function withPool<T>(config: CliConfig, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
 }
 
 /** Tells the api processes at once; Redis unreachable only delays it to their next read of PostgreSQL (≤ 1 s). */

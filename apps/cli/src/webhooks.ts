@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { webhookUrlProblem } from '@esh3ar/contracts';
-import { createPool, removeTenantWebhook, setTenantWebhook } from '@esh3ar/db';
-import type pg from 'pg';
+import { removeTenantWebhook, setTenantWebhook } from '@esh3ar/db';
 import type { CliConfig } from './config.ts';
+import { withPool } from './cli-pool.ts';
 import { UsageError } from './usage-error.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -16,15 +16,6 @@ function options(args: string[], withUrl: boolean): { tenant: string; url: strin
   }
   if (!values.tenant || !UUID.test(values.tenant)) throw new UsageError('--tenant must be a tenant id (a UUID)');
   return { tenant: values.tenant, url: values.url };
-}
-
-async function withPool<T>(config: CliConfig, work: (pool: pg.Pool) => Promise<T>): Promise<T> {
-  const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
-  try {
-    return await work(pool);
-  } finally {
-    await pool.end();
-  }
 }
 
 /**

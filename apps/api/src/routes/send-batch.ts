@@ -1,23 +1,11 @@
 import { LIMITS, validateBatch, validateMessage, type BatchResult, type BufferedMessage } from '@esh3ar/contracts';
-import type { RuntimeConfig } from '@esh3ar/config';
-import type { IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer } from '@esh3ar/queue';
 import type { FastifyInstance } from 'fastify';
 import { toBufferedMessage } from '../accept.ts';
 import { admit } from '../admission.ts';
 import { apiError } from '../errors.ts';
 import type { Entry } from '../idempotency-record.ts';
-import type { ReplyOnce } from '../idempotent-reply.ts';
 import { batchFromStored } from '../idempotency.ts';
-
-export interface BatchRouteDeps {
-  enqueuer: IngestEnqueuer;
-  metrics: IngestMetrics;
-  runtime: () => RuntimeConfig;
-  /** Off only to measure what it costs (API_BACKPRESSURE=off, bench/limiter-overhead.ts). */
-  backpressure: boolean;
-  replyOnce: ReplyOnce;
-}
+import type { SendRouteDeps } from './send-message.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,7 +15,7 @@ declare module 'fastify' {
 }
 
 /** POST /v1/messages/batch: each message admitted or refused on its own, 202 once the admitted ones are in the buffer. */
-export function sendBatchRoute(app: FastifyInstance, deps: BatchRouteDeps): void {
+export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void {
   const { enqueuer, metrics } = deps;
   app.decorateRequest('batchMessages', null);
 

@@ -10,6 +10,7 @@ import { apiError } from '../errors.ts';
 import type { ReplyOnce } from '../idempotent-reply.ts';
 import { singleFromStored } from '../idempotency.ts';
 
+/** What both POST routes (single and batch) need. */
 export interface SendRouteDeps {
   enqueuer: IngestEnqueuer;
   metrics: IngestMetrics;
