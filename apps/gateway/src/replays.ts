@@ -15,8 +15,8 @@ export interface ReplaysOptions {
   pageSize: number;
   /** Replays reading PostgreSQL at once; the others wait their turn in arrival order. */
   atOnce: number;
-  pushes: Pushes;
-  slow: SlowReaders;
+  pushes: Pick<Pushes, 'push'>;
+  slow: Pick<SlowReaders, 'has' | 'owe'>;
   /** Under back-pressure (device-hub.ts) nothing is pushed, so no replay reads. */
   stalled: () => boolean;
 }
@@ -119,6 +119,10 @@ export class Replays {
           if (!isOpen(connection)) return (complete = true);
           if (stalled() || slow.has(connection)) return false;
           for (const item of page) pushes.push(connection, item, 'replay');
+          // What this page could not push (slow, or back-pressure) is owed from its start,
+          // now: were the next page read first, a drain during that query would let the
+          // newer page through ahead of the skipped older messages.
+          if (stalled() || slow.has(connection)) return false;
         }
       } while (connection.replayAgain);
       if (this.#failing) logger.info('replays read PostgreSQL again');
