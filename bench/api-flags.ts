@@ -22,7 +22,8 @@ import { scrape, total } from './metrics-scrape.ts';
 import { cpuSeconds, median, peaksDuring } from './proc-stats.ts';
 
 const VARIANTS = JSON.parse(
-  process.env.API_FLAGS_VARIANTS ?? '{"semi 8":["--max-semi-space-size=8"],"semi 16":["--max-semi-space-size=16"],"semi 32":["--max-semi-space-size=32"]}',
+  process.env.API_FLAGS_VARIANTS ??
+    '{"semi 8":["--max-semi-space-size=8"],"semi 16":["--max-semi-space-size=16"],"semi 32":["--max-semi-space-size=32"]}',
 ) as Record<string, string[]>;
 const ROUNDS = Number(process.env.API_FLAGS_ROUNDS ?? 4);
 const SECONDS = Number(process.env.API_FLAGS_SECONDS ?? 10);
@@ -42,7 +43,10 @@ const gcSeconds = async (api: AppProcess) => total(await scrape(api.url), 'esh3a
 
 /** Peak RSS of each process over `run` alone. */
 async function peaksOf<T>(apis: readonly AppProcess[], run: () => Promise<T>): Promise<[T, number[]]> {
-  const [result, peaks] = await peaksDuring(apis.map((api) => api.pid), run);
+  const [result, peaks] = await peaksDuring(
+    apis.map((api) => api.pid),
+    run,
+  );
   if (peaks === null) throw new Error('VmHWM cannot be reset here (/proc/<pid>/clear_refs): no peak RSS to measure');
   return [result, peaks];
 }
@@ -135,4 +139,7 @@ console.log(lines.join('\n'));
 mkdirSync(`${REPO_ROOT}bench/results`, { recursive: true });
 const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
 writeFileSync(`${REPO_ROOT}bench/results/api-flags-${stamp}Z.md`, `${lines.join('\n')}\n`);
-writeFileSync(`${REPO_ROOT}bench/results/api-flags-${stamp}Z.json`, JSON.stringify({ variants: VARIANTS, seconds: SECONDS, burst: BURST, rounds }, null, 2));
+writeFileSync(
+  `${REPO_ROOT}bench/results/api-flags-${stamp}Z.json`,
+  JSON.stringify({ variants: VARIANTS, seconds: SECONDS, burst: BURST, rounds }, null, 2),
+);

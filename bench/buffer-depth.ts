@@ -12,6 +12,11 @@ export async function bufferDepth(apiUrl: string): Promise<number> {
 /** Resolves once the workers have stored everything accepted so far; how long that took. */
 export async function waitForDrain(apiUrl: string, timeoutMs = 300_000): Promise<number> {
   const started = performance.now();
-  await waitFor(() => bufferDepth(apiUrl), (depth) => depth === 0, timeoutMs, 50);
+  await waitFor(
+    () => bufferDepth(apiUrl),
+    (depth) => depth === 0,
+    timeoutMs,
+    50,
+  );
   return Math.round(performance.now() - started);
 }

@@ -69,7 +69,11 @@ function tally(target: Target, onAccepted?: (body: string) => void) {
         errors,
         connectionsOpened: connections.opened,
         peakOpenConnections: connections.peak,
-        latencyMs: { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? Number.NaN) },
+        latencyMs: {
+          p50: round(percentile(latencies, 50)),
+          p99: round(percentile(latencies, 99)),
+          max: round(latencies.at(-1) ?? Number.NaN),
+        },
         issueMs: Math.round(timing.issueMs),
         wallMs: Math.round(timing.wallMs),
         clientCpuMs: Math.round((used.user + used.system) / 1000),
@@ -101,11 +105,23 @@ export async function newConnectionBurst(target: Target, count: number, onAccept
       socket.once('close', () => open--);
       socket.write(bytes);
     });
-    settled.push(reader.next().then((answer) => t.answered(answer, issuedAt), (error: unknown) => t.failed(error)).finally(() => socket.end()));
+    settled.push(
+      reader
+        .next()
+        .then(
+          (answer) => t.answered(answer, issuedAt),
+          (error: unknown) => t.failed(error),
+        )
+        .finally(() => socket.end()),
+    );
   }
   const issueMs = performance.now() - started;
   await Promise.all(settled);
-  return { mode: 'new-connections', preopenedConnections: 0, ...t.result(count, { issueMs, wallMs: performance.now() - started }, { opened, peak }) };
+  return {
+    mode: 'new-connections',
+    preopenedConnections: 0,
+    ...t.result(count, { issueMs, wallMs: performance.now() - started }, { opened, peak }),
+  };
 }
 
 async function openWarm(hostname: string, port: number, host: string): Promise<{ socket: Socket; reader: AnswerReader }> {
@@ -121,7 +137,12 @@ async function openWarm(hostname: string, port: number, host: string): Promise<{
  * used once) before the clock starts; each connection sends its share one after the
  * other, as an HTTP client's connection pool would.
  */
-export async function keepAliveBurst(target: Target, count: number, connections: number, onAccepted?: (body: string) => void): Promise<BurstResult> {
+export async function keepAliveBurst(
+  target: Target,
+  count: number,
+  connections: number,
+  onAccepted?: (body: string) => void,
+): Promise<BurstResult> {
   const { hostname, port } = new URL(target.url);
   const host = `${hostname}:${port}`;
   const bytes = requestBytes(target, host, false);
@@ -148,5 +169,9 @@ export async function keepAliveBurst(target: Target, count: number, connections:
     for (const { socket } of pool) socket.destroy();
   }
   const elapsed = performance.now() - started;
-  return { mode: 'keep-alive', preopenedConnections: connections, ...t.result(count, { issueMs: 0, wallMs: elapsed }, { opened: 0, peak: connections }) };
+  return {
+    mode: 'keep-alive',
+    preopenedConnections: connections,
+    ...t.result(count, { issueMs: 0, wallMs: elapsed }, { opened: 0, peak: connections }),
+  };
 }

@@ -24,7 +24,9 @@ app.post('/v1/messages', async (request, reply) => {
 
 await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0), backlog: BACKLOG });
 const address = app.server.address();
-process.stdout.write(`${JSON.stringify({ msg: 'ceiling listening', port: typeof address === 'object' && address ? address.port : null })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ msg: 'ceiling listening', port: typeof address === 'object' && address ? address.port : null })}\n`,
+);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {

@@ -16,7 +16,8 @@ import { appendRuntimeConfig } from '../packages/db/src/index.ts';
 import { REPO_ROOT, send, startApp, startStack, type AppProcess, type Stack } from '../packages/stack/src/index.ts';
 
 const rounds = Number(process.env.PROPAGATION_ROUNDS ?? 20);
-if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`PROPAGATION_ROUNDS must be a whole number ≥ 1, got ${process.env.PROPAGATION_ROUNDS}`);
+if (!Number.isInteger(rounds) || rounds < 1)
+  throw new Error(`PROPAGATION_ROUNDS must be a whole number ≥ 1, got ${process.env.PROPAGATION_ROUNDS}`);
 const ADMIN_TOKEN = `adm_${randomBytes(24).toString('base64url')}`;
 const log = (text: string) => process.stderr.write(`config-propagation: ${text}\n`);
 
@@ -62,7 +63,10 @@ try {
     // Spread over the poll phase: a change lands anywhere within a process's 1 s cycle.
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 1000));
     const started = Date.now();
-    const stored = await appendRuntimeConfig(stack.pool, 'bench', ({ latest }) => ({ ...latest.config, buffer: { capacity: 60_000 + i, highWatermark: 0.8 } }));
+    const stored = await appendRuntimeConfig(stack.pool, 'bench', ({ latest }) => ({
+      ...latest.config,
+      buffer: { capacity: 60_000 + i, highWatermark: 0.8 },
+    }));
     polled.push(await everywhere(processes, stored.version, started));
   }
   log(`poll only: ${JSON.stringify(summary(polled))}`);

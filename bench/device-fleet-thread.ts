@@ -44,7 +44,8 @@ export class ThreadedDeviceFleet {
       if (message.kind === 'arrivals') {
         const origin = performance.timeOrigin;
         const items = message.items;
-        for (let i = 0; i < items.length; i += 4) log.arrived(items[i], items[i + 1] as string, items[i + 2], (items[i + 3] as number) - origin);
+        for (let i = 0; i < items.length; i += 4)
+          log.arrived(items[i], items[i + 1] as string, items[i + 2], (items[i + 3] as number) - origin);
         return;
       }
       this.#pending.get(message.seq)?.(message.value);
@@ -65,7 +66,12 @@ export class ThreadedDeviceFleet {
   }
 
   async connect(streamUrl: string, devices: readonly { phone: string; token: string }[], concurrency: number): Promise<ConnectResult> {
-    const { result, phones } = await this.#call<{ result: ConnectResult; phones: string[] }>({ cmd: 'connect', url: streamUrl, devices: [...devices], concurrency });
+    const { result, phones } = await this.#call<{ result: ConnectResult; phones: string[] }>({
+      cmd: 'connect',
+      url: streamUrl,
+      devices: [...devices],
+      concurrency,
+    });
     this.phones.push(...phones);
     return result;
   }
@@ -114,7 +120,12 @@ function runFleetThread(port: NonNullable<typeof parentPort>): void {
         delay.reset();
         return;
       case 'counters':
-        answer({ unexpectedCloses: fleet.unexpectedCloses, unreadableFrames: fleet.unreadableFrames, errorFrames: fleet.errorFrames, acksSent: fleet.acksSent } satisfies FleetCounters);
+        answer({
+          unexpectedCloses: fleet.unexpectedCloses,
+          unreadableFrames: fleet.unreadableFrames,
+          errorFrames: fleet.errorFrames,
+          acksSent: fleet.acksSent,
+        } satisfies FleetCounters);
         return;
       case 'close':
         fleet.close();

@@ -72,11 +72,20 @@ export class DeviceFleet {
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, devices.length) }, lane));
-    return { devices: devices.length, connected: this.#sockets.length, failed, seconds: Math.round((performance.now() - started) / 10) / 100 };
+    return {
+      devices: devices.length,
+      connected: this.#sockets.length,
+      failed,
+      seconds: Math.round((performance.now() - started) / 10) / 100,
+    };
   }
 
   #connectOne(url: string, localAddress: string | undefined): Promise<WebSocket> {
-    const socket = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...(localAddress ? { localAddress } : {}) });
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+      ...(localAddress ? { localAddress } : {}),
+    });
     const log = this.#log;
     socket.on('message', (data: RawData, isBinary: boolean) => {
       const at = performance.now();

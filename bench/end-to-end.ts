@@ -123,7 +123,12 @@ export async function endToEnd(
     load,
     acceptedMessagesPerSecond: Math.round(acceptedRate),
     storedMessagesPerSecond: Math.round(steady.reduce((a, t) => a + t.stored, 0) / Math.max(1, steady.length)),
-    backlog: { atStart: backlogAtStart, atEnd, max: Math.max(backlogAtStart, ...timeline.map((t) => t.backlog)), slopePerSecond: Math.round(backlogSlope) },
+    backlog: {
+      atStart: backlogAtStart,
+      atEnd,
+      max: Math.max(backlogAtStart, ...timeline.map((t) => t.backlog)),
+      slopePerSecond: Math.round(backlogSlope),
+    },
     acceptToStoredMs: { p50: quantile(0.5), p99: quantile(0.99) },
     flat: backlogSlope <= 0.01 * acceptedRate && atEnd <= acceptedRate,
     timeline,

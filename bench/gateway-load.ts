@@ -46,7 +46,8 @@ export class MessageLog {
 
   /** A frame for `content` reached a device at `at` (performance.now()). */
   arrived(content: unknown, id: string, createdAt: unknown, at: number): void {
-    const seq = typeof content === 'string' && content.startsWith(CONTENT_PREFIX) ? Number(content.slice(CONTENT_PREFIX.length)) : Number.NaN;
+    const seq =
+      typeof content === 'string' && content.startsWith(CONTENT_PREFIX) ? Number(content.slice(CONTENT_PREFIX.length)) : Number.NaN;
     if (!Number.isInteger(seq) || seq < 0 || seq >= this.sentAt.length) {
       this.foreignFrames++;
       return;
@@ -148,7 +149,7 @@ export class PacedSender {
       maxIssueLagMs: 0,
     };
     const inFlight: Promise<void>[] = [];
-    for (let issued = 0; issued < batches; ) {
+    for (let issued = 0; issued < batches;) {
       const dueAt = result.startedAt + issued * intervalMs;
       const now = performance.now();
       if (now < dueAt) {
@@ -180,7 +181,13 @@ export class PacedSender {
     result.requests++;
     const outcome = this.#log.outcome;
     try {
-      const answer = await this.#request(requestBytes({ name: 'esh3ar', url: '', path: '/v1/messages/batch', headers: this.#headers, body }, `${this.#hostname}:${this.#port}`, false));
+      const answer = await this.#request(
+        requestBytes(
+          { name: 'esh3ar', url: '', path: '/v1/messages/batch', headers: this.#headers, body },
+          `${this.#hostname}:${this.#port}`,
+          false,
+        ),
+      );
       result.statusCodes[answer.status] = (result.statusCodes[answer.status] ?? 0) + 1;
       if (answer.status !== 202) {
         for (let i = 0; i < size; i++) outcome[first + i] = Outcome.Refused;

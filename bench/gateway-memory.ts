@@ -147,7 +147,10 @@ async function measureOnce(): Promise<RunResult> {
   let inspector: Inspector | undefined;
   try {
     const inspectPort = await freePort();
-    const gateway: AppProcess = await stack.startGateway({ ...GATEWAY_ENV, NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort} ${args['node-options']}`.trim() });
+    const gateway: AppProcess = await stack.startGateway({
+      ...GATEWAY_ENV,
+      NODE_OPTIONS: `--inspect=127.0.0.1:${inspectPort} ${args['node-options']}`.trim(),
+    });
     inspector = await Inspector.open(inspectPort);
     const devices = deviceCredentials(stack, DEVICES);
     const heapUsed = () => metric(gateway.url, 'esh3ar_nodejs_heap_size_used_bytes');
@@ -159,7 +162,11 @@ async function measureOnce(): Promise<RunResult> {
     const heapBeforeBytes = await heapUsed();
     const spacesBefore = await spaces(gateway.url);
     if (args.profile) {
-      await inspector.call('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      await inspector.call('HeapProfiler.startSampling', {
+        samplingInterval: 4096,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
     }
     const connect = await fleet.connect(`ws://127.0.0.1:${gateway.port}/v1/stream`, devices, CONCURRENCY);
     if (connect.connected !== DEVICES) throw new Error(`${connect.connected} of ${DEVICES} connected: ${JSON.stringify(connect.failed)}`);

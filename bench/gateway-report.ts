@@ -1,13 +1,16 @@
 import type { CpuUse, GatewayResults, StepResult } from './gateway.ts';
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
-const ms = (n: number) => (n === Number.POSITIVE_INFINITY ? '∞' : Number.isFinite(n) ? `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} ms` : 'n/a');
+const ms = (n: number) =>
+  n === Number.POSITIVE_INFINITY ? '∞' : Number.isFinite(n) ? `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} ms` : 'n/a';
 const cpu = (c: CpuUse | null) => (c === null ? 'n/a' : `${c.seconds.toFixed(1)} s (${c.percentOfCore}%)`);
 const timeout = (t: number | null) => (t === null ? '100 ms (default)' : `${t} ms`);
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const issues = (s: StepResult) =>
   [
-    ...Object.entries(s.statusCodes).filter(([code]) => code !== '202').map(([code, n]) => `HTTP ${code}×${n}`),
+    ...Object.entries(s.statusCodes)
+      .filter(([code]) => code !== '202')
+      .map(([code, n]) => `HTTP ${code}×${n}`),
     ...Object.entries(s.requestErrors).map(([code, n]) => `${code}×${n}`),
   ].join(', ');
 
@@ -25,7 +28,13 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
       `Esh3ar: 1 api, 1 worker, 1 gateway; devices in a worker thread of the orchestrating process (raw \`ws\` clients, bench/device-fleet-thread.ts), the HTTP load in its main thread. ${g.openFiles.message}.`,
     '',
     `${int(g.connect.connected)} of ${int(g.connect.devices)} devices connected in ${g.connect.seconds} s (${int(g.connect.perSecond)}/s)` +
-      `${Object.keys(g.connect.failed).length ? `; failed: ${Object.entries(g.connect.failed).map(([c, n]) => `${c}×${n}`).join(', ')}` : ''}.`,
+      `${
+        Object.keys(g.connect.failed).length
+          ? `; failed: ${Object.entries(g.connect.failed)
+              .map(([c, n]) => `${c}×${n}`)
+              .join(', ')}`
+          : ''
+      }.`,
     '',
     row(['gateway memory', 'before any connection', `${int(g.connect.connected)} connected, settled`, 'per connection']),
     row(['---', '---:', '---:', '---:']),
@@ -40,9 +49,24 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     `POST /v1/messages/batch, ${first?.batchSize ?? '?'} messages every 10 ms to random connected phones; each device acks every frame on receipt. ` +
       `Latency: from just before the HTTP request to the frame's arrival at the device. Lost: answered 202, no frame within ${s.graceSeconds} s after the last request. ` +
       'Delivered/s: first arrivals per second in the steady part of the run (above the offered rate when a backlog drains). ' +
-      'Device thread loop delay: how long the devices\' event loop stalled; frames arriving meanwhile are timed late by up to that much.',
+      "Device thread loop delay: how long the devices' event loop stalled; frames arriving meanwhile are timed late by up to that much.",
     '',
-    row(['worker batch timeout', '202', 'received', 'lost', 're-pushes', 'delivered/s', 'p50', 'p90', 'p99', 'max', 'gateway CPU per delivery', 'machine busy (outside the benchmark)', 'device thread loop delay p99 / max', 'errors']),
+    row([
+      'worker batch timeout',
+      '202',
+      'received',
+      'lost',
+      're-pushes',
+      'delivered/s',
+      'p50',
+      'p90',
+      'p99',
+      'max',
+      'gateway CPU per delivery',
+      'machine busy (outside the benchmark)',
+      'device thread loop delay p99 / max',
+      'errors',
+    ]),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
     ...g.latency.map(({ workerBatchTimeoutMs, step: r }) =>
       row([
@@ -63,10 +87,20 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
       ]),
     ),
     '',
-    'Where the time goes: request → accepted (the api\'s acceptedAt in the frame, ms precision), accepted → stored (the worker\'s esh3ar_accept_to_stored_seconds), ' +
-      'accepted → pushed (the gateway\'s esh3ar_accept_to_device_seconds), accepted → at the device (this process\'s clock). A p99 from a histogram is the upper bound of its bucket.',
+    "Where the time goes: request → accepted (the api's acceptedAt in the frame, ms precision), accepted → stored (the worker's esh3ar_accept_to_stored_seconds), " +
+      "accepted → pushed (the gateway's esh3ar_accept_to_device_seconds), accepted → at the device (this process's clock). A p99 from a histogram is the upper bound of its bucket.",
     '',
-    row(['worker batch timeout', 'request → accepted p50', 'accepted → stored mean / p99', 'accepted → pushed mean / p99', 'accepted → device p50 / mean / p99', 'rows per COPY', 'COPY + merge', 'longest loop stall: gateway / worker', 'gateway GC: minor / major']),
+    row([
+      'worker batch timeout',
+      'request → accepted p50',
+      'accepted → stored mean / p99',
+      'accepted → pushed mean / p99',
+      'accepted → device p50 / mean / p99',
+      'rows per COPY',
+      'COPY + merge',
+      'longest loop stall: gateway / worker',
+      'gateway GC: minor / major',
+    ]),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']),
     ...g.latency.map(({ workerBatchTimeoutMs, step: { breakdown: b } }) =>
       row([
@@ -86,10 +120,52 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     '',
     `Sustained: delivered/s ≥ 95% of offered and p99 < 1 s (a lost message counts as never arriving). The ramp stops at the first step that is not. ` +
       'CPU: seconds while offering (% of one core) from /proc/<pid>/stat; redis-server and postgres are every such process on the machine, other users included. ' +
-      'Outside the benchmark: machine busy × cores less all of these (others\' tests, say).',
+      "Outside the benchmark: machine busy × cores less all of these (others' tests, say).",
     '',
-    row(['offered msg/s', 'batch', 'sent/s', '202/s', 'delivered/s', 'p50', 'p99', 'max', 'lost', 'api', 'worker', 'gateway', 'redis', 'postgres', 'load generator', 'device thread loop delay p99 / max', 'machine busy', 'outside the benchmark', 'gateway CPU per delivery', 'verdict']),
-    row(['---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
+    row([
+      'offered msg/s',
+      'batch',
+      'sent/s',
+      '202/s',
+      'delivered/s',
+      'p50',
+      'p99',
+      'max',
+      'lost',
+      'api',
+      'worker',
+      'gateway',
+      'redis',
+      'postgres',
+      'load generator',
+      'device thread loop delay p99 / max',
+      'machine busy',
+      'outside the benchmark',
+      'gateway CPU per delivery',
+      'verdict',
+    ]),
+    row([
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---:',
+      '---',
+    ]),
     ...g.ramp.steps.map((r) =>
       row([
         int(r.offeredPerSecond),
@@ -124,7 +200,9 @@ export function gatewayMarkdown(g: GatewayResults): string[] {
     row([
       int(d.answered),
       int(d.delivered),
-      Object.entries(d.byStatus).map(([status, n]) => `${status} ${int(n)}`).join(', '),
+      Object.entries(d.byStatus)
+        .map(([status, n]) => `${status} ${int(n)}`)
+        .join(', '),
       int(d.notStored),
       `${int(d.notDeliveredButReceived)} / ${int(d.notDeliveredNeverReceived)}`,
       d.ok ? 'OK' : `FAILED: ${d.problems.join('; ')}`,

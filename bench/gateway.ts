@@ -180,7 +180,6 @@ function openFilesOf(pid: number | 'self'): number {
   return match?.[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(match?.[1]);
 }
 
-
 function percentile(sorted: Float64Array, p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
@@ -288,7 +287,9 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
   const withLost = Float64Array.from([...latencies, ...Array.from({ length: lost }, () => Number.POSITIVE_INFINITY)]).sort();
   const offeringMs = offer.offeredUntil - offer.startedAt;
   const cpu = offeredCpu!;
-  const saturated = (['api', 'worker', 'gateway', 'loadGenerator'] as const).filter((p) => cpu[p].percentOfCore >= SATURATED_PERCENT).map((p) => `${p} ${cpu[p].percentOfCore}%`);
+  const saturated = (['api', 'worker', 'gateway', 'loadGenerator'] as const)
+    .filter((p) => cpu[p].percentOfCore >= SATURATED_PERCENT)
+    .map((p) => `${p} ${cpu[p].percentOfCore}%`);
   if (cpu.machineBusyPercent >= 90) saturated.push(`machine ${cpu.machineBusyPercent}% busy`);
   const median = (values: number[]) => percentile(Float64Array.from(values).sort(), 50);
   const arrivedSorted = Float64Array.from(acceptedToArrived).sort();
@@ -319,7 +320,14 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
     lastArrivalAfterOfferMs: Math.round(lastArrival - offer.offeredUntil),
     maxIssueLagMs: round1(offer.maxIssueLagMs),
     loadGeneratorLoopDelayMs: { p99: round1(fleetDelay.p99), max: round1(fleetDelay.max) },
-    cpu: { api: cpu.api, worker: cpu.worker, gateway: cpu.gateway, redis: cpu.redis, postgres: cpu.postgres, loadGenerator: cpu.loadGenerator },
+    cpu: {
+      api: cpu.api,
+      worker: cpu.worker,
+      gateway: cpu.gateway,
+      redis: cpu.redis,
+      postgres: cpu.postgres,
+      loadGenerator: cpu.loadGenerator,
+    },
     machineBusyPercent: cpu.machineBusyPercent,
     outsideCpuPercentOfCore: Math.max(
       0,
@@ -345,8 +353,14 @@ async function runStep(ctx: Context, rate: number, seconds: number): Promise<Ste
         ['minor', 'major', 'incremental', 'weakcb'].map((kind) => [
           kind,
           {
-            count: total(gatewayAfter, 'esh3ar_nodejs_gc_duration_seconds_count', `kind="${kind}"`) - total(gatewayBefore, 'esh3ar_nodejs_gc_duration_seconds_count', `kind="${kind}"`),
-            ms: round1((total(gatewayAfter, 'esh3ar_nodejs_gc_duration_seconds_sum', `kind="${kind}"`) - total(gatewayBefore, 'esh3ar_nodejs_gc_duration_seconds_sum', `kind="${kind}"`)) * 1000),
+            count:
+              total(gatewayAfter, 'esh3ar_nodejs_gc_duration_seconds_count', `kind="${kind}"`) -
+              total(gatewayBefore, 'esh3ar_nodejs_gc_duration_seconds_count', `kind="${kind}"`),
+            ms: round1(
+              (total(gatewayAfter, 'esh3ar_nodejs_gc_duration_seconds_sum', `kind="${kind}"`) -
+                total(gatewayBefore, 'esh3ar_nodejs_gc_duration_seconds_sum', `kind="${kind}"`)) *
+                1000,
+            ),
           },
         ]),
       ),
@@ -372,9 +386,15 @@ async function checkDelivered(pool: Stack['pool'], log: MessageLog): Promise<Del
     const notDelivered: { id: string; status: string }[] = [];
     for (let i = 0; i < answered.length; i += CHUNK) {
       const ids = answered.slice(i, i + CHUNK).map((a) => a.id);
-      const counts = await pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) GROUP BY status', [ids]);
+      const counts = await pool.query<{ status: string; n: number }>(
+        'SELECT status, count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) GROUP BY status',
+        [ids],
+      );
       for (const { status, n } of counts.rows) byStatus[status] = (byStatus[status] ?? 0) + n;
-      const rest = await pool.query<{ id: string; status: string }>("SELECT id::text, status FROM messages WHERE id = ANY($1::uuid[]) AND status <> 'delivered'", [ids]);
+      const rest = await pool.query<{ id: string; status: string }>(
+        "SELECT id::text, status FROM messages WHERE id = ANY($1::uuid[]) AND status <> 'delivered'",
+        [ids],
+      );
       notDelivered.push(...rest.rows);
     }
     return { byStatus, notDelivered, done: (byStatus.delivered ?? 0) === answered.length };
@@ -442,18 +462,24 @@ export async function gatewayPhase(settings: GatewaySettings, say: (text: string
     const heapBefore = total(await scrape(gateway.url), 'esh3ar_nodejs_heap_size_used_bytes');
     say(`gateway: connecting ${settings.devices} devices, ${CONNECT_CONCURRENCY} handshakes at a time`);
     const connected = await fleet.connect(`ws://127.0.0.1:${gateway.port}/v1/stream`, devices, CONNECT_CONCURRENCY);
-    say(`gateway: ${connected.connected} connected in ${connected.seconds} s${Object.keys(connected.failed).length ? `, failed ${JSON.stringify(connected.failed)}` : ''}`);
+    say(
+      `gateway: ${connected.connected} connected in ${connected.seconds} s${Object.keys(connected.failed).length ? `, failed ${JSON.stringify(connected.failed)}` : ''}`,
+    );
     if (connected.connected === 0) throw new Error(`no device could connect: ${JSON.stringify(connected.failed)}`);
     const readyConnections = async () =>
-      ((await fetch(`${gateway.url}/health/ready`).then((r) => r.json())) as { checks?: { connections?: number } }).checks?.connections ?? -1;
+      ((await fetch(`${gateway.url}/health/ready`).then((r) => r.json())) as { checks?: { connections?: number } }).checks?.connections ??
+      -1;
     await waitFor(readyConnections, (n) => n >= connected.connected, 120_000, 250);
     await settle(gateway.pid);
     const rssAfter = procStatusKiB(gateway.pid, 'VmRSS');
     const heapAfter = total(await scrape(gateway.url), 'esh3ar_nodejs_heap_size_used_bytes');
-    say(`gateway: RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rssAfter / 1024)} MiB (${((rssAfter - rssBefore) / connected.connected).toFixed(1)} KiB per connection)`);
+    say(
+      `gateway: RSS ${Math.round(rssBefore / 1024)} → ${Math.round(rssAfter / 1024)} MiB (${((rssAfter - rssBefore) / connected.connected).toFixed(1)} KiB per connection)`,
+    );
     const idleFrom = { cpu: cpuSeconds(gateway.pid), at: performance.now() };
     await sleep(IDLE_SAMPLE_MS);
-    const idleGatewayCpuPercentOfCore = Math.round(((cpuSeconds(gateway.pid) - idleFrom.cpu) / ((performance.now() - idleFrom.at) / 1000)) * 1000) / 10;
+    const idleGatewayCpuPercentOfCore =
+      Math.round(((cpuSeconds(gateway.pid) - idleFrom.cpu) / ((performance.now() - idleFrom.at) / 1000)) * 1000) / 10;
 
     sender = new PacedSender(api.url, apiKey, fleet.phones, log);
     const ctx: Context = { stack, api, worker, gateway, sender, fleet, log, graceMs: settings.graceSeconds * 1000 };
@@ -477,11 +503,16 @@ export async function gatewayPhase(settings: GatewaySettings, say: (text: string
       const sustained = share >= SUSTAINED_SHARE && step.p99WithLostMs < SUSTAINED_P99_MS;
       const why = sustained
         ? `delivered ${Math.round(share * 100)}% of offered, p99 ${step.p99WithLostMs} ms`
-        : [share < SUSTAINED_SHARE ? `delivered only ${Math.round(share * 100)}% of offered` : '', step.p99WithLostMs >= SUSTAINED_P99_MS ? `p99 ${step.p99WithLostMs} ms ≥ ${SUSTAINED_P99_MS} ms` : '']
+        : [
+            share < SUSTAINED_SHARE ? `delivered only ${Math.round(share * 100)}% of offered` : '',
+            step.p99WithLostMs >= SUSTAINED_P99_MS ? `p99 ${step.p99WithLostMs} ms ≥ ${SUSTAINED_P99_MS} ms` : '',
+          ]
             .filter(Boolean)
             .join('; ');
       steps.push({ ...step, sustained, why });
-      say(`gateway: ${rate} msg/s → ${step.deliveredPerSecond} delivered/s, p99 ${step.latencyMs.p99} ms, lost ${step.lost}: ${sustained ? 'sustained' : `not sustained (${why})`}`);
+      say(
+        `gateway: ${rate} msg/s → ${step.deliveredPerSecond} delivered/s, p99 ${step.latencyMs.p99} ms, lost ${step.lost}: ${sustained ? 'sustained' : `not sustained (${why})`}`,
+      );
       if (!sustained) break; // higher rates only pile up a backlog
       await waitForDrain(api.url, 120_000);
     }

@@ -41,10 +41,15 @@ for (let round = 1; round <= rounds; round++) {
   }
 }
 const base = Math.round(median(measured[0]!));
-const lines = [`| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`, '| --- | ---: | ---: | --- |'];
+const lines = [
+  `| storeBatch, ${rows.toLocaleString('en')} rows | rows/s (median of ${rounds}) | vs default | rounds |`,
+  '| --- | ---: | ---: | --- |',
+];
 for (const [i, { label }] of cases.entries()) {
   const m = Math.round(median(measured[i]!));
-  lines.push(`| ${label} | ${m.toLocaleString('en')} | ${(m / base).toFixed(2)}× | ${measured[i]!.map((x) => x.toLocaleString('en')).join(', ')} |`);
+  lines.push(
+    `| ${label} | ${m.toLocaleString('en')} | ${(m / base).toFixed(2)}× | ${measured[i]!.map((x) => x.toLocaleString('en')).join(', ')} |`,
+  );
 }
 console.log(lines.join('\n'));
 mkdirSync(`${REPO_ROOT}bench/results`, { recursive: true });

@@ -40,7 +40,10 @@ try {
     headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
     body: JSON.stringify({ recipient: '+966501234567', content: 'Your verification code is 482913' }),
   };
-  const targets = { on: { name: 'protected', url: stack.api!.url, ...request }, off: { name: 'unprotected', url: unprotected.url, ...request } };
+  const targets = {
+    on: { name: 'protected', url: stack.api!.url, ...request },
+    off: { name: 'unprotected', url: unprotected.url, ...request },
+  };
 
   log('warm-up, 2 s each');
   for (const target of Object.values(targets)) await sustained(target, { connections, seconds: 2 });
@@ -49,7 +52,8 @@ try {
   for (let round = 1; round <= rounds; round++) {
     for (const which of round % 2 ? (['on', 'off'] as const) : (['off', 'on'] as const)) {
       const result = await sustained(targets[which], { connections, seconds });
-      if (result.non2xx > 0 || result.errors > 0) throw new Error(`${which}: ${result.non2xx} non-2xx, ${result.errors} errors: ${JSON.stringify(result.statusCodes)}`);
+      if (result.non2xx > 0 || result.errors > 0)
+        throw new Error(`${which}: ${result.non2xx} non-2xx, ${result.errors} errors: ${JSON.stringify(result.statusCodes)}`);
       results[which].push(result);
       log(`round ${round}, limiter ${which}: ${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms`);
     }

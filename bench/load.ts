@@ -82,27 +82,30 @@ export async function sustained(target: Target, options: SustainedOptions): Prom
   const samples: { at: number; ms: number }[] = [];
   const started = performance.now();
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon({
-    url: target.url,
-    connections: options.connections,
-    duration: options.seconds,
-    ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
-    timeout: 10,
-    requests: [
+    const instance = autocannon(
       {
-        method: 'POST',
-        path: target.path,
-        headers: target.headers,
-        body: target.body,
-        onResponse: (status, body) => {
-          if (status >= 200 && status < 300) {
-            ok++;
-            options.onAccepted?.(body);
-          }
-        },
+        url: target.url,
+        connections: options.connections,
+        duration: options.seconds,
+        ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
+        timeout: 10,
+        requests: [
+          {
+            method: 'POST',
+            path: target.path,
+            headers: target.headers,
+            body: target.body,
+            onResponse: (status, body) => {
+              if (status >= 200 && status < 300) {
+                ok++;
+                options.onAccepted?.(body);
+              }
+            },
+          },
+        ],
       },
-    ],
-    }, (error, finished) => (error ? reject(error as Error) : resolve(finished)));
+      (error, finished) => (error ? reject(error as Error) : resolve(finished)),
+    );
     instance.on('response', (_client, _status, _bytes, responseTime) => samples.push({ at: performance.now(), ms: responseTime }));
   });
   const statusCodes: Record<string, number> = {};

@@ -21,9 +21,17 @@ const connections = Number(process.env.PROFILE_CONNECTIONS ?? 200);
 const dir = mkdtempSync(join(tmpdir(), 'esh3ar-api-prof-'));
 
 // PROFILE_WORKERS=1: a worker stores meanwhile, as in `pnpm bench`'s sustained phase.
-const stack = await startStack('profile-api', { api: false, workers: Number(process.env.PROFILE_WORKERS ?? 0), env: { BUFFER_CAPACITY: '100000000' } });
+const stack = await startStack('profile-api', {
+  api: false,
+  workers: Number(process.env.PROFILE_WORKERS ?? 0),
+  env: { BUFFER_CAPACITY: '100000000' },
+});
 const redis = new Redis(stack.env.REDIS_URL!);
-const api = await startApp('api', { ...stack.env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}`, ...(JSON.parse(process.env.PROFILE_ENV ?? '{}') as Record<string, string>) });
+const api = await startApp('api', {
+  ...stack.env,
+  NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${dir}`,
+  ...(JSON.parse(process.env.PROFILE_ENV ?? '{}') as Record<string, string>),
+});
 const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
 const target = {
   name: 'api',
@@ -45,11 +53,18 @@ const perThousand = result.ok / 1000;
 console.log('redis commands: calls and CPU µs per 1000 accepted messages');
 for (const line of commandstats.split('\r\n').filter((l) => l.startsWith('cmdstat_'))) {
   const m = /cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line);
-  if (m) console.log(`  ${m[1]!.padEnd(20)} ${(Number(m[2]) / perThousand).toFixed(1).padStart(8)} calls ${(Number(m[3]) / perThousand).toFixed(0).padStart(8)} µs`);
+  if (m)
+    console.log(
+      `  ${m[1]!.padEnd(20)} ${(Number(m[2]) / perThousand).toFixed(1).padStart(8)} calls ${(Number(m[3]) / perThousand).toFixed(0).padStart(8)} µs`,
+    );
 }
 console.log(`${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, api CPU ${(used / (result.ok / 1000)).toFixed(4)} s/1000`);
 
-interface Node { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
 const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!;
 const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
 const self = new Map<number, number>();

@@ -18,7 +18,9 @@ const HALF_OPEN_MS = Number(process.env.BENCH_PROVIDER_HALF_OPEN_MS ?? 5000);
 const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 
 async function sentCount(stack: Stack, tag: string): Promise<number> {
-  const { rows } = await stack.pool.query<{ n: string }>("SELECT count(*) AS n FROM messages WHERE status = 'sent' AND content LIKE $1", [`${tag}%`]);
+  const { rows } = await stack.pool.query<{ n: string }>("SELECT count(*) AS n FROM messages WHERE status = 'sent' AND content LIKE $1", [
+    `${tag}%`,
+  ]);
   return Number(rows[0]!.n);
 }
 
@@ -35,11 +37,15 @@ async function sendAll(stack: Stack, apiKey: string, count: number, tag: string)
       channel: 'sms',
     }));
     const r = await send(stack.api!.url, apiKey, 'POST', '/v1/messages/batch', { messages });
-    if (r.status !== 202 || (r.body as { accepted: number }).accepted !== messages.length) throw new Error(`batch not accepted: ${JSON.stringify(r.body).slice(0, 300)}`);
+    if (r.status !== 202 || (r.body as { accepted: number }).accepted !== messages.length)
+      throw new Error(`batch not accepted: ${JSON.stringify(r.body).slice(0, 300)}`);
   }
 }
 
-async function throughput(sim: AppProcess, workers: number): Promise<{ workers: number; messages: number; seconds: number; perSecond: number; atProvider: number }> {
+async function throughput(
+  sim: AppProcess,
+  workers: number,
+): Promise<{ workers: number; messages: number; seconds: number; perSecond: number; atProvider: number }> {
   const stack = await startStack(`bench-providers-${workers}`, {
     workers: 0,
     env: { PROVIDER_BASE_URL: sim.url, ADMIN_TOKEN: ADMIN, BUFFER_CAPACITY: '1000000' },
@@ -51,7 +57,12 @@ async function throughput(sim: AppProcess, workers: number): Promise<{ workers: 
     await sendAll(stack, apiKey, MESSAGES, tag);
     const started = performance.now();
     await Promise.all(Array.from({ length: workers }, () => stack.startWorker()));
-    await waitFor(() => sentCount(stack, tag), (n) => n === MESSAGES, 600_000, 100);
+    await waitFor(
+      () => sentCount(stack, tag),
+      (n) => n === MESSAGES,
+      600_000,
+      100,
+    );
     const seconds = (performance.now() - started) / 1000;
     const atProvider = await providerCount(sim);
     return { workers, messages: MESSAGES, seconds, perSecond: MESSAGES / seconds, atProvider };
@@ -67,18 +78,36 @@ async function recovery(sim: AppProcess): Promise<{ messages: number; outageSeco
   });
   try {
     const { apiKey } = await stack.tenant('enterprise', { rpm: 100_000_000, burst: 100_000_000 });
-    const put = await send(stack.api!.url, ADMIN, 'PUT', '/v1/admin/config', { breaker: { halfOpenAfterMs: HALF_OPEN_MS }, worker: { maxAttempts: 100 } });
+    const put = await send(stack.api!.url, ADMIN, 'PUT', '/v1/admin/config', {
+      breaker: { halfOpenAfterMs: HALF_OPEN_MS },
+      worker: { maxAttempts: 100 },
+    });
     if (put.status !== 200) throw new Error(`config not applied: ${JSON.stringify(put.body)}`);
     await send(sim.url, null, 'DELETE', '/received');
     await send(sim.url, null, 'PUT', '/control', { channel: 'sms', down: true });
     const outageStarted = performance.now();
     await sendAll(stack, apiKey, OUTAGE_MESSAGES, 'recovery');
-    await waitFor(() => send(stack.workers[0]!.url, null, 'GET', '/health/ready'), (r) => (r.body as { checks: { breakers?: { sms?: string } } }).checks.breakers?.sms === 'open', 60_000, 100);
+    await waitFor(
+      () => send(stack.workers[0]!.url, null, 'GET', '/health/ready'),
+      (r) => (r.body as { checks: { breakers?: { sms?: string } } }).checks.breakers?.sms === 'open',
+      60_000,
+      100,
+    );
     await send(sim.url, null, 'PUT', '/control', { channel: 'sms', down: false, latencyMs: 50, errorRate: 0.05 });
     const recovered = performance.now();
-    await waitFor(() => sentCount(stack, 'recovery'), (n) => n === OUTAGE_MESSAGES, 600_000, 100);
+    await waitFor(
+      () => sentCount(stack, 'recovery'),
+      (n) => n === OUTAGE_MESSAGES,
+      600_000,
+      100,
+    );
     const atProvider = await providerCount(sim);
-    return { messages: OUTAGE_MESSAGES, outageSeconds: (recovered - outageStarted) / 1000, drainSeconds: (performance.now() - recovered) / 1000, atProvider };
+    return {
+      messages: OUTAGE_MESSAGES,
+      outageSeconds: (recovered - outageStarted) / 1000,
+      drainSeconds: (performance.now() - recovered) / 1000,
+      atProvider,
+    };
   } finally {
     await stack.close();
   }
@@ -107,7 +136,10 @@ try {
   mkdirSync(`${REPO_ROOT}bench/results`, { recursive: true });
   const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
   writeFileSync(`${REPO_ROOT}bench/results/providers-${stamp}Z.md`, `${lines.join('\n')}\n`);
-  writeFileSync(`${REPO_ROOT}bench/results/providers-${stamp}Z.json`, JSON.stringify({ throughput: [one, two], recovery: back, halfOpenAfterMs: HALF_OPEN_MS }, null, 2));
+  writeFileSync(
+    `${REPO_ROOT}bench/results/providers-${stamp}Z.json`,
+    JSON.stringify({ throughput: [one, two], recovery: back, halfOpenAfterMs: HALF_OPEN_MS }, null, 2),
+  );
 } finally {
   await sim.stop();
 }

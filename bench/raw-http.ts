@@ -19,7 +19,12 @@ export const REQUEST_TIMEOUT_MS = 30_000;
 
 export function requestBytes(target: Target, host: string, close: boolean): Buffer {
   const body = Buffer.from(target.body);
-  const headers = Object.entries({ ...target.headers, host, 'content-length': String(body.length), connection: close ? 'close' : 'keep-alive' })
+  const headers = Object.entries({
+    ...target.headers,
+    host,
+    'content-length': String(body.length),
+    connection: close ? 'close' : 'keep-alive',
+  })
     .map(([name, value]) => `${name}: ${value}\r\n`)
     .join('');
   return Buffer.concat([Buffer.from(`POST ${target.path} HTTP/1.1\r\n${headers}\r\n`), body]);
@@ -69,7 +74,8 @@ export class AnswerReader {
     if (end === -1) return;
     const head = this.#buffer.subarray(0, end).toString('latin1');
     const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? Number.NaN);
-    if (Number.isNaN(length)) return this.#fail(Object.assign(new Error(`no content-length in: ${head.slice(0, 200)}`), { code: 'UNPARSEABLE' }));
+    if (Number.isNaN(length))
+      return this.#fail(Object.assign(new Error(`no content-length in: ${head.slice(0, 200)}`), { code: 'UNPARSEABLE' }));
     const bodyStart = end + HEADER_END.length;
     if (this.#buffer.length < bodyStart + length) return;
     const answer = { status: Number(head.slice(9, 12)), body: this.#buffer.subarray(bodyStart, bodyStart + length).toString() };

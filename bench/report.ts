@@ -55,7 +55,15 @@ export interface IntakeResults {
 export interface BenchResults extends Partial<IntakeResults> {
   startedAt: string;
   phases: string[];
-  settings: { sustainSeconds: number; warmupSeconds: number; connections: number; burst: number; keepAliveConnections: number; preload: number; bufferCapacity: number };
+  settings: {
+    sustainSeconds: number;
+    warmupSeconds: number;
+    connections: number;
+    burst: number;
+    keepAliveConnections: number;
+    preload: number;
+    bufferCapacity: number;
+  };
   machine: MachineInfo;
   limits: SystemLimits;
   gateway?: GatewayResults;
@@ -65,8 +73,15 @@ const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('e
 const ms = (n: number) => (Number.isFinite(n) ? `${n < 10 ? n.toFixed(1) : Math.round(n).toLocaleString('en-US')} ms` : 'n/a');
 const ratio = (a: number, b: number) => (b > 0 && Number.isFinite(a) ? `${(a / b).toFixed(2)}×` : 'n/a');
 const cpu = (n: number | null) => (n === null || !Number.isFinite(n) ? 'n/a' : n.toFixed(3));
-const errors = (e: Record<string, number>) => Object.entries(e).map(([code, n]) => `${code} ${n}`).join(', ') || '0';
-const codes = (c: Record<string, number>) => Object.entries(c).filter(([code]) => !code.startsWith('2')).map(([code, n]) => `${code}×${n}`).join(' ');
+const errors = (e: Record<string, number>) =>
+  Object.entries(e)
+    .map(([code, n]) => `${code} ${n}`)
+    .join(', ') || '0';
+const codes = (c: Record<string, number>) =>
+  Object.entries(c)
+    .filter(([code]) => !code.startsWith('2'))
+    .map(([code, n]) => `${code}×${n}`)
+    .join(' ');
 
 function row(cells: (string | number)[]): string {
   return `| ${cells.join(' | ')} |`;
@@ -92,16 +107,60 @@ function burstTable({ ceiling: c, esh3ar: e, esh3arTwoApis: t, peakRssMiB: rss }
   return [
     row(['', 'ceiling', 'Esh3ar', 'Esh3ar / ceiling', 'Esh3ar, 2 api processes', '2 api / ceiling']),
     row(['---', '---:', '---:', '---:', '---:', '---:']),
-    row(['2xx of requests', `${int(c.ok)} / ${int(c.requests)}`, `${int(e.ok)} / ${int(e.requests)}`, '', `${int(t.ok)} / ${int(t.requests)}`, '']),
-    row(['latency p50', ms(c.latencyMs.p50), ms(e.latencyMs.p50), ratio(e.latencyMs.p50, c.latencyMs.p50), ms(t.latencyMs.p50), ratio(t.latencyMs.p50, c.latencyMs.p50)]),
-    row(['latency p99', ms(c.latencyMs.p99), ms(e.latencyMs.p99), ratio(e.latencyMs.p99, c.latencyMs.p99), ms(t.latencyMs.p99), ratio(t.latencyMs.p99, c.latencyMs.p99)]),
-    row(['latency max', ms(c.latencyMs.max), ms(e.latencyMs.max), ratio(e.latencyMs.max, c.latencyMs.max), ms(t.latencyMs.max), ratio(t.latencyMs.max, c.latencyMs.max)]),
-    ...(c.mode === 'new-connections' ? [row(['all connect() calls issued within', ms(c.issueMs), ms(e.issueMs), '', ms(t.issueMs), ''])] : []),
+    row([
+      '2xx of requests',
+      `${int(c.ok)} / ${int(c.requests)}`,
+      `${int(e.ok)} / ${int(e.requests)}`,
+      '',
+      `${int(t.ok)} / ${int(t.requests)}`,
+      '',
+    ]),
+    row([
+      'latency p50',
+      ms(c.latencyMs.p50),
+      ms(e.latencyMs.p50),
+      ratio(e.latencyMs.p50, c.latencyMs.p50),
+      ms(t.latencyMs.p50),
+      ratio(t.latencyMs.p50, c.latencyMs.p50),
+    ]),
+    row([
+      'latency p99',
+      ms(c.latencyMs.p99),
+      ms(e.latencyMs.p99),
+      ratio(e.latencyMs.p99, c.latencyMs.p99),
+      ms(t.latencyMs.p99),
+      ratio(t.latencyMs.p99, c.latencyMs.p99),
+    ]),
+    row([
+      'latency max',
+      ms(c.latencyMs.max),
+      ms(e.latencyMs.max),
+      ratio(e.latencyMs.max, c.latencyMs.max),
+      ms(t.latencyMs.max),
+      ratio(t.latencyMs.max, c.latencyMs.max),
+    ]),
+    ...(c.mode === 'new-connections'
+      ? [row(['all connect() calls issued within', ms(c.issueMs), ms(e.issueMs), '', ms(t.issueMs), ''])]
+      : []),
     row(['last answer after', ms(c.wallMs), ms(e.wallMs), ratio(e.wallMs, c.wallMs), ms(t.wallMs), ratio(t.wallMs, c.wallMs)]),
-    row(['non-2xx', `${int(c.non2xx)} ${codes(c.statusCodes)}`, `${int(e.non2xx)} ${codes(e.statusCodes)}`, '', `${int(t.non2xx)} ${codes(t.statusCodes)}`, '']),
+    row([
+      'non-2xx',
+      `${int(c.non2xx)} ${codes(c.statusCodes)}`,
+      `${int(e.non2xx)} ${codes(e.statusCodes)}`,
+      '',
+      `${int(t.non2xx)} ${codes(t.statusCodes)}`,
+      '',
+    ]),
     row(['errors', errors(c.errors), errors(e.errors), '', errors(t.errors), '']),
     row(['load generator CPU', ms(c.clientCpuMs), ms(e.clientCpuMs), '', ms(t.clientCpuMs), '']),
-    row(['connections opened during burst (peak open at once)', `${int(c.connectionsOpened)} (${int(c.peakOpenConnections)})`, `${int(e.connectionsOpened)} (${int(e.peakOpenConnections)})`, '', `${int(t.connectionsOpened)} (${int(t.peakOpenConnections)})`, '']),
+    row([
+      'connections opened during burst (peak open at once)',
+      `${int(c.connectionsOpened)} (${int(c.peakOpenConnections)})`,
+      `${int(e.connectionsOpened)} (${int(e.peakOpenConnections)})`,
+      '',
+      `${int(t.connectionsOpened)} (${int(t.peakOpenConnections)})`,
+      '',
+    ]),
     row([
       'server peak RSS during the burst',
       mib(rss.ceiling),
@@ -153,7 +212,11 @@ function targetsMarkdown(r: BenchResults): string[] {
   }
   if (r.keepAliveBurst) {
     const p99 = r.keepAliveBurst.esh3ar.latencyMs.p99;
-    rows.push(['the burst over pre-opened connections: p99 < 500 ms', `${ms(p99)} (${int(r.keepAliveBurst.esh3ar.requests)} requests)`, atSize(burstSized, p99 < 500)]);
+    rows.push([
+      'the burst over pre-opened connections: p99 < 500 ms',
+      `${ms(p99)} (${int(r.keepAliveBurst.esh3ar.requests)} requests)`,
+      atSize(burstSized, p99 < 500),
+    ]);
   }
   if (r.endToEnd) {
     for (const e of r.endToEnd) {
@@ -178,12 +241,20 @@ function targetsMarkdown(r: BenchResults): string[] {
         atSize(sized, step.latencyMs.p99 <= 100 && step.lost === 0),
       ]);
     }
-    rows.push(['gateway memory ≤ 16 KB per connected device', `${g.memory.rssPerConnectionKiB} KiB RSS (${devices})`, atSize(g.connect.connected >= 10_000, g.memory.rssPerConnectionKiB * 1024 <= 16_000)]);
+    rows.push([
+      'gateway memory ≤ 16 KB per connected device',
+      `${g.memory.rssPerConnectionKiB} KiB RSS (${devices})`,
+      atSize(g.connect.connected >= 10_000, g.memory.rssPerConnectionKiB * 1024 <= 16_000),
+    ]);
   }
   if (r.burst) {
     const within = (peaks: number[]) => peaks.every((p) => p * 2 ** 20 <= 300e6);
     const { api: rss, twoApis } = r.burst.peakRssMiB;
-    rows.push(['api peak RSS during the burst ≤ 300 MB (one api process)', rss === null ? 'n/a' : `${int(rss)} MiB`, rss === null ? null : atSize(burstSized, within([rss]))]);
+    rows.push([
+      'api peak RSS during the burst ≤ 300 MB (one api process)',
+      rss === null ? 'n/a' : `${int(rss)} MiB`,
+      rss === null ? null : atSize(burstSized, within([rss])),
+    ]);
     rows.push([
       'the same, each of 2 api processes on one port (one per core)',
       twoApis ? `${twoApis.map(int).join(' and ')} MiB` : 'n/a',
@@ -191,13 +262,21 @@ function targetsMarkdown(r: BenchResults): string[] {
     ]);
   }
   if (rows.length === 0) return [];
-  return ['## Targets (issue 7) in this run', '', row(['target', 'measured', '']), row(['---', '---', '---']), ...rows.map(([t, m, met]) => row([t, m, yes(met)])), ''];
+  return [
+    '## Targets (issue 7) in this run',
+    '',
+    row(['target', 'measured', '']),
+    row(['---', '---', '---']),
+    ...rows.map(([t, m, met]) => row([t, m, yes(met)])),
+    '',
+  ];
 }
 
 function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
   const s = r.settings;
   const { machine: m, storage: st, processes: p, integrity: i } = r;
-  const esh3arTotal = p.api.cpuSecondsPer1000 + p.worker.cpuSecondsPer1000 + (p.redisCpuSecondsPer1000 ?? 0) + (p.postgresCpuSecondsPer1000 ?? 0);
+  const esh3arTotal =
+    p.api.cpuSecondsPer1000 + p.worker.cpuSecondsPer1000 + (p.redisCpuSecondsPer1000 ?? 0) + (p.postgresCpuSecondsPer1000 ?? 0);
   const ceilingRun = p.ceiling.cpuSecondsPer1000 + p.loadGeneratorCpuSecondsPer1000.ceiling;
   const esh3arRun = esh3arTotal + p.loadGeneratorCpuSecondsPer1000.esh3ar;
   return [
@@ -224,8 +303,16 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
     row(['', 'rows/s', 'vs direct storeBatch']),
     row(['---', '---:', '---:']),
     row(['direct storeBatch (no Redis, no BullMQ), baseline', int(st.direct.rowsPerSecond), '1.00×']),
-    row(['worker, steady (first batch stored → buffer empty)', int(st.worker.rowsPerSecond), ratio(st.worker.rowsPerSecond, st.direct.rowsPerSecond)]),
-    row([`worker, from spawn (${st.worker.secondsFromSpawn} s incl. start-up)`, int(st.worker.rowsPerSecondFromSpawn), ratio(st.worker.rowsPerSecondFromSpawn, st.direct.rowsPerSecond)]),
+    row([
+      'worker, steady (first batch stored → buffer empty)',
+      int(st.worker.rowsPerSecond),
+      ratio(st.worker.rowsPerSecond, st.direct.rowsPerSecond),
+    ]),
+    row([
+      `worker, from spawn (${st.worker.secondsFromSpawn} s incl. start-up)`,
+      int(st.worker.rowsPerSecondFromSpawn),
+      ratio(st.worker.rowsPerSecondFromSpawn, st.direct.rowsPerSecond),
+    ]),
     '',
     `Preload: ${int(st.preload.accepted)} accepted, ${int(st.preload.rejected)} rejected, in ${st.preload.requests} batch requests, ${st.preload.seconds.toFixed(1)} s (${int(st.preload.accepted / st.preload.seconds)} msg/s).`,
     '',
@@ -235,11 +322,21 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
     row(['---', '---:', '---:', '---:']),
     row(['ceiling', cpu(p.ceiling.cpuSecondsPer1000), '1.00×', `${p.ceiling.peakRssMiB} MiB`]),
     row(['api', cpu(p.api.cpuSecondsPer1000), ratio(p.api.cpuSecondsPer1000, p.ceiling.cpuSecondsPer1000), `${p.api.peakRssMiB} MiB`]),
-    row(['worker', cpu(p.worker.cpuSecondsPer1000), '', `${p.worker.peakRssMiB} MiB (storage-phase worker ${p.storageWorkerPeakRssMiB} MiB)`]),
+    row([
+      'worker',
+      cpu(p.worker.cpuSecondsPer1000),
+      '',
+      `${p.worker.peakRssMiB} MiB (storage-phase worker ${p.storageWorkerPeakRssMiB} MiB)`,
+    ]),
     row(['redis-server (all its clients)', cpu(p.redisCpuSecondsPer1000), '', '']),
     row(['postgres (all its processes)', cpu(p.postgresCpuSecondsPer1000), '', '']),
     row(['Esh3ar in all', cpu(esh3arTotal), ratio(esh3arTotal, p.ceiling.cpuSecondsPer1000), '']),
-    row(['load generator, against ceiling / Esh3ar', `${cpu(p.loadGeneratorCpuSecondsPer1000.ceiling)} / ${cpu(p.loadGeneratorCpuSecondsPer1000.esh3ar)}`, '', '']),
+    row([
+      'load generator, against ceiling / Esh3ar',
+      `${cpu(p.loadGeneratorCpuSecondsPer1000.ceiling)} / ${cpu(p.loadGeneratorCpuSecondsPer1000.esh3ar)}`,
+      '',
+      '',
+    ]),
     '',
     `At ${cpu(esh3arTotal)} CPU s per 1000 messages, ${m.cores} cores could take at most ${int((m.cores / esh3arTotal) * 1000)} msg/s end to end with nothing else running.`,
     '',
@@ -247,9 +344,25 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
     '',
     '## Every 2xx stored exactly once',
     '',
-    row(['2xx answered', 'rows', 'distinct ids', 'answered ids stored', 'rows without a 2xx seen', 'messages of requests left unanswered', 'verdict']),
+    row([
+      '2xx answered',
+      'rows',
+      'distinct ids',
+      'answered ids stored',
+      'rows without a 2xx seen',
+      'messages of requests left unanswered',
+      'verdict',
+    ]),
     row(['---:', '---:', '---:', '---:', '---:', '---:', '---']),
-    row([int(i.answered), int(i.stored), int(i.storedDistinct), int(i.answeredStored), int(i.storedWithoutAnswer), int(i.unansweredRequests), i.ok ? 'OK' : `FAILED: ${i.problems.join('; ')}`]),
+    row([
+      int(i.answered),
+      int(i.stored),
+      int(i.storedDistinct),
+      int(i.answeredStored),
+      int(i.storedWithoutAnswer),
+      int(i.unansweredRequests),
+      i.ok ? 'OK' : `FAILED: ${i.problems.join('; ')}`,
+    ]),
     '',
   ];
 }
@@ -260,13 +373,25 @@ function endToEndMarkdown(runs: readonly EndToEndResult[]): string[] {
   return [
     `## Accept → stored: ${int(first.offeredMessagesPerSecond)} messages/s offered for ${first.seconds} s, one worker storing`,
     '',
-    'Paced load (autocannon overallRate); stored/s is the workers\' esh3ar_persist_rows_total each second, backlog the buffer depth the api reports; steady = the run without its first and last second. Flat: the backlog grew by less than 1% of the accepted rate per second and ended below one second of traffic.',
+    "Paced load (autocannon overallRate); stored/s is the workers' esh3ar_persist_rows_total each second, backlog the buffer depth the api reports; steady = the run without its first and last second. Flat: the backlog grew by less than 1% of the accepted rate per second and ended below one second of traffic.",
     '',
-    row(['requests', 'accepted msg/s', 'stored msg/s (steady)', 'request p50 / p99', 'non-2xx', 'backlog start / max / end', 'backlog slope', 'accept → stored p50 / p99', 'verdict']),
+    row([
+      'requests',
+      'accepted msg/s',
+      'stored msg/s (steady)',
+      'request p50 / p99',
+      'non-2xx',
+      'backlog start / max / end',
+      'backlog slope',
+      'accept → stored p50 / p99',
+      'verdict',
+    ]),
     row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---']),
     ...runs.map((r) =>
       row([
-        r.mode === 'single' ? `POST /v1/messages, ${r.connections} connections` : `POST /v1/messages/batch of ${r.messagesPerRequest}, ${r.connections} connections`,
+        r.mode === 'single'
+          ? `POST /v1/messages, ${r.connections} connections`
+          : `POST /v1/messages/batch of ${r.messagesPerRequest}, ${r.connections} connections`,
         int(r.acceptedMessagesPerSecond),
         int(r.storedMessagesPerSecond),
         `${ms(r.load.latencyMs.p50)} / ${ms(r.load.latencyMs.p99)}`,
@@ -274,7 +399,11 @@ function endToEndMarkdown(runs: readonly EndToEndResult[]): string[] {
         `${int(r.backlog.atStart)} / ${int(r.backlog.max)} / ${int(r.backlog.atEnd)}`,
         `${int(r.backlog.slopePerSecond)}/s`,
         `≤ ${ms(r.acceptToStoredMs.p50)} / ≤ ${ms(r.acceptToStoredMs.p99)}`,
-        r.flat && r.acceptedMessagesPerSecond >= 0.98 * r.offeredMessagesPerSecond ? 'flat, offered rate accepted' : r.flat ? 'flat, below the offered rate' : 'backlog growing',
+        r.flat && r.acceptedMessagesPerSecond >= 0.98 * r.offeredMessagesPerSecond
+          ? 'flat, offered rate accepted'
+          : r.flat
+            ? 'flat, below the offered rate'
+            : 'backlog growing',
       ]),
     ),
     '',
@@ -291,7 +420,10 @@ export function writeResults(dir: string, results: BenchResults, markdown: strin
     writeFileSync(md, markdown);
   } else {
     writeFileSync(join(dir, `${stamp}.svg`), chartSvg);
-    writeFileSync(md, `${markdown}\n## Sustained runs over time\n\n![Throughput and latency per second, ceiling and Esh3ar](${stamp}.svg)\n`);
+    writeFileSync(
+      md,
+      `${markdown}\n## Sustained runs over time\n\n![Throughput and latency per second, ceiling and Esh3ar](${stamp}.svg)\n`,
+    );
   }
   return md;
 }

@@ -88,7 +88,9 @@ try {
   );
   await pool.query('VACUUM ANALYZE messages');
   await pool.query('VACUUM ANALYZE message_events');
-  console.log(`backlog: ${MESSAGES} messages, ${3 * MESSAGES} events, 40 days old (${((performance.now() - t0) / 1000).toFixed(1)} s to write)`);
+  console.log(
+    `backlog: ${MESSAGES} messages, ${3 * MESSAGES} events, 40 days old (${((performance.now() - t0) / 1000).toFixed(1)} s to write)`,
+  );
   const plan = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN (COSTS OFF) ${sql('retention-messages')}`, [30, 1000]);
   const scans = plan.rows.map((r) => r['QUERY PLAN'].trim()).filter((line) => /Scan/.test(line));
   console.log(`plan: ${scans.join('; ')}`);
@@ -129,7 +131,9 @@ try {
   const t1 = performance.now();
   await pool.query('CREATE INDEX messages_updated_at_idx ON messages (updated_at)');
   const ms = performance.now() - t1;
-  console.log(`CREATE INDEX messages_updated_at_idx on ${rows[0]!.n} rows: ${ms.toFixed(0)} ms (${((ms / rows[0]!.n) * 1_000_000).toFixed(0)} ms per million rows)`);
+  console.log(
+    `CREATE INDEX messages_updated_at_idx on ${rows[0]!.n} rows: ${ms.toFixed(0)} ms (${((ms / rows[0]!.n) * 1_000_000).toFixed(0)} ms per million rows)`,
+  );
 } finally {
   await pool.end();
   await db.drop();

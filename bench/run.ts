@@ -62,7 +62,11 @@ const settings = {
 };
 
 function list<T>(name: string, fallback: string, parse: (item: string) => T): T[] {
-  return (process.env[name] ?? fallback).split(',').map((item) => item.trim()).filter(Boolean).map(parse);
+  return (process.env[name] ?? fallback)
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)
+    .map(parse);
 }
 const positive = (name: string) => (item: string) => {
   const value = Number(item);
@@ -80,7 +84,9 @@ const gatewaySettings = {
   seconds: setting('BENCH_GATEWAY_SECONDS', 20),
   ramp: list('BENCH_GATEWAY_RAMP', '1000,2000,4000,8000', positive('BENCH_GATEWAY_RAMP')),
   stepSeconds: setting('BENCH_GATEWAY_STEP_SECONDS', 10),
-  workerBatchTimeouts: list('BENCH_WORKER_BATCH_TIMEOUT_MS', 'default,5', (item) => (item === 'default' ? null : positive('BENCH_WORKER_BATCH_TIMEOUT_MS')(item))),
+  workerBatchTimeouts: list('BENCH_WORKER_BATCH_TIMEOUT_MS', 'default,5', (item) =>
+    item === 'default' ? null : positive('BENCH_WORKER_BATCH_TIMEOUT_MS')(item),
+  ),
   warmupSeconds: settings.warmupSeconds,
   graceSeconds: setting('BENCH_GATEWAY_GRACE_SECONDS', 10),
   bufferCapacity: settings.bufferCapacity,
@@ -93,9 +99,12 @@ const per1000 = (cpuSecondsUsed: number, accepted: number) => (accepted > 0 ? (c
 const startedAt = new Date().toISOString();
 execFileSync('bash', ['scripts/services.sh'], { cwd: REPO_ROOT, stdio: 'inherit' });
 const limits = raiseSystemLimits();
-log(`${limits.sysctlMessage}; somaxconn ${limits.somaxconn.before} → ${limits.somaxconn.after}, tcp_max_syn_backlog ${limits.tcpMaxSynBacklog.before} → ${limits.tcpMaxSynBacklog.after}`);
+log(
+  `${limits.sysctlMessage}; somaxconn ${limits.somaxconn.before} → ${limits.somaxconn.after}, tcp_max_syn_backlog ${limits.tcpMaxSynBacklog.before} → ${limits.tcpMaxSynBacklog.after}`,
+);
 log(limits.openFilesMessage);
-if (phases.includes('intake') && limits.openFiles < settings.burst + 1000) log(`warning: ${limits.openFiles} open files may not hold a burst of ${settings.burst} connections`);
+if (phases.includes('intake') && limits.openFiles < settings.burst + 1000)
+  log(`warning: ${limits.openFiles} open files may not hold a burst of ${settings.burst} connections`);
 
 async function intakePhase(): Promise<IntakeResults> {
   // Every 2xx id of the run, and the requests whose answer never came (they may be stored).
@@ -171,7 +180,9 @@ async function intakePhase(): Promise<IntakeResults> {
     const burstDrainMs = await waitForDrain(api.url);
 
     log(`burst, ${settings.burst} requests over ${settings.keepAliveConnections} keep-alive connections: ceiling, then Esh3ar`);
-    const [keepAliveCeiling, keepAliveCeilingRss] = await peakDuring(ceiling.pid, () => keepAliveBurst(ceilingTarget, settings.burst, settings.keepAliveConnections));
+    const [keepAliveCeiling, keepAliveCeilingRss] = await peakDuring(ceiling.pid, () =>
+      keepAliveBurst(ceilingTarget, settings.burst, settings.keepAliveConnections),
+    );
     const [keepAliveEsh3ar, keepAliveApiRss] = await peakDuring(api.pid, () =>
       keepAliveBurst(esh3arTarget, settings.burst, settings.keepAliveConnections, recordAnswer),
     );
@@ -193,13 +204,19 @@ async function intakePhase(): Promise<IntakeResults> {
       const pids = [pairFirst.pid, pairSecond.pid];
       try {
         // Both JITs warmed over the shared port (the first api has run since the warm-up).
-        const warm = await sustained(pairTarget, { connections: settings.connections, seconds: Math.max(6, settings.warmupSeconds), onAccepted: recordAnswer });
+        const warm = await sustained(pairTarget, {
+          connections: settings.connections,
+          seconds: Math.max(6, settings.warmupSeconds),
+          onAccepted: recordAnswer,
+        });
         unanswered += warm.unanswered;
         await waitForDrain(api.url);
         const [burst, burstRss] = await peaksDuring(pids, () => newConnectionBurst(pairTarget, settings.burst, recordAnswer));
         recordUnanswered(burst);
         await waitForDrain(api.url);
-        const [keepAlive, keepAliveRss] = await peaksDuring(pids, () => keepAliveBurst(pairTarget, settings.burst, settings.keepAliveConnections, recordAnswer));
+        const [keepAlive, keepAliveRss] = await peaksDuring(pids, () =>
+          keepAliveBurst(pairTarget, settings.burst, settings.keepAliveConnections, recordAnswer),
+        );
         recordUnanswered(keepAlive);
         return { burst, burstRss, keepAlive, keepAliveRss };
       } finally {
@@ -211,10 +228,17 @@ async function intakePhase(): Promise<IntakeResults> {
 
     const endToEndRuns = [];
     for (const messagesPerRequest of [1, settings.endToEndBatch]) {
-      log(`accept → stored, ${settings.endToEndRate} msg/s for ${settings.endToEndSeconds} s, ${messagesPerRequest} message(s) per request`);
+      log(
+        `accept → stored, ${settings.endToEndRate} msg/s for ${settings.endToEndSeconds} s, ${messagesPerRequest} message(s) per request`,
+      );
       const run = await endToEnd(
         { url: api.url, apiKey, message: MESSAGE, workerUrl: firstWorker.url },
-        { rate: settings.endToEndRate, seconds: settings.endToEndSeconds, connections: messagesPerRequest === 1 ? settings.connections : 20, messagesPerRequest },
+        {
+          rate: settings.endToEndRate,
+          seconds: settings.endToEndSeconds,
+          connections: messagesPerRequest === 1 ? settings.connections : 20,
+          messagesPerRequest,
+        },
         (ids) => answered.push(...ids),
       );
       unanswered += run.load.unanswered * messagesPerRequest; // a batch cut off may be stored whole
@@ -242,7 +266,13 @@ async function intakePhase(): Promise<IntakeResults> {
         drainAfterMs: sustainedDrainMs,
         machineBusyPercent: Math.round(((jiffies1.busy - jiffies0.busy) / (jiffies1.total - jiffies0.total)) * 100),
       },
-      burst: { ceiling: burstCeiling, esh3ar: burstEsh3ar, esh3arTwoApis: twoApis.burst, drainAfterMs: burstDrainMs, peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss, twoApis: twoApis.burstRss } },
+      burst: {
+        ceiling: burstCeiling,
+        esh3ar: burstEsh3ar,
+        esh3arTwoApis: twoApis.burst,
+        drainAfterMs: burstDrainMs,
+        peakRssMiB: { ceiling: burstCeilingRss, api: burstApiRss, twoApis: twoApis.burstRss },
+      },
       keepAliveBurst: {
         ceiling: keepAliveCeiling,
         esh3ar: keepAliveEsh3ar,
@@ -258,7 +288,10 @@ async function intakePhase(): Promise<IntakeResults> {
         worker: { cpuSecondsPer1000: per1000(workerCpu, sustainedEsh3ar.ok), peakRssMiB: workerPeakRss },
         redisCpuSecondsPer1000: redisCpu === null ? null : per1000(redisCpu, sustainedEsh3ar.ok),
         postgresCpuSecondsPer1000: postgresCpu === null ? null : per1000(postgresCpu, sustainedEsh3ar.ok),
-        loadGeneratorCpuSecondsPer1000: { ceiling: per1000(loadCpuCeiling, sustainedCeiling.ok), esh3ar: per1000(loadCpuEsh3ar, sustainedEsh3ar.ok) },
+        loadGeneratorCpuSecondsPer1000: {
+          ceiling: per1000(loadCpuCeiling, sustainedCeiling.ok),
+          esh3ar: per1000(loadCpuEsh3ar, sustainedEsh3ar.ok),
+        },
         storageWorkerPeakRssMiB: peakRssMiB(stack.workers.at(-1)!.pid),
       },
       integrity,

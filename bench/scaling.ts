@@ -16,7 +16,8 @@ const SECONDS = Number(process.env.SCALING_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.SCALING_CONNECTIONS ?? 200);
 const message = { recipient: '+966501234567', content: 'scaling benchmark message', priority: 'normal' };
 
-const bufferDepth = async (api: AppProcess) => ((await send(api.url, null, 'GET', '/health/ready')).body as { checks: { buffer: { depth: number } } }).checks.buffer.depth;
+const bufferDepth = async (api: AppProcess) =>
+  ((await send(api.url, null, 'GET', '/health/ready')).body as { checks: { buffer: { depth: number } } }).checks.buffer.depth;
 
 async function storage(workers: number): Promise<number> {
   const stack = await startStack(`scaling-storage-${workers}`, { env: { BUFFER_CAPACITY: '10000000' } });
@@ -25,7 +26,12 @@ async function storage(workers: number): Promise<number> {
     await preload(stack.api!.url, apiKey, PRELOAD, message, () => undefined);
     const started = performance.now();
     await Promise.all(Array.from({ length: workers }, () => stack.startWorker()));
-    await waitFor(() => bufferDepth(stack.api!), (depth) => depth === 0, 600_000, 50);
+    await waitFor(
+      () => bufferDepth(stack.api!),
+      (depth) => depth === 0,
+      600_000,
+      50,
+    );
     return PRELOAD / ((performance.now() - started) / 1000);
   } finally {
     await stack.close();

@@ -35,7 +35,10 @@ async function round(config: Config, counted: boolean): Promise<void> {
   await storeBatch(pool, rows);
   const t0 = performance.now();
   await markSent(pool, ids, 'pushed');
-  await markDelivered(pool, ids.map((id) => ({ id, recipient: RECIPIENT, at: new Date() })));
+  await markDelivered(
+    pool,
+    ids.map((id) => ({ id, recipient: RECIPIENT, at: new Date() })),
+  );
   if (counted) config.ms += performance.now() - t0;
 }
 
@@ -50,7 +53,9 @@ try {
   }
   const [base] = configs;
   for (const c of configs) {
-    console.log(`${c.name.padEnd(10)} ${BATCH} sent + ${BATCH} delivered: ${(c.ms / ROUNDS).toFixed(1)} ms (${(c.ms / base!.ms).toFixed(2)}×)`);
+    console.log(
+      `${c.name.padEnd(10)} ${BATCH} sent + ${BATCH} delivered: ${(c.ms / ROUNDS).toFixed(1)} ms (${(c.ms / base!.ms).toFixed(2)}×)`,
+    );
   }
 } finally {
   await pool.end();

@@ -35,7 +35,13 @@ const DEPTH_POLL_MS = 20;
 const DRAIN_TIMEOUT_MS = 600_000;
 
 /** Fills the buffer through POST /v1/messages/batch, 1000 messages a request, 4 requests at a time. */
-export async function preload(apiUrl: string, apiKey: string, total: number, message: object, onAccepted: (id: string) => void): Promise<PreloadResult> {
+export async function preload(
+  apiUrl: string,
+  apiKey: string,
+  total: number,
+  message: object,
+  onAccepted: (id: string) => void,
+): Promise<PreloadResult> {
   const started = performance.now();
   const body = JSON.stringify({ messages: Array.from({ length: BATCH }, () => message) });
   const result: PreloadResult = { requests: 0, accepted: 0, rejected: 0, seconds: 0 };
@@ -50,7 +56,8 @@ export async function preload(apiUrl: string, apiKey: string, total: number, mes
       });
       const answer = (await response.json()) as { accepted?: number; rejected?: number; results?: { id?: string }[] };
       result.requests++;
-      if (response.status !== 202) throw new Error(`preload: POST /v1/messages/batch answered ${response.status}: ${JSON.stringify(answer)}`);
+      if (response.status !== 202)
+        throw new Error(`preload: POST /v1/messages/batch answered ${response.status}: ${JSON.stringify(answer)}`);
       result.accepted += answer.accepted ?? 0;
       result.rejected += answer.rejected ?? 0;
       for (const r of answer.results ?? []) if (r.id) onAccepted(r.id);
@@ -74,7 +81,8 @@ export async function timeWorkerDrain(stack: Stack, apiUrl: string): Promise<Wor
   let depth = rows;
   while (depth > 0) {
     if (failure !== undefined) throw failure;
-    if (performance.now() - spawned > DRAIN_TIMEOUT_MS) throw new Error(`the worker left ${depth} of ${rows} messages in the buffer after ${DRAIN_TIMEOUT_MS} ms`);
+    if (performance.now() - spawned > DRAIN_TIMEOUT_MS)
+      throw new Error(`the worker left ${depth} of ${rows} messages in the buffer after ${DRAIN_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, DEPTH_POLL_MS));
     depth = await bufferDepth(apiUrl);
     if (depth < rows && !firstStored) firstStored = { at: performance.now(), depth };
@@ -115,12 +123,16 @@ const MAX_PARAMETERS = 65_535;
  */
 async function insertBatch(pool: ReturnType<typeof createPool>, rows: readonly RowToStore[]): Promise<void> {
   const width = COPY_COLUMNS.length;
-  if (rows.length * width > MAX_PARAMETERS) throw new Error(`a multi-row INSERT takes at most ${Math.floor(MAX_PARAMETERS / width)} rows, not ${rows.length}`);
+  if (rows.length * width > MAX_PARAMETERS)
+    throw new Error(`a multi-row INSERT takes at most ${Math.floor(MAX_PARAMETERS / width)} rows, not ${rows.length}`);
   const ordered = rows.map((row) => messageRowValues(row.message, row.state));
   const PRIORITY = COPY_COLUMNS.indexOf('priority');
   ordered.sort((a, b) => Number(b[PRIORITY]) - Number(a[PRIORITY]) || String(a[0]).localeCompare(String(b[0])));
   const tuples = ordered.map((_, r) => `(${COPY_COLUMNS.map((_, c) => `$${r * width + c + 1}`).join(', ')})`);
-  await pool.query(`INSERT INTO messages (${COPY_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`, ordered.flat());
+  await pool.query(
+    `INSERT INTO messages (${COPY_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (id) DO NOTHING`,
+    ordered.flat(),
+  );
 }
 
 /**

@@ -38,10 +38,14 @@ function openFilesLimit(): number {
  */
 export function reexecWithMoreOpenFiles(script: string): number | null {
   if (process.env[REEXEC_GUARD] === '1' || openFilesLimit() >= ENOUGH_OPEN_FILES) return null;
-  const child = spawnSync('bash', ['-c', `ulimit -n ${WANTED_OPEN_FILES} 2>/dev/null || exit ${ULIMIT_REFUSED}; exec "$0" "$@"`, process.execPath, script], {
-    stdio: 'inherit',
-    env: { ...process.env, [REEXEC_GUARD]: '1' },
-  });
+  const child = spawnSync(
+    'bash',
+    ['-c', `ulimit -n ${WANTED_OPEN_FILES} 2>/dev/null || exit ${ULIMIT_REFUSED}; exec "$0" "$@"`, process.execPath, script],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, [REEXEC_GUARD]: '1' },
+    },
+  );
   if (child.status === ULIMIT_REFUSED) return null;
   return child.status ?? 1;
 }
@@ -50,7 +54,9 @@ export function reexecWithMoreOpenFiles(script: string): number | null {
 export function raiseSystemLimits(): SystemLimits {
   const before = { somaxconn: readSysctl('net.core.somaxconn'), syn: readSysctl('net.ipv4.tcp_max_syn_backlog') };
   let sysctlMessage: string;
-  const result = spawnSync('sysctl', ['-w', `net.core.somaxconn=${WANTED_BACKLOG}`, `net.ipv4.tcp_max_syn_backlog=${WANTED_BACKLOG}`], { encoding: 'utf8' });
+  const result = spawnSync('sysctl', ['-w', `net.core.somaxconn=${WANTED_BACKLOG}`, `net.ipv4.tcp_max_syn_backlog=${WANTED_BACKLOG}`], {
+    encoding: 'utf8',
+  });
   if (result.error) sysctlMessage = `sysctl not run: ${result.error.message}`;
   else if (result.status !== 0) sysctlMessage = `sysctl -w refused: ${result.stderr.trim()}`;
   else sysctlMessage = `sysctl -w net.core.somaxconn=${WANTED_BACKLOG} net.ipv4.tcp_max_syn_backlog=${WANTED_BACKLOG}`;

@@ -34,7 +34,10 @@ interface Config {
   transitions: number;
 }
 
-const TRIGGERS = ['ALTER TABLE messages {} TRIGGER messages_stored_failed_webhook_outbox', 'ALTER TABLE message_events {} TRIGGER message_events_webhook_outbox'];
+const TRIGGERS = [
+  'ALTER TABLE messages {} TRIGGER messages_stored_failed_webhook_outbox',
+  'ALTER TABLE message_events {} TRIGGER message_events_webhook_outbox',
+];
 async function setTriggers(on: boolean): Promise<void> {
   for (const statement of TRIGGERS) await pool.query(statement.replace('{}', on ? 'ENABLE' : 'DISABLE'));
 }
@@ -48,7 +51,10 @@ async function round(config: Config, counted: boolean): Promise<void> {
   await storeBatch(pool, rows);
   const t1 = performance.now();
   await markSent(pool, ids, 'pushed');
-  await markDelivered(pool, ids.map((id) => ({ id, recipient: RECIPIENT, at: new Date() })));
+  await markDelivered(
+    pool,
+    ids.map((id) => ({ id, recipient: RECIPIENT, at: new Date() })),
+  );
   const t2 = performance.now();
   if (counted) {
     config.merge += t1 - t0;

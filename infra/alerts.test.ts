@@ -81,8 +81,14 @@ describe('Prometheus configuration and alerting rules', () => {
     const cases = unitTests.flatMap(({ spec }) => spec.tests.flatMap((t) => t.alert_rule_test ?? []));
     for (const { alert } of alertRules()) {
       const own = cases.filter((c) => c.alertname === alert);
-      expect(own.some((c) => (c.exp_alerts ?? []).length > 0), `${alert} fires in a test`).toBe(true);
-      expect(own.some((c) => (c.exp_alerts ?? []).length === 0), `${alert} stays silent in a test`).toBe(true);
+      expect(
+        own.some((c) => (c.exp_alerts ?? []).length > 0),
+        `${alert} fires in a test`,
+      ).toBe(true);
+      expect(
+        own.some((c) => (c.exp_alerts ?? []).length === 0),
+        `${alert} stays silent in a test`,
+      ).toBe(true);
     }
   });
 });

@@ -38,7 +38,12 @@ export function graceDelayMs(app: string): number {
 }
 
 /** The port variable each long-running app listens on, and its /health/ready port. */
-export const PORT_VARS: Record<string, string> = { api: 'API_PORT', worker: 'OPS_PORT', gateway: 'GATEWAY_PORT', 'provider-sim': 'PROVIDER_SIM_PORT' };
+export const PORT_VARS: Record<string, string> = {
+  api: 'API_PORT',
+  worker: 'OPS_PORT',
+  gateway: 'GATEWAY_PORT',
+  'provider-sim': 'PROVIDER_SIM_PORT',
+};
 /** The listen backlog variable of each app that accepts client connections. */
 export const BACKLOG_VARS: Record<string, string> = { api: 'API_LISTEN_BACKLOG', gateway: 'GATEWAY_LISTEN_BACKLOG' };
 

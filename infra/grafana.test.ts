@@ -11,8 +11,13 @@ import { dashboardFiles, dashboardQueries, kedaQueries, panelsOf, readDashboard,
 // provisioned datasource, every query valid PromQL. That each query reads series the
 // apps expose is checked against a running stack (observability.int.test.ts).
 
-const datasourceUid = (parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string }[] }).datasources[0]!.uid;
-const dashboards = dashboardFiles().map((file) => ({ file: basename(file), dashboard: readDashboard(file), text: readFileSync(file, 'utf8') }));
+const datasourceUid = (parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string }[] })
+  .datasources[0]!.uid;
+const dashboards = dashboardFiles().map((file) => ({
+  file: basename(file),
+  dashboard: readDashboard(file),
+  text: readFileSync(file, 'utf8'),
+}));
 const UNITS = new Set(['ops', 'reqps', 's', 'ms', 'percentunit', 'short', 'bytes', 'none']);
 const PANEL_TYPES = new Set(['timeseries', 'stat', 'gauge', 'bargauge', 'table', 'row']);
 
@@ -34,14 +39,19 @@ describe('Grafana dashboards (infra/grafana/dashboards)', () => {
       for (const panel of panelsOf(dashboard).filter((p) => p.type !== 'row')) {
         const p = panel as typeof panel & { datasource?: unknown; targets: { datasource?: unknown }[] };
         expect(p.datasource, `${file} ${panel.title}`).toEqual({ type: 'prometheus', uid: datasourceUid });
-        for (const target of p.targets) expect(target.datasource, `${file} ${panel.title}`).toEqual({ type: 'prometheus', uid: datasourceUid });
+        for (const target of p.targets)
+          expect(target.datasource, `${file} ${panel.title}`).toEqual({ type: 'prometheus', uid: datasourceUid });
       }
     }
   });
 
   it('lay out titled panels of known types and units on the 24-column grid, without overlaps', () => {
     for (const { file, dashboard } of dashboards) {
-      const panels = panelsOf(dashboard) as (ReturnType<typeof panelsOf>[number] & { id: number; gridPos: { x: number; y: number; w: number; h: number }; fieldConfig?: { defaults?: { unit?: string } } })[];
+      const panels = panelsOf(dashboard) as (ReturnType<typeof panelsOf>[number] & {
+        id: number;
+        gridPos: { x: number; y: number; w: number; h: number };
+        fieldConfig?: { defaults?: { unit?: string } };
+      })[];
       expect(panels.length, file).toBeGreaterThanOrEqual(6);
       expect(new Set(panels.map((p) => p.id)).size, `${file}: panel ids`).toBe(panels.length);
       for (const p of panels) {
@@ -76,7 +86,14 @@ describe('Grafana dashboards (infra/grafana/dashboards)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'esh3ar-promql-'));
     try {
       const file = join(dir, 'queries.yml');
-      writeFileSync(file, stringify({ groups: [{ name: 'queries', rules: queries.map((q, i) => ({ record: `esh3ar:query:${i}`, expr: withGrafanaVariables(q.expr) })) }] }));
+      writeFileSync(
+        file,
+        stringify({
+          groups: [
+            { name: 'queries', rules: queries.map((q, i) => ({ record: `esh3ar:query:${i}`, expr: withGrafanaVariables(q.expr) })) },
+          ],
+        }),
+      );
       let output = '';
       try {
         output = execFileSync('promtool', ['check', 'rules', file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

@@ -87,7 +87,13 @@ describe('docker-compose.yml', () => {
     expect(envRead('packages/config/src/common.ts')).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'HOST']));
     expect(appEnvRead('gateway')).toEqual(expect.arrayContaining(['DEVICE_TOKEN_SECRET', 'GATEWAY_PORT', 'BUFFER_CAPACITY']));
     // provider-sim hands parseCommonConfig only HOST and LOG_LEVEL: no database, no Redis.
-    expect(appEnvRead('provider-sim').sort()).toEqual(['HOST', 'LOG_LEVEL', 'PROVIDER_SIM_MAX_RECEIVED', 'PROVIDER_SIM_MAX_RECEIVED_CHARS', 'PROVIDER_SIM_PORT']);
+    expect(appEnvRead('provider-sim').sort()).toEqual([
+      'HOST',
+      'LOG_LEVEL',
+      'PROVIDER_SIM_MAX_RECEIVED',
+      'PROVIDER_SIM_MAX_RECEIVED_CHARS',
+      'PROVIDER_SIM_PORT',
+    ]);
     for (const { name, app, service } of appServices) {
       const known = new Set(['NODE_ENV', ...appEnvRead(app)]);
       const unknown = Object.keys(service.environment ?? {}).filter((key) => !known.has(key));
@@ -204,7 +210,8 @@ describe('nginx.conf', () => {
   /** The upstream that proxies to a compose service: [name, body]. */
   const upstreamOf = (service: string) => [...upstreams].find(([, body]) => new RegExp(`\\bserver\\s+${service}:`).test(body)) ?? ['', ''];
   /** The arguments of each `name ...;` directive in a block. */
-  const directive = (block: string, name: string) => [...block.matchAll(new RegExp(`^\\s*${name}\\s+([^;]*);`, 'gm'))].map((m) => m[1]!.trim());
+  const directive = (block: string, name: string) =>
+    [...block.matchAll(new RegExp(`^\\s*${name}\\s+([^;]*);`, 'gm'))].map((m) => m[1]!.trim());
   const stream = locations.get('/v1/stream') ?? '';
 
   it('proxies to the api service on its API_PORT, through a keepalive upstream', () => {
@@ -239,7 +246,10 @@ describe('nginx.conf', () => {
     // nginx forwards every request header, Authorization included, unless told otherwise.
     expect(nginx).not.toMatch(/\bproxy_pass_request_headers\s+off\b/);
     const authorization = directive(stream, 'proxy_set_header').filter((header) => /^authorization\s/i.test(header));
-    expect(authorization.every((header) => /\s\$http_authorization$/.test(header)), authorization.join()).toBe(true);
+    expect(
+      authorization.every((header) => /\s\$http_authorization$/.test(header)),
+      authorization.join(),
+    ).toBe(true);
   });
 
   it('upgrades /v1/stream to a WebSocket and keeps it open between the gateway’s pings', () => {
@@ -281,7 +291,9 @@ describe('monitoring in compose: Prometheus and Grafana', () => {
   const prometheusConfig = parse(read('infra/prometheus/prometheus.yml')) as { rule_files: string[]; scrape_configs: ScrapeJob[] };
   /** Each job's targets as "service:port", with how they are found. */
   const targets = prometheusConfig.scrape_configs.flatMap((job) => [
-    ...(job.dns_sd_configs ?? []).flatMap((sd) => sd.names.map((host) => ({ job: job.job_name, target: `${host}:${sd.port}`, dns: sd.type ?? 'SRV' }))),
+    ...(job.dns_sd_configs ?? []).flatMap((sd) =>
+      sd.names.map((host) => ({ job: job.job_name, target: `${host}:${sd.port}`, dns: sd.type ?? 'SRV' })),
+    ),
     ...(job.static_configs ?? []).flatMap((sc) => sc.targets.map((target) => ({ job: job.job_name, target, dns: null }))),
   ]);
   /** compose `./x:/y[:ro]` mounts of a service: container path → host path under infra/. */
@@ -321,7 +333,9 @@ describe('monitoring in compose: Prometheus and Grafana', () => {
 
   it('gives the workers the provider-sim address', () => {
     const sim = appServices.find((s) => s.app === 'provider-sim')!;
-    expect(appService('worker').service.environment?.PROVIDER_BASE_URL).toBe(`http://${sim.name}:${sim.service.environment?.PROVIDER_SIM_PORT}`);
+    expect(appService('worker').service.environment?.PROVIDER_BASE_URL).toBe(
+      `http://${sim.name}:${sim.service.environment?.PROVIDER_SIM_PORT}`,
+    );
   });
 
   it('mounts prometheus.yml where --config.file says, and every rules file where rule_files looks', () => {
@@ -339,12 +353,16 @@ describe('monitoring in compose: Prometheus and Grafana', () => {
 
   it('provisions Grafana with that Prometheus (a fixed datasource uid) and the dashboards folder', () => {
     expect(hostPath('grafana', '/etc/grafana/provisioning')).toBe(join(INFRA, 'grafana/provisioning'));
-    const datasources = (parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; type: string; url: string }[] }).datasources;
+    const datasources = (
+      parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string; type: string; url: string }[] }
+    ).datasources;
     expect(datasources).toHaveLength(1);
     expect(datasources[0]).toMatchObject({ uid: 'esh3ar-prometheus', type: 'prometheus' });
     const prometheusPort = services.prometheus?.ports?.[0]?.split(':').at(-1);
     expect(datasources[0]!.url).toBe(`http://prometheus:${prometheusPort}`);
-    const providers = (parse(read('infra/grafana/provisioning/dashboards/esh3ar.yml')) as { providers: { type: string; options: { path: string } }[] }).providers;
+    const providers = (
+      parse(read('infra/grafana/provisioning/dashboards/esh3ar.yml')) as { providers: { type: string; options: { path: string } }[] }
+    ).providers;
     expect(providers.map((p) => p.type)).toEqual(['file']);
     expect(hostPath('grafana', providers[0]!.options.path)).toBe(join(INFRA, 'grafana/dashboards'));
     const home = services.grafana?.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;

@@ -10,7 +10,12 @@ import { k8sObjects } from './promql.ts';
 // references between objects, and everything that must agree with the apps.
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are YAML read as they come */
-type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
+type Obj = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: any;
+};
 
 const all = k8sObjects().map(({ file, object }) => ({ file, object: object as unknown as Obj }));
 const objects = all.map((o) => o.object);
@@ -35,9 +40,38 @@ const FIELDS = {
   metadata: ['name', 'namespace', 'labels', 'annotations'],
   deploymentSpec: ['replicas', 'selector', 'template', 'strategy', 'minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds'],
   jobSpec: ['backoffLimit', 'ttlSecondsAfterFinished', 'template', 'activeDeadlineSeconds', 'completions', 'parallelism'],
-  podSpec: ['containers', 'initContainers', 'securityContext', 'terminationGracePeriodSeconds', 'restartPolicy', 'serviceAccountName', 'affinity', 'topologySpreadConstraints', 'nodeSelector', 'tolerations', 'volumes'],
+  podSpec: [
+    'containers',
+    'initContainers',
+    'securityContext',
+    'terminationGracePeriodSeconds',
+    'restartPolicy',
+    'serviceAccountName',
+    'affinity',
+    'topologySpreadConstraints',
+    'nodeSelector',
+    'tolerations',
+    'volumes',
+  ],
   podSecurityContext: ['runAsNonRoot', 'runAsUser', 'runAsGroup', 'fsGroup', 'sysctls', 'seccompProfile'],
-  container: ['name', 'image', 'command', 'args', 'ports', 'env', 'envFrom', 'readinessProbe', 'livenessProbe', 'startupProbe', 'lifecycle', 'resources', 'securityContext', 'volumeMounts', 'workingDir', 'imagePullPolicy'],
+  container: [
+    'name',
+    'image',
+    'command',
+    'args',
+    'ports',
+    'env',
+    'envFrom',
+    'readinessProbe',
+    'livenessProbe',
+    'startupProbe',
+    'lifecycle',
+    'resources',
+    'securityContext',
+    'volumeMounts',
+    'workingDir',
+    'imagePullPolicy',
+  ],
   containerPort: ['name', 'containerPort', 'protocol'],
   probe: ['httpGet', 'tcpSocket', 'exec', 'initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'successThreshold'],
   httpGet: ['path', 'port', 'scheme', 'httpHeaders'],
@@ -46,7 +80,17 @@ const FIELDS = {
   servicePort: ['name', 'port', 'targetPort', 'protocol'],
   pdbSpec: ['minAvailable', 'maxUnavailable', 'selector'],
   hpaSpec: ['scaleTargetRef', 'minReplicas', 'maxReplicas', 'metrics', 'behavior'],
-  scaledObjectSpec: ['scaleTargetRef', 'minReplicaCount', 'maxReplicaCount', 'pollingInterval', 'cooldownPeriod', 'idleReplicaCount', 'advanced', 'triggers', 'fallback'],
+  scaledObjectSpec: [
+    'scaleTargetRef',
+    'minReplicaCount',
+    'maxReplicaCount',
+    'pollingInterval',
+    'cooldownPeriod',
+    'idleReplicaCount',
+    'advanced',
+    'triggers',
+    'fallback',
+  ],
   prometheusTrigger: ['serverAddress', 'query', 'threshold', 'activationThreshold', 'namespace', 'ignoreNullValues', 'unsafeSsl'],
 } as const;
 
@@ -58,7 +102,10 @@ function unknownKeys(value: Record<string, unknown> | undefined, allowed: readon
 
 /** Every problem of a pod template (Deployment or Job). */
 function podProblems(where: string, pod: any): string[] {
-  const problems = [...unknownKeys(pod.metadata, FIELDS.metadata, `${where} template.metadata`), ...unknownKeys(pod.spec, FIELDS.podSpec, `${where} pod`)];
+  const problems = [
+    ...unknownKeys(pod.metadata, FIELDS.metadata, `${where} template.metadata`),
+    ...unknownKeys(pod.spec, FIELDS.podSpec, `${where} pod`),
+  ];
   problems.push(...unknownKeys(pod.spec.securityContext, FIELDS.podSecurityContext, `${where} securityContext`));
   for (const c of pod.spec.containers ?? []) {
     const at = `${where} container ${c.name}`;
@@ -80,7 +127,8 @@ const appDeployments = deployments.map((d) => {
   return { d, container, app: appOf((container.command ?? []).join(' ')) ?? '' };
 });
 const deploymentOf = (app: string) => appDeployments.find((a) => a.app === app)!;
-const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
 /** An environment variable's value as the pod sees it: set in env, or from a ConfigMap it takes whole. */
 function envValue(container: any, name: string): string | undefined {
   const direct = (container.env ?? []).find((e: any) => e.name === name);
@@ -118,7 +166,9 @@ describe('Kubernetes manifests (infra/k8s)', () => {
 
   it('are all listed in kustomization.yaml (but the example Secret), which names the image they run', () => {
     const kustomization = ofKind('Kustomization')[0]!;
-    const files = readdirSync(join(ROOT, 'infra/k8s')).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml' && !f.endsWith('.example.yaml'));
+    const files = readdirSync(join(ROOT, 'infra/k8s')).filter(
+      (f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml' && !f.endsWith('.example.yaml'),
+    );
     // Applying the manifests must never replace the real Secret with placeholders.
     expect(all.filter((o) => o.object.kind === 'Secret').map((o) => o.file)).toEqual(['secret.example.yaml']);
     expect([...kustomization.resources].sort()).toEqual(files.sort());
@@ -128,8 +178,14 @@ describe('Kubernetes manifests (infra/k8s)', () => {
 
   it('use only fields Kubernetes and KEDA know, with env values as strings', () => {
     const problems = [
-      ...deployments.flatMap((d) => [...unknownKeys(d.spec, FIELDS.deploymentSpec, d.metadata.name), ...podProblems(d.metadata.name, d.spec.template)]),
-      ...ofKind('Job').flatMap((j) => [...unknownKeys(j.spec, FIELDS.jobSpec, j.metadata.name), ...podProblems(j.metadata.name, j.spec.template)]),
+      ...deployments.flatMap((d) => [
+        ...unknownKeys(d.spec, FIELDS.deploymentSpec, d.metadata.name),
+        ...podProblems(d.metadata.name, d.spec.template),
+      ]),
+      ...ofKind('Job').flatMap((j) => [
+        ...unknownKeys(j.spec, FIELDS.jobSpec, j.metadata.name),
+        ...podProblems(j.metadata.name, j.spec.template),
+      ]),
       ...ofKind('Service').flatMap((s) => [
         ...unknownKeys(s.spec, FIELDS.serviceSpec, `Service ${s.metadata.name}`),
         ...s.spec.ports.flatMap((p: any) => unknownKeys(p, FIELDS.servicePort, `Service ${s.metadata.name} port`)),
@@ -138,7 +194,9 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       ...ofKind('HorizontalPodAutoscaler').flatMap((h) => unknownKeys(h.spec, FIELDS.hpaSpec, `HPA ${h.metadata.name}`)),
       ...ofKind('ScaledObject').flatMap((s) => [
         ...unknownKeys(s.spec, FIELDS.scaledObjectSpec, `ScaledObject ${s.metadata.name}`),
-        ...s.spec.triggers.flatMap((t: any) => unknownKeys(t.metadata, FIELDS.prometheusTrigger, `ScaledObject ${s.metadata.name} trigger`)),
+        ...s.spec.triggers.flatMap((t: any) =>
+          unknownKeys(t.metadata, FIELDS.prometheusTrigger, `ScaledObject ${s.metadata.name} trigger`),
+        ),
       ]),
     ];
     expect(problems).toEqual([]);
@@ -169,8 +227,12 @@ describe('Kubernetes manifests (infra/k8s)', () => {
   it('set only environment variables the app reads, and those it needs', () => {
     for (const { d, container, app } of appDeployments) {
       const known = new Set(['NODE_ENV', ...appEnvRead(app)]);
-      expect(envNames(container).filter((name) => !known.has(name)), `${d.metadata.name} sets variables apps/${app} never reads`).toEqual([]);
-      if (appEnvRead(app).includes('DATABASE_URL')) expect(envNames(container), d.metadata.name).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'HOST']));
+      expect(
+        envNames(container).filter((name) => !known.has(name)),
+        `${d.metadata.name} sets variables apps/${app} never reads`,
+      ).toEqual([]);
+      if (appEnvRead(app).includes('DATABASE_URL'))
+        expect(envNames(container), d.metadata.name).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'HOST']));
     }
     expect(envNames(deploymentOf('gateway').container)).toContain('DEVICE_TOKEN_SECRET');
     expect(envValue(deploymentOf('worker').container, 'PROVIDER_BASE_URL')).toBe(
@@ -184,7 +246,8 @@ describe('Kubernetes manifests (infra/k8s)', () => {
         expect(source, `${e.name} from ${ref.name}`).toBeDefined();
         expect({ ...source!.data, ...source!.stringData }, `${ref.name} has ${ref.key}`).toHaveProperty(ref.key);
       }
-      for (const from of container.envFrom ?? []) expect(named(from.configMapRef ? 'ConfigMap' : 'Secret', (from.configMapRef ?? from.secretRef).name)).toBeDefined();
+      for (const from of container.envFrom ?? [])
+        expect(named(from.configMapRef ? 'ConfigMap' : 'Secret', (from.configMapRef ?? from.secretRef).name)).toBeDefined();
     }
   });
 
@@ -194,14 +257,22 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       expect(envValue(container, 'HOST'), at).toBe('0.0.0.0');
       const port = Number(envValue(container, PORT_VARS[app]!));
       expect(port, `${at} ${PORT_VARS[app]}`).toBeGreaterThan(0);
-      expect(container.ports.map((p: any) => p.containerPort), at).toEqual([port]);
-      const portOf = (ref: string | number) => (typeof ref === 'number' ? ref : container.ports.find((p: any) => p.name === ref)?.containerPort);
+      expect(
+        container.ports.map((p: any) => p.containerPort),
+        at,
+      ).toEqual([port]);
+      const portOf = (ref: string | number) =>
+        typeof ref === 'number' ? ref : container.ports.find((p: any) => p.name === ref)?.containerPort;
       expect(container.readinessProbe.httpGet.path, at).toBe('/health/ready');
       expect(container.livenessProbe.httpGet.path, at).toBe('/health/live');
       expect(portOf(container.readinessProbe.httpGet.port), at).toBe(port);
       expect(portOf(container.livenessProbe.httpGet.port), at).toBe(port);
       const annotations = d.spec.template.metadata.annotations ?? {};
-      expect(annotations, at).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(port), 'prometheus.io/path': '/metrics' });
+      expect(annotations, at).toMatchObject({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': String(port),
+        'prometheus.io/path': '/metrics',
+      });
     }
     expect(existsSync(join(ROOT, 'apps/worker/src/ops-server.ts'))).toBe(true);
   });
@@ -231,7 +302,8 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       expect(Number(sysctl?.value), d.metadata.name).toBeGreaterThanOrEqual(backlog);
       expect(typeof sysctl?.value, 'sysctl values are strings').toBe('string');
     }
-    for (const o of [...deployments, ...ofKind('Job')]) expect(o.spec.template.spec.securityContext?.runAsNonRoot, o.metadata.name).toBe(true);
+    for (const o of [...deployments, ...ofKind('Job')])
+      expect(o.spec.template.spec.securityContext?.runAsNonRoot, o.metadata.name).toBe(true);
   });
 
   it('give each app the time it takes to drain (and its preStop pause) before SIGKILL', () => {
@@ -247,11 +319,16 @@ describe('Kubernetes manifests (infra/k8s)', () => {
       const service = ofKind('Service').find((s) => matches(s.spec.selector, d.spec.template.metadata.labels));
       expect(service, `Service for ${d.metadata.name}`).toBeDefined();
       for (const p of service!.spec.ports) {
-        const target = typeof p.targetPort === 'number' ? p.targetPort : container.ports.find((c: any) => c.name === p.targetPort)?.containerPort;
+        const target =
+          typeof p.targetPort === 'number' ? p.targetPort : container.ports.find((c: any) => c.name === p.targetPort)?.containerPort;
         expect(target, `${service!.metadata.name} ${p.name}`).toBe(Number(envValue(container, PORT_VARS[app]!)));
       }
     }
-    for (const s of ofKind('Service')) expect(deployments.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels)), s.metadata.name).toBe(true);
+    for (const s of ofKind('Service'))
+      expect(
+        deployments.some((d) => matches(s.spec.selector, d.spec.template.metadata.labels)),
+        s.metadata.name,
+      ).toBe(true);
   });
 
   it('keep at least one api, gateway and worker through voluntary disruptions (PodDisruptionBudgets)', () => {

@@ -26,7 +26,11 @@ const scraped = new Map<string, string>();
 const api = () => stack.api!.url;
 const processes = () => [stack.api!, ...stack.workers, ...stack.gateways, sim];
 const message = async (id: string) => (await send(api(), apiKey, 'GET', `/v1/messages/${id}`)).body;
-const waitStatus = (id: string, status: string) => waitFor(() => message(id), (m) => m.status === status);
+const waitStatus = (id: string, status: string) =>
+  waitFor(
+    () => message(id),
+    (m) => m.status === status,
+  );
 
 async function accept(body: Record<string, unknown>): Promise<string> {
   const r = await send(api(), apiKey, 'POST', '/v1/messages', { content: CONTENT, ...body });
@@ -68,7 +72,10 @@ beforeAll(async () => {
   const change = await send(api(), ADMIN, 'PUT', '/v1/admin/config', { worker: { maxAttempts: 1 } });
   expect(change.status).toBe(200);
   const version = new RegExp(`^esh3ar_runtime_config_version\\{[^}]*\\} ${change.body.version}$`, 'm');
-  await waitFor(() => fetch(`${stack.workers[0]!.url}/metrics`).then((r) => r.text()), (text) => version.test(text));
+  await waitFor(
+    () => fetch(`${stack.workers[0]!.url}/metrics`).then((r) => r.text()),
+    (text) => version.test(text),
+  );
   expect((await send(sim.url, null, 'PUT', '/control', { channel: 'whatsapp', errorRate: 1, errorStatus: 500 })).status).toBe(200);
   ids.whatsapp = await accept({ recipient: '+966500000103', channel: 'whatsapp' });
   await waitStatus(ids.whatsapp, 'dead_letter');
@@ -116,7 +123,11 @@ const allSamples = () => [...scraped.values()].flatMap(samples);
 describe('/metrics of every process', () => {
   it('is served by the api, the worker (OPS_PORT), the gateway and provider-sim', () => {
     expect([...scraped.keys()].sort()).toEqual(['api', 'gateway', 'provider-sim', 'worker']);
-    for (const [name, text] of scraped) expect(samples(text).every((s) => s.labels.service === name), name).toBe(true);
+    for (const [name, text] of scraped)
+      expect(
+        samples(text).every((s) => s.labels.service === name),
+        name,
+      ).toBe(true);
   });
 
   it('passes promtool check metrics (format and naming lint)', () => {
@@ -145,7 +156,8 @@ describe('/metrics of every process', () => {
   });
 
   it('counts the traffic just sent, where the dashboards look for it', () => {
-    const has = (name: string, labels: Record<string, string>) => allSamples().some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+    const has = (name: string, labels: Record<string, string>) =>
+      allSamples().some((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
     expect(has('esh3ar_http_requests_total', { route: '/v1/messages', method: 'POST', status: '202' })).toBe(true);
     expect(has('esh3ar_http_requests_total', { route: '/v1/messages/batch', method: 'POST', status: '202' })).toBe(true);
     expect(has('esh3ar_messages_refused_total', { reason: 'validation' })).toBe(true);
@@ -155,7 +167,8 @@ describe('/metrics of every process', () => {
     expect(has('esh3ar_db_statement_duration_seconds_count', { service: 'worker', statement: 'merge-staging' })).toBe(true);
     expect(has('esh3ar_db_statement_duration_seconds_count', { service: 'gateway', statement: 'mark-delivered' })).toBe(true);
     for (const queue of ['ingest', 'send-sms', 'send-whatsapp', 'send-email']) {
-      for (const state of ['waiting', 'prioritized', 'delayed', 'active', 'failed']) expect(has('esh3ar_queue_jobs', { queue, state }), `${queue} ${state}`).toBe(true);
+      for (const state of ['waiting', 'prioritized', 'delayed', 'active', 'failed'])
+        expect(has('esh3ar_queue_jobs', { queue, state }), `${queue} ${state}`).toBe(true);
     }
   });
 });
@@ -163,13 +176,23 @@ describe('/metrics of every process', () => {
 /** Label matchers attached to a metric name: metric{label="v", other=~"re"}. */
 function selectors(expr: string): { metric: string; label: string; op: string; value: string }[] {
   return [...withGrafanaVariables(expr).matchAll(/\b([a-zA-Z_:][\w:]*)\s*\{([^}]*)\}/g)].flatMap((m) =>
-    [...m[2]!.matchAll(/([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((l) => ({ metric: m[1]!, label: l[1]!, op: l[2]!, value: l[3]! })),
+    [...m[2]!.matchAll(/([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((l) => ({
+      metric: m[1]!,
+      label: l[1]!,
+      op: l[2]!,
+      value: l[3]!,
+    })),
   );
 }
 
 /** Labels an expression aggregates or matches on: by (…), without (…), on (…), ignoring (…). */
 function groupingLabels(expr: string): string[] {
-  return [...expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) => m[1]!.split(',').map((l) => l.trim()).filter(Boolean));
+  return [...expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)].flatMap((m) =>
+    m[1]!
+      .split(',')
+      .map((l) => l.trim())
+      .filter(Boolean),
+  );
 }
 
 // Prometheus makes these itself: `up` per target, `job` and `instance` on every series.
@@ -187,7 +210,11 @@ describe('every PromQL query of the repository reads series the running stack ex
 
   it('each metric name exists (histograms as _bucket, _sum, _count)', () => {
     const names = new Set(allSamples().map((s) => s.name));
-    const missing = queries.flatMap((q) => metricNames(q.expr).filter((n) => !names.has(n) && !FROM_PROMETHEUS.has(n)).map((n) => `${q.source}: ${n}`));
+    const missing = queries.flatMap((q) =>
+      metricNames(q.expr)
+        .filter((n) => !names.has(n) && !FROM_PROMETHEUS.has(n))
+        .map((n) => `${q.source}: ${n}`),
+    );
     expect(missing).toEqual([]);
     expect(queries.every((q) => metricNames(q.expr).length > 0)).toBe(true);
   });
@@ -199,7 +226,8 @@ describe('every PromQL query of the repository reads series the running stack ex
         if (FROM_PROMETHEUS.has(metric) || TARGET_LABELS.has(label)) return [];
         const series = all.filter((s) => s.name === metric);
         if (!series.some((s) => label in s.labels)) return [`${q.source}: ${metric} has no label ${label}`];
-        if (op === '=' && !series.some((s) => s.labels[label] === value)) return [`${q.source}: no ${metric}{${label}="${value}"} was seen`];
+        if (op === '=' && !series.some((s) => s.labels[label] === value))
+          return [`${q.source}: no ${metric}{${label}="${value}"} was seen`];
         return [];
       }),
     );
@@ -224,16 +252,40 @@ describe('logs of the same run', () => {
 
   it('hold neither message content nor the API key, in any process', () => {
     expect(lines().length).toBeGreaterThan(50);
-    expect(lines().filter((l) => l.text.includes(CONTENT) || l.text.includes('observability content')).map((l) => l.text)).toEqual([]);
-    expect(lines().filter((l) => l.text.includes(apiKey) || l.text.includes(apiKey.slice(4, 20))).map((l) => l.text)).toEqual([]);
+    expect(
+      lines()
+        .filter((l) => l.text.includes(CONTENT) || l.text.includes('observability content'))
+        .map((l) => l.text),
+    ).toEqual([]);
+    expect(
+      lines()
+        .filter((l) => l.text.includes(apiKey) || l.text.includes(apiKey.slice(4, 20)))
+        .map((l) => l.text),
+    ).toEqual([]);
   });
 
   it('are JSON with a level, a time and the service; a slow statement is logged by name, without parameters', () => {
-    for (const { process, line } of lines()) expect(line, process).toMatchObject({ level: expect.any(Number), time: expect.any(String), service: process });
+    for (const { process, line } of lines())
+      expect(line, process).toMatchObject({ level: expect.any(Number), time: expect.any(String), service: process });
     const slow = lines().filter((l) => l.line.msg === 'slow statement');
     expect(new Set(slow.map((l) => l.process))).toEqual(new Set(['api', 'worker', 'gateway']));
-    for (const { line } of slow) expect(Object.keys(line).sort()).toEqual(['durationMs', 'failed', 'level', 'msg', 'pid', 'service', 'statement', 'time', ...('gatewayId' in line ? ['gatewayId'] : [])].sort());
-    expect(slow.map((l) => l.line.statement)).toEqual(expect.arrayContaining(['merge-staging', 'provider-outcome', 'mark-delivered', 'get-message']));
+    for (const { line } of slow)
+      expect(Object.keys(line).sort()).toEqual(
+        [
+          'durationMs',
+          'failed',
+          'level',
+          'msg',
+          'pid',
+          'service',
+          'statement',
+          'time',
+          ...('gatewayId' in line ? ['gatewayId'] : []),
+        ].sort(),
+      );
+    expect(slow.map((l) => l.line.statement)).toEqual(
+      expect.arrayContaining(['merge-staging', 'provider-outcome', 'mark-delivered', 'get-message']),
+    );
   });
 
   it('name the message on a line about one, and the request on a request’s line', async () => {

@@ -17,7 +17,21 @@ export function withGrafanaVariables(expr: string): string {
   return expr.replaceAll('$__rate_interval', '1m').replaceAll('$__interval', '15s').replaceAll('$__range', '1h');
 }
 
-const NOT_METRICS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'bool', 'offset', 'and', 'or', 'unless', 'inf', 'nan']);
+const NOT_METRICS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'bool',
+  'offset',
+  'and',
+  'or',
+  'unless',
+  'inf',
+  'nan',
+]);
 
 /**
  * The metric names an expression reads: every identifier that is not a function call,
@@ -30,7 +44,9 @@ export function metricNames(expr: string): string[] {
     .replace(/\[[^\]]*\]/g, ' ')
     .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
     .replace(/\boffset\s+-?[\dsmhdwy]+/g, ' ');
-  const names = [...bare.matchAll(/(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()/g)].map((m) => m[1]!).filter((name) => !NOT_METRICS.has(name.toLowerCase()));
+  const names = [...bare.matchAll(/(?<![\w.])([a-zA-Z_:][\w:]*)\b(?!\s*\()/g)]
+    .map((m) => m[1]!)
+    .filter((name) => !NOT_METRICS.has(name.toLowerCase()));
   return [...new Set(names)];
 }
 
@@ -65,7 +81,9 @@ export function panelsOf(dashboard: Dashboard): Panel[] {
 export function dashboardQueries(): Query[] {
   return dashboardFiles().flatMap((file) => {
     const dashboard = readDashboard(file);
-    return panelsOf(dashboard).flatMap((panel) => (panel.targets ?? []).map((t) => ({ source: `${dashboard.title} / ${panel.title}`, expr: t.expr ?? '' })));
+    return panelsOf(dashboard).flatMap((panel) =>
+      (panel.targets ?? []).map((t) => ({ source: `${dashboard.title} / ${panel.title}`, expr: t.expr ?? '' })),
+    );
   });
 }
 
@@ -85,7 +103,9 @@ export function ruleFiles(): string[] {
 }
 
 export function alertRules(): Rule[] {
-  return ruleFiles().flatMap((file) => (parseAllDocuments(readFileSync(file, 'utf8'))[0]!.toJS() as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules));
+  return ruleFiles().flatMap((file) =>
+    (parseAllDocuments(readFileSync(file, 'utf8'))[0]!.toJS() as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules),
+  );
 }
 
 export function alertQueries(): Query[] {

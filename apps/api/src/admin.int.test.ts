@@ -42,10 +42,14 @@ describe('admin API authentication', () => {
       for (const token of presented) {
         const r = await send(stack.api!.url, token, method, path, body);
         expect(r.status, `${method} ${path} with ${token}`).toBe(401);
-        expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') } });
+        expect(r.body).toEqual({
+          error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') },
+        });
       }
     }
-    const basic = await send(stack.api!.url, null, 'GET', '/v1/admin/config', undefined, { authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}` });
+    const basic = await send(stack.api!.url, null, 'GET', '/v1/admin/config', undefined, {
+      authorization: `Basic ${Buffer.from(`admin:${ADMIN_TOKEN}`).toString('base64')}`,
+    });
     expect(basic.status).toBe(401);
     // Nothing was changed by any of these.
     expect((await send(stack.api!.url, ADMIN_TOKEN, 'GET', '/v1/admin/config')).body.version).toBe(0);
@@ -53,7 +57,9 @@ describe('admin API authentication', () => {
 
   it('accepts the token, and the token is not an API key for the message routes', async () => {
     expect((await send(stack.api!.url, ADMIN_TOKEN, 'GET', '/v1/admin/config')).status).toBe(200);
-    expect((await send(stack.api!.url, null, 'GET', '/v1/admin/config', undefined, { authorization: `bearer ${ADMIN_TOKEN}` })).status).toBe(200);
+    expect(
+      (await send(stack.api!.url, null, 'GET', '/v1/admin/config', undefined, { authorization: `bearer ${ADMIN_TOKEN}` })).status,
+    ).toBe(200);
     const r = await send(stack.api!.url, ADMIN_TOKEN, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'hi' });
     expect(r.status).toBe(401);
   });
@@ -74,7 +80,9 @@ describe('POST /v1/admin/tenants', () => {
 
     const tierOnly = await send(stack.api!.url, ADMIN_TOKEN, 'POST', '/v1/admin/tenants', { name: 'Small', tier: 'basic' });
     expect(tierOnly.status).toBe(201);
-    const limit = (await send(stack.api!.url, tierOnly.body.apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'hi' })).headers.get('x-ratelimit-limit');
+    const limit = (
+      await send(stack.api!.url, tierOnly.body.apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'hi' })
+    ).headers.get('x-ratelimit-limit');
     expect(limit).toBe('100');
   });
 

@@ -90,7 +90,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // First: a process under pressure refuses before looking up a key or calling Redis.
     await registerMemoryPressure(v1, deps.pressure, ingestMetrics);
     registerApiKeyAuth(v1, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, registry: deps.registry, logger: deps.logger });
-    if (deps.admission.rateLimit) registerRateLimit(v1, { redis: deps.redis, prefix: deps.keys.prefix, runtime: deps.runtime, ingestMetrics, limitMetrics });
+    if (deps.admission.rateLimit)
+      registerRateLimit(v1, { redis: deps.redis, prefix: deps.keys.prefix, runtime: deps.runtime, ingestMetrics, limitMetrics });
     messageRoutes(v1, { ...deps, backpressure: deps.admission.backpressure, metrics: ingestMetrics });
   });
 
@@ -104,7 +105,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tenantAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
       keyAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
       dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues });
-      await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()], { write: deps.queueBoardWrite, errorHandler: handleError, limitMetrics });
+      await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()], {
+        write: deps.queueBoardWrite,
+        errorHandler: handleError,
+        limitMetrics,
+      });
       webhookAdminRoutes(admin, { pool: deps.pool, logger: deps.logger });
     });
   }

@@ -7,7 +7,14 @@ const AUTH_FAILURES_LUA = readFileSync(new URL('./lua/auth-failures.lua', import
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    esh3arAuthAttempt(key: string, now: number, windowMs: number, limit: number, attemptId: string, mode: 'attempt' | 'refusal'): import('ioredis').Result<[number, number], Context>;
+    esh3arAuthAttempt(
+      key: string,
+      now: number,
+      windowMs: number,
+      limit: number,
+      attemptId: string,
+      mode: 'attempt' | 'refusal',
+    ): import('ioredis').Result<[number, number], Context>;
   }
 }
 
@@ -43,7 +50,10 @@ export function clientBucket(ip: string): string {
   // A dotted IPv4 tail (64:ff9b::192.0.2.1) stands for two groups.
   const rightGroups = right.length + (right.at(-1)?.includes('.') ? 1 : 0);
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - rightGroups).fill('0'), ...right];
-  return `${groups.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => parseInt(g, 16).toString(16))
+    .join(':')}::/64`;
 }
 
 /**
@@ -85,7 +95,14 @@ export function authFailureLimiter(redis: Redis, prefix: string, limits: { limit
     },
     /** A key refused without a lookup (known unknown, over-long): counted, or 429 when the address is over. */
     async refusal(ip: string): Promise<Refusal> {
-      const [outcome, waitMs] = await redis.esh3arAuthAttempt(bucketKey(ip), Date.now(), limits.windowMs, limits.limit, randomUUID(), 'refusal');
+      const [outcome, waitMs] = await redis.esh3arAuthAttempt(
+        bucketKey(ip),
+        Date.now(),
+        limits.windowMs,
+        limits.limit,
+        randomUUID(),
+        'refusal',
+      );
       return outcome === 1 ? { admitted: true } : { admitted: false, retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)) };
     },
   };

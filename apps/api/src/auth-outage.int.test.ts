@@ -28,7 +28,7 @@ const message = { recipient: '+966501234567', content: 'hi' };
 const randomKey = () => `esh_${randomBytes(32).toString('base64url')}`;
 
 describe('an api process while PostgreSQL is down', () => {
-  it('refuses a key revoked just before the outage within 2 s, keeps accepting the tenant\'s other key, and answers 503 UNAVAILABLE to a key it never verified', async () => {
+  it("refuses a key revoked just before the outage within 2 s, keeps accepting the tenant's other key, and answers 503 UNAVAILABLE to a key it never verified", async () => {
     const api = stack.api!.url;
     const { tenantId, apiKey } = await stack.tenant();
     const second = (await createApiKey(stack.pool, tenantId))!;
@@ -38,7 +38,12 @@ describe('an api process while PostgreSQL is down', () => {
     expect((await send(api, ADMIN_TOKEN, 'DELETE', `/v1/admin/tenants/${tenantId}/keys/${second.keyId}`)).status).toBe(204);
     server.stop();
     try {
-      await waitFor(() => send(api, second.apiKey, 'POST', '/v1/messages', message), (r) => r.status !== 202, 2000, 20);
+      await waitFor(
+        () => send(api, second.apiKey, 'POST', '/v1/messages', message),
+        (r) => r.status !== 202,
+        2000,
+        20,
+      );
       expect(Date.now() - started).toBeLessThan(2000);
       // Refused for good, from memory: the revocation notice named the key, so it is 401 without PostgreSQL.
       for (let i = 0; i < 10; i++) {
@@ -50,12 +55,21 @@ describe('an api process while PostgreSQL is down', () => {
       expect((await send(api, apiKey, 'POST', '/v1/messages', message)).status).toBe(202);
       const unknown = await send(api, randomKey(), 'POST', '/v1/messages', message);
       expect(unknown.status).toBe(503);
-      expect(unknown.body).toMatchObject({ error: { code: 'UNAVAILABLE', message: 'the API key store is unreachable; retry shortly', details: [] } });
+      expect(unknown.body).toMatchObject({
+        error: { code: 'UNAVAILABLE', message: 'the API key store is unreachable; retry shortly', details: [] },
+      });
     } finally {
       server.start();
     }
     // Once PostgreSQL answers, nothing above counts against this address: a new key is looked up at once.
-    await waitFor(() => stack.pool.query('SELECT 1').then(() => true, () => false), Boolean);
+    await waitFor(
+      () =>
+        stack.pool.query('SELECT 1').then(
+          () => true,
+          () => false,
+        ),
+      Boolean,
+    );
     expect((await send(api, second.apiKey, 'POST', '/v1/messages', message)).status).toBe(401);
     expect((await send(api, apiKey, 'POST', '/v1/messages', message)).status).toBe(202);
   });

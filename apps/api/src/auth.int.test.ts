@@ -63,7 +63,9 @@ describe('a flood of random keys', () => {
     expect(statuses.slice(0, 20)).toEqual(Array(20).fill(401));
     expect(statuses.slice(20)).toEqual(Array(980).fill(429));
     expect(lookups() - before).toBe(20);
-    expect(JSON.parse(limited!.body)).toMatchObject({ error: { code: 'RATE_LIMITED', message: expect.stringMatching(/refused API keys/), details: [] } });
+    expect(JSON.parse(limited!.body)).toMatchObject({
+      error: { code: 'RATE_LIMITED', message: expect.stringMatching(/refused API keys/), details: [] },
+    });
     const retryAfter = Number(limited!.headers['retry-after']);
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
@@ -79,7 +81,7 @@ describe('a flood of random keys', () => {
     expect(lookups() - before).toBe(20);
   });
 
-  it('does not count a new sender\'s first burst: 30 tenants sending 10 requests each at once from one address are all accepted', async () => {
+  it("does not count a new sender's first burst: 30 tenants sending 10 requests each at once from one address are all accepted", async () => {
     const office = address();
     const tenants = await Promise.all(Array.from({ length: 30 }, () => tenantKey()));
     const before = lookups();
@@ -170,34 +172,54 @@ describe('401 answers', () => {
     const missing = await send(api, null, address());
     expect(missing.statusCode).toBe(401);
     expect(missing.headers['www-authenticate']).toBe('Bearer realm="esh3ar"');
-    expect(JSON.parse(missing.body)).toMatchObject({ error: { code: 'UNAUTHENTICATED', message: expect.stringMatching(/missing API key/), details: [] } });
+    expect(JSON.parse(missing.body)).toMatchObject({
+      error: { code: 'UNAUTHENTICATED', message: expect.stringMatching(/missing API key/), details: [] },
+    });
     const wrong = await send(api, randomKey(), address());
     expect(wrong.statusCode).toBe(401);
     expect(wrong.headers['www-authenticate']).toBe('Bearer realm="esh3ar", error="invalid_token", error_description="invalid API key"');
     expect(JSON.parse(wrong.body).error).toMatchObject({ code: 'UNAUTHENTICATED', message: 'invalid API key', details: [] });
   });
 
-  it('say when the key was revoked or the tenant disabled; the tenant\'s other keys keep working, and an enabled tenant is accepted again', async () => {
+  it("say when the key was revoked or the tenant disabled; the tenant's other keys keep working, and an enabled tenant is accepted again", async () => {
     const { tenantId, apiKey } = await tenantKey();
     const second = (await createApiKey(api.pool, tenantId))!;
     const client = address();
     for (const key of [apiKey, second.apiKey]) expect((await send(api, key, client)).statusCode).toBe(202);
     const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-    expect((await api.app.inject({ method: 'DELETE', url: `/v1/admin/tenants/${tenantId}/keys/${second.keyId}`, headers: admin })).statusCode).toBe(204);
-    const revoked = await waitFor(() => send(api, second.apiKey, client), (r) => r.statusCode !== 202, 2000);
+    expect(
+      (await api.app.inject({ method: 'DELETE', url: `/v1/admin/tenants/${tenantId}/keys/${second.keyId}`, headers: admin })).statusCode,
+    ).toBe(204);
+    const revoked = await waitFor(
+      () => send(api, second.apiKey, client),
+      (r) => r.statusCode !== 202,
+      2000,
+    );
     expect(revoked.statusCode).toBe(401);
     expect(JSON.parse(revoked.body).error.message).toBe('this API key has been revoked');
     expect(revoked.headers['www-authenticate']).toMatch(/error="invalid_token"/);
     expect((await send(api, apiKey, client)).statusCode).toBe(202);
 
     expect((await api.app.inject({ method: 'POST', url: `/v1/admin/tenants/${tenantId}/disable`, headers: admin })).statusCode).toBe(200);
-    const disabled = await waitFor(() => send(api, apiKey, client), (r) => r.statusCode !== 202, 2000);
+    const disabled = await waitFor(
+      () => send(api, apiKey, client),
+      (r) => r.statusCode !== 202,
+      2000,
+    );
     expect(disabled.statusCode).toBe(401);
     expect(JSON.parse(disabled.body).error).toMatchObject({ code: 'UNAUTHENTICATED', message: 'this tenant is disabled', details: [] });
 
     expect((await api.app.inject({ method: 'POST', url: `/v1/admin/tenants/${tenantId}/enable`, headers: admin })).statusCode).toBe(200);
-    expect((await waitFor(() => send(api, apiKey, client), (r) => r.statusCode === 202, 2000)).statusCode).toBe(202);
+    expect(
+      (
+        await waitFor(
+          () => send(api, apiKey, client),
+          (r) => r.statusCode === 202,
+          2000,
+        )
+      ).statusCode,
+    ).toBe(202);
   });
 });
 
@@ -221,14 +243,20 @@ describe('last use of a key', () => {
     const first = Date.now();
     for (let i = 0; i < 200; i++) expect((await send(other, apiKey, client)).statusCode).toBe(202);
     const last = Date.now();
-    const lastUsed = async () => (await api.pool.query<{ last_used_at: Date | null }>('SELECT last_used_at FROM api_keys WHERE tenant_id = $1', [tenantId])).rows[0]!.last_used_at;
+    const lastUsed = async () =>
+      (await api.pool.query<{ last_used_at: Date | null }>('SELECT last_used_at FROM api_keys WHERE tenant_id = $1', [tenantId])).rows[0]!
+        .last_used_at;
     expect(await lastUsed()).toBeNull();
     await other.close();
     expect(other.statements.get('api-key-usage')).toBe(1);
     const at = (await lastUsed())!.getTime();
     expect(at).toBeGreaterThanOrEqual(first);
     expect(at).toBeLessThanOrEqual(last);
-    const listed = await api.app.inject({ method: 'GET', url: `/v1/admin/tenants/${tenantId}/keys`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const listed = await api.app.inject({
+      method: 'GET',
+      url: `/v1/admin/tenants/${tenantId}/keys`,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(JSON.parse(listed.body).items[0].lastUsedAt).toBe(new Date(at).toISOString());
   });
 });
@@ -238,7 +266,8 @@ describe('client address behind a proxy (API_TRUST_PROXY)', () => {
     const behindProxy = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix, env: { API_TRUST_PROXY: '127.0.0.1' } });
     try {
       const forwarded = (client: string) => ({ 'x-forwarded-for': client });
-      for (let i = 0; i < 20; i++) expect((await send(behindProxy, randomKey(), '127.0.0.1', forwarded('203.0.113.7'))).statusCode).toBe(401);
+      for (let i = 0; i < 20; i++)
+        expect((await send(behindProxy, randomKey(), '127.0.0.1', forwarded('203.0.113.7'))).statusCode).toBe(401);
       expect((await send(behindProxy, randomKey(), '127.0.0.1', forwarded('203.0.113.7'))).statusCode).toBe(429);
       // Another client behind the same proxy is not limited.
       expect((await send(behindProxy, randomKey(), '127.0.0.1', forwarded('203.0.113.8'))).statusCode).toBe(401);

@@ -59,13 +59,21 @@ export function authenticate(parts: AuthParts) {
   function refuse(reply: FastifyReply, reason: AuthRefusal): ApiError {
     metrics.refused.inc({ reason });
     const message = MESSAGES[reason];
-    reply.header('www-authenticate', reason === 'missing' ? 'Bearer realm="esh3ar"' : `Bearer realm="esh3ar", error="invalid_token", error_description="${message}"`);
+    reply.header(
+      'www-authenticate',
+      reason === 'missing' ? 'Bearer realm="esh3ar"' : `Bearer realm="esh3ar", error="invalid_token", error_description="${message}"`,
+    );
     return apiError('UNAUTHENTICATED', message);
   }
 
   function limited(attempt: { retryAfterSeconds: number }): ApiError {
     metrics.limited.inc();
-    return apiError('RATE_LIMITED', `too many refused API keys from this address; retry in ${attempt.retryAfterSeconds} s`, [], attempt.retryAfterSeconds);
+    return apiError(
+      'RATE_LIMITED',
+      `too many refused API keys from this address; retry in ${attempt.retryAfterSeconds} s`,
+      [],
+      attempt.retryAfterSeconds,
+    );
   }
 
   function admit(request: FastifyRequest, reply: FastifyReply, verdict: KeyVerdict, now: number): void {
@@ -178,7 +186,9 @@ export function registerApiKeyAuth(app: FastifyInstance, deps: ApiKeyAuthDeps): 
   app.decorateRequest('tenant', null);
   app.addHook('onRequest', authenticate({ cache, failures, usage, metrics: createAuthMetrics(deps.registry) }));
   app.addHook('onClose', async () => {
-    await revocations.close().catch((error: Error) => deps.logger.warn({ err: error }, 'API key revocation listener did not close cleanly'));
+    await revocations
+      .close()
+      .catch((error: Error) => deps.logger.warn({ err: error }, 'API key revocation listener did not close cleanly'));
     await usage.close();
   });
 }

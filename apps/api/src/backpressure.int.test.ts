@@ -49,11 +49,15 @@ describe('backpressure on the buffer (capacity 10, watermark 0.5, no worker stor
     // A worker drains the buffer: exactly the accepted messages are stored, and intake reopens.
     await stack.startWorker();
     const stored = await waitFor(
-      async () => (await stack.pool.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1', [tenantId])).rows.map((r) => r.id),
+      async () =>
+        (await stack.pool.query<{ id: string }>('SELECT id FROM messages WHERE tenant_id = $1', [tenantId])).rows.map((r) => r.id),
       (ids) => ids.length >= accepted.length,
     );
     expect(stored.sort()).toEqual([...accepted].sort());
-    await waitFor(() => send(api, apiKey, 'POST', '/v1/messages', message('low')), (r) => r.status === 202);
+    await waitFor(
+      () => send(api, apiKey, 'POST', '/v1/messages', message('low')),
+      (r) => r.status === 202,
+    );
   });
 });
 
@@ -69,7 +73,9 @@ describe('backpressure at capacity 200 (watermark 0.8), no worker storing, concu
     const accepted: string[] = [];
     let refused = 0;
     for (let sent = 0; sent < total; sent += wave) {
-      const answers = await Promise.all(Array.from({ length: Math.min(wave, total - sent) }, () => send(stack.api!.url, apiKey, 'POST', '/v1/messages', message(priority))));
+      const answers = await Promise.all(
+        Array.from({ length: Math.min(wave, total - sent) }, () => send(stack.api!.url, apiKey, 'POST', '/v1/messages', message(priority))),
+      );
       for (const r of answers) {
         if (r.status === 202) accepted.push(r.body.id);
         else {
@@ -95,10 +101,16 @@ describe('backpressure at capacity 200 (watermark 0.8), no worker storing, concu
     expect((await send(api, null, 'GET', '/health/ready')).body.checks.buffer).toEqual({ depth: 200, capacity: 200, utilization: 1 });
 
     await stack.startWorker();
-    const reopened = await waitFor(() => send(api, apiKey, 'POST', '/v1/messages', message('normal')), (r) => r.status === 202);
+    const reopened = await waitFor(
+      () => send(api, apiKey, 'POST', '/v1/messages', message('normal')),
+      (r) => r.status === 202,
+    );
     const accepted = [...normal.accepted, ...critical.accepted, reopened.body.id as string];
     const { rows } = await waitFor(
-      () => stack.pool.query<{ id: string; copies: string }>('SELECT id, count(*) AS copies FROM messages WHERE tenant_id = $1 GROUP BY id', [tenantId]),
+      () =>
+        stack.pool.query<{ id: string; copies: string }>('SELECT id, count(*) AS copies FROM messages WHERE tenant_id = $1 GROUP BY id', [
+          tenantId,
+        ]),
       (result) => result.rows.length >= accepted.length,
     );
     expect(rows.map((r) => r.id).sort()).toEqual([...accepted].sort());
@@ -118,9 +130,20 @@ describe('memory pressure (@fastify/under-pressure)', () => {
   it('sheds the message routes with 503 OVERLOADED and Retry-After, and still answers /health/* and /metrics', async () => {
     const api = stack.api!.url;
     const { apiKey } = await stack.tenant('enterprise');
-    const shed = await waitFor(() => send(api, apiKey, 'POST', '/v1/messages', message('critical')), (r) => r.status !== 202, 10_000);
+    const shed = await waitFor(
+      () => send(api, apiKey, 'POST', '/v1/messages', message('critical')),
+      (r) => r.status !== 202,
+      10_000,
+    );
     expect(shed.status).toBe(503);
-    expect(shed.body).toEqual({ error: { code: 'OVERLOADED', message: expect.stringContaining('under pressure'), details: [], requestId: shed.headers.get('x-request-id') } });
+    expect(shed.body).toEqual({
+      error: {
+        code: 'OVERLOADED',
+        message: expect.stringContaining('under pressure'),
+        details: [],
+        requestId: shed.headers.get('x-request-id'),
+      },
+    });
     expect(shed.headers.get('retry-after')).toBe('2');
     expect((await send(api, apiKey, 'GET', '/v1/messages')).status).toBe(503);
     expect((await send(api, null, 'GET', '/health/live')).status).toBe(200);
@@ -141,10 +164,29 @@ describe('Redis unreachable', () => {
     const port = await freePort();
     redisDir = mkdtempSync(join(tmpdir(), 'esh3ar-redis-'));
     // Durable as production runs it: the api refuses a Redis without AOF (guardRedisDurability).
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', redisDir, '--save', '', '--appendonly', 'yes', '--maxmemory-policy', 'noeviction'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve) => redis.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('Ready to accept connections') && resolve()));
+    redis = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        redisDir,
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    await new Promise<void>((resolve) =>
+      redis.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('Ready to accept connections') && resolve()),
+    );
     stack = await startStack('redis-down', { redisUrl: `redis://127.0.0.1:${port}`, api: false });
     stack.api = await startApp('api', stack.env);
   });

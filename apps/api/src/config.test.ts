@@ -25,7 +25,13 @@ describe('parseConfig (api)', () => {
   });
 
   it('reads the protection switches and pressure limits', () => {
-    const config = parseConfig({ API_RATE_LIMIT: 'off', API_BACKPRESSURE: 'OFF', API_MAX_EVENT_LOOP_DELAY_MS: '0', API_MAX_HEAP_BYTES: '1073741824', API_MAX_RSS_BYTES: '2147483648' });
+    const config = parseConfig({
+      API_RATE_LIMIT: 'off',
+      API_BACKPRESSURE: 'OFF',
+      API_MAX_EVENT_LOOP_DELAY_MS: '0',
+      API_MAX_HEAP_BYTES: '1073741824',
+      API_MAX_RSS_BYTES: '2147483648',
+    });
     expect(config.admission).toEqual({ rateLimit: false, backpressure: false });
     expect(config.pressure).toEqual({ maxEventLoopDelayMs: 0, maxHeapUsedBytes: 1_073_741_824, maxRssBytes: 2_147_483_648 });
   });

@@ -1,4 +1,14 @@
-import { ConfigError, deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readOptionalString, readPort, readSwitch, type Env } from '@esh3ar/config';
+import {
+  ConfigError,
+  deepFreeze,
+  runtimeConfigFromEnv,
+  parseCommonConfig,
+  readInt,
+  readOptionalString,
+  readPort,
+  readSwitch,
+  type Env,
+} from '@esh3ar/config';
 import { parseTrustedProxies } from './trusted-proxies.ts';
 
 /** 32 characters: 128 bits as hex, the least `openssl rand -hex 32` (64) or any generator we document gives; a typed password is shorter. */
@@ -10,10 +20,14 @@ export const ADMIN_TOKEN_PLACEHOLDERS: readonly string[] = ['change-me'];
 function checkAdminToken(token: string | null): string | null {
   if (token === null) return null;
   if (ADMIN_TOKEN_PLACEHOLDERS.includes(token)) {
-    throw new ConfigError(`ADMIN_TOKEN is the placeholder "${token}" of the examples: make a real one with \`openssl rand -hex 32\`, or leave it unset to disable /v1/admin/*`);
+    throw new ConfigError(
+      `ADMIN_TOKEN is the placeholder "${token}" of the examples: make a real one with \`openssl rand -hex 32\`, or leave it unset to disable /v1/admin/*`,
+    );
   }
   if (token.length < ADMIN_TOKEN_MIN_CHARS) {
-    throw new ConfigError(`ADMIN_TOKEN must be at least ${ADMIN_TOKEN_MIN_CHARS} characters, got ${token.length}: make one with \`openssl rand -hex 32\`, or leave it unset to disable /v1/admin/*`);
+    throw new ConfigError(
+      `ADMIN_TOKEN must be at least ${ADMIN_TOKEN_MIN_CHARS} characters, got ${token.length}: make one with \`openssl rand -hex 32\`, or leave it unset to disable /v1/admin/*`,
+    );
   }
   return token;
 }

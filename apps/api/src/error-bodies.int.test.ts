@@ -1,4 +1,13 @@
-import { send, startPrivatePostgres, startPrivateRedis, startStack, waitFor, type PrivatePostgres, type PrivateRedis, type Stack } from '@esh3ar/stack';
+import {
+  send,
+  startPrivatePostgres,
+  startPrivateRedis,
+  startStack,
+  waitFor,
+  type PrivatePostgres,
+  type PrivateRedis,
+  type Stack,
+} from '@esh3ar/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /*
@@ -15,7 +24,8 @@ let apiKey: string;
 const message = { recipient: '+966501234567', content: 'hi' };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** What drivers put in their errors: addresses, ports, socket codes, PostgreSQL's wording. */
-const DRIVER_TEXT = /127\.0\.0\.1|localhost|:\d{2,5}\b|ECONN|EPIPE|ETIMEDOUT|connect |terminat|administrator|Connection is closed|SQL|relation /i;
+const DRIVER_TEXT =
+  /127\.0\.0\.1|localhost|:\d{2,5}\b|ECONN|EPIPE|ETIMEDOUT|connect |terminat|administrator|Connection is closed|SQL|relation /i;
 
 beforeAll(async () => {
   [postgres, redis] = await Promise.all([startPrivatePostgres(), startPrivateRedis()]);
@@ -36,7 +46,12 @@ const linesOf = (requestId: string) => stack.api!.logs.filter((l) => l.reqId ===
 
 describe('request ids', () => {
   it('every answer carries x-request-id: the caller’s when well formed, a UUID otherwise', async () => {
-    for (const [method, path, key] of [['GET', '/health/live', null], ['GET', '/nowhere', null], ['POST', '/v1/messages', null], ['POST', '/v1/messages', apiKey]] as const) {
+    for (const [method, path, key] of [
+      ['GET', '/health/live', null],
+      ['GET', '/nowhere', null],
+      ['POST', '/v1/messages', null],
+      ['POST', '/v1/messages', apiKey],
+    ] as const) {
       const r = await send(api, key, method, path, method === 'POST' ? message : undefined);
       expect(r.headers.get('x-request-id'), `${method} ${path}`).toMatch(UUID);
       if (r.status >= 400) expect(r.body.error.requestId).toBe(r.headers.get('x-request-id'));
@@ -56,7 +71,9 @@ describe('request ids', () => {
       const r = await send(api, key, 'GET', '/v1/messages');
       expect(r.status).toBe(401);
       expect(r.headers.get('www-authenticate')).toMatch(/^Bearer realm="esh3ar"/);
-      expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') } });
+      expect(r.body).toEqual({
+        error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') },
+      });
     }
   });
 });
@@ -65,11 +82,25 @@ describe('503 UNAVAILABLE names no host, port or driver message; the log has the
   it('PostgreSQL down: a read says "the message store is unreachable"', async () => {
     postgres.stop();
     try {
-      const r = await waitFor(() => send(api, apiKey, 'GET', '/v1/messages'), (a) => a.status === 503, 10_000);
-      expect(r.body).toEqual({ error: { code: 'UNAVAILABLE', message: 'the message store is unreachable; retry shortly', details: [], requestId: r.headers.get('x-request-id') } });
+      const r = await waitFor(
+        () => send(api, apiKey, 'GET', '/v1/messages'),
+        (a) => a.status === 503,
+        10_000,
+      );
+      expect(r.body).toEqual({
+        error: {
+          code: 'UNAVAILABLE',
+          message: 'the message store is unreachable; retry shortly',
+          details: [],
+          requestId: r.headers.get('x-request-id'),
+        },
+      });
       expect(r.headers.get('retry-after')).toBe('1');
       const logged = await stack.api!.waitForLog((l) => l.reqId === r.body.error.requestId && l.level === 40);
-      expect(logged).toMatchObject({ msg: 'request refused: a service it needs is unavailable', reason: 'the message store is unreachable; retry shortly' });
+      expect(logged).toMatchObject({
+        msg: 'request refused: a service it needs is unavailable',
+        reason: 'the message store is unreachable; retry shortly',
+      });
       expect(String(logged.cause)).toMatch(DRIVER_TEXT);
       const ready = await send(api, null, 'GET', '/health/ready');
       expect(ready.body.checks.postgres).toMatch(/^error: (unreachable|no answer within 1000 ms)$/);
@@ -79,13 +110,26 @@ describe('503 UNAVAILABLE names no host, port or driver message; the log has the
   });
 
   it('Redis down: a send and a read say only that a service is unreachable', async () => {
-    await waitFor(() => send(api, apiKey, 'GET', '/v1/messages'), (a) => a.status === 200, 10_000);
+    await waitFor(
+      () => send(api, apiKey, 'GET', '/v1/messages'),
+      (a) => a.status === 200,
+      10_000,
+    );
     await redis.kill();
     try {
-      for (const [method, path] of [['POST', '/v1/messages'], ['GET', '/v1/messages'], ['GET', '/v1/messages/01937a6e-0000-7000-8000-000000000000']] as const) {
+      for (const [method, path] of [
+        ['POST', '/v1/messages'],
+        ['GET', '/v1/messages'],
+        ['GET', '/v1/messages/01937a6e-0000-7000-8000-000000000000'],
+      ] as const) {
         const r = await send(api, apiKey, method, path, method === 'POST' ? message : undefined);
         expect(r.status, `${method} ${path}`).toBe(503);
-        expect(r.body.error).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/^[a-z ]+ is unreachable; retry shortly$/), details: [], requestId: r.headers.get('x-request-id') });
+        expect(r.body.error).toMatchObject({
+          code: 'UNAVAILABLE',
+          message: expect.stringMatching(/^[a-z ]+ is unreachable; retry shortly$/),
+          details: [],
+          requestId: r.headers.get('x-request-id'),
+        });
         expect(JSON.stringify(r.body)).not.toMatch(DRIVER_TEXT);
         // The driver's error (ioredis: "Stream isn't writeable…", or a connection refused) is in the log, not the answer.
         const logged = await stack.api!.waitForLog((l) => l.reqId === r.body.error.requestId && l.level === 40);

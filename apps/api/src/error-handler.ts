@@ -14,7 +14,11 @@ export function errorHandler(metrics: IngestMetrics) {
     const { code } = answer.body.error;
     if (code === 'INTERNAL') request.log.error({ err: error }, 'request failed');
     // One line per refused request while a service is down: the answer says only "retry".
-    if (code === 'UNAVAILABLE') request.log.warn({ reason: error.message, cause: error.cause instanceof Error ? error.cause.message : error.cause }, 'request refused: a service it needs is unavailable');
+    if (code === 'UNAVAILABLE')
+      request.log.warn(
+        { reason: error.message, cause: error.cause instanceof Error ? error.cause.message : error.cause },
+        'request refused: a service it needs is unavailable',
+      );
     if (answer.status === 401 && !request.url.startsWith('/v1/admin/')) metrics.refused.inc({ reason: 'auth' });
     // RFC 9110 §11.6.1: a 401 names its scheme. The admin routes may have set their own (Basic, for the queue board).
     if (answer.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer realm="esh3ar"');

@@ -10,9 +10,7 @@ export interface ApiError extends FastifyError {
   retryAfterSeconds?: number;
 }
 
-const constructors = new Map(
-  (Object.keys(ERROR_STATUS) as ErrorCode[]).map((code) => [code, createError(code, '%s', ERROR_STATUS[code])]),
-);
+const constructors = new Map((Object.keys(ERROR_STATUS) as ErrorCode[]).map((code) => [code, createError(code, '%s', ERROR_STATUS[code])]));
 
 export function apiError(code: ErrorCode, message: string, details: ErrorDetail[] = [], retryAfterSeconds?: number): ApiError {
   const error = new (constructors.get(code)!)(message) as ApiError;
@@ -33,7 +31,12 @@ export function unavailable(what: string, cause: unknown): ApiError {
 }
 
 function isApiError(error: unknown): error is ApiError {
-  return error instanceof Error && typeof (error as ApiError).code === 'string' && (error as ApiError).code in ERROR_STATUS && Array.isArray((error as ApiError).details);
+  return (
+    error instanceof Error &&
+    typeof (error as ApiError).code === 'string' &&
+    (error as ApiError).code in ERROR_STATUS &&
+    Array.isArray((error as ApiError).details)
+  );
 }
 
 /** Fastify's own errors, mapped onto the contract's codes. */

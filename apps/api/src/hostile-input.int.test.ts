@@ -22,7 +22,10 @@ beforeAll(async () => {
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const prefix = uniquePrefix('hostile-input');
   const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'hostile-input');
-  closers.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
+  closers.push(
+    () => db.drop(),
+    () => deletePrefix(redisUrl, prefix),
+  );
   // The kit turns the event-loop delay check off: the property generates its values on this loop, so it would measure the test, not the api.
   const api = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix });
   closers.push(() => api.close());
@@ -73,7 +76,14 @@ function withinContract(m: Json): boolean {
     storable(m.content) &&
     (m.subject === undefined || storable(m.subject)) &&
     entries.length <= LIMITS.metadataMaxKeys &&
-    entries.every(([k, v]) => storable(k) && chars(k) >= 1 && chars(k) <= LIMITS.metadataKeyMaxChars && storable(v) && chars(v as string) <= LIMITS.metadataValueMaxChars)
+    entries.every(
+      ([k, v]) =>
+        storable(k) &&
+        chars(k) >= 1 &&
+        chars(k) <= LIMITS.metadataKeyMaxChars &&
+        storable(v) &&
+        chars(v as string) <= LIMITS.metadataValueMaxChars,
+    )
   );
 }
 
@@ -98,14 +108,34 @@ describe('hostile fields, one message and in a batch', () => {
   const NOT_STORABLE = /without NUL \(U\+0000\) or a lone surrogate/;
   const cases: [string, Json, string, RegExp][] = [
     ['a metadata key with a newline, and a number value', { metadata: { 'k\n': 5 } }, '/metadata/k\n', /metadata values must be strings/],
-    ['a metadata key with U+2028, and an object value', { metadata: { 'k\u2028': { a: 1 } } }, '/metadata/k\u2028', /metadata values must be strings/],
+    [
+      'a metadata key with U+2028, and an object value',
+      { metadata: { 'k\u2028': { a: 1 } } },
+      '/metadata/k\u2028',
+      /metadata values must be strings/,
+    ],
     ['a metadata array value', { metadata: { k: ['v'] } }, '/metadata/k', /metadata values must be strings/],
     ['a metadata null value', { metadata: { k: null } }, '/metadata/k', /metadata values must be strings/],
     ['an empty metadata key', { metadata: { '': 'v' } }, '/metadata/', /metadata keys must be 1 to 64 characters/],
-    ['a 65-character metadata key', { metadata: { ['k'.repeat(65)]: 'v' } }, `/metadata/${'k'.repeat(65)}`, /metadata keys must be 1 to 64/],
-    ['a metadata key with a slash, too long', { metadata: { [`a/b~${'c'.repeat(64)}`]: 'v' } }, `/metadata/a~1b~0${'c'.repeat(64)}`, /metadata keys/],
+    [
+      'a 65-character metadata key',
+      { metadata: { ['k'.repeat(65)]: 'v' } },
+      `/metadata/${'k'.repeat(65)}`,
+      /metadata keys must be 1 to 64/,
+    ],
+    [
+      'a metadata key with a slash, too long',
+      { metadata: { [`a/b~${'c'.repeat(64)}`]: 'v' } },
+      `/metadata/a~1b~0${'c'.repeat(64)}`,
+      /metadata keys/,
+    ],
     ['a 1025-character metadata value', { metadata: { k: 'v'.repeat(1025) } }, '/metadata/k', /at most 1024 characters/],
-    ['17 metadata entries', { metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) }, '/metadata', /at most 16 entries/],
+    [
+      '17 metadata entries',
+      { metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, 'v'])) },
+      '/metadata',
+      /at most 16 entries/,
+    ],
     ['metadata as an array', { metadata: ['v'] }, '/metadata', /metadata must be an object/],
     ['metadata as null', { metadata: null }, '/metadata', /metadata must be an object/],
     ['U+0000 in a metadata key', { metadata: { [`k${NUL}`]: 'v' } }, `/metadata/k${NUL}`, NOT_STORABLE],
@@ -142,13 +172,23 @@ describe('hostile fields, one message and in a batch', () => {
     const batch = await postJson('/v1/messages/batch', { messages: [VALID, { ...VALID, ...over }] });
     expect(batch.statusCode).toBe(202);
     const answer = expectDocumented(batch);
-    expect(answer).toMatchObject({ accepted: 1, rejected: 1, results: [{ index: 0, status: 'queued' }, { index: 1, error: { code: 'VALIDATION_FAILED', message: error.message } }] });
+    expect(answer).toMatchObject({
+      accepted: 1,
+      rejected: 1,
+      results: [
+        { index: 0, status: 'queued' },
+        { index: 1, error: { code: 'VALIDATION_FAILED', message: error.message } },
+      ],
+    });
     await expectBuffered(answer.results[0].id, VALID);
   });
 
   it.each([
     ['a metadata key with a newline', { 'k\n': '5' }],
-    ['keys with \\r, U+2028, a slash, a backslash, a tab and emoji', { '\r': 'a', '\u2028': 'b', 'a/b': 'c', '\\': '\\N', '\t': '\\.', '😀': '👨‍👩‍👧‍👦' }],
+    [
+      'keys with \\r, U+2028, a slash, a backslash, a tab and emoji',
+      { '\r': 'a', '\u2028': 'b', 'a/b': 'c', '\\': '\\N', '\t': '\\.', '😀': '👨‍👩‍👧‍👦' },
+    ],
     ['a 64-character key and a 1024-character value', { ['😀'.repeat(64)]: 'ع'.repeat(1024) }],
     ['16 entries', Object.fromEntries(Array.from({ length: 16 }, (_, i) => [`k${i}\n`, `v${i}`]))],
     ['keys that name Object.prototype members', { constructor: 'c', toString: 't', hasOwnProperty: 'h' }],
@@ -172,7 +212,10 @@ describe('hostile bodies and headers', () => {
     ['256 characters', 'k'.repeat(256)],
     ['nothing', ''],
   ])('400 VALIDATION_FAILED for an Idempotency-Key of %s, one message and a batch', async (_name, key) => {
-    for (const [url, body] of [['/v1/messages', VALID], ['/v1/messages/batch', { messages: [VALID] }]] as const) {
+    for (const [url, body] of [
+      ['/v1/messages', VALID],
+      ['/v1/messages/batch', { messages: [VALID] }],
+    ] as const) {
       const r = await postJson(url, body, { 'idempotency-key': key });
       expect(r.statusCode, r.body).toBe(400);
       const { error } = expectDocumented(r);
@@ -191,7 +234,13 @@ describe('hostile bodies and headers', () => {
     expect(JSON.parse(again.body).id).toBe(JSON.parse(first.body).id);
   });
 
-  it.each([['an array', [VALID]], ['null', null], ['a string', 'x'], ['a number', 1e308], ['true', true]])('400 VALIDATION_FAILED for a message body that is %s', async (_name, body) => {
+  it.each([
+    ['an array', [VALID]],
+    ['null', null],
+    ['a string', 'x'],
+    ['a number', 1e308],
+    ['true', true],
+  ])('400 VALIDATION_FAILED for a message body that is %s', async (_name, body) => {
     const r = await postJson('/v1/messages', body);
     expect(r.statusCode, r.body).toBe(400);
     expect(expectDocumented(r).error).toEqual({
@@ -234,7 +283,27 @@ describe('hostile bodies and headers', () => {
 describe('property: whatever a sender sends, the answer is 202 or a documented 4xx, and a 202 is buffered byte-exact', () => {
   const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code));
   // What COPY, JSON and Unicode each treat specially; each is stored as it is.
-  const awkward = fc.constantFrom('\\', '\t', '\n', '\r', '\r\n', '\\.', '\\N', '"', "'", '\u2028', '\u2029', '\ufeff', '\uffff', '\x7f', '\x1b', '😀', '👨‍👩‍👧‍👦', 'ع', 'é');
+  const awkward = fc.constantFrom(
+    '\\',
+    '\t',
+    '\n',
+    '\r',
+    '\r\n',
+    '\\.',
+    '\\N',
+    '"',
+    "'",
+    '\u2028',
+    '\u2029',
+    '\ufeff',
+    '\uffff',
+    '\x7f',
+    '\x1b',
+    '😀',
+    '👨‍👩‍👧‍👦',
+    'ع',
+    'é',
+  );
   const poison = fc.oneof(fc.constant('\u0000'), loneSurrogate);
   const codePoint = fc.string({ unit: 'binary', minLength: 1, maxLength: 1 });
   const storableText = fc
@@ -248,17 +317,32 @@ describe('property: whatever a sender sends, the answer is 202 or a documented 4
     { weight: 4, arbitrary: fc.string({ unit: fc.oneof(awkward, poison, fc.constantFrom('a', ' ')), maxLength: 40 }) },
     { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
     // Either side of each length limit, counted in code points, with astral characters counting one.
-    { weight: 2, arbitrary: fc.tuple(fc.constantFrom(0, 63, 64, 65, 199, 200, 201, 1023, 1024, 1025, 4095, 4096, 4097), fc.constantFrom('x', '😀', '\\')).map(([n, c]) => c.repeat(n)) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(fc.constantFrom(0, 63, 64, 65, 199, 200, 201, 1023, 1024, 1025, 4095, 4096, 4097), fc.constantFrom('x', '😀', '\\'))
+        .map(([n, c]) => c.repeat(n)),
+    },
     // Over the single body limit (64 KiB): 413.
     { weight: 1, arbitrary: fc.constant('x'.repeat(70_000)) },
   );
   const anyJson = fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' });
   /** Mostly valid, sometimes hostile text, sometimes any JSON at all, sometimes absent (JSON.stringify drops undefined). */
   const field = <T>(valid: fc.Arbitrary<T>, absent = 0) =>
-    fc.oneof({ weight: 10, arbitrary: valid }, { weight: 1, arbitrary: hostileText }, { weight: 1, arbitrary: anyJson }, { weight: absent, arbitrary: fc.constant(undefined) });
+    fc.oneof(
+      { weight: 10, arbitrary: valid },
+      { weight: 1, arbitrary: hostileText },
+      { weight: 1, arbitrary: anyJson },
+      { weight: absent, arbitrary: fc.constant(undefined) },
+    );
   const metadata = fc.oneof(
     { weight: 6, arbitrary: fc.dictionary(storableText, storableText, { maxKeys: LIMITS.metadataMaxKeys }) },
-    { weight: 3, arbitrary: fc.dictionary(fc.oneof(storableText, hostileText), fc.oneof(storableText, hostileText), { maxKeys: LIMITS.metadataMaxKeys + 2 }) },
+    {
+      weight: 3,
+      arbitrary: fc.dictionary(fc.oneof(storableText, hostileText), fc.oneof(storableText, hostileText), {
+        maxKeys: LIMITS.metadataMaxKeys + 2,
+      }),
+    },
     { weight: 1, arbitrary: fc.dictionary(storableText, anyJson, { maxKeys: 4 }) },
   );
   const message = fc.record({
@@ -267,24 +351,47 @@ describe('property: whatever a sender sends, the answer is 202 or a documented 4
     subject: field(storableText, 10),
     priority: field(fc.constantFrom(...PRIORITIES), 10),
     channel: field(fc.constantFrom('app', 'sms', 'whatsapp'), 10),
-    ttlSeconds: field(fc.oneof(fc.integer({ min: 1, max: LIMITS.ttlMaxSeconds }), fc.constantFrom(0, -1, 1.5, LIMITS.ttlMaxSeconds + 1, 1e308)), 10),
+    ttlSeconds: field(
+      fc.oneof(fc.integer({ min: 1, max: LIMITS.ttlMaxSeconds }), fc.constantFrom(0, -1, 1.5, LIMITS.ttlMaxSeconds + 1, 1e308)),
+      10,
+    ),
     fallback: field(fc.constantFrom('sms', 'whatsapp'), 30),
     metadata: field(metadata, 10),
     sender: field(fc.constant(undefined), 100),
   });
   const body = fc.oneof({ weight: 20, arbitrary: message }, { weight: 1, arbitrary: anyJson });
-  const batch = fc.oneof({ weight: 10, arbitrary: fc.record({ messages: fc.array(body, { minLength: 1, maxLength: 8 }) }) }, { weight: 1, arbitrary: anyJson });
+  const batch = fc.oneof(
+    { weight: 10, arbitrary: fc.record({ messages: fc.array(body, { minLength: 1, maxLength: 8 }) }) },
+    { weight: 1, arbitrary: anyJson },
+  );
   /** A raw body that need not be JSON at all, or JSON of a value. */
   const payload = <T>(value: fc.Arbitrary<T>) =>
-    fc.oneof({ weight: 20, arbitrary: value.map((v) => JSON.stringify(v) ?? 'null') }, { weight: 1, arbitrary: fc.string({ unit: fc.oneof(awkward, poison, fc.constantFrom('{', '}', '[', '"', ':')) }) });
+    fc.oneof(
+      { weight: 20, arbitrary: value.map((v) => JSON.stringify(v) ?? 'null') },
+      { weight: 1, arbitrary: fc.string({ unit: fc.oneof(awkward, poison, fc.constantFrom('{', '}', '[', '"', ':')) }) },
+    );
   // Header values as HTTP carries them: tab, visible ASCII and latin-1 (Node decodes obs-text bytes as latin-1).
-  const headerChar = fc.oneof(fc.constant(9), fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff })).map((c) => String.fromCharCode(c));
-  const idempotencyKey = fc.option(fc.string({ unit: headerChar, maxLength: LIMITS.idempotencyKeyMaxChars + 5 }), { nil: undefined, freq: 2 });
-  const contentType = fc.oneof({ weight: 20, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/JSON') });
+  const headerChar = fc
+    .oneof(fc.constant(9), fc.integer({ min: 0x20, max: 0x7e }), fc.integer({ min: 0x80, max: 0xff }))
+    .map((c) => String.fromCharCode(c));
+  const idempotencyKey = fc.option(fc.string({ unit: headerChar, maxLength: LIMITS.idempotencyKeyMaxChars + 5 }), {
+    nil: undefined,
+    freq: 2,
+  });
+  const contentType = fc.oneof(
+    { weight: 20, arbitrary: fc.constant('application/json') },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom('application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/JSON'),
+    },
+  );
   const request = (raw: fc.Arbitrary<string>) => fc.record({ raw, key: idempotencyKey, type: contentType, repeat: fc.boolean() });
 
   /** Sends one request (twice when asked, to see a replay); the number of messages it had accepted. */
-  async function sendAndCheck(url: string, { raw, key, type, repeat }: { raw: string; key: string | undefined; type: string; repeat: boolean }): Promise<number> {
+  async function sendAndCheck(
+    url: string,
+    { raw, key, type, repeat }: { raw: string; key: string | undefined; type: string; repeat: boolean },
+  ): Promise<number> {
     const headers: Record<string, string> = { 'content-type': type, ...(key === undefined ? {} : { 'idempotency-key': key }) };
     const r = await post(url, raw, headers);
     const answer = expectDocumented(r);

@@ -76,7 +76,10 @@ class StallingEnqueuer extends IngestEnqueuer {
 
 beforeAll(async () => {
   const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'idempotency');
-  closers.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
+  closers.push(
+    () => db.drop(),
+    () => deletePrefix(redisUrl, prefix),
+  );
   const api = await startInProcessApp({
     databaseUrl: db.url,
     redisUrl,
@@ -106,7 +109,12 @@ async function tenant(): Promise<{ id: string; authorization: string }> {
 }
 
 function post(who: { authorization: string }, url: string, body: unknown, key: string): Promise<LightMyRequestResponse> {
-  return app.inject({ method: 'POST', url, payload: body as object, headers: { authorization: who.authorization, 'content-type': 'application/json', 'idempotency-key': key } });
+  return app.inject({
+    method: 'POST',
+    url,
+    payload: body as object,
+    headers: { authorization: who.authorization, 'content-type': 'application/json', 'idempotency-key': key },
+  });
 }
 
 let storing = Promise.resolve();
@@ -114,10 +122,16 @@ let storing = Promise.resolve();
 function storeBuffered(): Promise<void> {
   storing = storing.then(async () => {
     const jobs = await queue.getJobs(['waiting', 'prioritized']);
-    const rows: RowToStore[] = jobs.flatMap((job) => (job.data as IngestJobData).messages.map((m) => ({ message: m, state: { status: 'pending' as const, failureReason: null } })));
+    const rows: RowToStore[] = jobs.flatMap((job) =>
+      (job.data as IngestJobData).messages.map((m) => ({ message: m, state: { status: 'pending' as const, failureReason: null } })),
+    );
     if (rows.length === 0) return;
     await storeBatch(pool, rows);
-    await removeBuffered(redis, keys, rows.map((r) => r.message.id));
+    await removeBuffered(
+      redis,
+      keys,
+      rows.map((r) => r.message.id),
+    );
     await Promise.all(jobs.map((job) => job.remove()));
   });
   return storing;
@@ -181,13 +195,25 @@ describe('after Redis lost its idempotency records', () => {
     // Every normal message over the watermark, critical ones admitted: the batch's refusals are by priority.
     buffer = { capacity: 1_000_000, highWatermark: 0 };
     const batch = {
-      messages: [message({ content: 'same' }), message({ recipient: 'not a number' }), message({ content: 'same', priority: 'critical' }), message({ content: 'same' }), message({ priority: 'critical', metadata: { b: '2', a: '1' } })],
+      messages: [
+        message({ content: 'same' }),
+        message({ recipient: 'not a number' }),
+        message({ content: 'same', priority: 'critical' }),
+        message({ content: 'same' }),
+        message({ priority: 'critical', metadata: { b: '2', a: '1' } }),
+      ],
     };
     const first = await post(t, '/v1/messages/batch', batch, 'batch-1');
     buffer = null;
     expect(first.statusCode).toBe(202);
     expect(first.json()).toMatchObject({ accepted: 2, rejected: 3 });
-    expect(first.json().results.map((r: { error?: { code: string } }) => r.error?.code ?? 'queued')).toEqual(['OVERLOADED', 'VALIDATION_FAILED', 'queued', 'OVERLOADED', 'queued']);
+    expect(first.json().results.map((r: { error?: { code: string } }) => r.error?.code ?? 'queued')).toEqual([
+      'OVERLOADED',
+      'VALIDATION_FAILED',
+      'queued',
+      'OVERLOADED',
+      'queued',
+    ]);
     await storeBuffered();
     await forgetIdempotencyRecords();
 
@@ -264,7 +290,9 @@ describe('a request that stalled or died holding its key', () => {
   });
 
   /** Repeats until the key is answered, each after the Retry-After of the one before: a lease's expiry is a time, no event to wait for. */
-  async function repeatUntilAnswered(send: () => Promise<LightMyRequestResponse>): Promise<{ answer: LightMyRequestResponse; waitedMs: number }> {
+  async function repeatUntilAnswered(
+    send: () => Promise<LightMyRequestResponse>,
+  ): Promise<{ answer: LightMyRequestResponse; waitedMs: number }> {
     const started = performance.now();
     for (;;) {
       const answer = await send();
@@ -274,20 +302,23 @@ describe('a request that stalled or died holding its key', () => {
     }
   }
 
-  it.concurrent('one that died before buffering its message: a repeat takes the key within 10 s and its message is stored once', async () => {
-    const t = await tenant();
-    const content = `died before ${randomUUID()}`;
-    const reached = enqueuer.stall(content, 'before');
-    pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-before'));
-    await reached;
+  it.concurrent(
+    'one that died before buffering its message: a repeat takes the key within 10 s and its message is stored once',
+    async () => {
+      const t = await tenant();
+      const content = `died before ${randomUUID()}`;
+      const reached = enqueuer.stall(content, 'before');
+      pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-before'));
+      await reached;
 
-    const { answer, waitedMs } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-before'));
-    expect(answer.statusCode).toBe(202);
-    expect(answer.headers['idempotent-replayed']).toBeUndefined();
-    expect(waitedMs).toBeLessThan(12_000);
-    await storeBuffered();
-    expect(await storedIds(t.id)).toEqual([answer.json().id]);
-  });
+      const { answer, waitedMs } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-before'));
+      expect(answer.statusCode).toBe(202);
+      expect(answer.headers['idempotent-replayed']).toBeUndefined();
+      expect(waitedMs).toBeLessThan(12_000);
+      await storeBuffered();
+      expect(await storedIds(t.id)).toEqual([answer.json().id]);
+    },
+  );
 
   // Not concurrent: another test's storeBuffered() would store the message before its job is taken away.
   it('one whose Redis died between its index entry and its job: a repeat after its lease is no replay of a message never buffered, and the entry leaves the depth', async () => {
@@ -309,21 +340,24 @@ describe('a request that stalled or died holding its key', () => {
   it.concurrent.each([
     ['still in the buffer', false],
     ['stored by a worker', true],
-  ])('one that died after buffering its message (%s): a repeat after its lease gets its id, and nothing new is stored', async (_name, storedFirst) => {
-    const t = await tenant();
-    const content = `died after ${randomUUID()}`;
-    const reached = enqueuer.stall(content, 'after');
-    pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-after'));
-    await reached;
-    if (storedFirst) await storeBuffered();
+  ])(
+    'one that died after buffering its message (%s): a repeat after its lease gets its id, and nothing new is stored',
+    async (_name, storedFirst) => {
+      const t = await tenant();
+      const content = `died after ${randomUUID()}`;
+      const reached = enqueuer.stall(content, 'after');
+      pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-after'));
+      await reached;
+      if (storedFirst) await storeBuffered();
 
-    const { answer, waitedMs } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-after'));
-    expect(answer.statusCode).toBe(202);
-    expect(answer.headers['idempotent-replayed']).toBe('true');
-    expect(waitedMs).toBeLessThan(12_000);
-    await storeBuffered();
-    expect(await storedIds(t.id)).toEqual([answer.json().id]);
-  });
+      const { answer, waitedMs } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-after'));
+      expect(answer.statusCode).toBe(202);
+      expect(answer.headers['idempotent-replayed']).toBe('true');
+      expect(waitedMs).toBeLessThan(12_000);
+      await storeBuffered();
+      expect(await storedIds(t.id)).toEqual([answer.json().id]);
+    },
+  );
 });
 
 describe('what a key costs', () => {

@@ -72,7 +72,9 @@ export function bodyHash(body: unknown): Buffer {
   } catch (error) {
     // JSON.parse takes nesting that JSON.stringify's recursion cannot (arrays 400,000 deep fit in a batch's 1 MiB).
     if (error instanceof RangeError) {
-      throw apiError('VALIDATION_FAILED', 'the request body is nested too deeply', [{ path: '/', message: 'the request body is nested too deeply' }]);
+      throw apiError('VALIDATION_FAILED', 'the request body is nested too deeply', [
+        { path: '/', message: 'the request body is nested too deeply' },
+      ]);
     }
     throw error;
   }
@@ -207,7 +209,15 @@ export async function claimIdempotencyKey(deps: IdempotencyDeps, request: Idempo
   let waited = 0;
   let pause = FIRST_WAIT_MS;
   for (;;) {
-    const [kind, found, leftMs] = await redis.esh3arIdempotencyClaimBuffer(record, keys.idempotencySince, nonce, tail, LEASE_MS, RECORD_TTL_SECONDS, expired);
+    const [kind, found, leftMs] = await redis.esh3arIdempotencyClaimBuffer(
+      record,
+      keys.idempotencySince,
+      nonce,
+      tail,
+      LEASE_MS,
+      RECORD_TTL_SECONDS,
+      expired,
+    );
     if (kind === REPLY.claimed) {
       const first: Claim = {
         kind: 'first',
@@ -233,7 +243,12 @@ export async function claimIdempotencyKey(deps: IdempotencyDeps, request: Idempo
     if (!held.bodyHash.equals(request.bodyHash)) throw reused();
     if (kind !== REPLY.leased) return { kind: 'replay', answer: held.answer };
     if (waited >= WAIT_BUDGET_MS) {
-      throw apiError('UNAVAILABLE', 'a request with this Idempotency-Key is still in progress; retry after Retry-After seconds', [], Math.max(1, Math.ceil((leftMs as number) / 1000)));
+      throw apiError(
+        'UNAVAILABLE',
+        'a request with this Idempotency-Key is still in progress; retry after Retry-After seconds',
+        [],
+        Math.max(1, Math.ceil((leftMs as number) / 1000)),
+      );
     }
     await sleep(pause);
     waited += pause;
@@ -255,7 +270,10 @@ async function answerFromStored(
 ): Promise<Claim | null> {
   let stored: KeyedMessage[];
   try {
-    stored = await within(LOOKUP_TIMEOUT_MS, messagesByIdempotencyKey(deps.pool, request.tenantId, request.key, RECORD_TTL_SECONDS, LIMITS.batchMaxMessages));
+    stored = await within(
+      LOOKUP_TIMEOUT_MS,
+      messagesByIdempotencyKey(deps.pool, request.tenantId, request.key, RECORD_TTL_SECONDS, LIMITS.batchMaxMessages),
+    );
   } catch (error) {
     request.log.warn({ err: error }, 'Idempotency-Key not looked up in PostgreSQL; taken as the first request');
     return null;

@@ -78,7 +78,14 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
     const hash = bodyHash(request.body);
     let claim: Claim;
     try {
-      claim = await claimIdempotencyKey(deps, { tenantId: request.tenant!.id, key, bodyHash: hash, answer: prepared.answer, fromStored: route.fromStored, log: request.log });
+      claim = await claimIdempotencyKey(deps, {
+        tenantId: request.tenant!.id,
+        key,
+        bodyHash: hash,
+        answer: prepared.answer,
+        fromStored: route.fromStored,
+        log: request.log,
+      });
     } catch (error) {
       if ((error as { code?: string }).code === 'IDEMPOTENCY_KEY_REUSED') metrics.refused.inc({ reason: 'idempotency' });
       if ((error as { statusCode?: number }).statusCode) throw error;
@@ -86,7 +93,8 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
     }
     if (claim.kind === 'replay') return answered(reply, route.render(claim.answer), true);
     // A lease not released expires in 10 s: the request's own error is the one to answer.
-    const release = (buffered: boolean) => claim.release(buffered).catch((error: Error) => request.log.warn({ err: error }, 'Idempotency-Key lease not released'));
+    const release = (buffered: boolean) =>
+      claim.release(buffered).catch((error: Error) => request.log.warn({ err: error }, 'Idempotency-Key lease not released'));
     try {
       prepared.admit();
     } catch (error) {

@@ -31,12 +31,21 @@ async function warm(apiKey: string): Promise<void> {
 
 /** Resolves with the ms from `started` until every process answers `status` for the key. */
 async function refusedByAll(apiKey: string, started: number, status = 401): Promise<number> {
-  await Promise.all(apis.map((api) => waitFor(() => send(api.url, apiKey, 'POST', '/v1/messages', message), (r) => r.status === status, REVOCATION_MS + 1000, 20)));
+  await Promise.all(
+    apis.map((api) =>
+      waitFor(
+        () => send(api.url, apiKey, 'POST', '/v1/messages', message),
+        (r) => r.status === status,
+        REVOCATION_MS + 1000,
+        20,
+      ),
+    ),
+  );
   return Date.now() - started;
 }
 
 describe('revocation across api processes', () => {
-  it('a key deleted through the admin API of one process is refused by both within 2 s; the tenant\'s other key keeps working', async () => {
+  it("a key deleted through the admin API of one process is refused by both within 2 s; the tenant's other key keeps working", async () => {
     const { tenantId, apiKey } = await stack.tenant();
     const second = (await createApiKey(stack.pool, tenantId))!;
     await warm(apiKey);

@@ -92,25 +92,28 @@ export class KeyRevocationListener {
     });
     this.#subscriber.on('error', (error: Error) => logger.debug({ err: error }, 'API key notification connection error'));
     this.#subscriber.subscribe(keyEventsChannel(prefix)).catch((error: Error) => {
-      if (!this.#closed) logger.warn({ err: error }, 'API key notifications unavailable; revocations apply by reading PostgreSQL every second');
+      if (!this.#closed)
+        logger.warn({ err: error }, 'API key notifications unavailable; revocations apply by reading PostgreSQL every second');
     });
   }
 
   #tick(): void {
-    this.#read().then(
-      () => {
-        if (this.#failing) this.#options.logger.info('API key revocations readable again');
-        this.#failing = false;
-      },
-      (error: unknown) => {
-        if (!this.#failing) this.#options.logger.warn({ err: error }, 'API key revocations not read; retrying every second');
-        this.#failing = true;
-      },
-    ).finally(() => {
-      if (this.#closed) return;
-      this.#timer = setTimeout(() => this.#tick(), this.#options.pollMs ?? POLL_MS);
-      this.#timer.unref();
-    });
+    this.#read()
+      .then(
+        () => {
+          if (this.#failing) this.#options.logger.info('API key revocations readable again');
+          this.#failing = false;
+        },
+        (error: unknown) => {
+          if (!this.#failing) this.#options.logger.warn({ err: error }, 'API key revocations not read; retrying every second');
+          this.#failing = true;
+        },
+      )
+      .finally(() => {
+        if (this.#closed) return;
+        this.#timer = setTimeout(() => this.#tick(), this.#options.pollMs ?? POLL_MS);
+        this.#timer.unref();
+      });
   }
 
   /** One read of the log after the reads already asked for; rejects when PostgreSQL does. */

@@ -28,11 +28,19 @@ afterAll(async () => {
 /** JSON.parse's own type (any): answers are read as the contract describes them, and checked against it. */
 type Json = ReturnType<typeof JSON.parse>;
 
-async function admin(method: 'GET' | 'POST' | 'DELETE', url: string, payload?: unknown, token: string | null = ADMIN_TOKEN): Promise<{ status: number; body: Json; raw: string }> {
+async function admin(
+  method: 'GET' | 'POST' | 'DELETE',
+  url: string,
+  payload?: unknown,
+  token: string | null = ADMIN_TOKEN,
+): Promise<{ status: number; body: Json; raw: string }> {
   const r = await api.app.inject({
     method,
     url,
-    headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(payload === undefined ? {} : { 'content-type': 'application/json' }) },
+    headers: {
+      ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+      ...(payload === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
   });
   return { status: r.statusCode, body: r.body === '' ? null : JSON.parse(r.body), raw: r.body };
@@ -79,11 +87,12 @@ describe('/v1/admin/tenants/{tenantId}/keys', () => {
     expect(Date.parse(r.body.items[0].createdAt)).toBeLessThanOrEqual(Date.parse(r.body.items[1].createdAt));
     for (const secret of [apiKey, second.apiKey]) {
       const hash = hashApiKey(secret);
-      for (const form of [secret, secret.slice(4), hash.toString('hex'), hash.toString('base64'), hash.toString('base64url')]) expect(r.raw).not.toContain(form);
+      for (const form of [secret, secret.slice(4), hash.toString('hex'), hash.toString('base64'), hash.toString('base64url')])
+        expect(r.raw).not.toContain(form);
     }
   });
 
-  it('DELETE revokes: 204, the key is refused (401) within 2 s, the tenant\'s other key keeps working, the list no longer shows it; again: 404', async () => {
+  it("DELETE revokes: 204, the key is refused (401) within 2 s, the tenant's other key keeps working, the list no longer shows it; again: 404", async () => {
     const { tenantId, apiKey } = await newTenant();
     const second = (await admin('POST', `/v1/admin/tenants/${tenantId}/keys`)).body;
     expect(await sendWith(second.apiKey)).toBe(202);
@@ -91,21 +100,27 @@ describe('/v1/admin/tenants/{tenantId}/keys', () => {
     const r = await admin('DELETE', `/v1/admin/tenants/${tenantId}/keys/${second.keyId}`);
     expect(r.status).toBe(204);
     expect(r.raw).toBe('');
-    await waitFor(() => sendWith(second.apiKey), (status) => status === 401, 2000);
+    await waitFor(
+      () => sendWith(second.apiKey),
+      (status) => status === 401,
+      2000,
+    );
     expect(Date.now() - started).toBeLessThan(2000);
     expect(await sendWith(apiKey)).toBe(202);
     expect((await admin('GET', `/v1/admin/tenants/${tenantId}/keys`)).body.items.map((k: Json) => k.keyId)).not.toContain(second.keyId);
     expect((await admin('DELETE', `/v1/admin/tenants/${tenantId}/keys/${second.keyId}`)).status).toBe(404);
   });
 
-  it('another tenant\'s key id is 404 everywhere, and that key keeps working', async () => {
+  it("another tenant's key id is 404 everywhere, and that key keeps working", async () => {
     const mine = await newTenant('mine');
     const theirs = await newTenant('theirs');
     const theirKey = (await admin('POST', `/v1/admin/tenants/${theirs.tenantId}/keys`)).body;
     const r = await admin('DELETE', `/v1/admin/tenants/${mine.tenantId}/keys/${theirKey.keyId}`);
     expect(r.status).toBe(404);
     expect(r.body).toMatchObject({ error: { code: 'NOT_FOUND', message: expect.any(String), details: [] } });
-    expect((await admin('GET', `/v1/admin/tenants/${mine.tenantId}/keys`)).body.items.map((k: Json) => k.keyId)).not.toContain(theirKey.keyId);
+    expect((await admin('GET', `/v1/admin/tenants/${mine.tenantId}/keys`)).body.items.map((k: Json) => k.keyId)).not.toContain(
+      theirKey.keyId,
+    );
     expect(await sendWith(theirKey.apiKey)).toBe(202);
   });
 
@@ -143,7 +158,15 @@ describe('GET /v1/admin/tenants', () => {
     const createdAt = seen.map((t) => Date.parse(t.createdAt));
     expect(createdAt).toEqual([...createdAt].sort((a, b) => b - a));
     const newest = seen.find((t) => t.id === created.at(-1));
-    expect(newest).toEqual({ id: created.at(-1), name: 'page 4', tier: 'enterprise', rpm: null, burst: null, disabled: false, createdAt: expect.any(String) });
+    expect(newest).toEqual({
+      id: created.at(-1),
+      name: 'page 4',
+      tier: 'enterprise',
+      rpm: null,
+      burst: null,
+      disabled: false,
+      createdAt: expect.any(String),
+    });
     expect(JSON.stringify(seen)).not.toMatch(/apiKey|key_hash|esh_/);
   });
 
@@ -160,8 +183,20 @@ describe('POST /v1/admin/tenants/{tenantId}/disable | enable', () => {
     expect(await sendWith(apiKey)).toBe(202);
     const off = await admin('POST', `/v1/admin/tenants/${tenantId}/disable`);
     expect(off.status).toBe(200);
-    expect(off.body).toEqual({ id: tenantId, name: 'switch', tier: 'enterprise', rpm: null, burst: null, disabled: true, createdAt: expect.any(String) });
-    await waitFor(() => sendWith(apiKey), (status) => status === 401, 2000);
+    expect(off.body).toEqual({
+      id: tenantId,
+      name: 'switch',
+      tier: 'enterprise',
+      rpm: null,
+      burst: null,
+      disabled: true,
+      createdAt: expect.any(String),
+    });
+    await waitFor(
+      () => sendWith(apiKey),
+      (status) => status === 401,
+      2000,
+    );
     // Idempotent: disabling again changes nothing and answers the same.
     expect((await admin('POST', `/v1/admin/tenants/${tenantId}/disable`)).body.disabled).toBe(true);
     const key = (await admin('POST', `/v1/admin/tenants/${tenantId}/keys`)).body;
@@ -171,7 +206,11 @@ describe('POST /v1/admin/tenants/{tenantId}/disable | enable', () => {
     const on = await admin('POST', `/v1/admin/tenants/${tenantId}/enable`);
     expect(on.status).toBe(200);
     expect(on.body.disabled).toBe(false);
-    await waitFor(() => sendWith(apiKey), (status) => status === 202, 2000);
+    await waitFor(
+      () => sendWith(apiKey),
+      (status) => status === 202,
+      2000,
+    );
     expect(await sendWith(key.apiKey)).toBe(202);
   });
 
@@ -194,7 +233,8 @@ describe('admin authentication', () => {
       ['POST', `/v1/admin/tenants/${tenantId}/enable`],
     ];
     for (const [method, url] of routes) {
-      for (const token of [null, 'wrong', apiKey]) expect((await admin(method, url, undefined, token)).status, `${method} ${url}`).toBe(401);
+      for (const token of [null, 'wrong', apiKey])
+        expect((await admin(method, url, undefined, token)).status, `${method} ${url}`).toBe(401);
     }
     // Nothing changed: the key still works and is still listed.
     expect(await sendWith(apiKey)).toBe(202);

@@ -1,6 +1,12 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
-import { createIngestMetrics, createLogger, createRedisDurabilityMetrics, createRegistry, createStatementObserver } from '@esh3ar/observability';
+import {
+  createIngestMetrics,
+  createLogger,
+  createRedisDurabilityMetrics,
+  createRegistry,
+  createStatementObserver,
+} from '@esh3ar/observability';
 import { createRedis, guardRedisDurability, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
@@ -40,9 +46,16 @@ guardRedisDurability(bufferRedis, {
 });
 // Redis not answering yet: the api starts anyway, answers 503 UNAVAILABLE and reports
 // not ready until ioredis's reconnection reaches it.
-for (const client of [bufferRedis, requestRedis]) client.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unreachable at start-up; reconnecting'));
+for (const client of [bufferRedis, requestRedis])
+  client.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unreachable at start-up; reconnecting'));
 
-const runtime = await watchRuntimeConfig('api', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
+const runtime = await watchRuntimeConfig('api', registry, {
+  pool,
+  redisUrl: config.redis.url,
+  prefix: config.redis.prefix,
+  base: config.runtime,
+  logger,
+});
 
 const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
 const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
@@ -55,7 +68,8 @@ const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
   },
 });
 await enqueuer.refreshDepth().catch((error: Error) => logger.warn({ err: error }, 'buffer depth unknown until Redis answers'));
-for (const q of [queue, ...providerQueues.values()]) q.on('error', (error) => logger.debug({ err: error, queue: q.name }, 'queue connection error'));
+for (const q of [queue, ...providerQueues.values()])
+  q.on('error', (error) => logger.debug({ err: error, queue: q.name }, 'queue connection error'));
 
 const app = await buildApp({
   ingestMetrics,
@@ -88,14 +102,21 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   clearInterval(depthTimer);
   await app.close(); // waits for in-flight requests, whose messages the enqueuer is writing
   await enqueuer.close();
-  await Promise.all([queue, ...providerQueues.values()].map((q) => q.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'))));
+  await Promise.all(
+    [queue, ...providerQueues.values()].map((q) => q.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'))),
+  );
   await runtime.close();
   await Promise.allSettled([bufferRedis.quit(), requestRedis.quit(), pool.end()]);
   logger.info('stopped');
 });
 
 // Fastify hands these to net.Server#listen, which knows reusePort (Node ≥ 22.12); Fastify's type does not.
-const listenOptions: FastifyListenOptions & { reusePort: boolean } = { host: config.http.host, port: config.http.port, backlog: config.http.backlog, reusePort: config.http.reusePort };
+const listenOptions: FastifyListenOptions & { reusePort: boolean } = {
+  host: config.http.host,
+  port: config.http.port,
+  backlog: config.http.backlog,
+  reusePort: config.http.reusePort,
+};
 await app.listen(listenOptions);
 const address = app.server.address();
 logger.info({ port: typeof address === 'object' && address ? address.port : config.http.port }, 'api listening');

@@ -28,7 +28,12 @@ export async function registerMemoryPressure(scope: FastifyInstance, limits: Pre
     maxRssBytes: limits.maxRssBytes,
     pressureHandler: async (_request, _reply, type, value) => {
       metrics.refused.inc({ reason: 'pressure' });
-      throw apiError('OVERLOADED', `the api is under pressure (${type} ${Math.round(value ?? 0)}); retry later`, [], PRESSURE_RETRY_AFTER_SECONDS);
+      throw apiError(
+        'OVERLOADED',
+        `the api is under pressure (${type} ${Math.round(value ?? 0)}); retry later`,
+        [],
+        PRESSURE_RETRY_AFTER_SECONDS,
+      );
     },
   });
 }

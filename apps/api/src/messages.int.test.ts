@@ -31,7 +31,13 @@ afterAll(async () => stack?.close());
 describe('POST /v1/messages', () => {
   it('answers 202 with a UUIDv7 id, Location and rate-limit headers, then stores the message as pending', async () => {
     const before = Date.now();
-    const r = await send(api, key, 'POST', '/v1/messages', message({ subject: 'Order 1234', priority: 'high', metadata: { orderId: '1234' } }));
+    const r = await send(
+      api,
+      key,
+      'POST',
+      '/v1/messages',
+      message({ subject: 'Order 1234', priority: 'high', metadata: { orderId: '1234' } }),
+    );
     expect(r.status).toBe(202);
     expect(r.body.status).toBe('queued');
     expect(r.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -91,17 +97,29 @@ describe('content fidelity', () => {
     const text = fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }).filter((t) => !t.includes('\u0000'));
     let sent = 0;
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.record({ content: text, subject: fc.option(fc.string({ unit: 'binary', maxLength: 200 }).filter((t) => !t.includes('\u0000')), { nil: undefined }) }), { minLength: 1, maxLength: 20 }), async (items) => {
-        const r = await send(api, key, 'POST', '/v1/messages/batch', { messages: items.map((i) => message(i)) });
-        expect(r.status).toBe(202);
-        expect(r.body.accepted).toBe(items.length);
-        sent += items.length;
-        for (const [index, item] of items.entries()) {
-          const stored = await waitStored(r.body.results[index].id);
-          expect(stored.body.content).toBe(item.content);
-          expect(stored.body.subject).toBe(item.subject ?? null);
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            content: text,
+            subject: fc.option(
+              fc.string({ unit: 'binary', maxLength: 200 }).filter((t) => !t.includes('\u0000')),
+              { nil: undefined },
+            ),
+          }),
+          { minLength: 1, maxLength: 20 },
+        ),
+        async (items) => {
+          const r = await send(api, key, 'POST', '/v1/messages/batch', { messages: items.map((i) => message(i)) });
+          expect(r.status).toBe(202);
+          expect(r.body.accepted).toBe(items.length);
+          sent += items.length;
+          for (const [index, item] of items.entries()) {
+            const stored = await waitStored(r.body.results[index].id);
+            expect(stored.body.content).toBe(item.content);
+            expect(stored.body.subject).toBe(item.subject ?? null);
+          }
+        },
+      ),
       { numRuns: 15 },
     );
     const { rows } = await stack.pool.query<{ n: string }>('SELECT count(DISTINCT id) AS n FROM messages WHERE tenant_id = $1', [tenantId]);
@@ -125,7 +143,9 @@ describe('errors', () => {
     for (const k of [null, 'esh_not-a-real-key']) {
       const r = await send(api, k, 'POST', '/v1/messages', message());
       expect(r.status).toBe(401);
-      expect(r.body).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') } });
+      expect(r.body).toEqual({
+        error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') },
+      });
     }
     expect((await send(api, 'bad', 'GET', '/v1/messages')).status).toBe(401);
   });
@@ -271,9 +291,16 @@ describe('Idempotency-Key', () => {
     const a = await stack.tenant();
     const b = await stack.tenant();
     const headers = { 'idempotency-key': 'shared-name' };
-    const [ra, rb] = await Promise.all([send(api, a.apiKey, 'POST', '/v1/messages', message(), headers), send(api, b.apiKey, 'POST', '/v1/messages', message(), headers)]);
+    const [ra, rb] = await Promise.all([
+      send(api, a.apiKey, 'POST', '/v1/messages', message(), headers),
+      send(api, b.apiKey, 'POST', '/v1/messages', message(), headers),
+    ]);
     expect(ra.body.id).not.toBe(rb.body.id);
-    const burst = await Promise.all(Array.from({ length: 10 }, () => send(api, a.apiKey, 'POST', '/v1/messages', message({ content: 'c' }), { 'idempotency-key': 'concurrent' })));
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, () =>
+        send(api, a.apiKey, 'POST', '/v1/messages', message({ content: 'c' }), { 'idempotency-key': 'concurrent' }),
+      ),
+    );
     expect(new Set(burst.map((r) => r.body.id)).size).toBe(1);
     expect(burst.filter((r) => r.headers.get('idempotent-replayed') === 'true')).toHaveLength(9);
   });
@@ -309,7 +336,10 @@ describe('GET /v1/messages', () => {
       const r = await send(api, t.apiKey, 'POST', '/v1/messages', message({ content: `m${i}`, priority: i % 2 ? 'low' : 'high' }));
       ids.push(r.body.id);
     }
-    await waitFor(() => storedCount(t.tenantId), (n) => n === 23);
+    await waitFor(
+      () => storedCount(t.tenantId),
+      (n) => n === 23,
+    );
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;

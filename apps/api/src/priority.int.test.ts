@@ -105,11 +105,19 @@ describe('a critical message overtakes a backlog of 5,000 low ones', () => {
     const api = stack.api!.url;
     const { apiKey, tenantId } = await stack.tenant('enterprise', { rpm: 1_000_000, burst: 1_000_000 });
     for (let b = 0; b < 5; b++) {
-      const messages = Array.from({ length: 1000 }, (_, i) => ({ recipient: '+966501234567', content: `low ${b * 1000 + i}`, priority: 'low' }));
+      const messages = Array.from({ length: 1000 }, (_, i) => ({
+        recipient: '+966501234567',
+        content: `low ${b * 1000 + i}`,
+        priority: 'low',
+      }));
       const r = await send(api, apiKey, 'POST', '/v1/messages/batch', { messages });
       expect(r.body.accepted).toBe(1000);
     }
-    const critical = await send(api, apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'your one-time code', priority: 'critical' });
+    const critical = await send(api, apiKey, 'POST', '/v1/messages', {
+      recipient: '+966501234567',
+      content: 'your one-time code',
+      priority: 'critical',
+    });
     expect(critical.status).toBe(202);
     expect((await send(api, null, 'GET', '/health/ready')).body.checks.buffer.depth).toBe(5001);
 

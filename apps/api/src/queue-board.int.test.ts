@@ -22,7 +22,10 @@ afterAll(async () => {
 async function board(label: string, env: Record<string, string> = {}) {
   const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', label);
   const prefix = uniquePrefix(label);
-  cleanups.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
+  cleanups.push(
+    () => db.drop(),
+    () => deletePrefix(redisUrl, prefix),
+  );
   const api: InProcessApp = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix, adminToken: ADMIN_TOKEN, env });
   cleanups.push(() => api.close());
   const { apiKey } = await createTenant(api.pool, { name: label, tier: 'enterprise', rpm: null, burst: null });
@@ -30,12 +33,26 @@ async function board(label: string, env: Record<string, string> = {}) {
     api.app.inject({ method, url: `${BOARD}${url}`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, ...(payload ? { payload } : {}) });
   /** A message answered 202: one ingest job waiting in the buffer. */
   const accepted = async (): Promise<string> => {
-    const r = await api.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${apiKey}` }, payload: { recipient: '+966501234567', content: 'hi' } });
+    const r = await api.app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: { authorization: `Bearer ${apiKey}` },
+      payload: { recipient: '+966501234567', content: 'hi' },
+    });
     expect(r.statusCode).toBe(202);
     return r.json().id;
   };
-  const ingest = async () => ((await admin('GET', '/api/queues')).json().queues as { name: string; readOnlyMode: boolean; isPaused: boolean; counts: Record<string, number> }[]).find((q) => q.name === 'ingest')!;
-  const status = async (id: string) => (await api.app.inject({ method: 'GET', url: `/v1/messages/${id}`, headers: { authorization: `Bearer ${apiKey}` } })).json().status;
+  const ingest = async () =>
+    (
+      (await admin('GET', '/api/queues')).json().queues as {
+        name: string;
+        readOnlyMode: boolean;
+        isPaused: boolean;
+        counts: Record<string, number>;
+      }[]
+    ).find((q) => q.name === 'ingest')!;
+  const status = async (id: string) =>
+    (await api.app.inject({ method: 'GET', url: `/v1/messages/${id}`, headers: { authorization: `Bearer ${apiKey}` } })).json().status;
   return { api, admin, accepted, ingest, status };
 }
 
@@ -45,7 +62,9 @@ function expectNotFramable(r: LightMyRequestResponse): void {
 }
 
 async function refusals(api: InProcessApp): Promise<number> {
-  const line = (await api.registry.metrics()).split('\n').find((l) => l.startsWith('esh3ar_api_limit_refusals_total{') && l.includes('limit="queue_board_write"'));
+  const line = (await api.registry.metrics())
+    .split('\n')
+    .find((l) => l.startsWith('esh3ar_api_limit_refusals_total{') && l.includes('limit="queue_board_write"'));
   return Number(line?.split(' ').at(-1) ?? 0);
 }
 
@@ -87,7 +106,7 @@ describe('queue board: read-only unless QUEUE_BOARD_WRITE=on', () => {
     expect(await refusals(api)).toBe(clicks.length);
   });
 
-  it('serves the page and its API with X-Frame-Options: DENY and frame-ancestors \'none\', its 401 too', async () => {
+  it("serves the page and its API with X-Frame-Options: DENY and frame-ancestors 'none', its 401 too", async () => {
     const { api, admin } = await board('queue-board-frames');
     for (const url of ['', '/', '/api/queues']) {
       const r = await admin('GET', url);
@@ -98,7 +117,9 @@ describe('queue board: read-only unless QUEUE_BOARD_WRITE=on', () => {
     expect(anonymous.statusCode).toBe(401);
     expectNotFramable(anonymous);
     expect(anonymous.headers['www-authenticate']).toMatch(/^Basic /);
-    expect(anonymous.json()).toEqual({ error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: anonymous.headers['x-request-id'] } });
+    expect(anonymous.json()).toEqual({
+      error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: anonymous.headers['x-request-id'] },
+    });
   });
 
   it('with QUEUE_BOARD_WRITE=on the same click empties the queue', async () => {

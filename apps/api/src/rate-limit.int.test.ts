@@ -197,7 +197,8 @@ describe('rate limits over HTTP', () => {
     expect(refused.headers.get('retry-after')).toBe('1');
 
     const batches = await stack.tenant('basic', { rpm: 10, burst: 10 });
-    const batch = (n: number) => send(api, batches.apiKey, 'POST', '/v1/messages/batch', { messages: Array.from({ length: n }, (_, i) => message(i)) });
+    const batch = (n: number) =>
+      send(api, batches.apiKey, 'POST', '/v1/messages/batch', { messages: Array.from({ length: n }, (_, i) => message(i)) });
     expect((await batch(8)).body.accepted).toBe(8);
     const over = await batch(3);
     expect(over.status).toBe(429);
@@ -217,13 +218,19 @@ describe('rate limits over HTTP', () => {
     expect(statuses.filter((s) => s === 429)).toHaveLength(10);
     // Concurrently, across both processes, too.
     const other = await stack.tenant('basic', { rpm: 15, burst: 15 });
-    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => send(i % 2 ? second.url : stack.api!.url, other.apiKey, 'POST', '/v1/messages', message(i))));
+    const answers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => send(i % 2 ? second.url : stack.api!.url, other.apiKey, 'POST', '/v1/messages', message(i))),
+    );
     expect(answers.filter((a) => a.status === 202)).toHaveLength(15);
   });
 
   it('each tier has its limits, and a tenant’s own --rpm/--burst win over its tier’s', async () => {
     const api = stack.api!.url;
-    for (const [tier, rpm] of [['basic', 100], ['premium', 1000], ['enterprise', 10_000]] as const) {
+    for (const [tier, rpm] of [
+      ['basic', 100],
+      ['premium', 1000],
+      ['enterprise', 10_000],
+    ] as const) {
       const { apiKey } = await stack.tenant(tier);
       const r = await send(api, apiKey, 'POST', '/v1/messages', message());
       expect(r.status).toBe(202);

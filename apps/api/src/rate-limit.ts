@@ -19,7 +19,7 @@ declare module 'ioredis' {
       limit: number,
       burst: number,
       ...costs: number[]
-    ): import("ioredis").Result<number[], Context>;
+    ): import('ioredis').Result<number[], Context>;
   }
 }
 
@@ -56,7 +56,16 @@ export async function slidingWindowBatch(
   limits: WindowLimits,
   costs: readonly number[],
 ): Promise<WindowDecision[]> {
-  const flat = await redis.esh3arSlidingWindow(key, `${key}:clock`, `${key}:counts`, now, limits.windowMs, limits.limit, limits.burst, ...costs);
+  const flat = await redis.esh3arSlidingWindow(
+    key,
+    `${key}:clock`,
+    `${key}:counts`,
+    now,
+    limits.windowMs,
+    limits.limit,
+    limits.burst,
+    ...costs,
+  );
   return costs.map((_, i) => ({ admitted: flat[i * 3] === 1, used: flat[i * 3 + 1]!, waitMs: flat[i * 3 + 2]! }));
 }
 
@@ -147,7 +156,11 @@ function charge(budget: Budget, request: FastifyRequest, prefix: string, runtime
     return { key: `${prefix}:rl:read:{${tenant.id}}`, limits: { windowMs: 60_000, limit: perMinute, burst: perMinute }, cost: 1 };
   }
   const { rpm, burst } = tenantLimits(tenant, runtime);
-  return { key: `${prefix}:rl:{${tenant.id}}`, limits: { windowMs: runtime.rateLimit.windowSeconds * 1000, limit: rpm, burst }, cost: request.messageCost ?? 1 };
+  return {
+    key: `${prefix}:rl:{${tenant.id}}`,
+    limits: { windowMs: runtime.rateLimit.windowSeconds * 1000, limit: rpm, burst },
+    cost: request.messageCost ?? 1,
+  };
 }
 
 export interface RateLimitDeps {

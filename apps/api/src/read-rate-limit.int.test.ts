@@ -45,7 +45,12 @@ async function tenant(limits: { rpm?: number; burst?: number } = {}): Promise<st
   return apiKey;
 }
 const send = (apiKey: string) =>
-  app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, payload: { recipient: '+966501234567', content: 'hi' } });
+  app.inject({
+    method: 'POST',
+    url: '/v1/messages',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    payload: { recipient: '+966501234567', content: 'hi' },
+  });
 const statuses = (answers: LightMyRequestResponse[]) => answers.map((a) => a.statusCode).sort();
 const readStatements = () => (api.statements.get('get-message') ?? 0) + (api.statements.get('list-messages') ?? 0);
 async function metric(name: string, labels: string): Promise<number> {
@@ -59,7 +64,9 @@ describe('reads are rate-limited per tenant (rateLimit.readsPerMinute)', () => {
     const apiKey = await tenant();
     const unknownId = '01937a6e-0000-7000-8000-000000000000';
     const before = readStatements();
-    const answers = await Promise.all(Array.from({ length: 44 }, (_, i) => get(apiKey, i % 3 === 0 ? '/v1/messages' : `/v1/messages/${unknownId}`)));
+    const answers = await Promise.all(
+      Array.from({ length: 44 }, (_, i) => get(apiKey, i % 3 === 0 ? '/v1/messages' : `/v1/messages/${unknownId}`)),
+    );
     const admitted = answers.filter((a) => a.statusCode !== 429);
     expect(statuses(admitted).every((s) => s === 200 || s === 404)).toBe(true);
     expect(admitted).toHaveLength(29);
@@ -70,7 +77,11 @@ describe('reads are rate-limited per tenant (rateLimit.readsPerMinute)', () => {
     expect(refused).toHaveLength(15);
     for (const r of refused) {
       const body = r.json();
-      expect(body.error).toMatchObject({ code: 'RATE_LIMITED', message: expect.stringMatching(/^read rate limit exceeded, retry in \d+ s$/), requestId: r.headers['x-request-id'] });
+      expect(body.error).toMatchObject({
+        code: 'RATE_LIMITED',
+        message: expect.stringMatching(/^read rate limit exceeded, retry in \d+ s$/),
+        requestId: r.headers['x-request-id'],
+      });
       const retryAfter = Number(r.headers['retry-after']);
       // The first admission leaves the 60 s window 60 s after it was made.
       expect(retryAfter).toBeGreaterThanOrEqual(59);

@@ -20,7 +20,14 @@ describe('several api processes on one port (API_REUSE_PORT=on)', () => {
     const { apiKey } = await stack.tenant('enterprise', { rpm: 1_000_000, burst: 1_000_000 });
     const sendOne = async (i: number) => {
       // A new connection per request: the kernel picks a process for each.
-      const r = await send(url, apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: `reuse ${i}` }, { connection: 'close' });
+      const r = await send(
+        url,
+        apiKey,
+        'POST',
+        '/v1/messages',
+        { recipient: '+966501234567', content: `reuse ${i}` },
+        { connection: 'close' },
+      );
       expect(r.status).toBe(202);
       return r.body.id as string;
     };
@@ -28,7 +35,10 @@ describe('several api processes on one port (API_REUSE_PORT=on)', () => {
     for (let i = 0; i < 20; i++) ids.push(await sendOne(i));
     expect(await stack.api!.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     for (let i = 20; i < 40; i++) ids.push(await sendOne(i));
-    const stored = () => stack.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[])', [ids]).then((r) => r.rows[0]!.n);
+    const stored = () =>
+      stack.pool
+        .query<{ n: number }>('SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[])', [ids])
+        .then((r) => r.rows[0]!.n);
     expect(await waitFor(stored, (n) => n === ids.length)).toBe(40);
   });
 });

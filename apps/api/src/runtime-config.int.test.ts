@@ -7,7 +7,8 @@ const ADMIN_TOKEN = `adm_${randomBytes(24).toString('base64url')}`;
 let stack: Stack;
 let api: string;
 
-const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => send(api, ADMIN_TOKEN, method, path, body, headers);
+const admin = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+  send(api, ADMIN_TOKEN, method, path, body, headers);
 
 async function history(): Promise<{ version: number; changedAt: string; changedBy: string; config: unknown }[]> {
   const r = await admin('GET', '/v1/admin/config/history');
@@ -65,9 +66,21 @@ describe('runtime configuration', () => {
   it('PUT stores a new version with who and when, and the running api and worker apply it within 2 s without a restart', async () => {
     const worker = stack.workers[0]!;
     const sentAt = Date.now();
-    const r = await admin('PUT', '/v1/admin/config', { buffer: { capacity: 1 }, worker: { batchSize: 10 } }, { 'x-changed-by': 'ops-alice' });
+    const r = await admin(
+      'PUT',
+      '/v1/admin/config',
+      { buffer: { capacity: 1 }, worker: { batchSize: 10 } },
+      { 'x-changed-by': 'ops-alice' },
+    );
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ version: 1, config: { ...DEFAULT_RUNTIME_CONFIG, buffer: { capacity: 1, highWatermark: 0.8 }, worker: { ...DEFAULT_RUNTIME_CONFIG.worker, batchSize: 10 } } });
+    expect(r.body).toEqual({
+      version: 1,
+      config: {
+        ...DEFAULT_RUNTIME_CONFIG,
+        buffer: { capacity: 1, highWatermark: 0.8 },
+        worker: { ...DEFAULT_RUNTIME_CONFIG.worker, batchSize: 10 },
+      },
+    });
     const [inApi, inWorker] = await Promise.all([appliedAt(stack.api!, 1), appliedAt(worker, 1)]);
     expect(inApi - sentAt).toBeLessThan(2000);
     expect(inWorker - sentAt).toBeLessThan(2000);

@@ -29,7 +29,10 @@ const cleanups: (() => Promise<unknown>)[] = [];
 async function listen(label: string, env: Record<string, string>): Promise<Listening> {
   const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', label);
   const prefix = uniquePrefix(label);
-  cleanups.push(() => db.drop(), () => deletePrefix(redisUrl, prefix));
+  cleanups.push(
+    () => db.drop(),
+    () => deletePrefix(redisUrl, prefix),
+  );
   const api = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix, env });
   cleanups.push(() => api.close());
   await api.app.listen({ host: '127.0.0.1', port: 0 });
@@ -60,7 +63,9 @@ function trickle(socket: Socket, chunk: string, everyMs: number): void {
 }
 
 async function refusals(api: InProcessApp, limit: string): Promise<number> {
-  const line = (await api.registry.metrics()).split('\n').find((l) => l.startsWith('esh3ar_api_limit_refusals_total{') && l.includes(`limit="${limit}"`));
+  const line = (await api.registry.metrics())
+    .split('\n')
+    .find((l) => l.startsWith('esh3ar_api_limit_refusals_total{') && l.includes(`limit="${limit}"`));
   return Number(line?.split(' ').at(-1) ?? 0);
 }
 
@@ -142,9 +147,15 @@ describe('headers and request timeouts (API_HEADERS_TIMEOUT_MS, API_REQUEST_TIME
 describe('connection timeout (API_CONNECTION_TIMEOUT_MS)', () => {
   it('drops a client that stalls halfway through its body, without waiting for the request timeout', async () => {
     const CONNECTION_MS = 300;
-    const server = await listen('stalled-client', { API_CONNECTION_TIMEOUT_MS: String(CONNECTION_MS), API_HEADERS_TIMEOUT_MS: '5000', API_REQUEST_TIMEOUT_MS: '10000' });
+    const server = await listen('stalled-client', {
+      API_CONNECTION_TIMEOUT_MS: String(CONNECTION_MS),
+      API_HEADERS_TIMEOUT_MS: '5000',
+      API_REQUEST_TIMEOUT_MS: '10000',
+    });
     const { socket, closed } = await open(server.port);
-    socket.write(`POST /v1/messages HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${server.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"recip`);
+    socket.write(
+      `POST /v1/messages HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${server.apiKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"recip`,
+    );
     const { received, afterMs } = await closed;
     expect(received).toBe('');
     expect(afterMs).toBeGreaterThanOrEqual(CONNECTION_MS - 50);

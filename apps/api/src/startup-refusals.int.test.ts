@@ -2,7 +2,17 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { createDatabase, type ThrowawayDatabase } from '@esh3ar/db';
-import { deletePrefix, NODE_FLAGS, REPO_ROOT, send, startApp, startPrivateRedis, uniquePrefix, type AppProcess, type PrivateRedis } from '@esh3ar/stack';
+import {
+  deletePrefix,
+  NODE_FLAGS,
+  REPO_ROOT,
+  send,
+  startApp,
+  startPrivateRedis,
+  uniquePrefix,
+  type AppProcess,
+  type PrivateRedis,
+} from '@esh3ar/stack';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 /*
@@ -26,7 +36,13 @@ afterAll(async () => {
   await deletePrefix(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix);
 });
 
-const env = (redisUrl: string, extra: Record<string, string> = {}) => ({ DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, API_PORT: '0', ...extra });
+const env = (redisUrl: string, extra: Record<string, string> = {}) => ({
+  DATABASE_URL: db.url,
+  REDIS_URL: redisUrl,
+  REDIS_PREFIX: prefix,
+  API_PORT: '0',
+  ...extra,
+});
 
 async function privateRedis(args: readonly string[]): Promise<PrivateRedis> {
   const redis = await startPrivateRedis({ args });
@@ -77,7 +93,10 @@ describe('a Redis that can lose messages answered 202', () => {
     expect((await send(api.url, null, 'GET', '/health/ready')).status).toBe(503);
     await redis.start();
     expect(await exitCodeOf(api)).toBe(1);
-    expect(fatal(api.logs)).toMatchObject({ code: 'VOLATILE_REDIS', msg: expect.stringContaining('appendonly is no and maxmemory-policy is allkeys-lru') });
+    expect(fatal(api.logs)).toMatchObject({
+      code: 'VOLATILE_REDIS',
+      msg: expect.stringContaining('appendonly is no and maxmemory-policy is allkeys-lru'),
+    });
   });
 
   it('with ALLOW_VOLATILE_BUFFER=on runs, warning at start and logging an error at each check, and exports esh3ar_redis_volatile 1', async () => {
@@ -85,7 +104,9 @@ describe('a Redis that can lose messages answered 202', () => {
     const api = await startApp('api', env(redis.url, { ALLOW_VOLATILE_BUFFER: 'on' }));
     apps.push(api);
     expect(await api.waitForLog((l) => l.level === 40)).toMatchObject({ msg: expect.stringContaining('ALLOW_VOLATILE_BUFFER=on') });
-    expect(await api.waitForLog((l) => l.level === 50)).toMatchObject({ msg: expect.stringMatching(/^ALLOW_VOLATILE_BUFFER=on, so running anyway: .*appendonly is no/) });
+    expect(await api.waitForLog((l) => l.level === 50)).toMatchObject({
+      msg: expect.stringMatching(/^ALLOW_VOLATILE_BUFFER=on, so running anyway: .*appendonly is no/),
+    });
     expect((await send(api.url, null, 'GET', '/metrics')).body).toMatch(/^esh3ar_redis_volatile\{[^}]*\} 1$/m);
   });
 

@@ -6,7 +6,7 @@ describe('API_TRUST_PROXY', () => {
     expect(parseConfig({}).trustedProxies).toEqual([]);
   });
 
-  it('takes addresses, CIDRs and proxy-addr\'s named ranges, comma-separated', () => {
+  it("takes addresses, CIDRs and proxy-addr's named ranges, comma-separated", () => {
     expect(parseConfig({ API_TRUST_PROXY: ' 10.0.0.5, 172.16.0.0/12 ,fd00::/8,uniquelocal,loopback ' }).trustedProxies).toEqual([
       '10.0.0.5',
       '172.16.0.0/12',
@@ -17,6 +17,8 @@ describe('API_TRUST_PROXY', () => {
   });
 
   it.each(['nginx', '10.0.0.0/33', '::/129', '10.0.0.1/8/1', '10.0.0.0/x'])('stops with a message naming the variable for %s', (value) => {
-    expect(() => parseConfig({ API_TRUST_PROXY: value })).toThrow(`API_TRUST_PROXY must list addresses, CIDRs or loopback / linklocal / uniquelocal, got "${value}"`);
+    expect(() => parseConfig({ API_TRUST_PROXY: value })).toThrow(
+      `API_TRUST_PROXY must list addresses, CIDRs or loopback / linklocal / uniquelocal, got "${value}"`,
+    );
   });
 });

@@ -38,7 +38,8 @@ describe('pnpm esh3ar', () => {
   it.each([
     [['tenant', 'create', '--tier', 'basic'], '--name is required'],
     [['tenant', 'create', '--name', 'x', '--tier', 'gold'], '--tier must be one of'],
-    [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--rpm', '0'], '--rpm must be an integer'], [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--burst', '1.5'], '--burst must be an integer'],
+    [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--rpm', '0'], '--rpm must be an integer'],
+    [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--burst', '1.5'], '--burst must be an integer'],
     [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--color', 'red'], 'Unknown option'],
     [['frobnicate'], 'unknown command "frobnicate"'],
     [[], 'a command is required'],

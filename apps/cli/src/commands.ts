@@ -56,12 +56,18 @@ export async function runTenantCreate(config: CliConfig, args: string[]): Promis
     throw new UsageError((error as Error).message);
   }
   if (!values.name?.trim()) throw new UsageError('--name is required');
-  if (!values.tier || !(TIERS as readonly string[]).includes(values.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+  if (!values.tier || !(TIERS as readonly string[]).includes(values.tier))
+    throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
   const rpm = positiveInt('rpm', values.rpm, 1);
   const burst = positiveInt('burst', values.burst, 0);
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
   try {
-    const { tenant, apiKey } = await createTenant(pool, { name: values.name.trim(), tier: values.tier as TenantTier, rpm: rpm ?? null, burst: burst ?? null });
+    const { tenant, apiKey } = await createTenant(pool, {
+      name: values.name.trim(),
+      tier: values.tier as TenantTier,
+      rpm: rpm ?? null,
+      burst: burst ?? null,
+    });
     return JSON.stringify({ tenantId: tenant.id, apiKey });
   } finally {
     await pool.end();

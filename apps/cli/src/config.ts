@@ -1,6 +1,10 @@
 import { deepFreeze, parseCommonConfig, readOptionalString, runtimeConfigFromEnv, type Env } from '@esh3ar/config';
 
 export function parseConfig(env: Env) {
-  return deepFreeze({ ...parseCommonConfig(env), deviceTokenSecret: readOptionalString(env, 'DEVICE_TOKEN_SECRET'), runtime: runtimeConfigFromEnv(env) });
+  return deepFreeze({
+    ...parseCommonConfig(env),
+    deviceTokenSecret: readOptionalString(env, 'DEVICE_TOKEN_SECRET'),
+    runtime: runtimeConfigFromEnv(env),
+  });
 }
 export type CliConfig = ReturnType<typeof parseConfig>;

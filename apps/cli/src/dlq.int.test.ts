@@ -15,11 +15,14 @@ const prefix = uniquePrefix('cli-dlq');
 async function deadLetter(): Promise<string> {
   const message = sampleBufferedMessage({ id: uuidv7(), channel: 'sms' });
   await storeBatch(pool, [{ message, state: { status: 'pending', failureReason: null } }]);
-  await pool.query("UPDATE messages SET status = 'dead_letter', failure_reason = '503', moved_to_dlq_at = now() WHERE id = $1", [message.id]);
+  await pool.query("UPDATE messages SET status = 'dead_letter', failure_reason = '503', moved_to_dlq_at = now() WHERE id = $1", [
+    message.id,
+  ]);
   return message.id;
 }
 
-const status = async (id: string) => (await pool.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [id])).rows[0]!.status;
+const status = async (id: string) =>
+  (await pool.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [id])).rows[0]!.status;
 
 beforeAll(async () => {
   db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'cli-dlq');
@@ -34,7 +37,11 @@ afterAll(async () => {
 describe('pnpm esh3ar dlq replay', () => {
   it('with Redis down: exits 1 and the message stays in the DLQ (no pending message without a job)', async () => {
     const id = await deadLetter();
-    const r = await runCli(['dlq', 'replay', id], { DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_PREFIX: prefix });
+    const r = await runCli(['dlq', 'replay', id], {
+      DATABASE_URL: db.url,
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      REDIS_PREFIX: prefix,
+    });
     expect(r.code).toBe(1);
     expect(await status(id)).toBe('dead_letter');
   });

@@ -30,7 +30,13 @@ function filterOf(values: ReturnType<typeof parse>['values']): DlqFilter {
   for (const name of ['since', 'until'] as const) {
     if (values[name] !== undefined && Number.isNaN(Date.parse(values[name]))) throw new UsageError(`--${name} must be an ISO time`);
   }
-  return { tenantId: values.tenant ?? null, channel: values.channel ?? null, error: values.error ?? null, since: values.since ?? null, until: values.until ?? null };
+  return {
+    tenantId: values.tenant ?? null,
+    channel: values.channel ?? null,
+    error: values.error ?? null,
+    since: values.since ?? null,
+    until: values.until ?? null,
+  };
 }
 
 /** `dlq list [--tenant --channel --error --since --until --limit]`: dead letters, newest first. */

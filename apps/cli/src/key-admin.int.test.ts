@@ -21,7 +21,8 @@ async function notified(expected: Partial<KeyEventNotice>): Promise<KeyEventNoti
   }
 }
 
-const esh3ar = (args: string[], env: Record<string, string> = {}) => runCli(args, { DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ...env });
+const esh3ar = (args: string[], env: Record<string, string> = {}) =>
+  runCli(args, { DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix, ...env });
 
 /** Runs a command that must succeed and returns its JSON. */
 async function ok(args: string[]) {
@@ -62,16 +63,22 @@ describe('pnpm esh3ar tenant key', () => {
     expect(list.stdout).not.toContain(apiKey);
     expect(list.stdout).not.toContain(created.apiKey);
 
-    expect(await ok(['tenant', 'key', 'revoke', '--tenant', tenantId, '--key', created.keyId])).toEqual({ tenantId, keyId: created.keyId, revoked: true });
+    expect(await ok(['tenant', 'key', 'revoke', '--tenant', tenantId, '--key', created.keyId])).toEqual({
+      tenantId,
+      keyId: created.keyId,
+      revoked: true,
+    });
     expect(await notified({ tenantId, keyId: created.keyId })).toEqual({ seq: expect.any(Number), tenantId, keyId: created.keyId });
-    expect((await ok(['tenant', 'key', 'list', '--tenant', tenantId])).items.map((k: { keyId: string }) => k.keyId)).not.toContain(created.keyId);
+    expect((await ok(['tenant', 'key', 'list', '--tenant', tenantId])).items.map((k: { keyId: string }) => k.keyId)).not.toContain(
+      created.keyId,
+    );
 
     const again = await esh3ar(['tenant', 'key', 'revoke', '--tenant', tenantId, '--key', created.keyId]);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`has no key ${created.keyId} in use`);
   });
 
-  it('revoke refuses another tenant\'s key (exit 1) and leaves it in use', async () => {
+  it("revoke refuses another tenant's key (exit 1) and leaves it in use", async () => {
     const mine = await ok(['tenant', 'create', '--name', 'mine', '--tier', 'basic']);
     const theirs = await ok(['tenant', 'create', '--name', 'theirs', '--tier', 'basic']);
     const [theirKey] = (await ok(['tenant', 'key', 'list', '--tenant', theirs.tenantId])).items;
@@ -82,7 +89,9 @@ describe('pnpm esh3ar tenant key', () => {
   it('revokes even with Redis unreachable (exit 0, a warning): the api processes read the revocation from PostgreSQL', async () => {
     const { tenantId } = await ok(['tenant', 'create', '--name', 'offline', '--tier', 'basic']);
     const [key] = (await ok(['tenant', 'key', 'list', '--tenant', tenantId])).items;
-    const r = await esh3ar(['tenant', 'key', 'revoke', '--tenant', tenantId, '--key', key.keyId], { REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const r = await esh3ar(['tenant', 'key', 'revoke', '--tenant', tenantId, '--key', key.keyId], {
+      REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain('Redis unreachable');
     expect((await ok(['tenant', 'key', 'list', '--tenant', tenantId])).items).toEqual([]);
@@ -92,10 +101,19 @@ describe('pnpm esh3ar tenant key', () => {
 describe('pnpm esh3ar tenant list | disable | enable', () => {
   it('list pages newest first with --limit and --cursor, as GET /v1/admin/tenants', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await ok(['tenant', 'create', '--name', `list ${i}`, '--tier', 'premium', '--rpm', '7'])).tenantId);
+    for (let i = 0; i < 3; i++)
+      ids.push((await ok(['tenant', 'create', '--name', `list ${i}`, '--tier', 'premium', '--rpm', '7'])).tenantId);
     const first = await ok(['tenant', 'list', '--limit', '2']);
     expect(first.items.map((t: { id: string }) => t.id)).toEqual([ids[2], ids[1]]);
-    expect(first.items[0]).toEqual({ id: ids[2], name: 'list 2', tier: 'premium', rpm: 7, burst: null, disabled: false, createdAt: expect.any(String) });
+    expect(first.items[0]).toEqual({
+      id: ids[2],
+      name: 'list 2',
+      tier: 'premium',
+      rpm: 7,
+      burst: null,
+      disabled: false,
+      createdAt: expect.any(String),
+    });
     expect(first.nextCursor).toBe(ids[1]);
     const rest = await ok(['tenant', 'list', '--cursor', first.nextCursor, '--limit', '1000']);
     expect(rest.items[0].id).toBe(ids[0]);

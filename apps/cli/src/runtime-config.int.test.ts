@@ -43,11 +43,17 @@ describe('pnpm esh3ar config', () => {
   it('set KEY VALUE stores the next version through the same checks as the admin API, and announces it', async () => {
     const r = await esh3ar(['config', 'set', 'buffer.capacity', '20000']);
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual({ version: 1, config: { ...DEFAULT_RUNTIME_CONFIG, buffer: { capacity: 20_000, highWatermark: 0.8 } } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      version: 1,
+      config: { ...DEFAULT_RUNTIME_CONFIG, buffer: { capacity: 20_000, highWatermark: 0.8 } },
+    });
     expect(notifications).toContain('1');
 
     // VALUE is JSON when it parses: a number, or a whole object.
-    expect(JSON.parse((await esh3ar(['config', 'set', 'buffer.highWatermark', '0.5'])).stdout).config.buffer).toEqual({ capacity: 20_000, highWatermark: 0.5 });
+    expect(JSON.parse((await esh3ar(['config', 'set', 'buffer.highWatermark', '0.5'])).stdout).config.buffer).toEqual({
+      capacity: 20_000,
+      highWatermark: 0.5,
+    });
     const tier = await esh3ar(['config', 'set', 'rateLimit.tiers.basic', '{"rpm": 50, "burst": 5}']);
     expect(JSON.parse(tier.stdout).config.rateLimit.tiers.basic).toEqual({ rpm: 50, burst: 5 });
 
@@ -84,7 +90,10 @@ describe('pnpm esh3ar config', () => {
   it('rollback VERSION stores that version again as the newest; 0 is the defaults; an unknown one exits 1', async () => {
     const back = await esh3ar(['config', 'rollback', '1']);
     expect(back.code).toBe(0);
-    expect(JSON.parse(back.stdout)).toEqual({ version: 4, config: { ...DEFAULT_RUNTIME_CONFIG, buffer: { capacity: 20_000, highWatermark: 0.8 } } });
+    expect(JSON.parse(back.stdout)).toEqual({
+      version: 4,
+      config: { ...DEFAULT_RUNTIME_CONFIG, buffer: { capacity: 20_000, highWatermark: 0.8 } },
+    });
     expect(JSON.parse((await esh3ar(['config', 'rollback', '0'])).stdout)).toEqual({ version: 5, config: DEFAULT_RUNTIME_CONFIG });
     expect(JSON.parse((await esh3ar(['config', 'get'])).stdout).version).toBe(5);
     const missing = await esh3ar(['config', 'rollback', '99']);

@@ -2,7 +2,15 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { createPool } from '@esh3ar/db';
 import { createRedis } from '@esh3ar/queue';
-import { changeRuntimeConfig, patchAt, readRuntimeConfig, rollbackRuntimeConfig, runtimeConfigVersions, type ConfigChange, type ConfigStore } from '@esh3ar/runtime';
+import {
+  changeRuntimeConfig,
+  patchAt,
+  readRuntimeConfig,
+  rollbackRuntimeConfig,
+  runtimeConfigVersions,
+  type ConfigChange,
+  type ConfigStore,
+} from '@esh3ar/runtime';
 import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
 import { UsageError } from './usage-error.ts';
@@ -45,7 +53,8 @@ async function withStore<T>(config: CliConfig, logger: Logger, work: (store: Con
 }
 
 function printed(change: ConfigChange, logger: Logger): string {
-  if (!change.notified) logger.warn({ version: change.version }, 'Redis unreachable: processes apply this version when they next poll PostgreSQL (~1 s)');
+  if (!change.notified)
+    logger.warn({ version: change.version }, 'Redis unreachable: processes apply this version when they next poll PostgreSQL (~1 s)');
   return JSON.stringify({ version: change.version, config: change.config });
 }
 
@@ -60,7 +69,8 @@ export async function runConfig(config: CliConfig, logger: Logger, sub: string |
     case 'set': {
       // Taken as they are, not through parseArgs: VALUE may be "-1" and must reach the checks.
       const [key, value, ...extra] = args;
-      if (key === undefined || value === undefined || extra.length > 0) throw new UsageError('config set needs KEY VALUE, e.g. config set buffer.capacity 20000');
+      if (key === undefined || value === undefined || extra.length > 0)
+        throw new UsageError('config set needs KEY VALUE, e.g. config set buffer.capacity 20000');
       if (!/^[^.]+(\.[^.]+)*$/.test(key)) throw new UsageError(`KEY must be a dotted path like buffer.capacity, got "${key}"`);
       const patch = patchAt(key, parseValue(value));
       return printed(await withStore(config, logger, (store) => changeRuntimeConfig(store, patch, changedBy)), logger);

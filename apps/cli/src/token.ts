@@ -18,7 +18,8 @@ export function runTokenMint(config: CliConfig, args: string[]): string {
   }
   if (!values.phone || !new RegExp(E164_PATTERN).test(values.phone)) throw new UsageError('--phone must be an E.164 phone number');
   const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31_536_000) throw new UsageError('--ttl must be a whole number of seconds from 1 to 31536000');
+  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31_536_000)
+    throw new UsageError('--ttl must be a whole number of seconds from 1 to 31536000');
   if (config.deviceTokenSecret === null) throw new UsageError('DEVICE_TOKEN_SECRET must be set to mint device tokens');
   const sign = createSigner({ key: config.deviceTokenSecret, algorithm: 'HS256', expiresIn: ttl * 1000 });
   return sign({ sub: values.phone });

@@ -25,18 +25,28 @@ describe('pnpm esh3ar tenant webhook', () => {
     expect(set.code).toBe(0);
     const first = JSON.parse(set.stdout) as { tenantId: string; url: string; secret: string };
     expect(first).toEqual({ tenantId: tenant.id, url: 'https://hooks.example.com/in', secret: expect.stringMatching(/^whsec_/) });
-    const again = JSON.parse((await esh3ar(['tenant', 'webhook', 'set', '--tenant', tenant.id, '--url', 'http://10.0.0.1:8080/x'])).stdout) as { secret: string };
+    const again = JSON.parse(
+      (await esh3ar(['tenant', 'webhook', 'set', '--tenant', tenant.id, '--url', 'http://10.0.0.1:8080/x'])).stdout,
+    ) as { secret: string };
     expect(again.secret).not.toBe(first.secret);
     const { rows } = await pool.query('SELECT url, secret FROM tenant_webhooks WHERE tenant_id = $1', [tenant.id]);
     expect(rows).toEqual([{ url: 'http://10.0.0.1:8080/x', secret: again.secret }]);
 
-    await pool.query(`INSERT INTO webhook_outbox (tenant_id, message_id, status, at) VALUES ($1, $2, 'sent', now())`, [tenant.id, randomUUID()]);
+    await pool.query(`INSERT INTO webhook_outbox (tenant_id, message_id, status, at) VALUES ($1, $2, 'sent', now())`, [
+      tenant.id,
+      randomUUID(),
+    ]);
     const removed = await esh3ar(['tenant', 'webhook', 'remove', '--tenant', tenant.id]);
     expect(removed.code).toBe(0);
     expect(JSON.parse(removed.stdout)).toEqual({ tenantId: tenant.id, removed: true });
-    const left = await pool.query('SELECT (SELECT count(*)::int FROM tenant_webhooks) AS hooks, (SELECT count(*)::int FROM webhook_outbox) AS events');
+    const left = await pool.query(
+      'SELECT (SELECT count(*)::int FROM tenant_webhooks) AS hooks, (SELECT count(*)::int FROM webhook_outbox) AS events',
+    );
     expect(left.rows[0]).toEqual({ hooks: 0, events: 0 });
-    expect(JSON.parse((await esh3ar(['tenant', 'webhook', 'remove', '--tenant', tenant.id])).stdout)).toEqual({ tenantId: tenant.id, removed: false });
+    expect(JSON.parse((await esh3ar(['tenant', 'webhook', 'remove', '--tenant', tenant.id])).stdout)).toEqual({
+      tenantId: tenant.id,
+      removed: false,
+    });
   });
 
   it('exits 1 for an unknown tenant', async () => {

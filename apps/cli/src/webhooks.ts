@@ -10,7 +10,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 function options(args: string[], withUrl: boolean): { tenant: string; url: string | undefined } {
   let values: { tenant?: string; url?: string };
   try {
-    ({ values } = parseArgs({ args, options: withUrl ? { tenant: { type: 'string' }, url: { type: 'string' } } : { tenant: { type: 'string' } }, strict: true }));
+    ({ values } = parseArgs({
+      args,
+      options: withUrl ? { tenant: { type: 'string' }, url: { type: 'string' } } : { tenant: { type: 'string' } },
+      strict: true,
+    }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }

@@ -3,7 +3,16 @@ import { sampleBufferedMessage } from '@esh3ar/contracts';
 import { createPool, createTenant, storeBatch } from '@esh3ar/db';
 import { createGatewayMetrics, createRegistry } from '@esh3ar/observability';
 import { createRedis } from '@esh3ar/queue';
-import { createDatabase, deletePrefix, startPrivatePostgres, uniquePrefix, uuidv7, waitFor, type PrivatePostgres, type ThrowawayDatabase } from '@esh3ar/stack';
+import {
+  createDatabase,
+  deletePrefix,
+  startPrivatePostgres,
+  uniquePrefix,
+  uuidv7,
+  waitFor,
+  type PrivatePostgres,
+  type ThrowawayDatabase,
+} from '@esh3ar/stack';
 import { createSigner } from 'fast-jwt';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -103,18 +112,27 @@ async function storePending(phone: string, count: number): Promise<string[]> {
 }
 
 async function deliveredCount(ids: readonly string[]): Promise<number> {
-  const { rows } = await writePool.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) AND status = 'delivered'`, [ids]);
+  const { rows } = await writePool.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) AND status = 'delivered'`,
+    [ids],
+  );
   return rows[0]!.n;
 }
 
-const ready = async () => (await app.inject({ method: 'GET', url: '/health/ready' })).json<{ status: string; checks: Record<string, unknown> }>();
+const ready = async () =>
+  (await app.inject({ method: 'GET', url: '/health/ready' })).json<{ status: string; checks: Record<string, unknown> }>();
 
 beforeAll(async () => {
   pgServer = await startPrivatePostgres();
   db = await createDatabase(pgServer.url, 'gateway-back-pressure');
   const prefix = uniquePrefix('gateway-back-pressure');
   // The defaults under test (cap 200,000, 4 replays at once), as parsed for production.
-  config = parseConfig({ DATABASE_URL: db.url, REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_PREFIX: prefix, DEVICE_TOKEN_SECRET: SECRET });
+  config = parseConfig({
+    DATABASE_URL: db.url,
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: prefix,
+    DEVICE_TOKEN_SECRET: SECRET,
+  });
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.emit('line', JSON.parse(line) as Record<string, unknown>) });
   readPool = createPool(db.url, { max: config.postgresPool.max, applicationName: 'esh3ar-test-gateway-reads' });
   writePool = createPool(db.url, {
@@ -132,9 +150,21 @@ beforeAll(async () => {
   redis = createRedis(config.redis.url, { name: 'esh3ar-test-gateway', failFast: false });
   subscriber = createRedis(config.redis.url, { name: 'esh3ar-test-gateway-deliveries', failFast: false });
   const metrics = createGatewayMetrics(createRegistry('gateway'));
-  status = new StatusWriter(writePool, logger, metrics, 'test-gateway', { flushMs: config.ackFlushMs, maxPending: config.statusWrites.maxPending });
+  status = new StatusWriter(writePool, logger, metrics, 'test-gateway', {
+    flushMs: config.ackFlushMs,
+    maxPending: config.statusWrites.maxPending,
+  });
   // No re-push within a test: the hub's reads are the replays alone.
-  hub = new DeviceHub({ pool: readPool, status, metrics, logger, ackTimeoutMs: () => 3_600_000, replayPageSize: config.replay.pageSize, replaysAtOnce: config.replay.atOnce, slowReaders: config.slowReaders });
+  hub = new DeviceHub({
+    pool: readPool,
+    status,
+    metrics,
+    logger,
+    ackTimeoutMs: () => 3_600_000,
+    replayPageSize: config.replay.pageSize,
+    replaysAtOnce: config.replay.atOnce,
+    slowReaders: config.slowReaders,
+  });
   subscribeDeliveries({ subscriber, redis, prefix, gatewayId: 'test-gateway', hub, logger });
   app = await buildGateway({
     logger,
@@ -217,7 +247,12 @@ describe('acks while PostgreSQL is down', () => {
     await drained;
     expect(hub.stalled).toBe(false);
     // Polled: PostgreSQL's state; the writer emits nothing per write.
-    await waitFor(() => deliveredCount(all), (n) => n === all.length, 90_000, 100);
+    await waitFor(
+      () => deliveredCount(all),
+      (n) => n === all.length,
+      90_000,
+      100,
+    );
     expect(status.pending).toBe(0);
     // In chunks of at most 5,000 acks, one UPDATE each.
     expect(ackWrites).toBeGreaterThanOrEqual(all.length / 5000);
@@ -268,6 +303,11 @@ describe('replays', () => {
     expect(device.ids).toEqual(stored);
     expect(device.socket.readyState).toBe(WebSocket.OPEN);
     device.ack(stored);
-    await waitFor(() => deliveredCount(stored), (n) => n === 3, 10_000, 50);
+    await waitFor(
+      () => deliveredCount(stored),
+      (n) => n === 3,
+      10_000,
+      50,
+    );
   });
 });

@@ -3,7 +3,13 @@ import { parseConfig } from './config.ts';
 
 const SECRET = 'a'.repeat(32);
 const TENANT = '0193a0c4-0000-7000-8000-000000000001';
-const issuer = (over: Record<string, unknown> = {}) => ({ issuer: 'https://id.example.com/', jwksUrl: 'https://id.example.com/.well-known/jwks.json', audience: 'esh3ar', tenant: TENANT, ...over });
+const issuer = (over: Record<string, unknown> = {}) => ({
+  issuer: 'https://id.example.com/',
+  jwksUrl: 'https://id.example.com/.well-known/jwks.json',
+  audience: 'esh3ar',
+  tenant: TENANT,
+  ...over,
+});
 const issuers = (...entries: unknown[]) => JSON.stringify(entries);
 
 describe('parseConfig (gateway)', () => {
@@ -12,7 +18,13 @@ describe('parseConfig (gateway)', () => {
     expect(config.connections).toEqual({ max: 40_000, perPhone: 10 });
     expect(config.websocket).toEqual({ maxFrameBytes: 65_536, pingIntervalMs: 30_000, maxBadFrames: 20 });
     expect(config.slowReaders).toEqual({ maxBufferedBytes: 1_048_576, closeAfterMs: 30_000 });
-    expect(config.deviceTokens).toEqual({ secret: SECRET, issuers: [], maxAgeSeconds: 86_400, clockToleranceSeconds: 30, jwksCooldownMs: 30_000 });
+    expect(config.deviceTokens).toEqual({
+      secret: SECRET,
+      issuers: [],
+      maxAgeSeconds: 86_400,
+      clockToleranceSeconds: 30,
+      jwksCooldownMs: 30_000,
+    });
     expect(Object.isFrozen(config.deviceTokens.issuers)).toBe(true);
   });
 
@@ -32,7 +44,12 @@ describe('parseConfig (gateway)', () => {
   });
 
   it('reads the identity providers; with them, the development secret may be left out', () => {
-    const config = parseConfig({ GATEWAY_TOKEN_ISSUERS: issuers(issuer({ tenant: TENANT.toUpperCase() }), issuer({ issuer: 'local', jwksUrl: 'http://127.0.0.1:8080/jwks' })) });
+    const config = parseConfig({
+      GATEWAY_TOKEN_ISSUERS: issuers(
+        issuer({ tenant: TENANT.toUpperCase() }),
+        issuer({ issuer: 'local', jwksUrl: 'http://127.0.0.1:8080/jwks' }),
+      ),
+    });
     expect(config.deviceTokens.secret).toBeNull();
     expect(config.deviceTokens.issuers).toEqual([issuer(), issuer({ issuer: 'local', jwksUrl: 'http://127.0.0.1:8080/jwks' })]);
   });
@@ -50,8 +67,14 @@ describe('parseConfig (gateway)', () => {
     [{ GATEWAY_TOKEN_ISSUERS: '{}' }, 'GATEWAY_TOKEN_ISSUERS must be a JSON array'],
     [{ GATEWAY_TOKEN_ISSUERS: issuers(issuer({ audience: '' })) }, 'GATEWAY_TOKEN_ISSUERS[0].audience must be a non-empty string'],
     [{ GATEWAY_TOKEN_ISSUERS: issuers(issuer({ audiance: 'typo' })) }, 'GATEWAY_TOKEN_ISSUERS[0] has unknown keys audiance'],
-    [{ GATEWAY_TOKEN_ISSUERS: issuers(issuer(), issuer({ tenant: '0193a0c4-0000-7000-8000-000000000002' })) }, 'GATEWAY_TOKEN_ISSUERS[1].issuer "https://id.example.com/" is listed twice'],
-    [{ GATEWAY_TOKEN_ISSUERS: issuers(issuer({ jwksUrl: 'http://id.example.com/jwks' })) }, 'GATEWAY_TOKEN_ISSUERS[0].jwksUrl must use https:'],
+    [
+      { GATEWAY_TOKEN_ISSUERS: issuers(issuer(), issuer({ tenant: '0193a0c4-0000-7000-8000-000000000002' })) },
+      'GATEWAY_TOKEN_ISSUERS[1].issuer "https://id.example.com/" is listed twice',
+    ],
+    [
+      { GATEWAY_TOKEN_ISSUERS: issuers(issuer({ jwksUrl: 'http://id.example.com/jwks' })) },
+      'GATEWAY_TOKEN_ISSUERS[0].jwksUrl must use https:',
+    ],
     [{ GATEWAY_TOKEN_ISSUERS: issuers(issuer({ jwksUrl: 'jwks.json' })) }, 'GATEWAY_TOKEN_ISSUERS[0].jwksUrl must be a URL'],
     [{ GATEWAY_TOKEN_ISSUERS: issuers(issuer({ tenant: 'acme' })) }, 'GATEWAY_TOKEN_ISSUERS[0].tenant must be a tenant id'],
   ])('stops with a message naming the variable for %j', (env, message) => {

@@ -1,4 +1,13 @@
-import { ConfigError, deepFreeze, parseCommonConfig, readInt, readOptionalString, readPort, runtimeConfigFromEnv, type Env } from '@esh3ar/config';
+import {
+  ConfigError,
+  deepFreeze,
+  parseCommonConfig,
+  readInt,
+  readOptionalString,
+  readPort,
+  runtimeConfigFromEnv,
+  type Env,
+} from '@esh3ar/config';
 
 /** HS256 with a shorter secret can be brute-forced offline from one token; 32 characters is 256 bits of hex or base64. */
 export const DEVICE_TOKEN_SECRET_MIN_CHARS = 32;
@@ -28,10 +37,14 @@ function readSecret(env: Env, issuers: readonly TokenIssuer[]): string | null {
     throw new ConfigError('DEVICE_TOKEN_SECRET is required (or GATEWAY_TOKEN_ISSUERS): make one with `openssl rand -hex 32`');
   }
   if (DEVICE_TOKEN_SECRET_PLACEHOLDERS.includes(secret)) {
-    throw new ConfigError(`DEVICE_TOKEN_SECRET is the placeholder "${secret}" of the examples: make a real one with \`openssl rand -hex 32\``);
+    throw new ConfigError(
+      `DEVICE_TOKEN_SECRET is the placeholder "${secret}" of the examples: make a real one with \`openssl rand -hex 32\``,
+    );
   }
   if (secret.length < DEVICE_TOKEN_SECRET_MIN_CHARS) {
-    throw new ConfigError(`DEVICE_TOKEN_SECRET must be at least ${DEVICE_TOKEN_SECRET_MIN_CHARS} characters, got ${secret.length}: make one with \`openssl rand -hex 32\``);
+    throw new ConfigError(
+      `DEVICE_TOKEN_SECRET must be at least ${DEVICE_TOKEN_SECRET_MIN_CHARS} characters, got ${secret.length}: make one with \`openssl rand -hex 32\``,
+    );
   }
   return secret;
 }
@@ -81,7 +94,11 @@ export function parseConfig(env: Env) {
   const pingIntervalMs = readInt(env, 'GATEWAY_PING_INTERVAL_MS', 30_000, 100, 600_000);
   return deepFreeze({
     ...common,
-    http: { host: common.host, port: readPort(env, 'GATEWAY_PORT', 3001), backlog: readInt(env, 'GATEWAY_LISTEN_BACKLOG', 16_384, 1, 1_000_000) },
+    http: {
+      host: common.host,
+      port: readPort(env, 'GATEWAY_PORT', 3001),
+      backlog: readInt(env, 'GATEWAY_LISTEN_BACKLOG', 16_384, 1, 1_000_000),
+    },
     deviceTokens: {
       /** HS256, platform-wide (development, tests, `token mint`); null: only the issuers' tokens. */
       secret: readSecret(env, issuers),

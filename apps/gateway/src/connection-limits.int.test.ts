@@ -114,7 +114,12 @@ describe('bad frames', () => {
     const hostile = await connect(g, newPhone());
     const honest = await connect(g, newPhone());
     // Garbage of every kind, as fast as the client can send it.
-    const garbage = ['not json', JSON.stringify({ type: 'subscribe' }), JSON.stringify({ type: 'ack' }), JSON.stringify({ type: 'ack', ids: [] })];
+    const garbage = [
+      'not json',
+      JSON.stringify({ type: 'subscribe' }),
+      JSON.stringify({ type: 'ack' }),
+      JSON.stringify({ type: 'ack', ids: [] }),
+    ];
     for (let i = 0; i < 200; i++) hostile.socket.send(garbage[i % garbage.length]!);
     expect(await hostile.closed).toEqual({ code: 1008, reason: 'more than 5 bad frames in 10 s' });
     expect(hostile.frames.map((f) => f.code)).toEqual(['INVALID_FRAME', 'UNKNOWN_TYPE', 'INVALID_ACK', 'INVALID_ACK', 'INVALID_FRAME']);
@@ -151,7 +156,10 @@ describe('slow readers', () => {
     const pushed = await g.metric('esh3ar_gateway_pushes_total');
     expect(pushed).toBeLessThan(COUNT);
     await g.status.flush();
-    const { rows } = await writes.query<{ status: string; n: number }>(`SELECT status, count(*)::int AS n FROM messages WHERE recipient = $1 GROUP BY status ORDER BY status`, [phone]);
+    const { rows } = await writes.query<{ status: string; n: number }>(
+      `SELECT status, count(*)::int AS n FROM messages WHERE recipient = $1 GROUP BY status ORDER BY status`,
+      [phone],
+    );
     expect(rows).toEqual([
       { status: 'pending', n: COUNT - pushed },
       { status: 'sent', n: pushed },
@@ -171,7 +179,9 @@ describe('slow readers', () => {
     const other = await gateway({ GATEWAY_SLOW_READER_BYTES: '65536' });
     const phone = newPhone();
     const stored = await storePending(tenantId, phone, COUNT, big);
-    const closing = g.logLine((l) => typeof l.msg === 'string' && l.msg.startsWith('closing a device that did not read its pushes in time'));
+    const closing = g.logLine(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('closing a device that did not read its pushes in time'),
+    );
     const device = await connect(g, phone);
     device.raw.pause();
     await closing;

@@ -48,7 +48,19 @@ export interface PhoneState {
 
 /** A new connection, its live messages held until its first replay has run. */
 export function newConnection(id: string, phone: string, tenant: string | null, socket: WebSocket): ConnectionState {
-  return { id, phone, tenant, socket, replaying: true, replayAgain: false, queued: undefined, pushed: undefined, alive: true, badFrames: 0, badFramesSince: 0 };
+  return {
+    id,
+    phone,
+    tenant,
+    socket,
+    replaying: true,
+    replayAgain: false,
+    queued: undefined,
+    pushed: undefined,
+    alive: true,
+    badFrames: 0,
+    badFramesSince: 0,
+  };
 }
 
 export const isOpen = (c: Connection) => c.socket.readyState === c.socket.OPEN;

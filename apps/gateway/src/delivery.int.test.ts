@@ -27,7 +27,11 @@ async function sendTo(phone: string, over: Record<string, unknown> = {}): Promis
 }
 
 const statusOf = async (id: string) => (await send(stack.api!.url, apiKey, 'GET', `/v1/messages/${id}`)).body;
-const waitStatus = (id: string, status: string) => waitFor(() => statusOf(id), (m) => m.status === status);
+const waitStatus = (id: string, status: string) =>
+  waitFor(
+    () => statusOf(id),
+    (m) => m.status === status,
+  );
 
 beforeAll(async () => {
   stack = await startStack('gateway-delivery', {
@@ -98,7 +102,10 @@ describe('offline phones', () => {
     for (const priority of ['low', 'normal', 'critical', 'high', 'low', 'critical', 'normal', 'high']) {
       sent.push({ id: await sendTo(phone, { priority, content: priority }), priority });
     }
-    await waitFor(() => Promise.all(sent.map((s) => statusOf(s.id))), (ms) => ms.every((m) => m.status === 'pending'));
+    await waitFor(
+      () => Promise.all(sent.map((s) => statusOf(s.id))),
+      (ms) => ms.every((m) => m.status === 'pending'),
+    );
     const device = await connect(phone);
     await device.waitForMessages(sent.length);
     const rank: Record<string, number> = { critical: 0, high: 1, normal: 2, low: 3 };
@@ -235,7 +242,8 @@ describe('several gateways', () => {
 });
 
 describe('presence', () => {
-  const gatewayIdOf = async (gateway: AppProcess) => ((await fetch(`${gateway.url}/health/live`).then((r) => r.json())) as { gatewayId: string }).gatewayId;
+  const gatewayIdOf = async (gateway: AppProcess) =>
+    ((await fetch(`${gateway.url}/health/live`).then((r) => r.json())) as { gatewayId: string }).gatewayId;
   const presence = (redis: Redis, phone: string) => redis.zrange(`${stack.prefix}:presence:${phone}`, '0', '-1');
 
   it('a gateway whose presence lapsed adds its devices again at its next beat and replays what was stored meanwhile', async () => {
@@ -252,7 +260,10 @@ describe('presence', () => {
       const whileGone = await sendTo(phone, { content: 'stored while the gateway counted as gone' });
       await waitStatus(whileGone, 'pending');
       await redis.del(`${stack.prefix}:gateway-alive:${gatewayId}`);
-      await waitFor(() => presence(redis, phone), (members) => members.length === 1);
+      await waitFor(
+        () => presence(redis, phone),
+        (members) => members.length === 1,
+      );
       await device.waitFor((frames) => frames.some((f) => f.id === whileGone));
       const after = await sendTo(phone, { content: 'after the lapse' });
       await device.waitFor((frames) => frames.some((f) => f.id === after));
@@ -269,7 +280,10 @@ describe('presence', () => {
     try {
       await redis.zadd(`${stack.prefix}:presence:${phone}`, Date.now(), `${gatewayId}|no-such-connection`);
       const id = await sendTo(phone, { content: 'to nobody here' });
-      await waitFor(() => presence(redis, phone), (members) => members.length === 0);
+      await waitFor(
+        () => presence(redis, phone),
+        (members) => members.length === 0,
+      );
       // Still stored and pending: the phone gets it when it connects.
       expect((await statusOf(id)).status).toBe('pending');
       const device = await connect(phone, gateway);
@@ -295,7 +309,10 @@ describe('operations', () => {
   it('pings every device; one that stops answering pings is dropped', async () => {
     const device = await connect(newPhone());
     await once(device.socket, 'ping');
-    const silent = new WebSocket(streamUrl(stack.gateways[0]!), { headers: { authorization: `Bearer ${stack.deviceToken(newPhone())}` }, autoPong: false });
+    const silent = new WebSocket(streamUrl(stack.gateways[0]!), {
+      headers: { authorization: `Bearer ${stack.deviceToken(newPhone())}` },
+      autoPong: false,
+    });
     const closed = once(silent, 'close');
     await once(silent, 'open');
     await once(silent, 'ping');

@@ -41,7 +41,12 @@ const liveItem = (phone: string, content: string): DeliveryItem => ({
 });
 
 /** A device connection: the hub's server side, and the frames its client received. */
-async function connect(): Promise<{ phone: string; connection: Connection; frames: { id: string }[]; waitFor: (n: number) => Promise<void> }> {
+async function connect(): Promise<{
+  phone: string;
+  connection: Connection;
+  frames: { id: string }[];
+  waitFor: (n: number) => Promise<void>;
+}> {
   const phone = `+96650${String(1_000_000 + phoneSeq++)}`;
   const client = new WebSocket(`ws://127.0.0.1:${(wss.address() as { port: number }).port}`);
   clients.push(client);
@@ -72,7 +77,16 @@ beforeAll(async () => {
   const logger = createLogger('gateway', 'silent');
   const metrics = createGatewayMetrics(createRegistry('gateway'));
   status = new StatusWriter(writes, logger, metrics, 'test-gateway', { flushMs: 50, maxPending: 200_000 });
-  hub = new DeviceHub({ pool, status, metrics, logger, ackTimeoutMs: () => 60_000, replayPageSize: 500, replaysAtOnce: 4, slowReaders: { maxBufferedBytes: 1_048_576, closeAfterMs: 30_000 } });
+  hub = new DeviceHub({
+    pool,
+    status,
+    metrics,
+    logger,
+    ackTimeoutMs: () => 60_000,
+    replayPageSize: 500,
+    replaysAtOnce: 4,
+    slowReaders: { maxBufferedBytes: 1_048_576, closeAfterMs: 30_000 },
+  });
   wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(wss, 'listening');
 });

@@ -77,7 +77,16 @@ export class DeviceHub {
       stalled,
       oweReplay: (connection) => this.#replays.oweAtRetry(connection),
     });
-    this.#replays = new Replays({ pool, metrics, logger, pageSize: deps.replayPageSize, atOnce: deps.replaysAtOnce, pushes: this.#pushes, slow: this.#slow, stalled });
+    this.#replays = new Replays({
+      pool,
+      metrics,
+      logger,
+      pageSize: deps.replayPageSize,
+      atOnce: deps.replaysAtOnce,
+      pushes: this.#pushes,
+      slow: this.#slow,
+      stalled,
+    });
   }
 
   /** Stops the timers (re-push checks, replay retries, slow readers' deadlines). */
@@ -248,7 +257,10 @@ export class DeviceHub {
       this.ponged(c);
       c.socket.resume();
     }
-    this.#deps.logger.info({ pendingStatuses: this.#deps.status.pending, connections: connections.length }, 'status writes drained: reading device sockets and pushing again');
+    this.#deps.logger.info(
+      { pendingStatuses: this.#deps.status.pending, connections: connections.length },
+      'status writes drained: reading device sockets and pushing again',
+    );
     void this.#replays.retryOwed();
   }
 }

@@ -59,7 +59,14 @@ export async function authenticate(
 
 function tokenRefused(error: DeviceTokenError): { refused: Refusal; reason: RefusalReason } {
   return error.status === 503
-    ? { refused: { status: 503, body: JSON.stringify(errorBody('UNAVAILABLE', error.message)), retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S }, reason: 'token_keys' }
+    ? {
+        refused: {
+          status: 503,
+          body: JSON.stringify(errorBody('UNAVAILABLE', error.message)),
+          retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S,
+        },
+        reason: 'token_keys',
+      }
     : { refused: { status: 401, body: JSON.stringify(errorBody('UNAUTHENTICATED', error.message)) }, reason: 'token' };
 }
 
@@ -95,7 +102,12 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
   // The hub tracks the connections: ws's own client Set and the 'close' listener it
   // adds to each socket were a second copy (~0.25 KiB per connection). Compression
   // stays off (ws's default for servers): it would be a zlib context per connection.
-  const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: deps.websocket.maxFrameBytes });
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: false,
+    maxPayload: deps.websocket.maxFrameBytes,
+  });
   const { maxBadFrames } = deps.websocket;
   // Until one of the phone's connections closes: one left half-open (a device that changed
   // networks) is dropped by the ping sweep within about a ping interval.
@@ -139,7 +151,8 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
       return;
     }
     const unknown = deps.hub.ack(connection, frame.ids);
-    if (unknown.length > 0) badFrame(this, connection, 'UNKNOWN_MESSAGE', () => `not awaiting an ack from this device: ${unknown.slice(0, 10).join(', ')}`);
+    if (unknown.length > 0)
+      badFrame(this, connection, 'UNKNOWN_MESSAGE', () => `not awaiting an ack from this device: ${unknown.slice(0, 10).join(', ')}`);
   }
 
   function onClose(this: WebSocket): void {
@@ -179,12 +192,24 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
   /** Answers why a connection for `phone` cannot open now, if it cannot. */
   function overCapacity(phone: string | null, tenant: string | null): { refused: Refusal; reason: RefusalReason } | undefined {
     if (deps.hub.connectionCount >= deps.connections.max) {
-      const body = errorBody('OVERLOADED', `this gateway holds its maximum of ${deps.connections.max} connections; retry (another gateway may take it)`);
-      return { refused: { status: 503, body: JSON.stringify(body), retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S }, reason: 'gateway_connections' };
+      const body = errorBody(
+        'OVERLOADED',
+        `this gateway holds its maximum of ${deps.connections.max} connections; retry (another gateway may take it)`,
+      );
+      return {
+        refused: { status: 503, body: JSON.stringify(body), retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S },
+        reason: 'gateway_connections',
+      };
     }
     if (phone !== null && deps.hub.phoneConnectionCount(phone, tenant) >= deps.connections.perPhone) {
-      const body = errorBody('RATE_LIMITED', `this phone has ${deps.connections.perPhone} connections to this gateway already; one must close first`);
-      return { refused: { status: 429, body: JSON.stringify(body), retryAfterSeconds: phoneRetryAfterSeconds }, reason: 'phone_connections' };
+      const body = errorBody(
+        'RATE_LIMITED',
+        `this phone has ${deps.connections.perPhone} connections to this gateway already; one must close first`,
+      );
+      return {
+        refused: { status: 429, body: JSON.stringify(body), retryAfterSeconds: phoneRetryAfterSeconds },
+        reason: 'phone_connections',
+      };
     }
     return undefined;
   }
@@ -215,7 +240,10 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     if ((q === -1 ? url : url.slice(0, q)) !== path) {
-      refuse(socket, { status: 404, body: JSON.stringify({ message: `Route ${request.method}:${url} not found`, error: 'Not Found', statusCode: 404 }) });
+      refuse(socket, {
+        status: 404,
+        body: JSON.stringify({ message: `Route ${request.method}:${url} not found`, error: 'Not Found', statusCode: 404 }),
+      });
       return;
     }
     // A full gateway refuses before spending a signature check on the token.

@@ -17,7 +17,8 @@ describe('takeBadFrame', () => {
         const times = offsets.sort((a, b) => a - b).map((t) => 1_000_000 + t);
         const count = { badFrames: 0, badFramesSince: 0 };
         const answered = times.filter((t) => takeBadFrame(count, max, t));
-        for (const start of answered) expect(answered.filter((t) => t >= start && t < start + BAD_FRAME_WINDOW_MS).length).toBeLessThanOrEqual(2 * max);
+        for (const start of answered)
+          expect(answered.filter((t) => t >= start && t < start + BAD_FRAME_WINDOW_MS).length).toBeLessThanOrEqual(2 * max);
       }),
     );
   });

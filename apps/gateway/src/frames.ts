@@ -5,7 +5,11 @@ export type ParsedFrame = { kind: 'ack'; ids: string[] } | { kind: 'error'; code
 /** A device frame: only JSON text `{"type":"ack", "id" | "ids"}` is understood. */
 export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ParsedFrame {
   if (isBinary) return { kind: 'error', code: 'INVALID_FRAME', message: 'frames must be JSON text' };
-  const text = Buffer.isBuffer(data) ? data.toString('utf8') : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.from(data).toString('utf8');
+  const text = Buffer.isBuffer(data)
+    ? data.toString('utf8')
+    : Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.from(data).toString('utf8');
   let frame: unknown;
   try {
     frame = JSON.parse(text);
@@ -14,7 +18,11 @@ export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: bool
   }
   const type = (frame as { type?: unknown } | null)?.type;
   if (type !== 'ack') {
-    return { kind: 'error', code: 'UNKNOWN_TYPE', message: `unknown frame type ${JSON.stringify(type ?? null).slice(0, 40)}; devices send {"type":"ack"}` };
+    return {
+      kind: 'error',
+      code: 'UNKNOWN_TYPE',
+      message: `unknown frame type ${JSON.stringify(type ?? null).slice(0, 40)}; devices send {"type":"ack"}`,
+    };
   }
   if (!checkAckFrame.Check(frame)) {
     return { kind: 'error', code: 'INVALID_ACK', message: 'an ack carries "id" (a message id) or "ids" (1 to 1000 message ids)' };

@@ -60,7 +60,13 @@ describe('a gateway killed (SIGKILL) with devices connected', () => {
     stack = await startStack('gateway-crash', {
       workers: 1,
       gateways: 2,
-      env: { PROVIDER_BASE_URL: sim.url, WORKER_BATCH_TIMEOUT_MS: '5', GATEWAY_ACK_TIMEOUT_MS: '2000', GATEWAY_PRESENCE_TTL_MS: '3000', GATEWAY_PING_INTERVAL_MS: '1000' },
+      env: {
+        PROVIDER_BASE_URL: sim.url,
+        WORKER_BATCH_TIMEOUT_MS: '5',
+        GATEWAY_ACK_TIMEOUT_MS: '2000',
+        GATEWAY_PRESENCE_TTL_MS: '3000',
+        GATEWAY_PING_INTERVAL_MS: '1000',
+      },
     });
     const s = stack;
     const { apiKey } = await s.tenant('enterprise', { rpm: 10_000_000, burst: 10_000_000 });
@@ -87,18 +93,33 @@ describe('a gateway killed (SIGKILL) with devices connected', () => {
     };
     const senders = Array.from({ length: 20 }, (_, k) => sender(k));
     const ackedSoFar = () => devices.reduce((n, d) => n + d.acked.size, 0);
-    await waitFor(async () => ackedSoFar(), (n) => n >= 500, 60_000);
+    await waitFor(
+      async () => ackedSoFar(),
+      (n) => n >= 500,
+      60_000,
+    );
 
     const [victim] = s.gateways.splice(0, 1);
     await victim!.stop('SIGKILL');
-    await waitFor(async () => devices.filter((d) => d.reconnects > 0).length, (n) => n > 0, 30_000);
-    await waitFor(async () => ackedSoFar(), (n) => n >= 1000, 60_000);
+    await waitFor(
+      async () => devices.filter((d) => d.reconnects > 0).length,
+      (n) => n > 0,
+      30_000,
+    );
+    await waitFor(
+      async () => ackedSoFar(),
+      (n) => n >= 1000,
+      60_000,
+    );
     sending = false;
     await Promise.all(senders);
 
     // Every accepted message reaches a device and is acknowledged: delivered.
     const statuses = async () => {
-      const { rows } = await s.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM messages WHERE id = ANY($1) GROUP BY status', [accepted]);
+      const { rows } = await s.pool.query<{ status: string; n: number }>(
+        'SELECT status, count(*)::int AS n FROM messages WHERE id = ANY($1) GROUP BY status',
+        [accepted],
+      );
       return Object.fromEntries(rows.map((r) => [r.status, r.n]));
     };
     const final = await waitFor(statuses, (by) => by.delivered === accepted.length, 90_000, 250);
@@ -110,9 +131,16 @@ describe('a gateway killed (SIGKILL) with devices connected', () => {
       (FALLBACK_AFTER_SECONDS + 30) * 1000,
       250,
     );
-    const smsSent = await Promise.all(devices.map(async (d) => (await send(sim!.url, null, 'GET', `/received?recipient=${encodeURIComponent(d.phone)}&channel=sms`)).body.items.length as number));
+    const smsSent = await Promise.all(
+      devices.map(
+        async (d) =>
+          (await send(sim!.url, null, 'GET', `/received?recipient=${encodeURIComponent(d.phone)}&channel=sms`)).body.items.length as number,
+      ),
+    );
     expect(smsSent.reduce((a, b) => a + b, 0)).toBe(0);
     for (const p of [s.api!, ...s.workers, ...s.gateways]) expect(alive(p), `${p.name} alive`).toBe(true);
-    console.info(`[crash] gateway SIGKILL: ${JSON.stringify({ accepted: accepted.length, reconnected: devices.filter((d) => d.reconnects > 0).length, delivered: final.delivered })}`);
+    console.info(
+      `[crash] gateway SIGKILL: ${JSON.stringify({ accepted: accepted.length, reconnected: devices.filter((d) => d.reconnects > 0).length, delivered: final.delivered })}`,
+    );
   });
 });

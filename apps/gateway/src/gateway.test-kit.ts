@@ -81,7 +81,9 @@ export async function startTestGateway(env: Record<string, string>): Promise<Tes
       const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
       if (!found) throw new Error(`no metric ${name}`);
       const values = found.values as { value: number; labels: Record<string, string | number> }[];
-      return values.filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want)).reduce((sum, v) => sum + v.value, 0);
+      return values
+        .filter((v) => Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want))
+        .reduce((sum, v) => sum + v.value, 0);
     },
     async close() {
       await gateway.close();
@@ -131,7 +133,9 @@ export async function connectClient(url: string, token: string): Promise<TestCli
       w.resolve();
     }
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   const opened = await Promise.race([
     once(socket, 'open').then(() => null),
     once(socket, 'unexpected-response').then((args) => args[1] as IncomingMessage),
@@ -140,7 +144,8 @@ export async function connectClient(url: string, token: string): Promise<TestCli
     socket.terminate();
     throw new RefusedUpgrade(opened.statusCode ?? 0, opened.headers);
   }
-  const waitFor = (predicate: (frames: Frame[]) => boolean) => (predicate(frames) ? Promise.resolve() : new Promise<void>((resolve) => waiters.add({ predicate, resolve })));
+  const waitFor = (predicate: (frames: Frame[]) => boolean) =>
+    predicate(frames) ? Promise.resolve() : new Promise<void>((resolve) => waiters.add({ predicate, resolve }));
   return {
     socket,
     raw: raw!,

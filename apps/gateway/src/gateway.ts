@@ -12,7 +12,10 @@ import { buildGateway } from './server.ts';
 import { StatusWriter } from './status-writer.ts';
 
 export interface StartGatewayDeps {
-  config: Pick<GatewayConfig, 'redis' | 'ackFlushMs' | 'statusWrites' | 'replay' | 'slowReaders' | 'deviceTokens' | 'websocket' | 'connections'>;
+  config: Pick<
+    GatewayConfig,
+    'redis' | 'ackFlushMs' | 'statusWrites' | 'replay' | 'slowReaders' | 'deviceTokens' | 'websocket' | 'connections'
+  >;
   gatewayId: string;
   logger: Logger;
   registry: Registry;
@@ -44,7 +47,10 @@ export interface Gateway {
 export async function startGateway(deps: StartGatewayDeps): Promise<Gateway> {
   const { config, gatewayId, logger, pool, redis, subscriber, registry } = deps;
   const metrics = createGatewayMetrics(registry);
-  const status = new StatusWriter(pool, logger, metrics, gatewayId, { flushMs: config.ackFlushMs, maxPending: config.statusWrites.maxPending });
+  const status = new StatusWriter(pool, logger, metrics, gatewayId, {
+    flushMs: config.ackFlushMs,
+    maxPending: config.statusWrites.maxPending,
+  });
   const hub = new DeviceHub({
     pool,
     status,

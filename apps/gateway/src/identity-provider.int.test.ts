@@ -168,14 +168,29 @@ describe('identity provider tokens (JWKS)', () => {
       ['signed by tenant A’s key, claiming another issuer', await providerToken(keys.aRs, phone, { iss: 'https://evil.example/' })],
       ['signed by tenant B’s key, claiming tenant A’s issuer', await providerToken(keys.b, phone)],
       ['for another application of the provider (aud)', await providerToken(keys.aRs, phone, { aud: 'another-app' })],
-      [`made more than ${MAX_AGE_S} s ago (iat), though not expired`, await providerToken(keys.aEs, phone, { iat: now() - MAX_AGE_S - SKEW_S - 60 })],
-      [`expired more than the ${SKEW_S} s of skew ago`, await providerToken(keys.aEd, phone, { iat: now() - 600, exp: now() - SKEW_S - 10 })],
+      [
+        `made more than ${MAX_AGE_S} s ago (iat), though not expired`,
+        await providerToken(keys.aEs, phone, { iat: now() - MAX_AGE_S - SKEW_S - 60 }),
+      ],
+      [
+        `expired more than the ${SKEW_S} s of skew ago`,
+        await providerToken(keys.aEd, phone, { iat: now() - 600, exp: now() - SKEW_S - 10 }),
+      ],
       ['not a phone in sub', await providerToken(keys.aRs, phone, { sub: 'user|12345' })],
       ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`],
       ['alg none, kid of a real key', `${b64({ alg: 'none', kid: 'a-rs' })}.${b64(claims)}.`],
-      ['HS256 keyed with the provider’s public key (algorithm confusion)', await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'a-rs' }).sign(new TextEncoder().encode(pem))],
-      ['HS256 with the platform secret, claiming tenant A’s issuer', await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET))],
-      ['RS256 by tenant A’s key without an issuer (the platform secret’s path)', await new SignJWT({ sub: phone, exp: now() + 60 }).setProtectedHeader({ alg: 'RS256', kid: 'a-rs' }).sign(keys.aRs.privateKey)],
+      [
+        'HS256 keyed with the provider’s public key (algorithm confusion)',
+        await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'a-rs' }).sign(new TextEncoder().encode(pem)),
+      ],
+      [
+        'HS256 with the platform secret, claiming tenant A’s issuer',
+        await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET)),
+      ],
+      [
+        'RS256 by tenant A’s key without an issuer (the platform secret’s path)',
+        await new SignJWT({ sub: phone, exp: now() + 60 }).setProtectedHeader({ alg: 'RS256', kid: 'a-rs' }).sign(keys.aRs.privateKey),
+      ],
     ];
     for (const [attack, token] of attacks) {
       const refused = await refusal(gateway.streamUrl, token).catch((error: Error) => error);
@@ -200,11 +215,15 @@ describe('identity provider tokens (JWKS)', () => {
   it('with the default cooldown, tokens with made-up kids fetch the key set at most once per 30 s', async () => {
     await publish('/c/jwks', keys.aRs);
     const identify = deviceTokenVerifier(
-      parseConfig({ GATEWAY_TOKEN_ISSUERS: JSON.stringify([{ issuer: ISSUER_A, jwksUrl: `${jwksBase}/c/jwks`, audience: AUDIENCE, tenant: tenantA }]) }).deviceTokens,
+      parseConfig({
+        GATEWAY_TOKEN_ISSUERS: JSON.stringify([{ issuer: ISSUER_A, jwksUrl: `${jwksBase}/c/jwks`, audience: AUDIENCE, tenant: tenantA }]),
+      }).deviceTokens,
     );
     const phone = newPhone();
     await expect(identify(await providerToken(keys.aRs, phone))).resolves.toEqual({ phone, tenant: tenantA });
-    const madeUp = await Promise.all(Array.from({ length: 50 }, (_, i) => providerToken(keys.stranger, phone, {}, { kid: `made-up-${i}` })));
+    const madeUp = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => providerToken(keys.stranger, phone, {}, { kid: `made-up-${i}` })),
+    );
     const results = await Promise.allSettled(madeUp.map((token) => identify(token)));
     expect(results.every((r) => r.status === 'rejected' && r.reason instanceof DeviceTokenError && r.reason.status === 401)).toBe(true);
     expect(fetches('/c/jwks')).toBe(1);
@@ -270,11 +289,17 @@ describe('tenants', () => {
     deviceA.ack([b1!]);
     await deviceA.waitFor((frames) => frames.some((f) => f.code === 'UNKNOWN_MESSAGE'));
     await gateway.status.flush();
-    const statusOf = async (id: string) => (await writes.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [id])).rows[0]!.status;
+    const statusOf = async (id: string) =>
+      (await writes.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [id])).rows[0]!.status;
     expect(await statusOf(b1!)).toBe('sent');
     // Tenant B's device can. Polled: PostgreSQL's state (no frame answers an ack).
     deviceB.ack([b1!]);
-    await waitFor(() => statusOf(b1!), (status) => status === 'delivered', 10_000, 20);
+    await waitFor(
+      () => statusOf(b1!),
+      (status) => status === 'delivered',
+      10_000,
+      20,
+    );
     expect(deviceB.frames.some((f) => f.type === 'error')).toBe(false);
   });
 });

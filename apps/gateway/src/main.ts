@@ -31,7 +31,13 @@ for (const client of [redis, subscriber]) client.on('error', (error) => logger.w
 redis.connect().catch((error: Error) => logger.debug({ err: error }, 'redis not connected yet; retrying'));
 
 // A PostgreSQL that is down leaves the environment's runtime configuration in force.
-const runtime = await watchRuntimeConfig('gateway', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
+const runtime = await watchRuntimeConfig('gateway', registry, {
+  pool,
+  redisUrl: config.redis.url,
+  prefix: config.redis.prefix,
+  base: config.runtime,
+  logger,
+});
 
 const gateway = await startGateway({
   config,
@@ -48,7 +54,9 @@ const { app, hub } = gateway;
 // not. Sent before listening, on the connection that registers devices, so it goes first
 // even while Redis is down (its commands wait for it, in order); a beat that fails is
 // made good by the presence beat's next, which finds the gateway lapsed and re-adds all.
-beatGateway(redis, config.redis.prefix, gatewayId, config.presence.ttlMs).catch((error: Error) => logger.warn({ err: error }, 'first beat failed; the heartbeat beats again'));
+beatGateway(redis, config.redis.prefix, gatewayId, config.presence.ttlMs).catch((error: Error) =>
+  logger.warn({ err: error }, 'first beat failed; the heartbeat beats again'),
+);
 const presence = new PresenceBeat({ hub, redis, prefix: config.redis.prefix, gatewayId, logger, ttlMs: config.presence.ttlMs });
 const pings = new PingSweep({ hub, logger, intervalMs: config.websocket.pingIntervalMs });
 
@@ -59,7 +67,11 @@ closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
   pings.close();
   await presence.close();
   const connections = hub.connections();
-  await removePresence(redis, config.redis.prefix, connections.map((c) => presenceOf(gatewayId, c)))
+  await removePresence(
+    redis,
+    config.redis.prefix,
+    connections.map((c) => presenceOf(gatewayId, c)),
+  )
     .then(() => retireGateway(redis, config.redis.prefix, gatewayId))
     .catch((error: Error) => logger.warn({ err: error }, 'presence not removed; it stops counting once this gateway stops beating'));
   await gateway.close(); // the acks received so far are written before it returns

@@ -55,7 +55,16 @@ export class PresenceBeat {
         // Live messages wait from now on, so that none overtakes one stored meanwhile.
         const held = new Set(connections.filter((c) => hub.holdForReplay(c)));
         try {
-          await sweepSlices(connections, (slice) => addPresence(redis, prefix, open(slice).map((c) => presenceOf(gatewayId, c))).then(() => undefined), stopped);
+          await sweepSlices(
+            connections,
+            (slice) =>
+              addPresence(
+                redis,
+                prefix,
+                open(slice).map((c) => presenceOf(gatewayId, c)),
+              ).then(() => undefined),
+            stopped,
+          );
         } finally {
           // A connection whose own replay was running when the re-add began is held
           // again now that its entry is back, so that its last read comes after it.
@@ -75,19 +84,23 @@ export class PresenceBeat {
         });
     };
     let beating = false;
-    const beat = setInterval(() => {
-      if (beating) return;
-      beating = true;
-      this.#beat = beatGateway(redis, prefix, gatewayId, ttlMs)
-        .then(({ lapsed }) => {
-          if (lapsed) logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
-          if (lapsed || failed) readdAll();
-        })
-        .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
-        .finally(() => {
-          beating = false;
-        });
-    }, Math.max(100, Math.floor(ttlMs / 3)));
+    const beat = setInterval(
+      () => {
+        if (beating) return;
+        beating = true;
+        this.#beat = beatGateway(redis, prefix, gatewayId, ttlMs)
+          .then(({ lapsed }) => {
+            if (lapsed)
+              logger.warn({ connections: hub.connectionCount }, 'presence lapsed (no beat within its TTL); adding every connection again');
+            if (lapsed || failed) readdAll();
+          })
+          .catch((error: Error) => logger.warn({ err: error }, 'presence beat failed; retrying at the next beat'))
+          .finally(() => {
+            beating = false;
+          });
+      },
+      Math.max(100, Math.floor(ttlMs / 3)),
+    );
     beat.unref();
     const touch = sweepEvery({
       intervalMs: PRESENCE_KEY_TTL_MS / 24,
@@ -95,7 +108,12 @@ export class PresenceBeat {
       connections: () => hub.connections(),
       each: async (slice) => {
         const live = open(slice);
-        const missing = await addPresence(redis, prefix, live.map((c) => presenceOf(gatewayId, c)), { onlyMissing: true });
+        const missing = await addPresence(
+          redis,
+          prefix,
+          live.map((c) => presenceOf(gatewayId, c)),
+          { onlyMissing: true },
+        );
         const lost = live.filter((c, i) => missing[i] && hub.holdForReplay(c));
         if (lost.length > 0) logger.warn({ connections: lost.length }, 'presence entries had gone missing; re-added, replaying to them');
         await Promise.all(lost.map((c) => hub.replay(c)));

@@ -142,7 +142,10 @@ export class Pushes {
         }
       }
       if (due.length === 0) return;
-      const settled = await settledMessages(this.#options.pool, due.map((d) => d.flight.item.id));
+      const settled = await settledMessages(
+        this.#options.pool,
+        due.map((d) => d.flight.item.id),
+      );
       for (const { state, flight } of due) {
         const { item } = flight;
         if (settled.has(item.id) || (item.expiresAt !== null && Date.parse(item.expiresAt) <= now)) {

@@ -131,7 +131,8 @@ export class Replays {
     } catch (error) {
       metrics.replayFailures.inc();
       // Once per outage: in a reconnect storm every waiting replay would say the same.
-      if (!this.#failing) logger.warn({ err: error, connectionId: connection.id }, 'replay failed; connections kept, replays tried again every second');
+      if (!this.#failing)
+        logger.warn({ err: error, connectionId: connection.id }, 'replay failed; connections kept, replays tried again every second');
       this.#failing = true;
       return false;
     } finally {

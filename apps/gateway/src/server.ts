@@ -75,9 +75,10 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
     ]);
     const statusWrites = { pending: deps.status.pending, state: deps.status.full ? 'full' : deps.status.failing ? 'failing' : 'ok' };
     const ok = redis === 'ok' && deliveries === 'ok' && postgres === 'ok' && !deps.status.full;
-    return reply
-      .code(ok ? 200 : 503)
-      .send({ status: ok ? 'ok' : 'unavailable', checks: { redis, deliveries, postgres, statusWrites, connections: deps.hub.connectionCount } });
+    return reply.code(ok ? 200 : 503).send({
+      status: ok ? 'ok' : 'unavailable',
+      checks: { redis, deliveries, postgres, statusWrites, connections: deps.hub.connectionCount },
+    });
   });
   app.get('/metrics', async (_request, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()));
 

@@ -51,7 +51,17 @@ async function connect(phone: string): Promise<TestDevice> {
 async function store(phone: string, content: string): Promise<DeliveryItem> {
   const message = sampleBufferedMessage({ id: uuidv7(), tenantId, recipient: phone, content });
   await storeBatch(stack.pool, [{ message, state: { status: 'pending', failureReason: null } }]);
-  return { id: message.id, tenantId, recipient: phone, subject: null, content, priority: 'normal', createdAt: message.acceptedAt, metadata: null, expiresAt: null };
+  return {
+    id: message.id,
+    tenantId,
+    recipient: phone,
+    subject: null,
+    content,
+    priority: 'normal',
+    createdAt: message.acceptedAt,
+    metadata: null,
+    expiresAt: null,
+  };
 }
 
 /** Routes live messages to the gateway, as a worker does. */
@@ -64,7 +74,8 @@ async function publish(items: DeliveryItem[]): Promise<number> {
   }
 }
 
-const statusOf = async (id: string) => (await stack.pool.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [id])).rows[0]?.status;
+const statusOf = async (id: string) =>
+  (await stack.pool.query<{ status: string }>('SELECT status FROM messages WHERE id = $1', [id])).rows[0]?.status;
 
 beforeAll(async () => {
   pg = await startPrivatePostgres();
@@ -88,7 +99,11 @@ describe('the gateway while PostgreSQL and Redis fail', () => {
     gateway = await stack.startGateway();
     const down = await ready();
     expect(down.status).toBe(503);
-    expect(down.body.checks).toMatchObject({ redis: expect.stringMatching(/^error/), deliveries: expect.stringMatching(/^error/), postgres: expect.stringMatching(/^error/) });
+    expect(down.body.checks).toMatchObject({
+      redis: expect.stringMatching(/^error/),
+      deliveries: expect.stringMatching(/^error/),
+      postgres: expect.stringMatching(/^error/),
+    });
 
     await redis.start();
     pg.start();
@@ -128,7 +143,11 @@ describe('the gateway while PostgreSQL and Redis fail', () => {
     const pushed = await store(phone, 'pushed before the outage');
     await publish([pushed]);
     await device.waitFor((frames) => frames.some((f) => f.id === pushed.id));
-    await waitFor(() => statusOf(pushed.id), (s) => s === 'sent', 10_000);
+    await waitFor(
+      () => statusOf(pushed.id),
+      (s) => s === 'sent',
+      10_000,
+    );
     const laterPhone = newPhone();
     const waiting = await store(laterPhone, 'stored before the outage, for a phone that connects during it');
 
@@ -137,13 +156,20 @@ describe('the gateway while PostgreSQL and Redis fail', () => {
     await readyAnswers(503);
     device.ack(pushed.id);
     const later = await connect(laterPhone);
-    await gateway.waitForLog((l) => typeof l.msg === 'string' && l.msg.startsWith('replay failed') && Date.parse(String(l.time)) >= stopped, 10_000);
+    await gateway.waitForLog(
+      (l) => typeof l.msg === 'string' && l.msg.startsWith('replay failed') && Date.parse(String(l.time)) >= stopped,
+      10_000,
+    );
 
     pg.start();
     const answering = Date.now();
     await later.waitFor((frames) => frames.some((f) => f.id === waiting.id), 5000);
     expect(await readyAnswers(200)).toBeLessThan(5000 - (Date.now() - answering));
-    await waitFor(() => statusOf(pushed.id), (s) => s === 'delivered', 5000);
+    await waitFor(
+      () => statusOf(pushed.id),
+      (s) => s === 'delivered',
+      5000,
+    );
     expect(Date.now() - answering).toBeLessThan(5000);
     for (const d of [device, later]) expect(d.socket.readyState).toBe(d.socket.OPEN);
     expect(alive(gateway)).toBe(true);

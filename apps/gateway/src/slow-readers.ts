@@ -82,7 +82,10 @@ export class SlowReaders {
     this.#slow.set(connection, { timer, owed: false });
     this.#options.metrics.slowReaderPauses.inc();
     this.#options.metrics.slowReaders.set(this.#slow.size);
-    this.#options.logger.debug({ connectionId: connection.id, unreadBytes: connection.socket.bufferedAmount }, 'device not reading its pushes: none until its socket drains');
+    this.#options.logger.debug(
+      { connectionId: connection.id, unreadBytes: connection.socket.bufferedAmount },
+      'device not reading its pushes: none until its socket drains',
+    );
   }
 
   #drained(connection: Connection): void {

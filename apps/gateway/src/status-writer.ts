@@ -164,7 +164,10 @@ export class StatusWriter extends EventEmitter<StatusWriterEvents> {
       this.#count();
       // Once per outage, not every flushMs; the counter counts each.
       if (!this.#failing) {
-        this.#logger.warn({ err: error, acks: this.#pendingAcks, sent: this.#pendingSent }, 'status writes failed; kept, and tried again every flush');
+        this.#logger.warn(
+          { err: error, acks: this.#pendingAcks, sent: this.#pendingSent },
+          'status writes failed; kept, and tried again every flush',
+        );
       }
       this.#failing = true;
     }

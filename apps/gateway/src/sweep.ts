@@ -16,7 +16,12 @@ type EachSlice = (slice: readonly Connection[]) => void | Promise<void>;
  * (so that live deliveries are never held up behind a sweep), or pausing so that they
  * spread over `spreadMs`; stops between slices once `stopped()`.
  */
-export async function sweepSlices(connections: readonly Connection[], each: EachSlice, stopped: () => boolean, spreadMs = 0): Promise<void> {
+export async function sweepSlices(
+  connections: readonly Connection[],
+  each: EachSlice,
+  stopped: () => boolean,
+  spreadMs = 0,
+): Promise<void> {
   const pause = spreadMs / Math.ceil(connections.length / SLICE);
   for (let i = 0; i < connections.length && !stopped(); i += SLICE) {
     if (i > 0) await (pause >= 1 ? sleep(pause, undefined, { ref: false }) : nextTurn());

@@ -40,7 +40,15 @@ describe('POST /v1/:channel/send', () => {
     // A '+' needs no percent-encoding in the query.
     const items = await received(`?recipient=${PHONE}`);
     expect(items).toEqual([
-      { id: first.body.id, channel: 'sms', to: PHONE, text: 'Your code is 1234', subject: null, idempotencyKey: 'order-1', receivedAt: expect.any(String) },
+      {
+        id: first.body.id,
+        channel: 'sms',
+        to: PHONE,
+        text: 'Your code is 1234',
+        subject: null,
+        idempotencyKey: 'order-1',
+        receivedAt: expect.any(String),
+      },
     ]);
     expect(Date.now() - Date.parse(items[0]!.receivedAt as string)).toBeLessThan(60_000);
     const after = await stats();
@@ -52,7 +60,11 @@ describe('POST /v1/:channel/send', () => {
     const sms = await post('sms', { to: PHONE, text: 'x' }, 'shared');
     const whatsapp = await post('whatsapp', { to: PHONE, text: 'مرحبا 👋\n\t"quoted"\\' }, 'shared');
     const email = await post('email', { to: 'user@example.com', text: 'body', subject: 'Order 1234', extra: 'ignored' }, 'shared');
-    expect([sms, whatsapp, email].map((r) => [r.status, r.body.duplicate])).toEqual([[200, false], [200, false], [200, false]]);
+    expect([sms, whatsapp, email].map((r) => [r.status, r.body.duplicate])).toEqual([
+      [200, false],
+      [200, false],
+      [200, false],
+    ]);
     expect(new Set([sms.body.id, whatsapp.body.id, email.body.id]).size).toBe(3);
     const items = await received();
     expect(items.map((i) => [i.channel, i.text, i.subject])).toEqual([
@@ -161,7 +173,11 @@ describe('fault injection', () => {
       signal: AbortSignal.timeout(200),
     });
     await expect(timedOut).rejects.toMatchObject({ name: 'TimeoutError' });
-    const [item] = await waitFor(() => received(`?recipient=${PHONE}`), (items) => items.length === 1, 2000);
+    const [item] = await waitFor(
+      () => received(`?recipient=${PHONE}`),
+      (items) => items.length === 1,
+      2000,
+    );
 
     await control({ channel: 'sms', latencyMs: 0 });
     const retry = await post('sms', { to: PHONE, text: 'answer lost' }, 'lost-answer');
@@ -294,7 +310,10 @@ describe('/received, /stats, /metrics, /health', () => {
     const value = (outcome: string) => {
       const line = (metrics.body as string)
         .split('\n')
-        .find((l) => l.startsWith('esh3ar_provider_sim_requests_total{') && l.includes('channel="whatsapp"') && l.includes(`outcome="${outcome}"`));
+        .find(
+          (l) =>
+            l.startsWith('esh3ar_provider_sim_requests_total{') && l.includes('channel="whatsapp"') && l.includes(`outcome="${outcome}"`),
+        );
       return Number(line?.split(' ').at(-1));
     };
     expect(value('accepted')).toBe(after.whatsapp.accepted);
@@ -318,7 +337,11 @@ describe('shutdown', () => {
   it('on SIGTERM answers a request waiting out its latency at once, then exits 0', async () => {
     await control({ channel: 'sms', latencyMs: 60_000 });
     const pending = post('sms', { to: PHONE, text: 'in flight' }, 'in-flight');
-    await waitFor(() => received(), (items) => items.length === 1, 5000);
+    await waitFor(
+      () => received(),
+      (items) => items.length === 1,
+      5000,
+    );
     const start = performance.now();
     const exit = sim.stop('SIGTERM');
     const answer = await pending;

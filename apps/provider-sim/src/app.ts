@@ -93,7 +93,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const code = CODE_OF_STATUS[status] ?? (status === 500 ? 'INTERNAL' : 'INVALID_REQUEST');
     return reply.code(status).send(simError(code, status === 500 ? 'internal error' : error.message));
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send(simError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(simError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
 
   await app.register(async (scope) => sendRoutes(scope, { control, store, counters, random: deps.random, closing: closing.signal }));
   controlRoutes(app, { control });

@@ -11,7 +11,13 @@ describe('parseConfig (provider-sim)', () => {
   });
 
   it('reads its variables and ignores the databases it does not use', () => {
-    const config = parseConfig({ PROVIDER_SIM_PORT: '0', HOST: '0.0.0.0', LOG_LEVEL: 'warn', DATABASE_URL: 'mysql://x', PROVIDER_SIM_MAX_RECEIVED: '10' });
+    const config = parseConfig({
+      PROVIDER_SIM_PORT: '0',
+      HOST: '0.0.0.0',
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: 'mysql://x',
+      PROVIDER_SIM_MAX_RECEIVED: '10',
+    });
     expect(config.http).toEqual({ host: '0.0.0.0', port: 0 });
     expect(config.log.level).toBe('warn');
     expect(config.received.maxItems).toBe(10);

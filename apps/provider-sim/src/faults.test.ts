@@ -1,6 +1,15 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyControl, CHANNELS, checkControlChange, decide, DEFAULT_FAULTS, defaultControl, MAX_LATENCY_MS, type ChannelFaults } from './faults.ts';
+import {
+  applyControl,
+  CHANNELS,
+  checkControlChange,
+  decide,
+  DEFAULT_FAULTS,
+  defaultControl,
+  MAX_LATENCY_MS,
+  type ChannelFaults,
+} from './faults.ts';
 
 /** mulberry32: a seeded uniform [0, 1) source, so a failing draw sequence can be replayed. */
 function seeded(seed: number): () => number {
@@ -17,7 +26,13 @@ function seeded(seed: number): () => number {
 const rate = fc.double({ min: 0, max: 1, noNaN: true });
 const draw = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
 const status = fc.constantFrom(429 as const, 500 as const, 502 as const, 503 as const, 504 as const);
-const faults = fc.record<ChannelFaults>({ errorRate: rate, latencyMs: fc.nat(MAX_LATENCY_MS), down: fc.boolean(), errorStatus: status, retryAfterSeconds: fc.integer({ min: 1, max: 86_400 }) });
+const faults = fc.record<ChannelFaults>({
+  errorRate: rate,
+  latencyMs: fc.nat(MAX_LATENCY_MS),
+  down: fc.boolean(),
+  errorStatus: status,
+  retryAfterSeconds: fc.integer({ min: 1, max: 86_400 }),
+});
 
 describe('decide', () => {
   it('property: a send fails exactly when the draw is below errorRate (0 never fails, 1 always does)', () => {
@@ -55,7 +70,12 @@ describe('decide', () => {
       fc.property(faults, (f) => {
         const decision = decide({ ...f, down: false, errorRate: 1 }, () => 0.5);
         const codes = { 429: 'RATE_LIMITED', 500: 'INTERNAL', 502: 'BAD_GATEWAY', 503: 'UNAVAILABLE', 504: 'GATEWAY_TIMEOUT' };
-        expect(decision).toEqual({ outcome: 'injected', status: f.errorStatus, code: codes[f.errorStatus], retryAfterSeconds: f.errorStatus === 429 ? f.retryAfterSeconds : null });
+        expect(decision).toEqual({
+          outcome: 'injected',
+          status: f.errorStatus,
+          code: codes[f.errorStatus],
+          retryAfterSeconds: f.errorStatus === 429 ? f.retryAfterSeconds : null,
+        });
       }),
     );
   });
@@ -79,9 +99,15 @@ describe('checkControlChange', () => {
 
   it('property: latencyMs is accepted exactly as an integer from 0 to the maximum', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.integer({ min: -1000, max: MAX_LATENCY_MS + 1000 }), fc.double({ noNaN: true, noDefaultInfinity: true, min: -10, max: 10 })), (latencyMs) => {
-        expect(checkControlChange({ latencyMs }).ok).toBe(Number.isInteger(latencyMs) && latencyMs >= 0 && latencyMs <= MAX_LATENCY_MS);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.integer({ min: -1000, max: MAX_LATENCY_MS + 1000 }),
+          fc.double({ noNaN: true, noDefaultInfinity: true, min: -10, max: 10 }),
+        ),
+        (latencyMs) => {
+          expect(checkControlChange({ latencyMs }).ok).toBe(Number.isInteger(latencyMs) && latencyMs >= 0 && latencyMs <= MAX_LATENCY_MS);
+        },
+      ),
     );
   });
 

@@ -8,7 +8,13 @@ export type Channel = (typeof CHANNELS)[number];
 export const isChannel = (value: string): value is Channel => (CHANNELS as readonly string[]).includes(value);
 
 /** The failure statuses a real provider answers with, and the code the simulator puts in the body. */
-export const FAULT_CODES = { 429: 'RATE_LIMITED', 500: 'INTERNAL', 502: 'BAD_GATEWAY', 503: 'UNAVAILABLE', 504: 'GATEWAY_TIMEOUT' } as const;
+export const FAULT_CODES = {
+  429: 'RATE_LIMITED',
+  500: 'INTERNAL',
+  502: 'BAD_GATEWAY',
+  503: 'UNAVAILABLE',
+  504: 'GATEWAY_TIMEOUT',
+} as const;
 export type FaultStatus = keyof typeof FAULT_CODES;
 
 /** The fault settings of one channel. */
@@ -26,7 +32,13 @@ export interface ChannelFaults {
 
 export type ControlState = Readonly<Record<Channel, Readonly<ChannelFaults>>>;
 
-export const DEFAULT_FAULTS: Readonly<ChannelFaults> = Object.freeze({ errorRate: 0, latencyMs: 0, down: false, errorStatus: 503, retryAfterSeconds: 1 });
+export const DEFAULT_FAULTS: Readonly<ChannelFaults> = Object.freeze({
+  errorRate: 0,
+  latencyMs: 0,
+  down: false,
+  errorStatus: 503,
+  retryAfterSeconds: 1,
+});
 
 export function defaultControl(): ControlState {
   return Object.freeze({ sms: DEFAULT_FAULTS, whatsapp: DEFAULT_FAULTS, email: DEFAULT_FAULTS });

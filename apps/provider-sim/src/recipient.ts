@@ -15,6 +15,7 @@ const ALWAYS_INVALID_PREFIX = '+1999';
 export function recipientProblem(channel: Channel, to: string): string | null {
   if (channel === 'email') return EMAIL.test(to) ? null : 'to must be an email address for channel email';
   if (!E164.test(to)) return `to must be an E.164 phone number for channel ${channel}`;
-  if (to.startsWith(ALWAYS_INVALID_PREFIX)) return `numbers starting with ${ALWAYS_INVALID_PREFIX} never exist (provider-sim's permanent-failure prefix)`;
+  if (to.startsWith(ALWAYS_INVALID_PREFIX))
+    return `numbers starting with ${ALWAYS_INVALID_PREFIX} never exist (provider-sim's permanent-failure prefix)`;
   return null;
 }

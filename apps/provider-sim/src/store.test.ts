@@ -37,15 +37,19 @@ describe('createReceivedStore', () => {
 
   it('property: keeps at most maxItems, the newest, dropping the oldest first together with their keys', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 20 }), fc.array(fc.constantFrom<Channel>('sms', 'whatsapp', 'email'), { maxLength: 60 }), (maxItems, channels) => {
-        const store = createReceivedStore({ maxItems, maxChars: 1_000_000 });
-        const added = channels.map((channel) => item({ channel }));
-        const dropped = added.flatMap((i) => store.add(i));
-        const kept = added.slice(Math.max(0, added.length - maxItems));
-        expect(store.list({})).toEqual(kept);
-        expect(dropped).toEqual(added.slice(0, added.length - kept.length));
-        for (const d of dropped) expect(store.find(d.channel, d.idempotencyKey)).toBeUndefined();
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.array(fc.constantFrom<Channel>('sms', 'whatsapp', 'email'), { maxLength: 60 }),
+        (maxItems, channels) => {
+          const store = createReceivedStore({ maxItems, maxChars: 1_000_000 });
+          const added = channels.map((channel) => item({ channel }));
+          const dropped = added.flatMap((i) => store.add(i));
+          const kept = added.slice(Math.max(0, added.length - maxItems));
+          expect(store.list({})).toEqual(kept);
+          expect(dropped).toEqual(added.slice(0, added.length - kept.length));
+          for (const d of dropped) expect(store.find(d.channel, d.idempotencyKey)).toBeUndefined();
+        },
+      ),
     );
   });
 

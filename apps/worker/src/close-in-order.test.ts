@@ -13,10 +13,13 @@ describe('closeInOrder', () => {
     const { logger } = capturingLogger();
     const order: string[] = [];
     await closeInOrder(logger, [
-      ['a', async () => {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        order.push('a');
-      }],
+      [
+        'a',
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          order.push('a');
+        },
+      ],
       ['b', () => void order.push('b')],
       ['c', async () => void order.push('c')],
     ]);
@@ -28,12 +31,18 @@ describe('closeInOrder', () => {
     const order: string[] = [];
     const closing = closeInOrder(logger, [
       ['intake', () => void order.push('intake')],
-      ['webhooks', async () => {
-        throw new Error('webhooks stuck');
-      }],
-      ['sweeper', () => {
-        throw new Error('sweeper stuck');
-      }],
+      [
+        'webhooks',
+        async () => {
+          throw new Error('webhooks stuck');
+        },
+      ],
+      [
+        'sweeper',
+        () => {
+          throw new Error('sweeper stuck');
+        },
+      ],
       ['connections', () => void order.push('connections')],
     ]);
     await expect(closing).rejects.toThrow('shutdown steps failed: webhooks, sweeper');

@@ -11,7 +11,9 @@ const batchOf = (n: number, tag: string) => ({
 
 /** Sends `requests` batches of `size` concurrently; returns the ids answered 202. */
 async function sendBatches(stack: Stack, apiKey: string, requests: number, size: number, tag: string): Promise<string[]> {
-  const answers = await Promise.all(Array.from({ length: requests }, (_, r) => send(stack.api!.url, apiKey, 'POST', '/v1/messages/batch', batchOf(size, `${tag}-${r}`))));
+  const answers = await Promise.all(
+    Array.from({ length: requests }, (_, r) => send(stack.api!.url, apiKey, 'POST', '/v1/messages/batch', batchOf(size, `${tag}-${r}`))),
+  );
   return answers.flatMap((a) => {
     expect(a.status).toBe(202);
     return a.body.results.map((x: { id: string }) => x.id);
@@ -24,11 +26,19 @@ async function storedIds(stack: Stack): Promise<string[]> {
 }
 
 async function expectExactlyOnce(stack: Stack, accepted: string[]): Promise<void> {
-  const stored = await waitFor(() => storedIds(stack), (ids) => ids.length >= accepted.length, 90_000, 200);
+  const stored = await waitFor(
+    () => storedIds(stack),
+    (ids) => ids.length >= accepted.length,
+    90_000,
+    200,
+  );
   expect(stored.length).toBe(accepted.length);
   expect(new Set(stored)).toEqual(new Set(accepted));
   // The buffer is empty again: the index was cleared for every stored message.
-  const ready = await waitFor(() => send(stack.api!.url, null, 'GET', '/health/ready'), (r) => r.body.checks.buffer.depth === 0);
+  const ready = await waitFor(
+    () => send(stack.api!.url, null, 'GET', '/health/ready'),
+    (r) => r.body.checks.buffer.depth === 0,
+  );
   expect(ready.body.checks.buffer.depth).toBe(0);
 }
 
@@ -86,7 +96,10 @@ describe('PostgreSQL stopped for several seconds', () => {
     stack = await startStack('pg-outage', { databaseUrl: pg.url, workers: 1, env: FAST_RECOVERY });
     const { apiKey } = await stack.tenant('enterprise', { rpm: 1_000_000, burst: 1_000_000 });
     const accepted = await sendBatches(stack, apiKey, 5, 50, 'before');
-    await waitFor(() => storedIds(stack!), (ids) => ids.length === accepted.length);
+    await waitFor(
+      () => storedIds(stack!),
+      (ids) => ids.length === accepted.length,
+    );
 
     pg.stop();
     accepted.push(...(await sendBatches(stack, apiKey, 10, 50, 'during')));

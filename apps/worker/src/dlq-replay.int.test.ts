@@ -40,7 +40,9 @@ class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
   async start(): Promise<void> {
-    this.#child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    this.#child = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
   }
   async kill(): Promise<void> {
     const child = this.#child;
@@ -78,7 +80,9 @@ const processor = () => inProcessSendProcessor(pool, provider.url, 1);
 
 /** Messages stored, sent once, refused with a 503 and (one attempt allowed) dead-lettered. */
 async function deadLetters(channels: readonly ('sms' | 'whatsapp')[]): Promise<BufferedMessage[]> {
-  const messages = channels.map((channel, i) => sampleBufferedMessage({ id: uuidv7(), tenantId, channel, recipient: `+96650${String(1_000_000 + i)}` }));
+  const messages = channels.map((channel, i) =>
+    sampleBufferedMessage({ id: uuidv7(), tenantId, channel, recipient: `+96650${String(1_000_000 + i)}` }),
+  );
   await storeBatch(
     pool,
     messages.map((message) => ({ message, state: { status: 'pending', failureReason: null } })),
@@ -96,7 +100,9 @@ async function deadLetters(channels: readonly ('sms' | 'whatsapp')[]): Promise<B
 
 /** How many backends of this database wait for a lock (a claim waiting for a replay's transaction). */
 async function lockWaits(): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+  const { rows } = await pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+  );
   return rows[0]!.n;
 }
 
@@ -140,7 +146,9 @@ describe('DLQ replay', () => {
       await whatsappRedis.kill();
       await expect(replayDeadLetters(pool, ids, (moved) => enqueueReplays(split, moved))).rejects.toThrow();
       expect(Object.values(await statuses(ids))).toEqual(['dead_letter', 'dead_letter', 'dead_letter', 'dead_letter']);
-      const histories = await pool.query<{ status: string }>('SELECT status FROM message_events WHERE message_id = ANY($1) ORDER BY id', [ids]);
+      const histories = await pool.query<{ status: string }>('SELECT status FROM message_events WHERE message_id = ANY($1) ORDER BY id', [
+        ids,
+      ]);
       expect(histories.rows.at(-1)?.status, 'no replay event is left behind').toBe('dead_letter');
 
       // Half-way: the sms queue took its jobs before the whatsapp one failed. They find their message dead-lettered.
@@ -165,7 +173,12 @@ describe('DLQ replay', () => {
       expect(jobs.map((j) => j.data.message.id).sort()).toEqual([...ids].sort());
       for (const job of jobs) expect(await send(job)).toBe('sent');
       expect(Object.values(await statuses(ids))).toEqual(['sent', 'sent', 'sent', 'sent']);
-      expect(provider.calls.slice(calls).map((c) => c.idempotencyKey).sort()).toEqual([...ids].sort());
+      expect(
+        provider.calls
+          .slice(calls)
+          .map((c) => c.idempotencyKey)
+          .sort(),
+      ).toEqual([...ids].sort());
     } finally {
       await whatsappQueue.close();
       whatsappConnection.disconnect();

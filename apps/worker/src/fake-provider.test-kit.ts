@@ -93,7 +93,10 @@ export function inProcessSendProcessor(pool: pg.Pool, providerUrl: string, maxAt
     logger: pino({ level: 'silent' }),
     providerBaseUrl: providerUrl,
     policies: new Map(
-      PROVIDER_CHANNELS.map((c) => [c, providerPolicy(c, { failureThreshold: 1_000_000, halfOpenAfterMs: 60_000, timeoutMs: 5000, maxConcurrent: 4, maxQueued: 16 })]),
+      PROVIDER_CHANNELS.map((c) => [
+        c,
+        providerPolicy(c, { failureThreshold: 1_000_000, halfOpenAfterMs: 60_000, timeoutMs: 5000, maxConcurrent: 4, maxQueued: 16 }),
+      ]),
     ),
     sharedOpenUntil: () => 0,
     runtime: () => runtime,

@@ -16,7 +16,10 @@ export interface JobWorkerSettings {
  * workers). A failed attempt waits a capped, jittered exponential backoff, unless
  * `retryAfterMs` names a wait for that error (a provider's Retry-After).
  */
-export function jobWorkerOptions(settings: JobWorkerSettings, retryAfterMs?: (error: Error | undefined) => number | undefined): WorkerOptions {
+export function jobWorkerOptions(
+  settings: JobWorkerSettings,
+  retryAfterMs?: (error: Error | undefined) => number | undefined,
+): WorkerOptions {
   const { connection, prefix, concurrency, lockDurationMs, retryBaseMs, retryMaxMs } = settings;
   return {
     connection,
@@ -28,7 +31,8 @@ export function jobWorkerOptions(settings: JobWorkerSettings, retryAfterMs?: (er
     // merge for ingest jobs, the claim and the provider's idempotency key for send jobs).
     maxStalledCount: 1_000_000,
     settings: {
-      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) => retryAfterMs?.(error) ?? cappedBackoffMs(attemptsMade, retryBaseMs, retryMaxMs),
+      backoffStrategy: (attemptsMade: number, _type?: string, error?: Error) =>
+        retryAfterMs?.(error) ?? cappedBackoffMs(attemptsMade, retryBaseMs, retryMaxMs),
     },
   };
 }

@@ -60,14 +60,10 @@ redis.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unrea
 // Until the pipeline below exists: the environment's capacity and no breakers yet.
 let bufferCapacity = () => config.runtime.buffer.capacity;
 let breakerStates = (): Record<string, string> => ({});
-const ops = buildOpsServer(
-  registry,
-  { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() },
-  async () => ({
-    buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: bufferCapacity() },
-    breakers: breakerStates(),
-  }),
-);
+const ops = buildOpsServer(registry, { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() }, async () => ({
+  buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: bufferCapacity() },
+  breakers: breakerStates(),
+}));
 await ops.listen({ host: config.ops.host, port: config.ops.port });
 const address = ops.server.address();
 const opsPort = typeof address === 'object' && address ? address.port : config.ops.port;
@@ -82,7 +78,13 @@ const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix:
 for (const queue of countedQueues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
 createQueueMetrics(registry, countedQueues);
 
-const runtime = await watchRuntimeConfig('worker', registry, { pool, redisUrl: config.redis.url, prefix: config.redis.prefix, base: config.runtime, logger });
+const runtime = await watchRuntimeConfig('worker', registry, {
+  pool,
+  redisUrl: config.redis.url,
+  prefix: config.redis.prefix,
+  base: config.runtime,
+  logger,
+});
 bufferCapacity = () => runtime.current().buffer.capacity;
 
 const dispatchMetrics = createDispatchMetrics(registry);
@@ -121,7 +123,13 @@ const batcher = new PersistBatcher({
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
 const webhookMetrics = createWebhookMetrics(registry);
 const retention = () => runtime.current().retention;
-const webhooks = new WebhookDispatcher({ pool, logger, metrics: webhookMetrics, ...config.webhooks, disableAfterHours: () => retention().webhookDisableAfterHours });
+const webhooks = new WebhookDispatcher({
+  pool,
+  logger,
+  metrics: webhookMetrics,
+  ...config.webhooks,
+  disableAfterHours: () => retention().webhookDisableAfterHours,
+});
 const purger = new RetentionPurger({ pool, logger, metrics: createRetentionMetrics(registry), webhookMetrics, settings: retention });
 
 const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), jobWorkerOptions(ingestWorkerSettings));

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
  */
 export async function migrateWhenReachable(postgresUrl: string, logger: Logger): Promise<void> {
   const waitForPostgres = retry(handleWhen(isTransientPgError), { backoff: new ExponentialBackoff({ initialDelay: 100, maxDelay: 2000 }) });
-  waitForPostgres.onRetry(({ delay, ...reason }) => logger.warn({ err: 'error' in reason ? reason.error : undefined, delayMs: delay }, 'PostgreSQL unreachable; migrations wait for it'));
+  waitForPostgres.onRetry(({ delay, ...reason }) =>
+    logger.warn({ err: 'error' in reason ? reason.error : undefined, delayMs: delay }, 'PostgreSQL unreachable; migrations wait for it'),
+  );
   await waitForPostgres.execute(() => migrate(postgresUrl, logger));
 }

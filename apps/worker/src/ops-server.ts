@@ -33,14 +33,21 @@ async function probe(check: Check): Promise<string> {
 }
 
 /** /metrics and /health/* of a worker, on OPS_PORT. Ready: both stores answer. */
-export function buildOpsServer(registry: Registry, checks: Record<string, Check>, extra: () => Promise<Record<string, unknown>>): FastifyInstance {
+export function buildOpsServer(
+  registry: Registry,
+  checks: Record<string, Check>,
+  extra: () => Promise<Record<string, unknown>>,
+): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/health/live', async () => ({ status: 'ok' }));
   app.get('/health/ready', async (_request, reply) => {
     const names = Object.keys(checks);
     const results = await Promise.all(names.map((name) => probe(checks[name]!)));
     const ok = results.every((r) => r === 'ok');
-    const body = { status: ok ? 'ok' : 'unavailable', checks: { ...Object.fromEntries(names.map((n, i) => [n, results[i]])), ...(await extra()) } };
+    const body = {
+      status: ok ? 'ok' : 'unavailable',
+      checks: { ...Object.fromEntries(names.map((n, i) => [n, results[i]])), ...(await extra()) },
+    };
     return reply.code(ok ? 200 : 503).send(body);
   });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));

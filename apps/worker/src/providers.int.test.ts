@@ -27,7 +27,12 @@ async function sendSms(recipient: string, over: Record<string, unknown> = {}): P
 }
 
 const message = async (id: string) => (await send(api(), apiKey, 'GET', `/v1/messages/${id}`)).body;
-const waitStatus = (id: string, status: string, timeoutMs = 60_000) => waitFor(() => message(id), (m) => m.status === status, timeoutMs);
+const waitStatus = (id: string, status: string, timeoutMs = 60_000) =>
+  waitFor(
+    () => message(id),
+    (m) => m.status === status,
+    timeoutMs,
+  );
 
 async function setRuntime(patch: Record<string, unknown>): Promise<void> {
   const r = await send(api(), ADMIN, 'PUT', '/v1/admin/config', patch);
@@ -36,7 +41,10 @@ async function setRuntime(patch: Record<string, unknown>): Promise<void> {
   // Every worker applies it within 2 s; wait until they report it.
   await Promise.all(
     stack.workers.map((w) =>
-      waitFor(() => fetch(`${w.url}/metrics`).then((x) => x.text()), (text) => new RegExp(`^esh3ar_runtime_config_version\\{[^}]*\\} ${version}$`, 'm').test(text)),
+      waitFor(
+        () => fetch(`${w.url}/metrics`).then((x) => x.text()),
+        (text) => new RegExp(`^esh3ar_runtime_config_version\\{[^}]*\\} ${version}$`, 'm').test(text),
+      ),
     ),
   );
 }
@@ -76,7 +84,12 @@ describe('sms, whatsapp and email through providers', () => {
     expect(got).toHaveLength(1);
     expect(got[0]).toMatchObject({ text: 'tab\tnew\nline مرحبا 😀', idempotencyKey: id });
     expect(sent.events.at(-1)).toMatchObject({ status: 'sent', detail: expect.stringContaining(got[0]!.id) });
-    const email = await send(api(), apiKey, 'POST', '/v1/messages', { recipient: 'a@example.com', content: 'hi', subject: 'Hello', channel: 'email' });
+    const email = await send(api(), apiKey, 'POST', '/v1/messages', {
+      recipient: 'a@example.com',
+      content: 'hi',
+      subject: 'Hello',
+      channel: 'email',
+    });
     expect((await waitStatus(email.body.id, 'sent')).attempts).toBe(1);
   });
 
@@ -93,7 +106,12 @@ describe('sms, whatsapp and email through providers', () => {
     await control({ channel: 'sms', errorRate: 0.5 });
     const phones = Array.from({ length: 20 }, newPhone);
     const ids = await Promise.all(phones.map((p) => sendSms(p)));
-    const all = await waitFor(() => Promise.all(ids.map(message)), (ms) => ms.every((m) => m.status === 'sent'), 90_000, 200);
+    const all = await waitFor(
+      () => Promise.all(ids.map(message)),
+      (ms) => ms.every((m) => m.status === 'sent'),
+      90_000,
+      200,
+    );
     expect(all.some((m) => m.attempts > 1)).toBe(true);
     for (const p of phones) expect(await received(p)).toHaveLength(1);
     await setRuntime({ worker: { maxAttempts: 5 } });
@@ -104,7 +122,10 @@ describe('sms, whatsapp and email through providers', () => {
     const phones = Array.from({ length: 8 }, newPhone);
     const ids = await Promise.all(phones.map((p) => sendSms(p, { channel: 'whatsapp' })));
     const worker = stack.workers[0]!;
-    await waitFor(() => send(worker.url, null, 'GET', '/health/ready'), (r) => r.body.checks.breakers?.whatsapp === 'open');
+    await waitFor(
+      () => send(worker.url, null, 'GET', '/health/ready'),
+      (r) => r.body.checks.breakers?.whatsapp === 'open',
+    );
     expect((await send(api(), null, 'GET', '/health/ready')).body.checks.breakers.whatsapp).toBe('open');
     const waiting = await message(ids[0]!);
     expect(waiting.status).toBe('pending');
@@ -116,10 +137,20 @@ describe('sms, whatsapp and email through providers', () => {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect((await calls()) - before).toBeLessThanOrEqual(2 * stack.workers.length);
     await control({ channel: 'whatsapp', down: false });
-    await waitFor(() => Promise.all(ids.map(message)), (ms) => ms.every((m) => m.status === 'sent'), 60_000, 200);
+    await waitFor(
+      () => Promise.all(ids.map(message)),
+      (ms) => ms.every((m) => m.status === 'sent'),
+      60_000,
+      200,
+    );
     for (const p of phones) expect(await received(p)).toHaveLength(1);
-    await waitFor(() => send(worker.url, null, 'GET', '/health/ready'), (r) => r.body.checks.breakers?.whatsapp === 'closed');
-    expect(await fetch(`${worker.url}/metrics`).then((r) => r.text())).toMatch(/^esh3ar_provider_sends_total\{channel="whatsapp",outcome="circuit_open"/m);
+    await waitFor(
+      () => send(worker.url, null, 'GET', '/health/ready'),
+      (r) => r.body.checks.breakers?.whatsapp === 'closed',
+    );
+    expect(await fetch(`${worker.url}/metrics`).then((r) => r.text())).toMatch(
+      /^esh3ar_provider_sends_total\{channel="whatsapp",outcome="circuit_open"/m,
+    );
   });
 });
 
@@ -136,8 +167,12 @@ describe('dead letters', () => {
     // Listed, filtered, then replayed once the provider recovers: sent, with the history kept.
     const listed = await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=email&error=500');
     expect(listed.status).toBe(200);
-    expect(listed.body.items).toEqual([expect.objectContaining({ id: r.body.id, channel: 'email', attempts: 5, failureReason: expect.stringMatching(/500/) })]);
-    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=sms')).body.items.map((d: { id: string }) => d.id)).not.toContain(r.body.id);
+    expect(listed.body.items).toEqual([
+      expect.objectContaining({ id: r.body.id, channel: 'email', attempts: 5, failureReason: expect.stringMatching(/500/) }),
+    ]);
+    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=sms')).body.items.map((d: { id: string }) => d.id)).not.toContain(
+      r.body.id,
+    );
     expect((await send(api(), apiKey, 'GET', '/v1/admin/dlq')).status).toBe(401);
     expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=pigeon')).status).toBe(400);
     await send(sim.url, null, 'DELETE', '/control');
@@ -147,7 +182,9 @@ describe('dead letters', () => {
     expect(sent.attempts).toBe(6);
     expect(sent.events.map((e: { status: string }) => e.status)).toEqual(expect.arrayContaining(['dead_letter', 'pending', 'sent']));
     expect(await received('dead@example.com')).toHaveLength(1);
-    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=email')).body.items.map((d: { id: string }) => d.id)).not.toContain(r.body.id);
+    expect((await send(api(), ADMIN, 'GET', '/v1/admin/dlq?channel=email')).body.items.map((d: { id: string }) => d.id)).not.toContain(
+      r.body.id,
+    );
   });
 });
 
@@ -157,12 +194,22 @@ describe('crashes', () => {
     const phones = Array.from({ length: 12 }, newPhone);
     const ids = await Promise.all(phones.map((p) => sendSms(p)));
     // Kill a worker while the provider holds its calls (accepted, answer not yet back).
-    await waitFor(() => send(sim.url, null, 'GET', '/stats'), (r) => r.body.sms.accepted > 0, 30_000, 20);
+    await waitFor(
+      () => send(sim.url, null, 'GET', '/stats'),
+      (r) => r.body.sms.accepted > 0,
+      30_000,
+      20,
+    );
     const victim = stack.workers[0]!;
     await victim.stop('SIGKILL');
     stack.workers.splice(0, 1);
     await stack.startWorker();
-    await waitFor(() => Promise.all(ids.map(message)), (ms) => ms.every((m) => m.status === 'sent'), 90_000, 200);
+    await waitFor(
+      () => Promise.all(ids.map(message)),
+      (ms) => ms.every((m) => m.status === 'sent'),
+      90_000,
+      200,
+    );
     for (const p of phones) expect(await received(p)).toHaveLength(1);
   });
 });
@@ -170,7 +217,12 @@ describe('crashes', () => {
 describe('fallback', () => {
   it('an app message no device acknowledges within fallbackAfterSeconds goes out by SMS instead', async () => {
     const phone = newPhone();
-    const r = await send(api(), apiKey, 'POST', '/v1/messages', { recipient: phone, content: 'your code is 1234', fallback: 'sms', fallbackAfterSeconds: 1 });
+    const r = await send(api(), apiKey, 'POST', '/v1/messages', {
+      recipient: phone,
+      content: 'your code is 1234',
+      fallback: 'sms',
+      fallbackAfterSeconds: 1,
+    });
     const sent = await waitStatus(r.body.id, 'sent');
     expect(sent.channel).toBe('app');
     expect(sent.events.at(-1).detail).toMatch(/sent by sms/);

@@ -45,12 +45,22 @@ async function startCrashStack(label: string): Promise<{ stack: Stack; apiKey: s
 
 /** Every id answered 202 stored once, byte-exact; the buffer empty; every process alive. */
 async function expectPromiseKept(s: Stack, result: LoadResult, tag: string): Promise<void> {
-  const check = await waitFor(() => checkStored(s.pool, result.accepted, tag), (c) => c.missing.length === 0, 90_000, 250);
+  const check = await waitFor(
+    () => checkStored(s.pool, result.accepted, tag),
+    (c) => c.missing.length === 0,
+    90_000,
+    250,
+  );
   expect(check.stored).toBe(result.accepted.size);
   expect(check.duplicates).toBe(0);
   expect(check.altered).toEqual([]);
   expect(check.unaccepted).toBe(0);
-  const ready = await waitFor(() => send(s.api!.url, null, 'GET', '/health/ready'), (r) => r.body?.checks?.buffer?.depth === 0, 30_000, 100);
+  const ready = await waitFor(
+    () => send(s.api!.url, null, 'GET', '/health/ready'),
+    (r) => r.body?.checks?.buffer?.depth === 0,
+    30_000,
+    100,
+  );
   expect(ready.body.checks.buffer.depth).toBe(0);
   for (const p of [s.api!, ...s.workers]) expect(alive(p), `${p.name} ${p.pid} alive`).toBe(true);
 }
@@ -73,11 +83,20 @@ describe('PostgreSQL crashes (pg_ctl stop -m immediate) under load', () => {
     // Accepting goes on: the buffer is Redis, and the tenant's key is cached.
     await load.acceptedMore(2000);
     for (const w of s.workers) {
-      const ready = await waitFor(() => send(w.url, null, 'GET', '/health/ready'), (r) => r.status === 503, 20_000, 100);
+      const ready = await waitFor(
+        () => send(w.url, null, 'GET', '/health/ready'),
+        (r) => r.status === 503,
+        20_000,
+        100,
+      );
       expect(ready.body.checks.postgres).toMatch(/^error/);
     }
     // Down long enough that each worker has tried, and failed, to store batches.
-    await Promise.all(s.workers.map((w) => w.waitForLog((l) => l.msg === 'batch not stored; its jobs will be retried' && Date.parse(String(l.time)) > crashedAt)));
+    await Promise.all(
+      s.workers.map((w) =>
+        w.waitForLog((l) => l.msg === 'batch not stored; its jobs will be retried' && Date.parse(String(l.time)) > crashedAt),
+      ),
+    );
     await load.acceptedMore(1000);
     pg!.start();
     const restartedAt = Date.now();
@@ -107,9 +126,20 @@ describe('Redis killed (SIGKILL, AOF appendfsync always) under load', () => {
 
     await redis!.kill();
     const killedAt = Date.now();
-    const apiReady = await waitFor(() => send(s.api!.url, null, 'GET', '/health/ready'), (r) => r.status === 503, 20_000, 100);
+    const apiReady = await waitFor(
+      () => send(s.api!.url, null, 'GET', '/health/ready'),
+      (r) => r.status === 503,
+      20_000,
+      100,
+    );
     expect(apiReady.body.checks.redis).toMatch(/^error/);
-    for (const w of s.workers) await waitFor(() => send(w.url, null, 'GET', '/health/ready'), (r) => r.status === 503, 20_000, 100);
+    for (const w of s.workers)
+      await waitFor(
+        () => send(w.url, null, 'GET', '/health/ready'),
+        (r) => r.status === 503,
+        20_000,
+        100,
+      );
     const acceptedBeforeRestart = load.acceptedCount;
     await redis!.start();
     const restartedAt = Date.now();
@@ -162,11 +192,23 @@ describe('PostgreSQL and Redis refusing connections when the processes start', (
     pg.start();
     await redis.start();
     const answeredAt = Date.now();
-    await Promise.all([api, worker].map((p) => waitFor(() => send(p.url, null, 'GET', '/health/ready'), (r) => r.status === 200, 30_000, 100)));
+    await Promise.all(
+      [api, worker].map((p) =>
+        waitFor(
+          () => send(p.url, null, 'GET', '/health/ready'),
+          (r) => r.status === 200,
+          30_000,
+          100,
+        ),
+      ),
+    );
     const readySeconds = (Date.now() - answeredAt) / 1000;
     const accepted = await send(api.url, apiKey, 'POST', '/v1/messages', { recipient: '+966501234567', content: 'refused at start 1' });
     expect(accepted.status).toBe(202);
-    const check = await waitFor(() => checkStored(s.pool, new Map([[accepted.body.id as string, 'refused at start 1']]), 'refused at start'), (c) => c.missing.length === 0);
+    const check = await waitFor(
+      () => checkStored(s.pool, new Map([[accepted.body.id as string, 'refused at start 1']]), 'refused at start'),
+      (c) => c.missing.length === 0,
+    );
     expect(check.duplicates).toBe(0);
     report('services refusing at start-up', { readySeconds });
     expect(readySeconds).toBeLessThan(5);
@@ -195,6 +237,10 @@ describe('the api and a worker killed (SIGKILL) under load', () => {
     const result = await load.stop();
 
     await expectPromiseKept(s, result, tag);
-    report('api and worker SIGKILL', { accepted: result.accepted.size, refused: Object.fromEntries(result.refused), unanswered: result.unanswered });
+    report('api and worker SIGKILL', {
+      accepted: result.accepted.size,
+      refused: Object.fromEntries(result.refused),
+      unanswered: result.unanswered,
+    });
   });
 });

@@ -86,7 +86,8 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 let processor: ReturnType<typeof inProcessSendProcessor>;
 
 /** Where a message's provider jobs go: its own channel, or its fallback's (none: an app message without one). */
-const jobChannel = (m: BufferedMessage): ProviderChannel | null => (m.channel === 'app' ? (m.fallback as ProviderChannel | null) : m.channel);
+const jobChannel = (m: BufferedMessage): ProviderChannel | null =>
+  m.channel === 'app' ? (m.fallback as ProviderChannel | null) : m.channel;
 
 async function jobsOf(m: BufferedMessage): Promise<Job<SendJobData>[]> {
   const channel = jobChannel(m);
@@ -109,8 +110,14 @@ async function verify(model: Model): Promise<void> {
     'SELECT id, status, provider_message_id FROM messages WHERE id = ANY($1)',
     [ids],
   );
-  const events = await pool.query<Event>('SELECT message_id, status, at, detail FROM message_events WHERE message_id = ANY($1) ORDER BY id', [ids]);
-  const outbox = await pool.query<Event>('SELECT message_id, status, at, detail FROM webhook_outbox WHERE message_id = ANY($1) ORDER BY id', [ids]);
+  const events = await pool.query<Event>(
+    'SELECT message_id, status, at, detail FROM message_events WHERE message_id = ANY($1) ORDER BY id',
+    [ids],
+  );
+  const outbox = await pool.query<Event>(
+    'SELECT message_id, status, at, detail FROM webhook_outbox WHERE message_id = ANY($1) ORDER BY id',
+    [ids],
+  );
   const waiting = (await Promise.all([...queues.values()].map((q) => q.getJobs(['waiting', 'prioritized', 'delayed'])))).flat();
   const told = (e: Event) => `${e.status} at ${e.at.toISOString()}: ${e.detail}`;
   for (const m of model.messages) {
@@ -131,7 +138,10 @@ async function verify(model: Model): Promise<void> {
     ).toEqual(own.filter((e) => WEBHOOK_STATUSES.has(e.status)).map(told));
     expect(row.status, `${label}: the model's status`).toBe(m.status);
     const jobs = waiting.filter((j) => j.data.message.id === m.id);
-    expect(jobs.map((j) => j.data.reason), `${label}: the jobs waiting for it`).toEqual(m.job === null ? [] : [m.job]);
+    expect(
+      jobs.map((j) => j.data.reason),
+      `${label}: the jobs waiting for it`,
+    ).toEqual(m.job === null ? [] : [m.job]);
   }
 }
 
@@ -326,7 +336,12 @@ const target = fc.nat({ max: 3 });
 // Weighted towards the provider paths, where most of the graph's edges are.
 const COMMANDS = [
   fc.oneof(
-    { weight: 3, arbitrary: fc.tuple(fc.constantFrom<Kind>('sms', 'app', 'app+fallback'), fc.boolean(), fc.nat({ max: 1 })).map(([kind, ttl, phone]) => store(kind, ttl, phone)) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .tuple(fc.constantFrom<Kind>('sms', 'app', 'app+fallback'), fc.boolean(), fc.nat({ max: 1 }))
+        .map(([kind, ttl, phone]) => store(kind, ttl, phone)),
+    },
     { weight: 2, arbitrary: target.map(push) },
     { weight: 2, arbitrary: fc.tuple(target, fc.boolean()).map(([n, right]) => ack(n, right)) },
     { weight: 1, arbitrary: target.map(ackTimeout) },
@@ -439,10 +454,14 @@ describe('the status graph', () => {
     expect(await processor(job!)).toBe('sent');
     const move = (status: string) => pool.query('UPDATE messages SET status = $2 WHERE id = $1', [m.id, status]);
     // Handed to a provider: not expired (the bug this guards against), nor back to pending.
-    await expect(move('expired')).rejects.toMatchObject({ code: '23514', message: expect.stringContaining('sent → expired is not on the status graph') });
+    await expect(move('expired')).rejects.toMatchObject({
+      code: '23514',
+      message: expect.stringContaining('sent → expired is not on the status graph'),
+    });
     await expect(move('pending')).rejects.toMatchObject({ code: '23514' });
     await move('delivered');
-    for (const status of ['sent', 'pending', 'failed', 'expired', 'dead_letter']) await expect(move(status)).rejects.toMatchObject({ code: '23514' });
+    for (const status of ['sent', 'pending', 'failed', 'expired', 'dead_letter'])
+      await expect(move(status)).rejects.toMatchObject({ code: '23514' });
     expect((await history(m.id)).status).toBe('delivered');
   });
 });

@@ -29,7 +29,14 @@ describe('worker on a Redis with an evicting maxmemory-policy', () => {
   it('exits 1 with a fatal line naming maxmemory-policy and ALLOW_VOLATILE_BUFFER', async () => {
     const child = spawn(process.execPath, [...NODE_FLAGS.worker, 'apps/worker/src/main.ts'], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', DATABASE_URL: db.url, REDIS_URL: redis.url, REDIS_PREFIX: prefix, OPS_PORT: '0' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '/root',
+        DATABASE_URL: db.url,
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: prefix,
+        OPS_PORT: '0',
+      },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const lines: Record<string, unknown>[] = [];

@@ -90,7 +90,11 @@ class Receiver {
       };
       const timer = setTimeout(() => {
         this.#waiters.delete(wake);
-        reject(new Error(`deliveries not as expected within ${timeoutMs} ms; got ${JSON.stringify(this.deliveries.map((d) => [d.path, d.status, d.events.map((e) => e.status)])).slice(0, 3000)}`));
+        reject(
+          new Error(
+            `deliveries not as expected within ${timeoutMs} ms; got ${JSON.stringify(this.deliveries.map((d) => [d.path, d.status, d.events.map((e) => e.status)])).slice(0, 3000)}`,
+          ),
+        );
       }, timeoutMs);
       this.#waiters.add(wake);
     });
@@ -126,7 +130,11 @@ async function sendMessage(apiKey: string, body: Record<string, unknown>): Promi
 }
 
 const waitStatus = (apiKey: string, id: string, status: string) =>
-  waitFor(() => send(api(), apiKey, 'GET', `/v1/messages/${id}`).then((r) => r.body), (m) => m.status === status, 30_000);
+  waitFor(
+    () => send(api(), apiKey, 'GET', `/v1/messages/${id}`).then((r) => r.body),
+    (m) => m.status === status,
+    30_000,
+  );
 
 /** Per message, in arrival order: ids never go back (a retried POST repeats them) and statuses only move forward. */
 function expectInOrder(events: readonly WebhookEvent[]): void {
@@ -182,7 +190,10 @@ describe('registering a webhook (admin API)', () => {
     const { tenantId } = await stack.tenant('basic');
     const path = `/v1/admin/tenants/${tenantId}/webhook`;
     const first = await send(api(), ADMIN, 'PUT', path, { url: 'https://hooks.example.com/esh3ar?k=1' });
-    expect(first).toMatchObject({ status: 200, body: { tenantId, url: 'https://hooks.example.com/esh3ar?k=1', secret: expect.stringMatching(/^whsec_[\w-]{43}$/) } });
+    expect(first).toMatchObject({
+      status: 200,
+      body: { tenantId, url: 'https://hooks.example.com/esh3ar?k=1', secret: expect.stringMatching(/^whsec_[\w-]{43}$/) },
+    });
     const second = await send(api(), ADMIN, 'PUT', path, { url: 'http://127.0.0.1:9/other' });
     expect(second.status).toBe(200);
     expect(second.body.secret).not.toBe(first.body.secret);
@@ -196,14 +207,29 @@ describe('registering a webhook (admin API)', () => {
   it('refuses a URL that is not http(s), a body without url or with more, unknown tenants, and callers without the admin token', async () => {
     const { tenantId, apiKey } = await stack.tenant('basic');
     const path = `/v1/admin/tenants/${tenantId}/webhook`;
-    for (const body of [{ url: 'ftp://example.com/x' }, { url: 'not a url' }, { url: ' https://a.example' }, { url: 'https:a.example' }, { url: '' }, {}, { url: 'https://a.example', secret: 'mine' }, { url: 42 }]) {
+    for (const body of [
+      { url: 'ftp://example.com/x' },
+      { url: 'not a url' },
+      { url: ' https://a.example' },
+      { url: 'https:a.example' },
+      { url: '' },
+      {},
+      { url: 'https://a.example', secret: 'mine' },
+      { url: 42 },
+    ]) {
       const r = await send(api(), ADMIN, 'PUT', path, body);
       expect(r.status, JSON.stringify(body)).toBe(400);
       expect(r.body.error.code).toBe('VALIDATION_FAILED');
     }
     for (const method of ['PUT', 'GET', 'DELETE']) {
       for (const other of [randomUUID(), 'not-a-uuid']) {
-        const r = await send(api(), ADMIN, method, `/v1/admin/tenants/${other}/webhook`, method === 'PUT' ? { url: 'https://a.example' } : undefined);
+        const r = await send(
+          api(),
+          ADMIN,
+          method,
+          `/v1/admin/tenants/${other}/webhook`,
+          method === 'PUT' ? { url: 'https://a.example' } : undefined,
+        );
         expect(r.status, `${method} ${other}`).toBe(404);
         expect(r.body.error.code).toBe('NOT_FOUND');
       }
@@ -220,7 +246,14 @@ describe('status webhooks', () => {
     const { tenantId, apiKey, path, secret } = await tenantWithWebhook();
     const id = await sendMessage(apiKey, { recipient: newPhone(), channel: 'sms' });
     const [event] = await receiver.eventsOf(path, id, 1);
-    expect(event).toEqual({ id: expect.stringMatching(/^\d+$/), messageId: id, status: 'sent', at: expect.any(String), detail: expect.stringContaining('accepted by the sms provider'), tenant: tenantId });
+    expect(event).toEqual({
+      id: expect.stringMatching(/^\d+$/),
+      messageId: id,
+      status: 'sent',
+      at: expect.any(String),
+      detail: expect.stringContaining('accepted by the sms provider'),
+      tenant: tenantId,
+    });
     expect(new Date(event!.at).toISOString()).toBe(event!.at);
     const delivery = receiver.deliveries.find((d) => d.path === path && d.status === 200)!;
     const { timestamp, signature, raw } = delivery;
@@ -286,7 +319,10 @@ describe('status webhooks', () => {
     // Each POST is in order, and so is what was accepted; a refused batch is sent again whole.
     for (const d of receiver.deliveries.filter((x) => x.path === path)) expectInOrder(d.events);
     expectInOrder(receiver.received(path));
-    await waitFor(() => outboxRows(events[0]!.tenant), (n) => n === 0);
+    await waitFor(
+      () => outboxRows(events[0]!.tenant),
+      (n) => n === 0,
+    );
   });
 
   it('a tenant without a webhook gets nothing queued; removing a webhook drops what waits for it', async () => {
@@ -311,7 +347,12 @@ describe('status webhooks', () => {
     const tenants = await Promise.all(Array.from({ length: 20 }, () => tenantWithWebhook()));
     for (const t of tenants) receiver.behave(t.path, { delayMs: 30 });
     const sent = await Promise.all(
-      tenants.flatMap((t) => Array.from({ length: 5 }, async () => ({ path: t.path, id: await sendMessage(t.apiKey, { recipient: newPhone(), channel: 'sms' }) }))),
+      tenants.flatMap((t) =>
+        Array.from({ length: 5 }, async () => ({
+          path: t.path,
+          id: await sendMessage(t.apiKey, { recipient: newPhone(), channel: 'sms' }),
+        })),
+      ),
     );
     await receiver.waitFor(() => sent.every(({ path, id }) => receiver.received(path).some((e) => e.messageId === id)), 45_000);
     const perId = new Map<string, number>();

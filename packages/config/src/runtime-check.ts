@@ -12,7 +12,10 @@ export type RuntimeConfigCheck = { ok: true; value: RuntimeConfig } | { ok: fals
 const checker = Compile(RuntimeConfig);
 
 const dotted = (pointer: string): string => pointer.split('/').filter(Boolean).join('.');
-const child = (pointer: string, key: string) => ({ path: `${pointer}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`, name: [dotted(pointer), key].filter(Boolean).join('.') });
+const child = (pointer: string, key: string) => ({
+  path: `${pointer}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`,
+  name: [dotted(pointer), key].filter(Boolean).join('.'),
+});
 
 /** One problem per JSON path, worded for an operator ("unknown key buffer.capacty"). */
 function problemsOf(document: unknown): RuntimeConfigProblem[] {
@@ -23,9 +26,11 @@ function problemsOf(document: unknown): RuntimeConfigProblem[] {
     // TypeBox reports an unknown key twice: as "schema is false" at the key, and here with its name.
     if (error.keyword === 'boolean') continue;
     if (extra?.length) {
-      for (const { path, name } of extra.map((key) => child(error.instancePath, key))) problems.push({ path, message: `unknown key ${name}` });
+      for (const { path, name } of extra.map((key) => child(error.instancePath, key)))
+        problems.push({ path, message: `unknown key ${name}` });
     } else if (missing?.length) {
-      for (const { path, name } of missing.map((key) => child(error.instancePath, key))) problems.push({ path, message: `${name} is required` });
+      for (const { path, name } of missing.map((key) => child(error.instancePath, key)))
+        problems.push({ path, message: `${name} is required` });
     } else {
       problems.push({ path: error.instancePath || '/', message: `${dotted(error.instancePath) || 'the document'} ${error.message}` });
     }
@@ -37,5 +42,8 @@ function problemsOf(document: unknown): RuntimeConfigProblem[] {
 export function checkRuntimeConfig(document: unknown): RuntimeConfigCheck {
   if (checker.Check(document)) return { ok: true, value: document };
   const problems = problemsOf(document);
-  return { ok: false, problems: problems.length > 0 ? problems : [{ path: '/', message: 'the document does not match the runtime configuration schema' }] };
+  return {
+    ok: false,
+    problems: problems.length > 0 ? problems : [{ path: '/', message: 'the document does not match the runtime configuration schema' }],
+  };
 }

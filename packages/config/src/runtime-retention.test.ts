@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { checkRuntimeConfig } from './runtime-check.ts';
 import { DEFAULT_RUNTIME_CONFIG } from './runtime.ts';
 
-const withRetention = (retention: Record<string, unknown>) => ({ ...DEFAULT_RUNTIME_CONFIG, retention: { ...DEFAULT_RUNTIME_CONFIG.retention, ...retention } });
+const withRetention = (retention: Record<string, unknown>) => ({
+  ...DEFAULT_RUNTIME_CONFIG,
+  retention: { ...DEFAULT_RUNTIME_CONFIG.retention, ...retention },
+});
 
 describe('runtime configuration: retention', () => {
   it('defaults to the contract’s 30 days, 100,000 waiting webhook events per endpoint, and endpoints disabled after 72 hours', () => {

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { checkRuntimeConfig } from './runtime-check.ts';
 import { DEFAULT_RUNTIME_CONFIG } from './runtime.ts';
 
-const withReads = (readsPerMinute: unknown) => ({ ...DEFAULT_RUNTIME_CONFIG, rateLimit: { ...DEFAULT_RUNTIME_CONFIG.rateLimit, readsPerMinute } });
+const withReads = (readsPerMinute: unknown) => ({
+  ...DEFAULT_RUNTIME_CONFIG,
+  rateLimit: { ...DEFAULT_RUNTIME_CONFIG.rateLimit, readsPerMinute },
+});
 
 describe('runtime configuration: rateLimit.readsPerMinute', () => {
   it('defaults to the contract’s 6000 and is part of a valid document', () => {
@@ -22,6 +25,7 @@ describe('runtime configuration: rateLimit.readsPerMinute', () => {
     delete rest.readsPerMinute;
     const check = checkRuntimeConfig({ ...DEFAULT_RUNTIME_CONFIG, rateLimit: rest });
     expect(check.ok).toBe(false);
-    if (!check.ok) expect(check.problems).toContainEqual({ path: '/rateLimit/readsPerMinute', message: 'rateLimit.readsPerMinute is required' });
+    if (!check.ok)
+      expect(check.problems).toContainEqual({ path: '/rateLimit/readsPerMinute', message: 'rateLimit.readsPerMinute is required' });
   });
 });

@@ -62,4 +62,11 @@ export {
   signWebhook,
   verifyWebhookSignature,
 } from './webhook-signature.ts';
-export { WEBHOOK_STATUSES, WEBHOOK_URL_MAX_CHARS, webhookUrlProblem, type WebhookDelivery, type WebhookEvent, type WebhookStatus } from './webhook-event.ts';
+export {
+  WEBHOOK_STATUSES,
+  WEBHOOK_URL_MAX_CHARS,
+  webhookUrlProblem,
+  type WebhookDelivery,
+  type WebhookEvent,
+  type WebhookStatus,
+} from './webhook-event.ts';

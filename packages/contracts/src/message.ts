@@ -6,7 +6,6 @@ export type Priority = (typeof PRIORITIES)[number];
 export const CHANNELS = ['app', 'sms', 'whatsapp', 'email'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-
 /**
  * Lifecycle order: a status only ever moves to a later rank (terminal ones share the top),
  * but for the operator's DLQ replay, which moves a dead_letter back to pending. Which move is

@@ -46,10 +46,16 @@ describe('validateMessage', () => {
 
   it('property: content is accepted iff it is 1..4096 characters of well-formed Unicode without U+0000', () => {
     fc.assert(
-      fc.property(fc.string({ unit: fc.oneof(fc.constantFrom('\u0000', '\ud800', '\udc00', 'a', '\t', '😀'), fc.string({ unit: 'binary', maxLength: 1 })), maxLength: 60 }), (content) => {
-        const expected = content.length >= 1 && content.length <= 4096 && !content.includes('\u0000') && content.isWellFormed();
-        expect(validateMessage({ recipient: '+966501234567', content }).ok).toBe(expected);
-      }),
+      fc.property(
+        fc.string({
+          unit: fc.oneof(fc.constantFrom('\u0000', '\ud800', '\udc00', 'a', '\t', '😀'), fc.string({ unit: 'binary', maxLength: 1 })),
+          maxLength: 60,
+        }),
+        (content) => {
+          const expected = content.length >= 1 && content.length <= 4096 && !content.includes('\u0000') && content.isWellFormed();
+          expect(validateMessage({ recipient: '+966501234567', content }).ok).toBe(expected);
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -61,15 +67,23 @@ describe('validateMessage', () => {
       fc.constantFrom(64, 65, 1024, 1025).chain((n) => fc.constantFrom('k', '😀').map((c) => c.repeat(n))),
     );
     fc.assert(
-      fc.property(fc.dictionary(text, fc.oneof({ weight: 4, arbitrary: text }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) }), { maxKeys: 18 }), (metadata) => {
-        const entries = Object.entries(metadata);
-        const expected =
-          entries.length <= 16 &&
-          entries.every(([k, v]) => storable(k) && codePoints(k) >= 1 && codePoints(k) <= 64 && typeof v === 'string' && storable(v) && codePoints(v) <= 1024);
-        const result = validateMessage({ recipient: '+966501234567', content: 'x', metadata });
-        expect(result.ok).toBe(expected);
-        if (!result.ok) expect(result.details[0]!.path).toMatch(/^\/metadata(\/|$)/);
-      }),
+      fc.property(
+        fc.dictionary(text, fc.oneof({ weight: 4, arbitrary: text }, { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) }), {
+          maxKeys: 18,
+        }),
+        (metadata) => {
+          const entries = Object.entries(metadata);
+          const expected =
+            entries.length <= 16 &&
+            entries.every(
+              ([k, v]) =>
+                storable(k) && codePoints(k) >= 1 && codePoints(k) <= 64 && typeof v === 'string' && storable(v) && codePoints(v) <= 1024,
+            );
+          const result = validateMessage({ recipient: '+966501234567', content: 'x', metadata });
+          expect(result.ok).toBe(expected);
+          if (!result.ok) expect(result.details[0]!.path).toMatch(/^\/metadata(\/|$)/);
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -78,11 +92,15 @@ describe('validateMessage', () => {
     const r = validateMessage({ recipient: '+966501234567', content: 'x', metadata: { 'a/b~\n': 5 } });
     expect(r).toEqual({
       ok: false,
-      message: 'metadata values must be strings of at most 1024 characters, without NUL (U+0000) or a lone surrogate (half of a UTF-16 pair)',
+      message:
+        'metadata values must be strings of at most 1024 characters, without NUL (U+0000) or a lone surrogate (half of a UTF-16 pair)',
       details: [{ path: '/metadata/a~1b~0\n', message: expect.stringMatching(/^metadata values/) }],
     });
     const key = validateMessage({ recipient: '+966501234567', content: 'x', metadata: { '': 'v' } });
-    expect(key).toMatchObject({ ok: false, details: [{ path: '/metadata/', message: expect.stringMatching(/^metadata keys must be 1 to 64 characters/) }] });
+    expect(key).toMatchObject({
+      ok: false,
+      details: [{ path: '/metadata/', message: expect.stringMatching(/^metadata keys must be 1 to 64 characters/) }],
+    });
   });
 
   it('takes an Idempotency-Key of 1 to 255 storable characters, or none', () => {
@@ -95,8 +113,14 @@ describe('validateMessage', () => {
 
   it('takes a batch envelope of 1 to 1000 messages and names what is wrong with another', () => {
     expect(validateBatch({ messages: [1, 'x'] })).toEqual({ ok: true, value: [1, 'x'] });
-    expect(validateBatch({ messages: [], extra: 1 })).toMatchObject({ ok: false, details: [{ path: '/extra', message: expect.stringMatching(/^unknown field "extra"/) }] });
+    expect(validateBatch({ messages: [], extra: 1 })).toMatchObject({
+      ok: false,
+      details: [{ path: '/extra', message: expect.stringMatching(/^unknown field "extra"/) }],
+    });
     expect(validateBatch([])).toMatchObject({ ok: false, details: [{ path: '/' }] });
-    expect(validateBatch({ messages: Array.from({ length: 1001 }, () => ({})) })).toMatchObject({ ok: false, details: [{ path: '/messages' }] });
+    expect(validateBatch({ messages: Array.from({ length: 1001 }, () => ({})) })).toMatchObject({
+      ok: false,
+      details: [{ path: '/messages' }],
+    });
   });
 });

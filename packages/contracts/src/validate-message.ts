@@ -58,7 +58,10 @@ function pointerSegment(name: string): string {
 }
 
 function bodyDetail(error: TLocalizedValidationError): ErrorDetail {
-  const { additionalProperties: extra, requiredProperties: missing } = error.params as { additionalProperties?: string[]; requiredProperties?: string[] };
+  const { additionalProperties: extra, requiredProperties: missing } = error.params as {
+    additionalProperties?: string[];
+    requiredProperties?: string[];
+  };
   if (error.keyword === 'additionalProperties' && extra?.[0] !== undefined) {
     const more = extra.length > 1 ? ` (and ${extra.length - 1} more)` : '';
     return { path: `/${pointerSegment(extra[0])}`, message: `unknown field ${JSON.stringify(extra[0])}${more}` };
@@ -76,7 +79,10 @@ function detailFor(error: TLocalizedValidationError): ErrorDetail | null {
   const message = FIELD_MESSAGES.get(field);
   if (message === undefined) return null;
   if (field === 'metadata' && key !== undefined) {
-    return { path: error.instancePath, message: error.schemaPath.endsWith('/propertyNames') ? METADATA_KEY_MESSAGE : METADATA_VALUE_MESSAGE };
+    return {
+      path: error.instancePath,
+      message: error.schemaPath.endsWith('/propertyNames') ? METADATA_KEY_MESSAGE : METADATA_VALUE_MESSAGE,
+    };
   }
   if (error.keyword === 'propertyNames') return null;
   return { path: error.instancePath, message };
@@ -137,7 +143,14 @@ export function validateBatch(input: unknown): Validation<unknown[]> {
   const isObject = typeof input === 'object' && input !== null && !Array.isArray(input);
   const extra = isObject ? Object.keys(input).find((name) => name !== 'messages') : undefined;
   if (extra !== undefined) {
-    return fail([{ path: `/${pointerSegment(extra)}`, message: `unknown field ${JSON.stringify(extra)}: a batch is { "messages": [ ... ] }` }]);
+    return fail([
+      { path: `/${pointerSegment(extra)}`, message: `unknown field ${JSON.stringify(extra)}: a batch is { "messages": [ ... ] }` },
+    ]);
   }
-  return fail([{ path: isObject ? '/messages' : '/', message: `the body must be { "messages": [ ... ] } with 1 to ${LIMITS.batchMaxMessages} messages` }]);
+  return fail([
+    {
+      path: isObject ? '/messages' : '/',
+      message: `the body must be { "messages": [ ... ] } with 1 to ${LIMITS.batchMaxMessages} messages`,
+    },
+  ]);
 }

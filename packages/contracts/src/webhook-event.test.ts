@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { webhookUrlProblem } from './webhook-event.ts';
 
 describe('webhookUrlProblem', () => {
-  it.each(['https://hooks.example.com/esh3ar', 'http://127.0.0.1:8080/in?k=v#x', 'HTTPS://Example.COM', 'https://[::1]:9000/'])('accepts %s', (url) => {
-    expect(webhookUrlProblem(url)).toBeNull();
-  });
+  it.each(['https://hooks.example.com/esh3ar', 'http://127.0.0.1:8080/in?k=v#x', 'HTTPS://Example.COM', 'https://[::1]:9000/'])(
+    'accepts %s',
+    (url) => {
+      expect(webhookUrlProblem(url)).toBeNull();
+    },
+  );
 
   it.each([
     ['', /1 to 2048/],

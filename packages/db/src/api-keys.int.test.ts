@@ -27,7 +27,16 @@ afterAll(async () => {
 
 // 0008 alone, down then up again: later migrations stay applied (they do not touch api_keys).
 const migration = (direction: 'up' | 'down') =>
-  runner({ databaseUrl: withDefaultUser(db.url), dir: MIGRATIONS_DIR, direction, file: '0008_api_keys', migrationsTable: 'pgmigrations', singleTransaction: true, checkOrder: false, log: () => undefined });
+  runner({
+    databaseUrl: withDefaultUser(db.url),
+    dir: MIGRATIONS_DIR,
+    direction,
+    file: '0008_api_keys',
+    migrationsTable: 'pgmigrations',
+    singleTransaction: true,
+    checkOrder: false,
+    log: () => undefined,
+  });
 
 describe('migration 0008', () => {
   it('keeps every existing key working: a tenant of before becomes a tenant with that one key', async () => {
@@ -35,12 +44,20 @@ describe('migration 0008', () => {
     const id = randomUUID();
     const { apiKey, hash } = newApiKey();
     try {
-      await pool.query("INSERT INTO tenants (id, name, tier, api_key_hash, created_at) VALUES ($1, 'before', 'premium', $2, now() - interval '1 day')", [id, hash]);
+      await pool.query(
+        "INSERT INTO tenants (id, name, tier, api_key_hash, created_at) VALUES ($1, 'before', 'premium', $2, now() - interval '1 day')",
+        [id, hash],
+      );
     } finally {
       await migration('up');
     }
     const match = await findApiKey(pool, apiKey);
-    expect(match).toEqual({ keyId: expect.any(String), revoked: false, disabled: false, tenant: { id, name: 'before', tier: 'premium', rpm: null, burst: null } });
+    expect(match).toEqual({
+      keyId: expect.any(String),
+      revoked: false,
+      disabled: false,
+      tenant: { id, name: 'before', tier: 'premium', rpm: null, burst: null },
+    });
     const keys = (await listApiKeys(pool, id))!;
     expect(keys).toEqual([{ keyId: match!.keyId, createdAt: expect.any(Date), lastUsedAt: null }]);
     expect(Date.now() - keys[0]!.createdAt.getTime()).toBeGreaterThan(23 * 3600_000);
@@ -52,12 +69,20 @@ describe('migration 0008', () => {
 });
 
 describe('api_keys', () => {
-  it('stores a new tenant\'s first key and every later one as SHA-256 only', async () => {
+  it("stores a new tenant's first key and every later one as SHA-256 only", async () => {
     const { tenant, apiKey, keyId } = await createTenant(pool, { name: 'hashes', tier: 'basic' });
     const second = (await createApiKey(pool, tenant.id))!;
-    const { rows } = await pool.query<{ id: string; key_hash: Buffer }>('SELECT id, key_hash FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id', [tenant.id]);
+    const { rows } = await pool.query<{ id: string; key_hash: Buffer }>(
+      'SELECT id, key_hash FROM api_keys WHERE tenant_id = $1 ORDER BY created_at, id',
+      [tenant.id],
+    );
     expect(rows).toHaveLength(2);
-    expect(new Map(rows.map((r) => [r.id, r.key_hash]))).toEqual(new Map([[keyId, hashApiKey(apiKey)], [second.keyId, hashApiKey(second.apiKey)]]));
+    expect(new Map(rows.map((r) => [r.id, r.key_hash]))).toEqual(
+      new Map([
+        [keyId, hashApiKey(apiKey)],
+        [second.keyId, hashApiKey(second.apiKey)],
+      ]),
+    );
     expect((await pool.query('SELECT api_key_hash FROM tenants WHERE id = $1', [tenant.id])).rows).toEqual([{ api_key_hash: null }]);
     expect(await createApiKey(pool, randomUUID())).toBeNull();
     expect(await listApiKeys(pool, randomUUID())).toBeNull();
@@ -67,37 +92,51 @@ describe('api_keys', () => {
     const { tenant, keyId } = await createTenant(pool, { name: 'usage', tier: 'basic' });
     const second = (await createApiKey(pool, tenant.id))!;
     const t = Date.parse('2026-01-01T00:00:00Z');
-    await recordKeyUsage(pool, new Map([[keyId, t], [second.keyId, t + 1000]]));
+    await recordKeyUsage(
+      pool,
+      new Map([
+        [keyId, t],
+        [second.keyId, t + 1000],
+      ]),
+    );
     await recordKeyUsage(pool, new Map([[keyId, t - 60_000]]));
     const used = new Map((await listApiKeys(pool, tenant.id))!.map((k) => [k.keyId, k.lastUsedAt?.getTime()]));
-    expect(used).toEqual(new Map([[keyId, t], [second.keyId, t + 1000]]));
+    expect(used).toEqual(
+      new Map([
+        [keyId, t],
+        [second.keyId, t + 1000],
+      ]),
+    );
   });
 });
 
 describe('api_key_events', () => {
   it('gives revocations and tenant changes consecutive seqs in commit order, however many run at once', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.constantFrom('revoke', 'disable', 'enable', 'revoke-unknown'), { minLength: 1, maxLength: 24 }), async (operations) => {
-        const { tenant } = await createTenant(pool, { name: 'events', tier: 'basic' });
-        const keys = await Promise.all(operations.map(() => createApiKey(pool, tenant.id)));
-        const before = await lastKeyEventSeq(pool);
-        const events = await Promise.all(
-          operations.map((op, i) => {
-            if (op === 'revoke') return revokeApiKey(pool, tenant.id, keys[i]!.keyId);
-            if (op === 'revoke-unknown') return revokeApiKey(pool, tenant.id, randomUUID());
-            return setTenantDisabled(pool, tenant.id, op === 'disable').then((r) => r!.event);
-          }),
-        );
-        const logged = events.filter((e) => e !== null);
-        const seqs = logged.map((e) => e.seq).sort((a, b) => a - b);
-        // No gap and no repeat: seq n is the nth change.
-        expect(seqs).toEqual(seqs.map((_, i) => before + 1 + i));
-        expect(await lastKeyEventSeq(pool)).toBe(before + logged.length);
-        const read = await keyEventsAfter(pool, before, 1000);
-        expect(read).toEqual([...logged].sort((a, b) => a.seq - b.seq));
-        expect(logged.filter((e) => e.keyId !== null)).toHaveLength(operations.filter((op) => op === 'revoke').length);
-        expect(events.filter((e, i) => operations[i] === 'revoke-unknown' && e !== null)).toEqual([]);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.constantFrom('revoke', 'disable', 'enable', 'revoke-unknown'), { minLength: 1, maxLength: 24 }),
+        async (operations) => {
+          const { tenant } = await createTenant(pool, { name: 'events', tier: 'basic' });
+          const keys = await Promise.all(operations.map(() => createApiKey(pool, tenant.id)));
+          const before = await lastKeyEventSeq(pool);
+          const events = await Promise.all(
+            operations.map((op, i) => {
+              if (op === 'revoke') return revokeApiKey(pool, tenant.id, keys[i]!.keyId);
+              if (op === 'revoke-unknown') return revokeApiKey(pool, tenant.id, randomUUID());
+              return setTenantDisabled(pool, tenant.id, op === 'disable').then((r) => r!.event);
+            }),
+          );
+          const logged = events.filter((e) => e !== null);
+          const seqs = logged.map((e) => e.seq).sort((a, b) => a - b);
+          // No gap and no repeat: seq n is the nth change.
+          expect(seqs).toEqual(seqs.map((_, i) => before + 1 + i));
+          expect(await lastKeyEventSeq(pool)).toBe(before + logged.length);
+          const read = await keyEventsAfter(pool, before, 1000);
+          expect(read).toEqual([...logged].sort((a, b) => a.seq - b.seq));
+          expect(logged.filter((e) => e.keyId !== null)).toHaveLength(operations.filter((op) => op === 'revoke').length);
+          expect(events.filter((e, i) => operations[i] === 'revoke-unknown' && e !== null)).toEqual([]);
+        },
+      ),
       { numRuns: 25 },
     );
   });

@@ -33,7 +33,9 @@ export async function createApiKey(pool: pg.Pool, tenantId: string): Promise<{ k
 
 /** The tenant's keys in use, oldest first (never a key or its hash); null: no such tenant. */
 export async function listApiKeys(pool: pg.Pool, tenantId: string): Promise<ApiKeyView[] | null> {
-  const { rows } = await pool.query<{ key_id: string | null; created_at: Date; last_used_at: Date | null }>(sql('api-key-list'), [tenantId]);
+  const { rows } = await pool.query<{ key_id: string | null; created_at: Date; last_used_at: Date | null }>(sql('api-key-list'), [
+    tenantId,
+  ]);
   if (rows.length === 0) return null;
   return rows.filter((r) => r.key_id !== null).map((r) => ({ keyId: r.key_id!, createdAt: r.created_at, lastUsedAt: r.last_used_at }));
 }

@@ -24,7 +24,10 @@ const tenants = [randomUUID(), randomUUID()];
 const storable = (s: string) => s.replaceAll('\u0000', '\uFFFD').toWellFormed();
 
 function row(over: Partial<BufferedMessage> = {}): RowToStore {
-  return { message: sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], ...over }), state: { status: 'pending', failureReason: null } };
+  return {
+    message: sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], ...over }),
+    state: { status: 'pending', failureReason: null },
+  };
 }
 
 interface Stored {
@@ -53,7 +56,11 @@ async function stored(rows: readonly RowToStore[]): Promise<Map<string, Stored>>
 beforeAll(async () => {
   db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'copy-refusals');
   // One connection: a batch after a fallback runs on the connection that fell back.
-  pool = createPool(db.url, { max: 1, applicationName: 'copy-refusals-test', onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1) });
+  pool = createPool(db.url, {
+    max: 1,
+    applicationName: 'copy-refusals-test',
+    onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1),
+  });
   pool.on('error', () => undefined); // the teardown's DROP ... WITH (FORCE) ends the connection
 });
 beforeEach(() => statements.clear());
@@ -78,7 +85,10 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
 
   it('stores the hostile messages of a batch as failed, replaced and explained, and the others byte-exact by one COPY', async () => {
     const good = [
-      row({ content: 'tab\there, newline\nthere, backslash \\ and \\N, emoji 😀, Arabic مرحبا', metadata: { orderId: '1234', 'ключ': 'значение' } }),
+      row({
+        content: 'tab\there, newline\nthere, backslash \\ and \\N, emoji 😀, Arabic مرحبا',
+        metadata: { orderId: '1234', ключ: 'значение' },
+      }),
       row({ tenantId: tenants[1], channel: 'email', recipient: 'someone@example.com', subject: 'Order 1234', content: 'hello' }),
       row({ tenantId: tenants[1], priority: 'critical', content: '\\.', idempotencyKey: 'key-1' }),
     ];
@@ -90,7 +100,17 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
       metadataValue: row({ metadata: { k: 'lone low \udc00' } }),
       idempotencyKey: row({ idempotencyKey: 'key\u0000' }),
     };
-    const batch = [good[0]!, hostile.recipient, good[1]!, hostile.metadataKey, hostile.content, hostile.subject, hostile.metadataValue, hostile.idempotencyKey, good[2]!];
+    const batch = [
+      good[0]!,
+      hostile.recipient,
+      good[1]!,
+      hostile.metadataKey,
+      hostile.content,
+      hostile.subject,
+      hostile.metadataValue,
+      hostile.idempotencyKey,
+      good[2]!,
+    ];
 
     const result = await storeBatch(pool, batch);
     expect(result).toMatchObject({ inserted: 9, failed: 6, parked: 0, duplicates: 0 });
@@ -102,11 +122,22 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
     const rows = await stored(batch);
     for (const g of good) {
       const m = g.message;
-      expect(rows.get(m.id)).toMatchObject({ status: 'pending', copies: 1, tenant_id: m.tenantId, recipient: m.recipient, subject: m.subject, content: m.content, metadata: m.metadata, idempotency_key: m.idempotencyKey, failure_reason: null });
+      expect(rows.get(m.id)).toMatchObject({
+        status: 'pending',
+        copies: 1,
+        tenant_id: m.tenantId,
+        recipient: m.recipient,
+        subject: m.subject,
+        content: m.content,
+        metadata: m.metadata,
+        idempotency_key: m.idempotencyKey,
+        failure_reason: null,
+      });
     }
     for (const [field, h] of Object.entries(hostile)) {
       const m = h.message;
-      const metadata = m.metadata === null ? null : Object.fromEntries(Object.entries(m.metadata).map(([k, v]) => [storable(k), storable(v)]));
+      const metadata =
+        m.metadata === null ? null : Object.fromEntries(Object.entries(m.metadata).map(([k, v]) => [storable(k), storable(v)]));
       expect(rows.get(m.id), field).toMatchObject({
         status: 'failed',
         copies: 1,
@@ -153,15 +184,24 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
 
     const listed = await listDeadLetters(pool, {}, 100, null);
     expect(listed.map((d) => d.id).sort()).toEqual(parked.map((p) => p.message.id).sort());
-    expect(listed.find((d) => d.id === badTenant.message.id)).toMatchObject({ tenantId: NO_TENANT, failureReason: expect.stringContaining('refused by the database') });
-    const { rows: events } = await pool.query('SELECT message_id, status FROM message_events WHERE message_id = ANY($1)', [parked.map((p) => p.message.id)]);
+    expect(listed.find((d) => d.id === badTenant.message.id)).toMatchObject({
+      tenantId: NO_TENANT,
+      failureReason: expect.stringContaining('refused by the database'),
+    });
+    const { rows: events } = await pool.query('SELECT message_id, status FROM message_events WHERE message_id = ANY($1)', [
+      parked.map((p) => p.message.id),
+    ]);
     expect(events).toEqual(expect.arrayContaining(parked.map((p) => ({ message_id: p.message.id, status: 'dead_letter' }))));
 
     // A dead letter kept without its tenant is listed but never replayed: it would go to nobody.
     const enqueued: string[] = [];
-    const replayed = await replayDeadLetters(pool, parked.map((p) => p.message.id), async (messages) => {
-      enqueued.push(...messages.map((m) => m.id));
-    });
+    const replayed = await replayDeadLetters(
+      pool,
+      parked.map((p) => p.message.id),
+      async (messages) => {
+        enqueued.push(...messages.map((m) => m.id));
+      },
+    );
     expect(replayed.map((m) => m.id).sort()).toEqual([badTime.message.id, badTimeWithTtl.message.id].sort());
     expect(enqueued).not.toContain(badTenant.message.id);
     expect((await stored([badTenant])).get(badTenant.message.id)).toMatchObject({ status: 'dead_letter' });
@@ -169,7 +209,10 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
 
   it('property: whatever the text, each message is stored once, byte-exact and pending or replaced and failed, and the batch never fails', async () => {
     // Mostly any code point, now and then one PostgreSQL or UTF-8 cannot hold.
-    const unit = fc.oneof({ arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), weight: 30 }, { arbitrary: fc.constantFrom('\u0000', '\ud800', '\udbff', '\udc00', '\udfff'), weight: 1 });
+    const unit = fc.oneof(
+      { arbitrary: fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), weight: 30 },
+      { arbitrary: fc.constantFrom('\u0000', '\ud800', '\udbff', '\udc00', '\udfff'), weight: 1 },
+    );
     const text = fc.string({ unit, maxLength: 60 });
     const message = fc.record({
       tenant: fc.constantFrom(...tenants),
@@ -181,14 +224,25 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
     });
     await fc.assert(
       fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 25 }), async (items) => {
-        const rows = items.map((i) => row({ tenantId: i.tenant, recipient: i.recipient, subject: i.subject, content: i.content, metadata: i.metadata, idempotencyKey: i.idempotencyKey }));
+        const rows = items.map((i) =>
+          row({
+            tenantId: i.tenant,
+            recipient: i.recipient,
+            subject: i.subject,
+            content: i.content,
+            metadata: i.metadata,
+            idempotencyKey: i.idempotencyKey,
+          }),
+        );
         const result = await storeBatch(pool, rows);
         expect(result.inserted + result.duplicates).toBe(rows.length);
         const found = await stored(rows);
         const refused = new Set(result.refused.map((r) => r.id));
         for (const r of rows) {
           const m = r.message;
-          const texts = [m.recipient, m.subject, m.content, m.idempotencyKey, ...Object.entries(m.metadata ?? {}).flat()].filter((t) => t !== null);
+          const texts = [m.recipient, m.subject, m.content, m.idempotencyKey, ...Object.entries(m.metadata ?? {}).flat()].filter(
+            (t) => t !== null,
+          );
           const hostile = texts.some((t) => t !== storable(t));
           const s = found.get(m.id)!;
           expect(s.copies).toBe(1);
@@ -198,7 +252,9 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
           expect(s.subject).toBe(m.subject === null ? null : storable(m.subject));
           expect(s.content).toBe(storable(m.content));
           expect(s.idempotency_key).toBe(m.idempotencyKey === null ? null : storable(m.idempotencyKey));
-          expect(s.metadata).toEqual(m.metadata === null ? null : Object.fromEntries(Object.entries(m.metadata).map(([k, v]) => [storable(k), storable(v)])));
+          expect(s.metadata).toEqual(
+            m.metadata === null ? null : Object.fromEntries(Object.entries(m.metadata).map(([k, v]) => [storable(k), storable(v)])),
+          );
         }
       }),
       { numRuns: 60 },

@@ -33,7 +33,9 @@ afterAll(async () => {
 
 describe('storeBatch', () => {
   it('stores a batch once however often it is processed, even duplicated within itself', async () => {
-    const rows = Array.from({ length: 500 }, (_, i) => row({ content: `m${i}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }));
+    const rows = Array.from({ length: 500 }, (_, i) =>
+      row({ content: `m${i}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }),
+    );
     const first = await storeBatch(pool, rows);
     expect(first).toEqual({ inserted: 500, failed: 0, parked: 0, duplicates: 0, refused: [] });
     const again = await storeBatch(pool, rows);
@@ -47,18 +49,37 @@ describe('storeBatch', () => {
   it('property: any text without U+0000 survives COPY byte-exact', async () => {
     const text = fc.string({ unit: 'binary', maxLength: 500 }).filter((s) => !s.includes('\u0000'));
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.tuple(text, fc.option(text, { nil: null }), fc.dictionary(fc.string({ maxLength: 10 }).filter((s) => !s.includes('\u0000')), text, { maxKeys: 3 })), { minLength: 1, maxLength: 30 }), async (items) => {
-        const rows = items.map(([content, subject, metadata]) => row({ content, subject, metadata }));
-        await storeBatch(pool, rows);
-        const { rows: stored } = await pool.query<{ id: string; content: string; subject: string | null; metadata: unknown }>(
-          'SELECT id, content, subject, metadata FROM messages WHERE id = ANY($1)',
-          [rows.map((r) => r.message.id)],
-        );
-        const byId = new Map(stored.map((s) => [s.id, s]));
-        for (const r of rows) {
-          expect(byId.get(r.message.id)).toEqual({ id: r.message.id, content: r.message.content, subject: r.message.subject, metadata: r.message.metadata });
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            text,
+            fc.option(text, { nil: null }),
+            fc.dictionary(
+              fc.string({ maxLength: 10 }).filter((s) => !s.includes('\u0000')),
+              text,
+              { maxKeys: 3 },
+            ),
+          ),
+          { minLength: 1, maxLength: 30 },
+        ),
+        async (items) => {
+          const rows = items.map(([content, subject, metadata]) => row({ content, subject, metadata }));
+          await storeBatch(pool, rows);
+          const { rows: stored } = await pool.query<{ id: string; content: string; subject: string | null; metadata: unknown }>(
+            'SELECT id, content, subject, metadata FROM messages WHERE id = ANY($1)',
+            [rows.map((r) => r.message.id)],
+          );
+          const byId = new Map(stored.map((s) => [s.id, s]));
+          for (const r of rows) {
+            expect(byId.get(r.message.id)).toEqual({
+              id: r.message.id,
+              content: r.message.content,
+              subject: r.message.subject,
+              metadata: r.message.metadata,
+            });
+          }
+        },
+      ),
       { numRuns: 40 },
     );
   });

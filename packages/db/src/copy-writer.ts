@@ -60,7 +60,11 @@ function prepare(given: RowToStore): Prepared {
   const { message, replaced } = withStorableText(given.message);
   if (replaced.length > 0) {
     const refusal = unstorableTextReason(replaced);
-    return { row: { message, state: { status: 'failed', failureReason: joinReasons(given.state.failureReason, refusal) } }, refusal, line: null };
+    return {
+      row: { message, state: { status: 'failed', failureReason: joinReasons(given.state.failureReason, refusal) } },
+      refusal,
+      line: null,
+    };
   }
   if (given.state.status !== 'pending') return { row: given, refusal: null, line: null };
   try {
@@ -69,7 +73,10 @@ function prepare(given: RowToStore): Prepared {
     // The expiry of an unreadable acceptedAt, or of a TTL of millennia, is no JavaScript
     // date: the row is stored as failed without its TTL rather than sinking the batch.
     const { message: withoutTtl, dropped } = withoutDeliveryOptions(given.message);
-    const refusal = joinReasons(`cannot be encoded: ${(error as Error).message}`, dropped.length > 0 ? `stored without ${dropped.join(', ')}` : null);
+    const refusal = joinReasons(
+      `cannot be encoded: ${(error as Error).message}`,
+      dropped.length > 0 ? `stored without ${dropped.join(', ')}` : null,
+    );
     return { row: { message: withoutTtl, state: { status: 'failed', failureReason: refusal } }, refusal, line: null };
   }
 }
@@ -127,7 +134,13 @@ async function tryInsert(client: pg.PoolClient, name: string, values: unknown[])
   }
 }
 
-function count(result: StoreResult, id: string, outcome: 'inserted' | 'duplicate', as: RowState['status'] | 'dead_letter', refusal: string | null): void {
+function count(
+  result: StoreResult,
+  id: string,
+  outcome: 'inserted' | 'duplicate',
+  as: RowState['status'] | 'dead_letter',
+  refusal: string | null,
+): void {
   if (outcome === 'duplicate') result.duplicates++;
   else {
     result.inserted++;

@@ -33,7 +33,12 @@ function toItem(row: ReplayRow): DeliveryItem {
  * oldest first within a priority, in pages of `pageSize` (keyset: no page repeats); only
  * `tenant`'s when given (a connection whose token one tenant's identity provider issued).
  */
-export async function* replayMessages(pool: pg.Pool, phone: string, pageSize: number, tenant: string | null = null): AsyncGenerator<DeliveryItem[]> {
+export async function* replayMessages(
+  pool: pg.Pool,
+  phone: string,
+  pageSize: number,
+  tenant: string | null = null,
+): AsyncGenerator<DeliveryItem[]> {
   let after: { priority: number; id: string } | null = null;
   for (;;) {
     const params: unknown[] = [phone, after?.priority ?? null, after?.id ?? null, pageSize, tenant];

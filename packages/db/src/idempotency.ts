@@ -27,7 +27,13 @@ interface KeyedRow {
  * The messages the first request with `key` stored within the last `withinSeconds`, in
  * the order of its entries (sql/idempotency-messages.sql); none when no such request was stored.
  */
-export async function messagesByIdempotencyKey(pool: pg.Pool, tenantId: string, key: string, withinSeconds: number, limit: number): Promise<KeyedMessage[]> {
+export async function messagesByIdempotencyKey(
+  pool: pg.Pool,
+  tenantId: string,
+  key: string,
+  withinSeconds: number,
+  limit: number,
+): Promise<KeyedMessage[]> {
   const { rows } = await pool.query<KeyedRow>(sql('idempotency-messages'), [tenantId, key, withinSeconds, limit]);
   return rows.map((row) => ({
     id: row.id,

@@ -14,7 +14,13 @@ export { hashApiKey } from './api-key-secret.ts';
 export { keyEventsAfter, lastKeyEventSeq, type KeyEvent } from './key-events.ts';
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
 export { anyMessageStored, messagesByIdempotencyKey, type KeyedMessage } from './idempotency.ts';
-export { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type NextVersion, type RuntimeConfigVersion } from './runtime-config.ts';
+export {
+  appendRuntimeConfig,
+  latestRuntimeConfig,
+  runtimeConfigHistory,
+  type NextVersion,
+  type RuntimeConfigVersion,
+} from './runtime-config.ts';
 export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';
 export {
   claimProviderCall,
@@ -45,5 +51,12 @@ export {
   type WebhookClaim,
   type WebhookRetry,
 } from './webhooks.ts';
-export { dropOrphanOutbox, outboxOrphanTenants, purgeExpiredOutbox, purgeMessages, withRetentionLock, type PurgedMessages } from './retention.ts';
+export {
+  dropOrphanOutbox,
+  outboxOrphanTenants,
+  purgeExpiredOutbox,
+  purgeMessages,
+  withRetentionLock,
+  type PurgedMessages,
+} from './retention.ts';
 export { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';

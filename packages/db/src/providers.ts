@@ -46,8 +46,17 @@ export interface ProviderCallClaim {
  * already handed to a provider, past its TTL, or gone. Waits for a transaction holding the
  * row (a DLQ replay enqueuing before it commits) and decides on what that transaction left.
  */
-export async function claimProviderCall(pool: pg.Pool, id: string, from: readonly string[], leaseMs: number): Promise<ProviderCallClaim | null> {
-  const { rows } = await pool.query<{ claimed: boolean; seconds_left: number | null }>(sql('provider-claim'), [id, from, Math.ceil(leaseMs)]);
+export async function claimProviderCall(
+  pool: pg.Pool,
+  id: string,
+  from: readonly string[],
+  leaseMs: number,
+): Promise<ProviderCallClaim | null> {
+  const { rows } = await pool.query<{ claimed: boolean; seconds_left: number | null }>(sql('provider-claim'), [
+    id,
+    from,
+    Math.ceil(leaseMs),
+  ]);
   const row = rows[0];
   return row?.claimed ? { secondsLeft: row.seconds_left } : null;
 }
@@ -72,7 +81,12 @@ export interface DlqFilter {
   until?: string | null;
 }
 
-export async function listDeadLetters(pool: pg.Pool, filter: DlqFilter, limit: number, after: { at: string; id: string } | null): Promise<DeadLetter[]> {
+export async function listDeadLetters(
+  pool: pg.Pool,
+  filter: DlqFilter,
+  limit: number,
+  after: { at: string; id: string } | null,
+): Promise<DeadLetter[]> {
   const { rows } = await pool.query<{
     id: string;
     tenant_id: string;

@@ -20,7 +20,12 @@ interface Row {
   changed_by: string;
 }
 
-const toVersion = (row: Row): RuntimeConfigVersion => ({ version: row.version, config: row.config, changedAt: row.changed_at, changedBy: row.changed_by });
+const toVersion = (row: Row): RuntimeConfigVersion => ({
+  version: row.version,
+  config: row.config,
+  changedAt: row.changed_at,
+  changedBy: row.changed_by,
+});
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
@@ -72,7 +77,11 @@ export async function appendRuntimeConfig(
       await client.query(sql('runtime-config-lock'));
       const current = await latest(client);
       const document = await next({ latest: current, find: (version) => find(client, version) });
-      const { rows } = await client.query<Row>(sql('runtime-config-insert'), [current.version + 1, document === null ? null : JSON.stringify(document), changedBy]);
+      const { rows } = await client.query<Row>(sql('runtime-config-insert'), [
+        current.version + 1,
+        document === null ? null : JSON.stringify(document),
+        changedBy,
+      ]);
       await client.query('COMMIT');
       return toVersion(rows[0]!);
     } catch (error) {

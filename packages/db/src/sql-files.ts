@@ -16,7 +16,21 @@ export function sql(name: string): string {
 }
 
 // Inline statements are named by their verb, so the names stay a short, fixed list.
-const VERBS = new Set(['select', 'insert', 'update', 'delete', 'with', 'begin', 'commit', 'rollback', 'savepoint', 'release', 'lock', 'set', 'copy']);
+const VERBS = new Set([
+  'select',
+  'insert',
+  'update',
+  'delete',
+  'with',
+  'begin',
+  'commit',
+  'rollback',
+  'savepoint',
+  'release',
+  'lock',
+  'set',
+  'copy',
+]);
 
 /** The name a statement is timed under: its sql/*.sql file, else its verb ("select", "begin", …), else "other". */
 export function statementName(text: string): string {

@@ -14,7 +14,11 @@ let pool: pg.Pool;
 
 beforeAll(async () => {
   db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'statement-timing');
-  pool = createPool(db.url, { max: 2, applicationName: 'esh3ar-statement-timing-test', onStatement: (statement, seconds, failed) => seen.push({ statement, seconds, failed }) });
+  pool = createPool(db.url, {
+    max: 2,
+    applicationName: 'esh3ar-statement-timing-test',
+    onStatement: (statement, seconds, failed) => seen.push({ statement, seconds, failed }),
+  });
   // The teardown drops the database WITH (FORCE): a connection still closing then is
   // terminated by the server, which must not surface as an uncaught error.
   pool.on('error', () => undefined);

@@ -41,7 +41,10 @@ export function timeStatements(pool: pg.Pool, observe: StatementObserver): void 
       }
       const result = query(config, values) as Promise<unknown>;
       // A branch of its own: the caller still gets (and handles) the original rejection.
-      void result.then(() => done(false), () => done(true));
+      void result.then(
+        () => done(false),
+        () => done(true),
+      );
       return result;
     };
     client.query = timed as typeof client.query;

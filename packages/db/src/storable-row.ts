@@ -109,7 +109,14 @@ export function deadLetterMessage(m: BufferedMessage, minimal: boolean): { messa
   notes.push('subject, content, metadata and idempotency key not kept');
   return {
     // 320 characters: the longest email address (RFC 3696), and far below a btree entry's ~2700 bytes.
-    message: { ...base, recipient: storableText(m.recipient.slice(0, 320)), subject: null, content: '', metadata: null, idempotencyKey: null },
+    message: {
+      ...base,
+      recipient: storableText(m.recipient.slice(0, 320)),
+      subject: null,
+      content: '',
+      metadata: null,
+      idempotencyKey: null,
+    },
     notes,
   };
 }

@@ -37,7 +37,15 @@ interface TenantRow {
   disabled: boolean;
   created_at: Date;
 }
-const toView = (r: TenantRow): TenantView => ({ id: r.id, name: r.name, tier: r.tier, rpm: r.rpm, burst: r.burst, disabled: r.disabled, createdAt: r.created_at });
+const toView = (r: TenantRow): TenantView => ({
+  id: r.id,
+  name: r.name,
+  tier: r.tier,
+  rpm: r.rpm,
+  burst: r.burst,
+  disabled: r.disabled,
+  createdAt: r.created_at,
+});
 
 /** The tenant and its first key (api_keys), shown this once. */
 export async function createTenant(pool: pg.Pool, input: NewTenant): Promise<{ tenant: Tenant; apiKey: string; keyId: string }> {
@@ -54,7 +62,11 @@ export async function createTenant(pool: pg.Pool, input: NewTenant): Promise<{ t
 }
 
 /** Newest first, after the tenant `afterId` (null: from the newest); `hasMore`: another page follows. */
-export async function listTenants(pool: pg.Pool, afterId: string | null, limit: number): Promise<{ items: TenantView[]; hasMore: boolean }> {
+export async function listTenants(
+  pool: pg.Pool,
+  afterId: string | null,
+  limit: number,
+): Promise<{ items: TenantView[]; hasMore: boolean }> {
   const { rows } = await pool.query<TenantRow>(sql('tenant-list'), [afterId, limit + 1]);
   return { items: rows.slice(0, limit).map(toView), hasMore: rows.length > limit };
 }
@@ -63,7 +75,11 @@ export async function listTenants(pool: pg.Pool, afterId: string | null, limit: 
  * Disables or enables the tenant. `event`: the change logged for the api processes, null
  * when the tenant already was in that state. null: no such tenant.
  */
-export async function setTenantDisabled(pool: pg.Pool, tenantId: string, disabled: boolean): Promise<{ tenant: TenantView; event: KeyEvent | null } | null> {
+export async function setTenantDisabled(
+  pool: pg.Pool,
+  tenantId: string,
+  disabled: boolean,
+): Promise<{ tenant: TenantView; event: KeyEvent | null } | null> {
   const { rows } = await pool.query<TenantRow & { event_seq: string | null }>(sql('tenant-set-disabled'), [tenantId, disabled]);
   const row = rows[0];
   if (!row) return null;

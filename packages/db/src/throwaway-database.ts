@@ -23,7 +23,10 @@ function replaceDatabase(url: string, name: string): string {
  * still connected.
  */
 export async function createDatabase(baseUrl: string, label: string): Promise<ThrowawayDatabase> {
-  const name = `esh3ar_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const name = `esh3ar_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: replaceDatabase(baseUrl, 'postgres') });
   await admin.connect();
   try {

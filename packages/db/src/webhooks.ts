@@ -15,7 +15,11 @@ function newWebhookSecret(): string {
 
 /** Registers or replaces a tenant's webhook with a fresh secret; null: no such tenant. */
 export async function setTenantWebhook(pool: pg.Pool, tenantId: string, url: string): Promise<TenantWebhook | null> {
-  const { rows } = await pool.query<{ tenant_id: string; url: string; secret: string }>(sql('webhook-set'), [tenantId, url, newWebhookSecret()]);
+  const { rows } = await pool.query<{ tenant_id: string; url: string; secret: string }>(sql('webhook-set'), [
+    tenantId,
+    url,
+    newWebhookSecret(),
+  ]);
   const row = rows[0];
   return row ? { tenantId: row.tenant_id, url: row.url, secret: row.secret } : null;
 }
@@ -53,23 +57,37 @@ export interface OutboxEvent {
 }
 
 export async function claimWebhookTenants(pool: pg.Pool, limit: number, leaseMs: number, leaseToken: string): Promise<WebhookClaim[]> {
-  const { rows } = await pool.query<{ tenant_id: string; url: string; secret: string; failures: number }>(sql('webhook-claim'), [limit, leaseMs, leaseToken]);
+  const { rows } = await pool.query<{ tenant_id: string; url: string; secret: string; failures: number }>(sql('webhook-claim'), [
+    limit,
+    leaseMs,
+    leaseToken,
+  ]);
   return rows.map((r) => ({ tenantId: r.tenant_id, url: r.url, secret: r.secret, failures: r.failures }));
 }
 
 /** The oldest `limit` events of a tenant; none when the lease has less than `minLeaseLeftMs` to run (or was lost). */
-export async function webhookOutboxBatch(pool: pg.Pool, tenantId: string, leaseToken: string, limit: number, minLeaseLeftMs: number): Promise<OutboxEvent[]> {
-  const { rows } = await pool.query<{ id: string; message_id: string; status: string; at: Date; detail: string | null }>(sql('webhook-batch'), [
-    tenantId,
-    limit,
-    leaseToken,
-    minLeaseLeftMs,
-  ]);
+export async function webhookOutboxBatch(
+  pool: pg.Pool,
+  tenantId: string,
+  leaseToken: string,
+  limit: number,
+  minLeaseLeftMs: number,
+): Promise<OutboxEvent[]> {
+  const { rows } = await pool.query<{ id: string; message_id: string; status: string; at: Date; detail: string | null }>(
+    sql('webhook-batch'),
+    [tenantId, limit, leaseToken, minLeaseLeftMs],
+  );
   return rows.map((r) => ({ id: r.id, messageId: r.message_id, status: r.status, at: r.at, detail: r.detail }));
 }
 
 /** Removes delivered events; keeps the lease `extendMs` longer (0: releases it). False: the lease was lost. */
-export async function markWebhookDelivered(pool: pg.Pool, tenantId: string, leaseToken: string, ids: readonly string[], extendMs: number): Promise<boolean> {
+export async function markWebhookDelivered(
+  pool: pg.Pool,
+  tenantId: string,
+  leaseToken: string,
+  ids: readonly string[],
+  extendMs: number,
+): Promise<boolean> {
   const { rowCount } = await pool.query(sql('webhook-delivered'), [tenantId, ids, leaseToken, extendMs]);
   return rowCount === 1;
 }
@@ -119,7 +137,12 @@ export async function webhookOutboxOverCap(db: pg.Pool | pg.PoolClient, max: num
 }
 
 /** Drops up to `limit` of a tenant's waiting events with ids up to `dropThrough`, oldest first. */
-export async function dropWebhookOutbox(db: pg.Pool | pg.PoolClient, tenantId: string, dropThrough: string, limit: number): Promise<number> {
+export async function dropWebhookOutbox(
+  db: pg.Pool | pg.PoolClient,
+  tenantId: string,
+  dropThrough: string,
+  limit: number,
+): Promise<number> {
   const { rowCount } = await db.query(sql('webhook-outbox-drop'), [tenantId, dropThrough, limit]);
   return rowCount ?? 0;
 }

@@ -9,7 +9,14 @@ export { createRegistry } from './registry.ts';
 export { createQueueMetrics, type CountedQueue } from './queue-metrics.ts';
 export { createAuthMetrics, type AuthMetrics, type AuthRefusal } from './auth-metrics.ts';
 export { createStatementObserver, type StatementOptions } from './statement-metrics.ts';
-export { API_LIMITS, createApiLimitMetrics, createRedisDurabilityMetrics, type ApiLimit, type ApiLimitMetrics, type RedisDurabilityMetrics } from './limit-metrics.ts';
+export {
+  API_LIMITS,
+  createApiLimitMetrics,
+  createRedisDurabilityMetrics,
+  type ApiLimit,
+  type ApiLimitMetrics,
+  type RedisDurabilityMetrics,
+} from './limit-metrics.ts';
 export {
   createDispatchMetrics,
   createGatewayMetrics,

@@ -4,10 +4,10 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 export function createLogger(service: string, level: LevelWithSilent, fd: 1 | 2 = 1): Logger {
   return pino(
     {
-    level,
-    base: { service, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
+      level,
+      base: { service, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: ['req.headers.authorization', 'headers.authorization'], censor: '[redacted]' },
     },
     pino.destination({ fd, sync: fd === 2 }),
   );

@@ -23,7 +23,14 @@ export function createQueueMetrics(registry: Registry, queues: readonly CountedQ
     registers: [registry],
     async collect() {
       jobs.reset();
-      const counts = await Promise.all(queues.map((queue) => queue.getJobCounts(...QUEUE_STATES).then((c) => [queue.name, c] as const, () => null)));
+      const counts = await Promise.all(
+        queues.map((queue) =>
+          queue.getJobCounts(...QUEUE_STATES).then(
+            (c) => [queue.name, c] as const,
+            () => null,
+          ),
+        ),
+      );
       for (const entry of counts) {
         if (entry === null) continue;
         const [queue, byState] = entry;

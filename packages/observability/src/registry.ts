@@ -12,7 +12,8 @@ export function createRegistry(service: string): Registry {
   collectDefaultMetrics({ register: registry, prefix: 'esh3ar_' });
   // Gauges named *_total break Prometheus' naming rules (promtool check metrics refuses
   // them); each is the sum of the by-type gauge beside it (esh3ar_nodejs_active_handles, …).
-  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`esh3ar_nodejs_${name}`);
+  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+    registry.removeSingleMetric(`esh3ar_nodejs_${name}`);
   new Gauge({
     name: 'esh3ar_process_memory_limit_bytes',
     help: 'Memory this process may use: its cgroup limit (container, pod), else the machine’s memory',

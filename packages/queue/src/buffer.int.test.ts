@@ -26,7 +26,10 @@ afterAll(async () => {
 
 describe('buffer index', () => {
   it('finds an indexed message in its job for its tenant only, counts it, and forgets it once removed', async () => {
-    const messages = [sampleBufferedMessage({ tenantId: 'tenant-a', priority: 'normal' }), sampleBufferedMessage({ tenantId: 'tenant-b', priority: 'high' })];
+    const messages = [
+      sampleBufferedMessage({ tenantId: 'tenant-a', priority: 'normal' }),
+      sampleBufferedMessage({ tenantId: 'tenant-b', priority: 'high' }),
+    ];
     const jobs = ingestJobs(messages, 500);
     await indexBuffered(redis, keys, jobs);
     await queue.addBulk(jobs);

@@ -52,7 +52,12 @@ export function bufferDepth(redis: Redis, keys: RedisKeys): Promise<number> {
  * stored right now. Only a caller that knows no enqueue of these ids can still be running
  * may treat the second kind as orphans and remove them.
  */
-export async function bufferedState(redis: Redis, queue: Queue, keys: RedisKeys, ids: readonly string[]): Promise<{ buffered: string[]; indexedWithoutJob: string[] }> {
+export async function bufferedState(
+  redis: Redis,
+  queue: Queue,
+  keys: RedisKeys,
+  ids: readonly string[],
+): Promise<{ buffered: string[]; indexedWithoutJob: string[] }> {
   const state = { buffered: [] as string[], indexedWithoutJob: [] as string[] };
   if (ids.length === 0) return state;
   const entries = await redis.hmget(keys.bufferIndex, ...ids);

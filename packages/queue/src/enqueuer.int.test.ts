@@ -12,7 +12,8 @@ const keys = redisKeys(prefix);
 let redis: Redis;
 let queue: Queue;
 
-const message = (priority: BufferedMessage['priority']): BufferedMessage => sampleBufferedMessage({ tenantId: 'tenant-a', priority, content: 'c' });
+const message = (priority: BufferedMessage['priority']): BufferedMessage =>
+  sampleBufferedMessage({ tenantId: 'tenant-a', priority, content: 'c' });
 
 beforeAll(async () => {
   redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');

@@ -100,7 +100,11 @@ export class IngestEnqueuer {
     } catch (error) {
       this.#unwritten -= batch.length;
       // Not acknowledged: nothing was promised. Remove what may have been indexed.
-      removeBuffered(this.#redis, this.#keys, messages.map((m) => m.id)).catch(() => undefined);
+      removeBuffered(
+        this.#redis,
+        this.#keys,
+        messages.map((m) => m.id),
+      ).catch(() => undefined);
       for (const p of batch) p.reject(error);
       return;
     }

@@ -11,8 +11,24 @@ export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, type Ing
 export { cappedBackoffMs } from './backoff.ts';
 export { bufferDepth, bufferedState, findBuffered, removeBuffered, type BufferLookup } from './buffer.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
-export { addPresence, beatGateway, gatewayChannel, onlineGateways, PRESENCE_KEY_TTL_MS, pruneOwnPresence, removePresence, retireGateway, type PresenceEntry } from './presence.ts';
+export {
+  addPresence,
+  beatGateway,
+  gatewayChannel,
+  onlineGateways,
+  PRESENCE_KEY_TTL_MS,
+  pruneOwnPresence,
+  removePresence,
+  retireGateway,
+  type PresenceEntry,
+} from './presence.ts';
 export { enqueueReplays, sendQueues, storedSendJobs } from './send-jobs.ts';
 export { keyEventsChannel, parseKeyEventNotice, publishKeyEvent, type KeyEventNotice } from './key-events.ts';
 export { breakerKey, breakerStates, publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from './shared-breaker.ts';
-export { guardRedisDurability, readRedisDurability, VolatileRedisError, type DurabilityProblem, type DurabilityReport } from './redis-durability.ts';
+export {
+  guardRedisDurability,
+  readRedisDurability,
+  VolatileRedisError,
+  type DurabilityProblem,
+  type DurabilityReport,
+} from './redis-durability.ts';

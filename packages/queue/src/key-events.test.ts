@@ -11,10 +11,15 @@ describe('API key notifications', () => {
     expect(parseKeyEventNotice('{"seq":8,"tenantId":"t","keyId":null}')).toEqual({ seq: 8, tenantId: 't', keyId: null });
   });
 
-  it.each(['', 'null', '7', '{"tenantId":"t","keyId":"k"}', '{"seq":"7","tenantId":"t","keyId":"k"}', '{"seq":7,"keyId":"k"}', '{"seq":7,"tenantId":"t"}'])(
-    'ignore anything else: %j',
-    (message) => {
-      expect(parseKeyEventNotice(message)).toBeNull();
-    },
-  );
+  it.each([
+    '',
+    'null',
+    '7',
+    '{"tenantId":"t","keyId":"k"}',
+    '{"seq":"7","tenantId":"t","keyId":"k"}',
+    '{"seq":7,"keyId":"k"}',
+    '{"seq":7,"tenantId":"t"}',
+  ])('ignore anything else: %j', (message) => {
+    expect(parseKeyEventNotice(message)).toBeNull();
+  });
 });

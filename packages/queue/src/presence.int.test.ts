@@ -52,7 +52,11 @@ describe('presence', () => {
 
   it('a beat keeps a gateway alive for the TTL by Redis’s clock: one key, however many devices', async () => {
     await beatGateway(redis, prefix, 'g1', TTL);
-    await addPresence(redis, prefix, Array.from({ length: 50 }, (_, i) => entry(`+${i}`, 'g1', String(i))));
+    await addPresence(
+      redis,
+      prefix,
+      Array.from({ length: 50 }, (_, i) => entry(`+${i}`, 'g1', String(i))),
+    );
     const before = await redis.dbsize();
     await beatGateway(redis, prefix, 'g1', TTL);
     expect(await redis.dbsize()).toBe(before);

@@ -54,7 +54,12 @@ export function presenceScore(): number {
  * re-adds one that went missing (a failover to a replica behind, say). Answers, for
  * each entry, whether it was missing.
  */
-export async function addPresence(redis: Redis, prefix: string, entries: readonly PresenceEntry[], options: { onlyMissing?: boolean } = {}): Promise<boolean[]> {
+export async function addPresence(
+  redis: Redis,
+  prefix: string,
+  entries: readonly PresenceEntry[],
+  options: { onlyMissing?: boolean } = {},
+): Promise<boolean[]> {
   if (entries.length === 0) return [];
   const score = presenceScore();
   const pipeline = redis.pipeline();

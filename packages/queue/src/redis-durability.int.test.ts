@@ -25,7 +25,9 @@ function socketOf(dir: string): string {
 
 /** Starts redis-server with `args` and resolves once it accepts connections. */
 async function startRedis(args: readonly string[], dir = mkdtempSync(join(tmpdir(), 'esh3ar-durability-'))): Promise<string> {
-  const child = spawn('redis-server', ['--port', '0', '--unixsocket', socketOf(dir), '--dir', dir, '--save', '', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('redis-server', ['--port', '0', '--unixsocket', socketOf(dir), '--dir', dir, '--save', '', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   started.push({ child, dir });
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (chunk: Buffer) => /ready to accept connections/i.test(chunk.toString()) && resolve());
@@ -43,7 +45,10 @@ function client(dir: string): Redis {
 /** A pino logger whose lines the test reads. */
 function memoryLogger() {
   const lines: Record<string, unknown>[] = [];
-  const logger = pino({ level: 'info' }, new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) }));
+  const logger = pino(
+    { level: 'info' },
+    new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>), done()) }),
+  );
   return { logger, lines };
 }
 
@@ -68,7 +73,9 @@ describe('readRedisDurability', () => {
   it('names appendonly when the append-only file is off (Redis’s default)', async () => {
     const report = await readRedisDurability(client(await startRedis(['--appendonly', 'no', '--maxmemory-policy', 'noeviction'])));
     expect(report.problems).toEqual([{ setting: 'appendonly', found: 'no', wanted: 'yes' }]);
-    expect(new VolatileRedisError(report).message).toMatch(/^Redis can lose messages answered 202: appendonly is no \(read with CONFIG GET\)\. Set appendonly yes in redis\.conf.*ALLOW_VOLATILE_BUFFER=on/);
+    expect(new VolatileRedisError(report).message).toMatch(
+      /^Redis can lose messages answered 202: appendonly is no \(read with CONFIG GET\)\. Set appendonly yes in redis\.conf.*ALLOW_VOLATILE_BUFFER=on/,
+    );
   });
 
   it('names maxmemory-policy when Redis may evict buffered jobs', async () => {
@@ -77,7 +84,9 @@ describe('readRedisDurability', () => {
   });
 
   it('falls back to INFO where CONFIG is renamed away, and says so', async () => {
-    const volatile = await readRedisDurability(client(await startRedis(['--appendonly', 'no', '--maxmemory-policy', 'volatile-lru', '--rename-command', 'CONFIG', '""'])));
+    const volatile = await readRedisDurability(
+      client(await startRedis(['--appendonly', 'no', '--maxmemory-policy', 'volatile-lru', '--rename-command', 'CONFIG', '""'])),
+    );
     expect(volatile.source).toBe('INFO');
     expect(volatile.configRefused).toMatch(/unknown command/i);
     expect(volatile.problems).toEqual([
@@ -98,7 +107,9 @@ describe('guardRedisDurability', () => {
     clients.push(redis);
     redis.on('error', () => undefined); // refused until the server below starts
     const { logger, lines } = memoryLogger();
-    const refused = new Promise<VolatileRedisError>((resolve) => guardRedisDurability(redis, { allowVolatile: false, logger, onRefused: resolve }));
+    const refused = new Promise<VolatileRedisError>((resolve) =>
+      guardRedisDurability(redis, { allowVolatile: false, logger, onRefused: resolve }),
+    );
     redis.connect().catch(() => undefined); // retried by its retryStrategy
     await startRedis(['--appendonly', 'no', '--maxmemory-policy', 'noeviction'], dir);
     const error = await refused;
@@ -110,7 +121,14 @@ describe('guardRedisDurability', () => {
     const redis = client(await startRedis(['--appendonly', 'no']));
     await once(redis, 'ready');
     const { logger, lines } = memoryLogger();
-    const checked = new Promise((resolve) => guardRedisDurability(redis, { allowVolatile: true, logger, onRefused: () => expect.unreachable('refused while allowed'), onChecked: resolve }));
+    const checked = new Promise((resolve) =>
+      guardRedisDurability(redis, {
+        allowVolatile: true,
+        logger,
+        onRefused: () => expect.unreachable('refused while allowed'),
+        onChecked: resolve,
+      }),
+    );
     await checked;
     expect(lines.map((l) => [l.level, l.msg])).toEqual([
       [40, expect.stringContaining('ALLOW_VOLATILE_BUFFER=on: this process runs even on a Redis that can lose accepted messages')],

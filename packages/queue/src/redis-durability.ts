@@ -107,12 +107,17 @@ export interface DurabilityGuardOptions {
  */
 export function guardRedisDurability(redis: Redis, options: DurabilityGuardOptions): void {
   const { logger, allowVolatile } = options;
-  if (allowVolatile) logger.warn('ALLOW_VOLATILE_BUFFER=on: this process runs even on a Redis that can lose accepted messages; development only');
+  if (allowVolatile)
+    logger.warn('ALLOW_VOLATILE_BUFFER=on: this process runs even on a Redis that can lose accepted messages; development only');
   const check = () => {
     readRedisDurability(redis).then(
       (report) => {
         options.onChecked?.(report);
-        if (report.configRefused !== undefined) logger.info({ configRefused: report.configRefused }, 'Redis refused CONFIG GET; durability settings read from INFO persistence and INFO memory');
+        if (report.configRefused !== undefined)
+          logger.info(
+            { configRefused: report.configRefused },
+            'Redis refused CONFIG GET; durability settings read from INFO persistence and INFO memory',
+          );
         if (report.problems.length === 0) {
           logger.info({ source: report.source }, 'Redis is durable: appendonly yes, maxmemory-policy noeviction');
           return;
@@ -125,7 +130,8 @@ export function guardRedisDurability(redis: Redis, options: DurabilityGuardOptio
         logger.fatal({ problems: report.problems, code: error.code }, error.message);
         options.onRefused(error);
       },
-      (error: unknown) => logger.warn({ err: error }, 'Redis durability not checked (the connection failed); checking again when it is ready'),
+      (error: unknown) =>
+        logger.warn({ err: error }, 'Redis durability not checked (the connection failed); checking again when it is ready'),
     );
   };
   redis.on('ready', check);

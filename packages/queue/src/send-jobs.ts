@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { JOB_PRIORITY, PROVIDER_CHANNELS, SEND_JOB_NAME, sendQueueName, type BufferedMessage, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import {
+  JOB_PRIORITY,
+  PROVIDER_CHANNELS,
+  SEND_JOB_NAME,
+  sendQueueName,
+  type BufferedMessage,
+  type ProviderChannel,
+  type SendJobData,
+} from '@esh3ar/contracts';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { INGEST_ATTEMPTS } from './ingest-jobs.ts';
@@ -14,13 +22,27 @@ export interface SendJob {
  * A provider send job. Its id names the message (and why it is sent), so adding it
  * again — an ingest batch re-run after a crash — adds nothing while the first exists.
  */
-function sendJob(m: BufferedMessage, channel: ProviderChannel, reason: SendJobData['reason'], jobId: string, extra: JobsOptions = {}): SendJob {
+function sendJob(
+  m: BufferedMessage,
+  channel: ProviderChannel,
+  reason: SendJobData['reason'],
+  jobId: string,
+  extra: JobsOptions = {},
+): SendJob {
   return {
     name: SEND_JOB_NAME,
     data: {
       channel,
       reason,
-      message: { id: m.id, tenantId: m.tenantId, recipient: m.recipient, subject: m.subject, content: m.content, priority: m.priority, acceptedAt: m.acceptedAt },
+      message: {
+        id: m.id,
+        tenantId: m.tenantId,
+        recipient: m.recipient,
+        subject: m.subject,
+        content: m.content,
+        priority: m.priority,
+        acceptedAt: m.acceptedAt,
+      },
     },
     opts: {
       jobId,
@@ -83,7 +105,10 @@ export function storedSendJobs(messages: readonly BufferedMessage[], now: number
  * skipped. Such an old job that runs after the new replay committed sends nothing twice:
  * the provider de-duplicates on our message id, and the first outcome recorded wins.
  */
-export async function enqueueReplays(queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>, messages: readonly BufferedMessage[]): Promise<number> {
+export async function enqueueReplays(
+  queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
+  messages: readonly BufferedMessage[],
+): Promise<number> {
   const replayId = randomUUID();
   const byChannel = new Map<ProviderChannel, SendJob[]>();
   for (const m of messages) {

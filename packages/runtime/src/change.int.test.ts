@@ -4,7 +4,14 @@ import { DEFAULT_RUNTIME_CONFIG, runtimeConfigFromEnv } from '@esh3ar/config';
 import { createDatabase, createPool, type ThrowawayDatabase } from '@esh3ar/db';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { changeRuntimeConfig, configChannel, readRuntimeConfig, rollbackRuntimeConfig, runtimeConfigVersions, type ConfigStore } from './change.ts';
+import {
+  changeRuntimeConfig,
+  configChannel,
+  readRuntimeConfig,
+  rollbackRuntimeConfig,
+  runtimeConfigVersions,
+  type ConfigStore,
+} from './change.ts';
 import { RuntimeConfigError } from './document.ts';
 
 let db: ThrowawayDatabase;
@@ -20,7 +27,10 @@ async function versionCount(): Promise<number> {
 }
 
 async function refusal(promise: Promise<unknown>): Promise<RuntimeConfigError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(RuntimeConfigError);
   return error as RuntimeConfigError;
 }
@@ -29,7 +39,12 @@ beforeAll(async () => {
   db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'config-change');
   const redis = new Redis(redisUrl);
   // A base that is not the built-in defaults: BUFFER_CAPACITY set in this "process's" environment.
-  store = { pool: createPool(db.url, { max: 12, applicationName: 'esh3ar-test-config' }), redis, prefix, base: runtimeConfigFromEnv({ BUFFER_CAPACITY: '300' }) };
+  store = {
+    pool: createPool(db.url, { max: 12, applicationName: 'esh3ar-test-config' }),
+    redis,
+    prefix,
+    base: runtimeConfigFromEnv({ BUFFER_CAPACITY: '300' }),
+  };
   // The teardown drops the database WITH (FORCE): a connection still closing then is
   // terminated by the server, which must not surface as an uncaught error.
   store.pool.on('error', () => undefined);
@@ -87,11 +102,19 @@ describe('runtime configuration versions', () => {
     const { version: start } = await readRuntimeConfig(store);
     const tiers = ['basic', 'premium', 'enterprise'] as const;
     const changes = await Promise.all(
-      Array.from({ length: 9 }, (_, i) => changeRuntimeConfig(store, { rateLimit: { tiers: { [tiers[i % 3]!]: i < 3 ? { rpm: 11 + i } : i < 6 ? { burst: 21 + i } : {} } } }, `writer-${i}`)),
+      Array.from({ length: 9 }, (_, i) =>
+        changeRuntimeConfig(
+          store,
+          { rateLimit: { tiers: { [tiers[i % 3]!]: i < 3 ? { rpm: 11 + i } : i < 6 ? { burst: 21 + i } : {} } } },
+          `writer-${i}`,
+        ),
+      ),
     );
     expect(changes.map((c) => c.version).sort((a, b) => a - b)).toEqual(Array.from({ length: 9 }, (_, i) => start + 1 + i));
     const { config } = await readRuntimeConfig(store);
-    expect(config).toMatchObject({ rateLimit: { tiers: { basic: { rpm: 11, burst: 24 }, premium: { rpm: 12, burst: 25 }, enterprise: { rpm: 13, burst: 26 } } } });
+    expect(config).toMatchObject({
+      rateLimit: { tiers: { basic: { rpm: 11, burst: 24 }, premium: { rpm: 12, burst: 25 }, enterprise: { rpm: 13, burst: 26 } } },
+    });
   });
 
   it('rolls back to a version as a new version, to 0 as the base; an unknown version is NOT_FOUND and stores nothing', async () => {

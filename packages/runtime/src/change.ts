@@ -57,7 +57,9 @@ export async function readRuntimeConfig(store: Pick<ConfigStore, 'pool' | 'base'
  */
 export async function changeRuntimeConfig(store: ConfigStore, patch: unknown, changedBy: string): Promise<ConfigChange> {
   if (!isJsonObject(patch)) {
-    throw new RuntimeConfigError('VALIDATION_FAILED', 'the change must be a JSON object such as {"buffer": {"capacity": 20000}}', [{ path: '/', message: 'must be an object' }]);
+    throw new RuntimeConfigError('VALIDATION_FAILED', 'the change must be a JSON object such as {"buffer": {"capacity": 20000}}', [
+      { path: '/', message: 'must be an object' },
+    ]);
   }
   let config = store.base;
   const stored = await appendRuntimeConfig(store.pool, changedBy, ({ latest }) => {
@@ -70,7 +72,9 @@ export async function changeRuntimeConfig(store: ConfigStore, patch: unknown, ch
 /** Stores version `version`'s document again as the next version (0: the built-in defaults). */
 export async function rollbackRuntimeConfig(store: ConfigStore, version: number, changedBy: string): Promise<ConfigChange> {
   if (!Number.isSafeInteger(version) || version < 0) {
-    throw new RuntimeConfigError('VALIDATION_FAILED', 'version must be an integer ≥ 0', [{ path: '/version', message: 'must be an integer ≥ 0' }]);
+    throw new RuntimeConfigError('VALIDATION_FAILED', 'version must be an integer ≥ 0', [
+      { path: '/version', message: 'must be an integer ≥ 0' },
+    ]);
   }
   let config = store.base;
   const stored = await appendRuntimeConfig(store.pool, changedBy, async ({ find }) => {

@@ -11,7 +11,9 @@ function leaves(value: unknown, path: string[] = []): { path: string[]; value: u
 const LEAVES = leaves(DEFAULT_RUNTIME_CONFIG);
 /** The path of every object in it, the root ([]) included. */
 const objectPaths: string[][] = [
-  ...new Map(LEAVES.flatMap((l) => Array.from({ length: l.path.length }, (_, i) => l.path.slice(0, i))).map((p) => [p.join('.'), p])).values(),
+  ...new Map(
+    LEAVES.flatMap((l) => Array.from({ length: l.path.length }, (_, i) => l.path.slice(0, i))).map((p) => [p.join('.'), p]),
+  ).values(),
 ];
 
 function get(document: unknown, path: string[]): unknown {
@@ -101,20 +103,30 @@ describe('validDocument', () => {
 
   it('property: an unknown key at any level is refused', () => {
     fc.assert(
-      fc.property(fc.constantFrom(...objectPaths), fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !k.includes('.')), (path, key) => {
-        const parent = path.length === 0 ? DEFAULT_RUNTIME_CONFIG : get(DEFAULT_RUNTIME_CONFIG, path);
-        fc.pre(!Object.hasOwn(parent as object, key));
-        const document = mergeDocument(DEFAULT_RUNTIME_CONFIG, patchAt([...path, key].join('.'), 1));
-        expect(() => validDocument(document)).toThrow(`unknown key ${[...path, key].join('.')}`);
-      }),
+      fc.property(
+        fc.constantFrom(...objectPaths),
+        fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !k.includes('.')),
+        (path, key) => {
+          const parent = path.length === 0 ? DEFAULT_RUNTIME_CONFIG : get(DEFAULT_RUNTIME_CONFIG, path);
+          fc.pre(!Object.hasOwn(parent as object, key));
+          const document = mergeDocument(DEFAULT_RUNTIME_CONFIG, patchAt([...path, key].join('.'), 1));
+          expect(() => validDocument(document)).toThrow(`unknown key ${[...path, key].join('.')}`);
+        },
+      ),
     );
   });
 
   it('accepts the defaults, watermark 1 and burst 0; refuses watermark 0 and a negative capacity', () => {
     expect(validDocument(structuredClone(DEFAULT_RUNTIME_CONFIG))).toEqual(DEFAULT_RUNTIME_CONFIG);
-    expect(() => validDocument(mergeDocument(DEFAULT_RUNTIME_CONFIG, { buffer: { highWatermark: 1 }, rateLimit: { tiers: { basic: { burst: 0 } } } }))).not.toThrow();
-    expect(() => validDocument(mergeDocument(DEFAULT_RUNTIME_CONFIG, { buffer: { highWatermark: 0 } }))).toThrow('buffer.highWatermark must be > 0');
-    expect(() => validDocument(mergeDocument(DEFAULT_RUNTIME_CONFIG, { buffer: { capacity: -5 } }))).toThrow('buffer.capacity must be >= 1');
+    expect(() =>
+      validDocument(mergeDocument(DEFAULT_RUNTIME_CONFIG, { buffer: { highWatermark: 1 }, rateLimit: { tiers: { basic: { burst: 0 } } } })),
+    ).not.toThrow();
+    expect(() => validDocument(mergeDocument(DEFAULT_RUNTIME_CONFIG, { buffer: { highWatermark: 0 } }))).toThrow(
+      'buffer.highWatermark must be > 0',
+    );
+    expect(() => validDocument(mergeDocument(DEFAULT_RUNTIME_CONFIG, { buffer: { capacity: -5 } }))).toThrow(
+      'buffer.capacity must be >= 1',
+    );
   });
 });
 

@@ -43,7 +43,8 @@ export function mergeDocument(document: unknown, patch: unknown): unknown {
 /** `buffer.capacity` and 100 → `{ buffer: { capacity: 100 } }`. */
 export function patchAt(path: string, value: unknown): JsonObject {
   const keys = path.split('.');
-  if (keys.some((key) => key === '')) throw new RuntimeConfigError('VALIDATION_FAILED', `"${path}" is not a dotted key like buffer.capacity`);
+  if (keys.some((key) => key === ''))
+    throw new RuntimeConfigError('VALIDATION_FAILED', `"${path}" is not a dotted key like buffer.capacity`);
   let patch: unknown = value;
   for (const key of keys.reverse()) {
     const level: JsonObject = {};
@@ -66,5 +67,9 @@ export function effectiveDocument(stored: JsonObject | null, base: RuntimeConfig
 export function validDocument(document: unknown): RuntimeConfig {
   const check = checkRuntimeConfig(document);
   if (check.ok) return check.value;
-  throw new RuntimeConfigError('VALIDATION_FAILED', `invalid runtime configuration: ${check.problems.map((p) => p.message).join('; ')}`, check.problems);
+  throw new RuntimeConfigError(
+    'VALIDATION_FAILED',
+    `invalid runtime configuration: ${check.problems.map((p) => p.message).join('; ')}`,
+    check.problems,
+  );
 }

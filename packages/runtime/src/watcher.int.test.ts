@@ -80,13 +80,18 @@ describe('RuntimeConfigWatcher', () => {
     expect(applied.config.buffer.capacity).toBe(25);
     expect(watcher.current()).toEqual(change.config);
     expect(Object.isFrozen(watcher.current().buffer)).toBe(true);
-    expect(logs).toContainEqual(expect.objectContaining({ msg: 'runtime configuration applied', version: change.version, changedBy: 'alice' }));
+    expect(logs).toContainEqual(
+      expect.objectContaining({ msg: 'runtime configuration applied', version: change.version, changedBy: 'alice' }),
+    );
   });
 
   it('converges by polling when no notification comes', async () => {
     const { watcher, applies } = await watch({ pollMs: 100 });
     // Stored without publishing: as if the notification had been lost.
-    const stored = await appendRuntimeConfig(store.pool, 'silent', () => ({ ...structuredClone(base), buffer: { capacity: 77, highWatermark: 0.9 } }));
+    const stored = await appendRuntimeConfig(store.pool, 'silent', () => ({
+      ...structuredClone(base),
+      buffer: { capacity: 77, highWatermark: 0.9 },
+    }));
     await applies(stored.version);
     expect(watcher.current().buffer).toEqual({ capacity: 77, highWatermark: 0.9 });
   });
@@ -109,7 +114,11 @@ describe('RuntimeConfigWatcher', () => {
     await watcher.refresh();
     await watcher.refresh();
     expect(watcher.version).toBe(before);
-    expect(logs.filter((l) => l.msg === 'stored runtime configuration does not fit this process; keeping the one in force' && l.version === bad.version)).toHaveLength(1);
+    expect(
+      logs.filter(
+        (l) => l.msg === 'stored runtime configuration does not fit this process; keeping the one in force' && l.version === bad.version,
+      ),
+    ).toHaveLength(1);
     // Fixed by the next version.
     const fixed = await changeRuntimeConfig(store, { buffer: { capacity: 40 } }, 'alice');
     await watcher.refresh();

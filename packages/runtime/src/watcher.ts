@@ -132,7 +132,8 @@ export class RuntimeConfigWatcher {
     try {
       latest = await latestRuntimeConfig(pool);
     } catch (error) {
-      if (!this.#failing) logger.warn({ err: error, version: this.#applied.version }, 'runtime configuration not read; keeping the one in force');
+      if (!this.#failing)
+        logger.warn({ err: error, version: this.#applied.version }, 'runtime configuration not read; keeping the one in force');
       this.#failing = true;
       return;
     }
@@ -144,7 +145,11 @@ export class RuntimeConfigWatcher {
       config = validDocument(effectiveDocument(latest.config, this.#options.base));
     } catch (error) {
       // Only a schema change since the version was stored can get here: every write is checked.
-      if (this.#refused !== latest.version) logger.error({ err: error, version: latest.version }, 'stored runtime configuration does not fit this process; keeping the one in force');
+      if (this.#refused !== latest.version)
+        logger.error(
+          { err: error, version: latest.version },
+          'stored runtime configuration does not fit this process; keeping the one in force',
+        );
       this.#refused = latest.version;
       return;
     }

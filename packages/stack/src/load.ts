@@ -88,7 +88,11 @@ export function startLoad(options: LoadOptions): Load {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(waiter);
-          reject(new Error(`load: ${n} more accepted messages did not come within ${timeoutMs} ms (refused ${JSON.stringify([...result.refused])}, unanswered ${result.unanswered})`));
+          reject(
+            new Error(
+              `load: ${n} more accepted messages did not come within ${timeoutMs} ms (refused ${JSON.stringify([...result.refused])}, unanswered ${result.unanswered})`,
+            ),
+          );
         }, timeoutMs);
         const waiter = { target, resolve: () => (clearTimeout(timer), resolve()) };
         waiters.add(waiter);
@@ -117,7 +121,9 @@ export interface StoredCheck {
 
 /** Compares what PostgreSQL holds for `tag` with what was answered 202. */
 export async function checkStored(pool: pg.Pool, accepted: ReadonlyMap<string, string>, tag: string): Promise<StoredCheck> {
-  const { rows } = await pool.query<{ id: string; content: string }>('SELECT id, content FROM messages WHERE starts_with(content, $1)', [`${tag} `]);
+  const { rows } = await pool.query<{ id: string; content: string }>('SELECT id, content FROM messages WHERE starts_with(content, $1)', [
+    `${tag} `,
+  ]);
   const byId = new Map(rows.map((r) => [r.id, r.content]));
   const contents = new Set(rows.map((r) => r.content));
   const missing = [...accepted.keys()].filter((id) => !byId.has(id));

@@ -51,7 +51,23 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}): Prom
     async start() {
       child = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction', ...(options.args ?? [])],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+          '--save',
+          '',
+          '--maxmemory-policy',
+          'noeviction',
+          ...(options.args ?? []),
+        ],
         { stdio: 'ignore' },
       );
       const exited = once(child, 'exit');

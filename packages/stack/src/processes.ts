@@ -153,7 +153,10 @@ const execCli = promisify(execFile);
  */
 export async function runCli(args: readonly string[], env: Record<string, string>): Promise<CliResult> {
   try {
-    const { stdout, stderr } = await execCli(process.execPath, ['apps/cli/src/main.ts', ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env } });
+    const { stdout, stderr } = await execCli(process.execPath, ['apps/cli/src/main.ts', ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as CliResult;

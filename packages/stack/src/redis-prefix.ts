@@ -3,7 +3,10 @@ import { Redis } from 'ioredis';
 
 /** A REDIS_PREFIX of its own, and a way to remove every key under it afterwards. */
 export function uniquePrefix(label: string): string {
-  return `esh3ar-t-${label.replace(/[^a-z0-9]/gi, '-').toLowerCase().slice(0, 30)}-${randomBytes(4).toString('hex')}`;
+  return `esh3ar-t-${label
+    .replace(/[^a-z0-9]/gi, '-')
+    .toLowerCase()
+    .slice(0, 30)}-${randomBytes(4).toString('hex')}`;
 }
 
 export async function deletePrefix(redisUrl: string, prefix: string): Promise<number> {

@@ -81,11 +81,20 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
       return createSigner({ key: env.DEVICE_TOKEN_SECRET!, algorithm: 'HS256', expiresIn: ttlSeconds * 1000 })({ sub: phone });
     },
     async tenant(tier = 'enterprise', limits = {}) {
-      const { tenant, apiKey } = await createTenant(pool, { name: `${label} tenant`, tier, rpm: limits.rpm ?? null, burst: limits.burst ?? null });
+      const { tenant, apiKey } = await createTenant(pool, {
+        name: `${label} tenant`,
+        tier,
+        rpm: limits.rpm ?? null,
+        burst: limits.burst ?? null,
+      });
       return { tenantId: tenant.id, apiKey };
     },
     async close() {
-      await Promise.allSettled([stack.api?.stop('SIGKILL'), ...workers.map((w) => w.stop('SIGKILL')), ...gateways.map((g) => g.stop('SIGKILL'))]);
+      await Promise.allSettled([
+        stack.api?.stop('SIGKILL'),
+        ...workers.map((w) => w.stop('SIGKILL')),
+        ...gateways.map((g) => g.stop('SIGKILL')),
+      ]);
       await stack.pool.end();
       await Promise.allSettled([db.drop(), deletePrefix(redisUrl, prefix)]);
     },

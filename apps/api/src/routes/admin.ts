@@ -31,7 +31,9 @@ function changedBy(request: FastifyRequest): string {
   if (header === undefined) return 'admin';
   const value = typeof header === 'string' ? header.trim() : '';
   if (value.length === 0 || value.length > CHANGED_BY_MAX_CHARS || /\p{Cc}/u.test(value)) {
-    throw apiError('VALIDATION_FAILED', `X-Changed-By must be 1 to ${CHANGED_BY_MAX_CHARS} printable characters`, [{ path: 'headers/x-changed-by', message: 'invalid' }]);
+    throw apiError('VALIDATION_FAILED', `X-Changed-By must be 1 to ${CHANGED_BY_MAX_CHARS} printable characters`, [
+      { path: 'headers/x-changed-by', message: 'invalid' },
+    ]);
   }
   return value;
 }
@@ -41,7 +43,9 @@ function historyLimit(query: unknown): number {
   if (raw === undefined) return HISTORY_DEFAULT_LIMIT;
   const limit = Number(raw);
   if (typeof raw !== 'string' || !/^\d+$/.test(raw) || limit < 1 || limit > HISTORY_MAX_LIMIT) {
-    throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${HISTORY_MAX_LIMIT}`, [{ path: '/limit', message: 'invalid' }]);
+    throw apiError('VALIDATION_FAILED', `limit must be an integer from 1 to ${HISTORY_MAX_LIMIT}`, [
+      { path: '/limit', message: 'invalid' },
+    ]);
   }
   return limit;
 }
@@ -66,7 +70,8 @@ export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
 
   function answer(change: ConfigChange, by: string): { version: number; config: RuntimeConfig } {
     logger.info({ version: change.version, changedBy: by }, 'runtime configuration stored');
-    if (!change.notified) logger.warn({ version: change.version }, 'change not announced on Redis; processes apply it when they next poll (~1 s)');
+    if (!change.notified)
+      logger.warn({ version: change.version }, 'change not announced on Redis; processes apply it when they next poll (~1 s)');
     return { version: change.version, config: change.config };
   }
 
@@ -85,7 +90,9 @@ export function adminRoutes(app: FastifyInstance, deps: AdminRouteDeps): void {
   app.post('/v1/admin/config/rollback', async (request) => {
     const by = changedBy(request);
     if (!checkRollback.Check(request.body)) {
-      throw apiError('VALIDATION_FAILED', 'the body must be {"version": N} with N an integer ≥ 0', [{ path: '/version', message: 'must be an integer ≥ 0' }]);
+      throw apiError('VALIDATION_FAILED', 'the body must be {"version": N} with N an integer ≥ 0', [
+        { path: '/version', message: 'must be an integer ≥ 0' },
+      ]);
     }
     const { version } = request.body;
     return answer(await storeCall(() => rollbackRuntimeConfig(store, version, by)), by);

@@ -25,7 +25,10 @@ const Filter = Type.Object(
   { additionalProperties: false },
 );
 type Filter = Static<typeof Filter>;
-const ListQuery = Type.Intersect([Filter, Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })), cursor: Type.Optional(Type.String({ maxLength: 200 })) })]);
+const ListQuery = Type.Intersect([
+  Filter,
+  Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })), cursor: Type.Optional(Type.String({ maxLength: 200 })) }),
+]);
 const Replay = Type.Union([
   Type.Object({ ids: Type.Array(Type.String({ pattern: UUID }), { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }),
   Type.Object({ filter: Filter }, { additionalProperties: false }),
@@ -34,7 +37,13 @@ const checkList = Compile(ListQuery);
 const checkReplay = Compile(Replay);
 const REPLAY_FILTER_MAX = 10_000;
 
-const toDbFilter = (f: Filter): DlqFilter => ({ tenantId: f.tenant ?? null, channel: f.channel ?? null, error: f.error ?? null, since: f.since ?? null, until: f.until ?? null });
+const toDbFilter = (f: Filter): DlqFilter => ({
+  tenantId: f.tenant ?? null,
+  channel: f.channel ?? null,
+  error: f.error ?? null,
+  since: f.since ?? null,
+  until: f.until ?? null,
+});
 
 function invalid(what: string): never {
   throw apiError('VALIDATION_FAILED', what, [{ path: '/', message: what }]);
@@ -44,7 +53,8 @@ function invalid(what: string): never {
 export function dlqAdminRoutes(app: FastifyInstance, deps: DlqRouteDeps): void {
   app.get('/v1/admin/dlq', async (request) => {
     const query = request.query as Record<string, string>;
-    if (!checkList.Check(query)) invalid('query: tenant (uuid), channel (sms|whatsapp|email), error (text), since/until (ISO time), limit (1-1000), cursor');
+    if (!checkList.Check(query))
+      invalid('query: tenant (uuid), channel (sms|whatsapp|email), error (text), since/until (ISO time), limit (1-1000), cursor');
     const limit = Math.min(1000, Math.max(1, Number(query.limit ?? 100)));
     let after: { at: string; id: string } | null = null;
     if (query.cursor) {
@@ -64,7 +74,8 @@ export function dlqAdminRoutes(app: FastifyInstance, deps: DlqRouteDeps): void {
   app.post('/v1/admin/dlq/replay', async (request) => {
     if (!checkReplay.Check(request.body)) invalid('body: {"ids": [message ids]} or {"filter": {tenant, channel, error, since, until}}');
     const body = request.body;
-    const ids = 'ids' in body ? body.ids : (await listDeadLetters(deps.pool, toDbFilter(body.filter), REPLAY_FILTER_MAX, null)).map((d) => d.id);
+    const ids =
+      'ids' in body ? body.ids : (await listDeadLetters(deps.pool, toDbFilter(body.filter), REPLAY_FILTER_MAX, null)).map((d) => d.id);
     // Atomic: the messages leave the DLQ only if all their jobs were enqueued (replayDeadLetters).
     const messages = await replayDeadLetters(deps.pool, ids, (moved) => enqueueReplays(deps.sendQueues, moved));
     request.log.info({ replayed: messages.length }, 'dead letters replayed');

@@ -38,7 +38,9 @@ export function keyAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): voi
     const tenantId = tenantIdOf(request);
     const keys = await storeCall(() => listApiKeys(pool, tenantId));
     if (keys === null) throw apiError('NOT_FOUND', 'no such tenant');
-    return { items: keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt.toISOString(), lastUsedAt: k.lastUsedAt?.toISOString() ?? null })) };
+    return {
+      items: keys.map((k) => ({ keyId: k.keyId, createdAt: k.createdAt.toISOString(), lastUsedAt: k.lastUsedAt?.toISOString() ?? null })),
+    };
   });
 
   app.delete('/v1/admin/tenants/:tenantId/keys/:keyId', async (request, reply) => {

@@ -35,7 +35,8 @@ function encodeCursor(id: string): string {
 
 function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!UUID.test(id)) throw apiError('VALIDATION_FAILED', 'cursor is not one this api returned', [{ path: '/cursor', message: 'invalid cursor' }]);
+  if (!UUID.test(id))
+    throw apiError('VALIDATION_FAILED', 'cursor is not one this api returned', [{ path: '/cursor', message: 'invalid cursor' }]);
   return id;
 }
 
@@ -83,7 +84,9 @@ export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): vo
     const query = request.query;
     const limit = query.limit ?? LIMITS.listDefaultLimit;
     const afterId = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const page = await listMessages(deps.pool, request.tenant!.id, { status: query.status ?? null, limit, afterId }).catch(unreachable('the message store'));
+    const page = await listMessages(deps.pool, request.tenant!.id, { status: query.status ?? null, limit, afterId }).catch(
+      unreachable('the message store'),
+    );
     return { items: page.items, nextCursor: page.hasMore && page.lastId ? encodeCursor(page.lastId) : null };
   });
 }

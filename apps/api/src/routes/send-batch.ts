@@ -19,64 +19,69 @@ export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void 
   const { enqueuer, metrics } = deps;
   app.decorateRequest('batchMessages', null);
 
-  app.post('/v1/messages/batch', {
-    bodyLimit: LIMITS.batchBodyBytes,
-    config: { budget: 'send' },
-    // Checked here rather than by Fastify's Ajv, which would coerce `"messages": "x"` into an array.
-    preValidation: async (request) => {
-      const envelope = validateBatch(request.body);
-      if (!envelope.ok) {
-        metrics.refused.inc({ reason: 'validation' });
-        throw apiError('VALIDATION_FAILED', envelope.message, envelope.details);
-      }
-      request.batchMessages = envelope.value;
-      request.messageCost = envelope.value.length;
-    },
-  }, async (request, reply) => {
-    const inputs = request.batchMessages!;
-    const tenantId = request.tenant!.id;
-    return deps.replyOnce(request, reply, {
-      prepare: (key) => {
-        const now = new Date();
-        const entries: Entry[] = [];
-        const accepted: BufferedMessage[] = [];
-        let depth = enqueuer.admittedDepth;
-        const { buffer } = deps.runtime();
-        for (const input of inputs) {
-          const result = validateMessage(input);
-          if (!result.ok) {
-            entries.push({ refused: 'VALIDATION_FAILED' });
-            continue;
-          }
-          if (deps.backpressure && !admit(result.value.priority, depth, 1, buffer).admitted) {
-            entries.push({ refused: 'OVERLOADED' });
-            continue;
-          }
-          depth++;
-          const message = toBufferedMessage(result.value, tenantId, key, now);
-          accepted.push(message);
-          entries.push({ id: message.id });
+  app.post(
+    '/v1/messages/batch',
+    {
+      bodyLimit: LIMITS.batchBodyBytes,
+      config: { budget: 'send' },
+      // Checked here rather than by Fastify's Ajv, which would coerce `"messages": "x"` into an array.
+      preValidation: async (request) => {
+        const envelope = validateBatch(request.body);
+        if (!envelope.ok) {
+          metrics.refused.inc({ reason: 'validation' });
+          throw apiError('VALIDATION_FAILED', envelope.message, envelope.details);
         }
-        const admitAnswer = () => {
-          const invalid = entries.filter((e) => 'refused' in e && e.refused === 'VALIDATION_FAILED').length;
-          const overloaded = entries.length - accepted.length - invalid;
-          if (invalid > 0) metrics.refused.inc({ reason: 'validation' }, invalid);
-          if (overloaded > 0) metrics.refused.inc({ reason: 'backpressure' }, overloaded);
-        };
-        return { messages: accepted, answer: { acceptedAt: now.toISOString(), entries }, admit: admitAnswer };
+        request.batchMessages = envelope.value;
+        request.messageCost = envelope.value.length;
       },
-      render: ({ entries }) => {
-        const results = entries.map((entry, index): BatchResult => {
-          if ('id' in entry) return { index, id: entry.id, status: 'queued' };
-          if (entry.refused === 'OVERLOADED') return { index, error: { code: 'OVERLOADED', message: 'the buffer is over its watermark; retry later' } };
-          // Its words are not recorded: the same body gives the same ones.
-          const result = validateMessage(inputs[index]);
-          return { index, error: { code: 'VALIDATION_FAILED', message: result.ok ? 'invalid message' : result.message } };
-        });
-        const accepted = results.filter((r) => 'id' in r).length;
-        return { body: { accepted, rejected: results.length - accepted, results } };
-      },
-      fromStored: (stored) => batchFromStored(inputs, stored),
-    });
-  });
+    },
+    async (request, reply) => {
+      const inputs = request.batchMessages!;
+      const tenantId = request.tenant!.id;
+      return deps.replyOnce(request, reply, {
+        prepare: (key) => {
+          const now = new Date();
+          const entries: Entry[] = [];
+          const accepted: BufferedMessage[] = [];
+          let depth = enqueuer.admittedDepth;
+          const { buffer } = deps.runtime();
+          for (const input of inputs) {
+            const result = validateMessage(input);
+            if (!result.ok) {
+              entries.push({ refused: 'VALIDATION_FAILED' });
+              continue;
+            }
+            if (deps.backpressure && !admit(result.value.priority, depth, 1, buffer).admitted) {
+              entries.push({ refused: 'OVERLOADED' });
+              continue;
+            }
+            depth++;
+            const message = toBufferedMessage(result.value, tenantId, key, now);
+            accepted.push(message);
+            entries.push({ id: message.id });
+          }
+          const admitAnswer = () => {
+            const invalid = entries.filter((e) => 'refused' in e && e.refused === 'VALIDATION_FAILED').length;
+            const overloaded = entries.length - accepted.length - invalid;
+            if (invalid > 0) metrics.refused.inc({ reason: 'validation' }, invalid);
+            if (overloaded > 0) metrics.refused.inc({ reason: 'backpressure' }, overloaded);
+          };
+          return { messages: accepted, answer: { acceptedAt: now.toISOString(), entries }, admit: admitAnswer };
+        },
+        render: ({ entries }) => {
+          const results = entries.map((entry, index): BatchResult => {
+            if ('id' in entry) return { index, id: entry.id, status: 'queued' };
+            if (entry.refused === 'OVERLOADED')
+              return { index, error: { code: 'OVERLOADED', message: 'the buffer is over its watermark; retry later' } };
+            // Its words are not recorded: the same body gives the same ones.
+            const result = validateMessage(inputs[index]);
+            return { index, error: { code: 'VALIDATION_FAILED', message: result.ok ? 'invalid message' : result.message } };
+          });
+          const accepted = results.filter((r) => 'id' in r).length;
+          return { body: { accepted, rejected: results.length - accepted, results } };
+        },
+        fromStored: (stored) => batchFromStored(inputs, stored),
+      });
+    },
+  );
 }

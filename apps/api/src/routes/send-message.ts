@@ -40,38 +40,51 @@ export function sendMessageRoute(app: FastifyInstance, deps: SendRouteDeps): voi
     const decision = admit(priority, enqueuer.admittedDepth, incoming, deps.runtime().buffer);
     if (!decision.admitted) {
       metrics.refused.inc({ reason: 'backpressure' }, incoming);
-      throw apiError('OVERLOADED', `the buffer is ${decision.reason === 'capacity' ? 'full' : 'over its watermark'}; retry later`, [], OVERLOAD_RETRY_AFTER_SECONDS);
+      throw apiError(
+        'OVERLOADED',
+        `the buffer is ${decision.reason === 'capacity' ? 'full' : 'over its watermark'}; retry later`,
+        [],
+        OVERLOAD_RETRY_AFTER_SECONDS,
+      );
     }
   }
 
-  app.withTypeProvider<TypeBoxTypeProvider>().post('/v1/messages', {
-    bodyLimit: LIMITS.singleBodyBytes,
-    config: { budget: 'send' },
-    // Serialized by a compiled fast-json-stringify function rather than JSON.stringify.
-    schema: { response: { 202: AcceptedResponse } },
-    preValidation: async (request) => {
-      const result = validateMessage(request.body);
-      if (!result.ok) {
-        metrics.refused.inc({ reason: 'validation' });
-        throw apiError('VALIDATION_FAILED', result.message, result.details);
-      }
-      request.validMessage = result.value;
-      request.messageCost = 1;
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
+    '/v1/messages',
+    {
+      bodyLimit: LIMITS.singleBodyBytes,
+      config: { budget: 'send' },
+      // Serialized by a compiled fast-json-stringify function rather than JSON.stringify.
+      schema: { response: { 202: AcceptedResponse } },
+      preValidation: async (request) => {
+        const result = validateMessage(request.body);
+        if (!result.ok) {
+          metrics.refused.inc({ reason: 'validation' });
+          throw apiError('VALIDATION_FAILED', result.message, result.details);
+        }
+        request.validMessage = result.value;
+        request.messageCost = 1;
+      },
     },
-  }, async (request, reply) => {
-    const valid = request.validMessage!;
-    const tenantId = request.tenant!.id;
-    return deps.replyOnce(request, reply, {
-      prepare: (key) => {
-        const message = toBufferedMessage(valid, tenantId, key, new Date());
-        return { messages: [message], answer: { acceptedAt: message.acceptedAt, entries: [{ id: message.id }] }, admit: () => refuseIfOverloaded(valid.priority, 1) };
-      },
-      render: ({ acceptedAt, entries: [entry] }) => {
-        // A single message is never refused once admitted: its answer holds its id.
-        const id = entry !== undefined && 'id' in entry ? entry.id : '';
-        return { body: { id, status: 'queued', acceptedAt }, location: `/v1/messages/${id}` };
-      },
-      fromStored: (stored) => singleFromStored(valid, stored),
-    });
-  });
+    async (request, reply) => {
+      const valid = request.validMessage!;
+      const tenantId = request.tenant!.id;
+      return deps.replyOnce(request, reply, {
+        prepare: (key) => {
+          const message = toBufferedMessage(valid, tenantId, key, new Date());
+          return {
+            messages: [message],
+            answer: { acceptedAt: message.acceptedAt, entries: [{ id: message.id }] },
+            admit: () => refuseIfOverloaded(valid.priority, 1),
+          };
+        },
+        render: ({ acceptedAt, entries: [entry] }) => {
+          // A single message is never refused once admitted: its answer holds its id.
+          const id = entry !== undefined && 'id' in entry ? entry.id : '';
+          return { body: { id, status: 'queued', acceptedAt }, location: `/v1/messages/${id}` };
+        },
+        fromStored: (stored) => singleFromStored(valid, stored),
+      });
+    },
+  );
 }

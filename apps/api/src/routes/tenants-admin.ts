@@ -50,8 +50,11 @@ function tenantProblems(body: unknown): ErrorDetail[] {
   return [...checkNewTenant.Errors(body)].flatMap((e) => {
     const params = e.params as { requiredProperties?: string[]; additionalProperties?: string[] } | undefined;
     if (params?.requiredProperties) return params.requiredProperties.map((key) => ({ path: `/${key}`, message: `${key} is required` }));
-    if (params?.additionalProperties) return params.additionalProperties.map((key) => ({ path: `/${key}`, message: `unknown field ${key}` }));
-    return e.keyword === 'boolean' ? [] : [{ path: e.instancePath || '/', message: `${e.instancePath.slice(1) || 'the body'} ${e.message}` }];
+    if (params?.additionalProperties)
+      return params.additionalProperties.map((key) => ({ path: `/${key}`, message: `unknown field ${key}` }));
+    return e.keyword === 'boolean'
+      ? []
+      : [{ path: e.instancePath || '/', message: `${e.instancePath.slice(1) || 'the body'} ${e.message}` }];
   });
 }
 
@@ -91,14 +94,21 @@ export function tenantAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): 
     const body = request.body;
     const name = body.name.trim();
     if (name.length === 0) throw apiError('VALIDATION_FAILED', 'name must not be blank', [{ path: '/name', message: 'blank' }]);
-    const { tenant, apiKey } = await storeCall(() => createTenant(pool, { name, tier: body.tier, rpm: body.rpm ?? null, burst: body.burst ?? null }));
+    const { tenant, apiKey } = await storeCall(() =>
+      createTenant(pool, { name, tier: body.tier, rpm: body.rpm ?? null, burst: body.burst ?? null }),
+    );
     logger.info({ tenantId: tenant.id, tier: tenant.tier }, 'tenant created');
     return reply.code(201).send({ tenantId: tenant.id, apiKey });
   });
 
   app.get(
     '/v1/admin/tenants',
-    { schema: { querystring: ListQuery, response: { 200: Type.Object({ items: Type.Array(TenantItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }) } } },
+    {
+      schema: {
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(TenantItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
+      },
+    },
     async (request) => {
       const { limit = TENANT_PAGE_DEFAULT, cursor } = request.query as { limit?: number; cursor?: string };
       const page = await storeCall(() => listTenants(pool, cursor ?? null, limit));
@@ -119,6 +129,10 @@ export function tenantAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): 
     return tenantJson(result.tenant);
   }
 
-  app.post('/v1/admin/tenants/:tenantId/disable', { schema: { response: { 200: TenantItem } } }, async (request) => setDisabled(request, true));
-  app.post('/v1/admin/tenants/:tenantId/enable', { schema: { response: { 200: TenantItem } } }, async (request) => setDisabled(request, false));
+  app.post('/v1/admin/tenants/:tenantId/disable', { schema: { response: { 200: TenantItem } } }, async (request) =>
+    setDisabled(request, true),
+  );
+  app.post('/v1/admin/tenants/:tenantId/enable', { schema: { response: { 200: TenantItem } } }, async (request) =>
+    setDisabled(request, false),
+  );
 }

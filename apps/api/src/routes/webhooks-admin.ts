@@ -43,7 +43,9 @@ export function webhookAdminRoutes(app: FastifyInstance, deps: WebhookAdminDeps)
   app.put('/v1/admin/tenants/:tenantId/webhook', async (request) => {
     const tenantId = tenantIdOf(request);
     if (!checkSetWebhook.Check(request.body)) {
-      throw apiError('VALIDATION_FAILED', 'the body must be {"url": "https://…"}', [{ path: '/url', message: 'required, a string, and the only field' }]);
+      throw apiError('VALIDATION_FAILED', 'the body must be {"url": "https://…"}', [
+        { path: '/url', message: 'required, a string, and the only field' },
+      ]);
     }
     const { url } = request.body;
     const problem = webhookUrlProblem(url);

@@ -56,10 +56,18 @@ function parseRequest(request: FastifyRequest): Parsed {
   } catch {
     return { ok: false, message: 'the body is not valid JSON' };
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { ok: false, message: 'the body must be a JSON object with to and text' };
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return { ok: false, message: 'the body must be a JSON object with to and text' };
   if (!bodyChecker.Check(body)) {
-    const fields = new Set([...bodyChecker.Errors(body)].map((e) => e.instancePath.split('/')[1] || ((e.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? '')));
-    return { ok: false, message: [...fields].map((f) => FIELD_PROBLEMS[f] ?? 'the body must be a JSON object with to and text').join('; ') };
+    const fields = new Set(
+      [...bodyChecker.Errors(body)].map(
+        (e) => e.instancePath.split('/')[1] || ((e.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? ''),
+      ),
+    );
+    return {
+      ok: false,
+      message: [...fields].map((f) => FIELD_PROBLEMS[f] ?? 'the body must be a JSON object with to and text').join('; '),
+    };
   }
   return { ok: true, body, key };
 }
@@ -90,7 +98,15 @@ function answerSend(channel: Channel, request: FastifyRequest, decision: Decisio
     return { status: 400, body: simError('INVALID_RECIPIENT', problem) };
   }
   const { to, text, subject } = parsed.body;
-  const item = { id: `sim_${randomUUID()}`, channel, to, text, subject: subject ?? null, idempotencyKey: parsed.key, receivedAt: new Date().toISOString() };
+  const item = {
+    id: `sim_${randomUUID()}`,
+    channel,
+    to,
+    text,
+    subject: subject ?? null,
+    idempotencyKey: parsed.key,
+    receivedAt: new Date().toISOString(),
+  };
   const dropped = deps.store.add(item);
   deps.counters.count(channel, 'accepted');
   for (const old of dropped) deps.counters.dropped(old.channel, 1);

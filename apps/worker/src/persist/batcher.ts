@@ -89,7 +89,11 @@ export class PersistBatcher {
       // Stored (as given, as failed or as dead letters): the messages leave the buffer. If
       // this fails the jobs are retried, the merge finds the rows already there, and the
       // index is cleared then.
-      await removeBuffered(redis, keys, rows.map((r) => r.message.id));
+      await removeBuffered(
+        redis,
+        keys,
+        rows.map((r) => r.message.id),
+      );
       const refused = new Set(result.refused.map((r) => r.id));
       await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !refused.has(r.message.id)).map((r) => r.message));
     } catch (error) {
@@ -138,7 +142,12 @@ export class PersistBatcher {
     const { pool, redis, keys, metrics } = this.#deps;
     try {
       const result = await parkMessages(pool, rows, reason);
-      if (rows.length > 0) await removeBuffered(redis, keys, rows.map((r) => r.message.id));
+      if (rows.length > 0)
+        await removeBuffered(
+          redis,
+          keys,
+          rows.map((r) => r.message.id),
+        );
       metrics.deadLetters.inc(result.parked);
     } catch (error) {
       // Unavailable: the job is retried and given up again then; counted once, when it ends.

@@ -23,7 +23,10 @@ describe('ingestFailureKind', () => {
     ['timed out', systemError('ETIMEDOUT')],
     ['broken pipe', systemError('EPIPE')],
     ['DNS not answering', systemError('EAI_AGAIN')],
-    ['both address families refused', Object.assign(new AggregateError([systemError('ECONNREFUSED')], 'connect failed'), { code: 'ECONNREFUSED' })],
+    [
+      'both address families refused',
+      Object.assign(new AggregateError([systemError('ECONNREFUSED')], 'connect failed'), { code: 'ECONNREFUSED' }),
+    ],
     ['socket closed under a COPY', Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })],
     ['pg lost its connection', new Error('Connection terminated unexpectedly')],
     ['pg pool connect timeout', new Error('timeout exceeded when trying to connect')],
@@ -43,7 +46,10 @@ describe('ingestFailureKind', () => {
     ['Redis replica during failover', new ReplyError("READONLY You can't write against a read only replica.")],
     ['Redis out of memory', new ReplyError("OOM command not allowed when used memory > 'maxmemory'.")],
     ['Redis busy with a script', new ReplyError('BUSY Redis is busy running a script.')],
-    ['ioredis gave up on a request', Object.assign(new Error('Reached the max retries per request limit'), { name: 'MaxRetriesPerRequestError' })],
+    [
+      'ioredis gave up on a request',
+      Object.assign(new Error('Reached the max retries per request limit'), { name: 'MaxRetriesPerRequestError' }),
+    ],
   ])('unavailable, retried without limit: %s', (_, error) => {
     expect(ingestFailureKind(error)).toBe('unavailable');
   });
@@ -70,7 +76,10 @@ describe('ingestFailureKind', () => {
     ['in a failed transaction (25P02)', pgError('25P02')],
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'id')")],
     ['a RangeError', new RangeError('Invalid time value')],
-    ['a Node argument error', Object.assign(new TypeError('The "chunk" argument must be of type string'), { code: 'ERR_INVALID_ARG_TYPE' })],
+    [
+      'a Node argument error',
+      Object.assign(new TypeError('The "chunk" argument must be of type string'), { code: 'ERR_INVALID_ARG_TYPE' }),
+    ],
     ['an abort', Object.assign(new Error('The operation was aborted'), { code: 'ABORT_ERR' })],
     ['a Redis command error', new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value')],
     ['a missing Redis script', new ReplyError('NOSCRIPT No matching script.')],

@@ -33,7 +33,8 @@ export function ingestFailureKind(error: unknown): IngestFailureKind {
     if (code.startsWith('ERR_')) return STREAM_CLOSED.has(code) ? 'unavailable' : 'fault';
     // Node's system errors: ECONNREFUSED, ECONNRESET, ETIMEDOUT, EPIPE, EAI_AGAIN, ...
     if (/^E[A-Z_]+$/.test(code)) return 'unavailable';
-    if (/^[0-9A-Z]{5}$/.test(code)) return isTransientPgError(error) || CONNECTION_REFUSED.includes(code.slice(0, 2)) ? 'unavailable' : 'fault';
+    if (/^[0-9A-Z]{5}$/.test(code))
+      return isTransientPgError(error) || CONNECTION_REFUSED.includes(code.slice(0, 2)) ? 'unavailable' : 'fault';
     return 'fault';
   }
   if (error.name === 'ReplyError') return REDIS_BUSY.test(error.message) ? 'unavailable' : 'fault';

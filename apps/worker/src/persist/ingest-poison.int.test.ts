@@ -55,7 +55,13 @@ interface Harness {
 }
 const open: Harness[] = [];
 
-function harness(options: { maxAttempts: number; batchTimeoutMs?: number; storeIn?: pg.Pool; concurrency?: number; afterStore?: (messages: BufferedMessage[]) => Promise<void> }): Harness {
+function harness(options: {
+  maxAttempts: number;
+  batchTimeoutMs?: number;
+  storeIn?: pg.Pool;
+  concurrency?: number;
+  afterStore?: (messages: BufferedMessage[]) => Promise<void>;
+}): Harness {
   const prefix = uniquePrefix('ingest-poison');
   const keys = redisKeys(prefix);
   const metrics = createPersistMetrics(new Registry());
@@ -132,11 +138,26 @@ async function enqueueOneJob(h: Harness, messages: BufferedMessage[]): Promise<s
 
 const message = (over: Partial<BufferedMessage>) => sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], ...over });
 const storable = (s: string) => s.replaceAll('\u0000', '\uFFFD').toWellFormed();
-const counterValue = async (counter: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, labels: Record<string, string> = {}) =>
-  (await counter.get()).values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+const counterValue = async (
+  counter: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> },
+  labels: Record<string, string> = {},
+) =>
+  (await counter.get()).values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((sum, v) => sum + v.value, 0);
 
 async function storedRows(ids: string[]) {
-  const { rows } = await pool.query<{ id: string; tenant_id: string; status: string; recipient: string; subject: string | null; content: string; metadata: Record<string, string> | null; failure_reason: string | null; copies: number }>(
+  const { rows } = await pool.query<{
+    id: string;
+    tenant_id: string;
+    status: string;
+    recipient: string;
+    subject: string | null;
+    content: string;
+    metadata: Record<string, string> | null;
+    failure_reason: string | null;
+    copies: number;
+  }>(
     'SELECT id, tenant_id, status, recipient, subject, content, metadata, failure_reason, count(*) OVER (PARTITION BY id)::int AS copies FROM messages WHERE id = ANY($1)',
     [ids],
   );
@@ -155,7 +176,13 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
       message({ channel: 'email', recipient: 'victim\u0000@example.com', content: 'NUL in an email recipient' }),
       message({ tenantId: tenants[1], metadata: { 'order\u0000Id': '1234' }, content: 'NUL in a metadata key' }),
       message({ content: 'a lone surrogate \ud800 in the content' }),
-      message({ tenantId: tenants[1], channel: 'email', recipient: 'b@example.com', subject: 'sub\u0000ject', content: 'NUL in the subject' }),
+      message({
+        tenantId: tenants[1],
+        channel: 'email',
+        recipient: 'b@example.com',
+        subject: 'sub\u0000ject',
+        content: 'NUL in the subject',
+      }),
     ];
     const all = [good[0]!, hostile[0]!, good[1]!, hostile[1]!, hostile[2]!, good[2]!, hostile[3]!];
     // And one no table can hold: its id is no UUID. It is logged and leaves the buffer too.
@@ -169,7 +196,17 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
     const rows = await storedRows(all.map((m) => m.id));
     expect(rows.size).toBe(all.length);
     for (const m of good) {
-      expect(rows.get(m.id)).toEqual({ id: m.id, tenant_id: m.tenantId, status: 'pending', recipient: m.recipient, subject: m.subject, content: m.content, metadata: m.metadata, failure_reason: null, copies: 1 });
+      expect(rows.get(m.id)).toEqual({
+        id: m.id,
+        tenant_id: m.tenantId,
+        status: 'pending',
+        recipient: m.recipient,
+        subject: m.subject,
+        content: m.content,
+        metadata: m.metadata,
+        failure_reason: null,
+        copies: 1,
+      });
     }
     for (const m of hostile) {
       expect(rows.get(m.id)).toMatchObject({
@@ -198,12 +235,17 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
         throw new TypeError('fan-out bug');
       },
     });
-    const sms = { ...sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], content: 'stored, never sent' }), channel: 'sms' as const };
+    const sms = {
+      ...sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], content: 'stored, never sent' }),
+      channel: 'sms' as const,
+    };
     const app = sampleBufferedMessage({ id: uuidv7(), tenantId: tenants[0], content: 'for the device' });
     const jobId = await enqueueOneJob(h, [sms, app]);
     const outcome = await settled(h.worker, jobId, 4);
     expect(outcome.completed).toBe(true);
-    const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM messages WHERE id = ANY($1)', [[sms.id, app.id]]);
+    const { rows } = await pool.query<{ id: string; status: string }>('SELECT id, status FROM messages WHERE id = ANY($1)', [
+      [sms.id, app.id],
+    ]);
     expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [sms.id]: 'dead_letter', [app.id]: 'pending' });
     expect((await listDeadLetters(pool, {}, 1000, null)).map((d) => d.id)).toContain(sms.id);
     expect(await redis.hlen(h.keys.bufferIndex)).toBe(0);
@@ -211,7 +253,10 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
 
   it('a job failing for a reason other than PostgreSQL being unavailable is given up after worker.maxAttempts: its messages become dead letters, the buffer empties', async () => {
     const h = harness({ maxAttempts: 3 });
-    const poison = [message({ priority: 'high', channel: 'sms', recipient: '+966500000001', content: 'poison 1' }), message({ priority: 'high', tenantId: tenants[1], content: 'poison 2' })];
+    const poison = [
+      message({ priority: 'high', channel: 'sms', recipient: '+966500000001', content: 'poison 1' }),
+      message({ priority: 'high', tenantId: tenants[1], content: 'poison 2' }),
+    ];
     const innocent = [message({ content: 'innocent' })];
     await Promise.all([...poison, ...innocent].map((m) => h.enqueuer.enqueue(m))); // two jobs: one per priority
     const [poisonJob, innocentJob] = await Promise.all([settled(h.worker, poison[0]!.id, 4), settled(h.worker, innocent[0]!.id, 4)]);
@@ -225,7 +270,10 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
     const dlq = await listDeadLetters(pool, {}, 100, null);
     for (const m of poison) {
       expect(rows.get(m.id)).toMatchObject({ status: 'dead_letter', content: m.content, tenant_id: m.tenantId, copies: 1 });
-      expect(dlq.find((d) => d.id === m.id)).toMatchObject({ tenantId: m.tenantId, failureReason: expect.stringMatching(/ingest job failed 3 times \(fault\): poison/) });
+      expect(dlq.find((d) => d.id === m.id)).toMatchObject({
+        tenantId: m.tenantId,
+        failureReason: expect.stringMatching(/ingest job failed 3 times \(fault\): poison/),
+      });
     }
     expect(h.dispatched.map((m) => m.id)).toEqual([innocent[0]!.id]);
     expect(await redis.hlen(h.keys.bufferIndex)).toBe(0);

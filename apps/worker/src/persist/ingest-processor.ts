@@ -72,12 +72,17 @@ export function ingestProcessor(batcher: PersistBatcher, logger: Logger) {
       const kind = ingestFailureKind(error);
       if (ingestRetry(kind, attempt, batcher.maxAttempts) === 'retry') throw error;
       const reason = `ingest job failed ${attempt} times (${kind}): ${error instanceof Error ? error.message : String(error)}`;
-      logger.error({ jobId: job.id, attempts: attempt, kind, err: error, messages: rows.length }, 'ingest job given up: its messages become dead letters');
+      logger.error(
+        { jobId: job.id, attempts: attempt, kind, err: error, messages: rows.length },
+        'ingest job given up: its messages become dead letters',
+      );
       try {
         await batcher.giveUp(rows, reason);
       } catch (parkError) {
         if (ingestFailureKind(parkError) === 'unavailable') throw parkError;
-        throw new UnrecoverableError(`ingest job ${job.id} given up and its messages not parked: ${parkError instanceof Error ? parkError.message : String(parkError)}`);
+        throw new UnrecoverableError(
+          `ingest job ${job.id} given up and its messages not parked: ${parkError instanceof Error ? parkError.message : String(parkError)}`,
+        );
       }
       await batcher.discard(unstorable);
       return { stored: 0, parked: rows.length };

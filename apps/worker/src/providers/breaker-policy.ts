@@ -17,7 +17,6 @@ import {
 import type { BreakerState } from '@esh3ar/queue';
 import { ProviderError } from './provider-client.ts';
 
-
 export interface PolicyOptions {
   failureThreshold: number;
   halfOpenAfterMs: number;

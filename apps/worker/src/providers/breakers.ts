@@ -77,7 +77,12 @@ export class ProviderBreakers {
         const name = stateName(state);
         metrics.breakerState.set({ channel }, STATE_VALUE[name]);
         logger.warn({ channel, state: name }, 'provider circuit breaker changed state');
-        const published = name === 'open' ? publishOpen(redis, prefix, channel, breaker.halfOpenAfterMs) : name === 'closed' ? publishClosed(redis, prefix, channel) : null;
+        const published =
+          name === 'open'
+            ? publishOpen(redis, prefix, channel, breaker.halfOpenAfterMs)
+            : name === 'closed'
+              ? publishClosed(redis, prefix, channel)
+              : null;
         published?.catch((error: Error) => logger.warn({ err: error, channel }, 'breaker state not shared'));
       });
       metrics.breakerState.set({ channel }, 0);

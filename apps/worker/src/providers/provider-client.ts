@@ -9,7 +9,6 @@ export class ProviderError extends HttpCallError<ProviderErrorCode> {
   override name = 'ProviderError';
 }
 
-
 async function reason(body: { text(): Promise<string> }): Promise<string> {
   const text = await body.text().catch(() => '');
   try {
@@ -60,7 +59,11 @@ export async function sendToProvider(
   const why = await reason(response.body);
   if (statusCode === 429) {
     const after = retryAfterMs(response.headers['retry-after']);
-    throw new ProviderError('RATE_LIMITED', `${channel} provider rate-limited us: ${why}`, after === undefined ? {} : { retryAfterMs: after });
+    throw new ProviderError(
+      'RATE_LIMITED',
+      `${channel} provider rate-limited us: ${why}`,
+      after === undefined ? {} : { retryAfterMs: after },
+    );
   }
   if (statusCode === 408 || statusCode >= 500) throw new ProviderError('UNAVAILABLE', `${channel} provider answered ${statusCode}: ${why}`);
   // Any other 4xx: the provider refuses this message for good (invalid number, content, …).

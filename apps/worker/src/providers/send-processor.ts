@@ -99,7 +99,9 @@ export function sendProcessor(deps: SendDeps) {
       const accepted = await policy.policy.execute(({ signal }) => {
         // What is left of the TTL now, after the wait in the bulkhead's queue.
         const validity = claim.secondsLeft === null ? null : Math.ceil(claim.secondsLeft - (performance.now() - claimedAt) / 1000);
-        return validity !== null && validity <= 0 ? Promise.resolve(null) : sendToProvider(deps.providerBaseUrl, channel, message, validity, signal);
+        return validity !== null && validity <= 0
+          ? Promise.resolve(null)
+          : sendToProvider(deps.providerBaseUrl, channel, message, validity, signal);
       });
       if (accepted === null) {
         // The TTL ran out before the call: the expiry sweep makes it expired.
@@ -108,7 +110,10 @@ export function sendProcessor(deps: SendDeps) {
         return 'skipped';
       }
       const { providerMessageId } = accepted;
-      const detail = reason === 'fallback' ? `no device acknowledged in time; sent by ${channel} (${providerMessageId})` : `accepted by the ${channel} provider (${providerMessageId})`;
+      const detail =
+        reason === 'fallback'
+          ? `no device acknowledged in time; sent by ${channel} (${providerMessageId})`
+          : `accepted by the ${channel} provider (${providerMessageId})`;
       await recordProviderOutcome(deps.pool, message.id, 'sent', { providerMessageId, detail }, from);
       deps.onOutcome(channel, 'sent');
       return 'sent';

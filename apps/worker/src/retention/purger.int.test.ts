@@ -1,5 +1,14 @@
 import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/config';
-import { createDatabase, createPool, createTenant, getMessage, purgeMessages, setTenantWebhook, withRetentionLock, type ThrowawayDatabase } from '@esh3ar/db';
+import {
+  createDatabase,
+  createPool,
+  createTenant,
+  getMessage,
+  purgeMessages,
+  setTenantWebhook,
+  withRetentionLock,
+  type ThrowawayDatabase,
+} from '@esh3ar/db';
 import { createRetentionMetrics, createWebhookMetrics } from '@esh3ar/observability';
 import { uuidv7 } from '@esh3ar/stack';
 import type pg from 'pg';
@@ -20,7 +29,11 @@ const purgers: RetentionPurger[] = [];
 
 beforeAll(async () => {
   db = await createDatabase(DATABASE_URL, 'retention');
-  pool = createPool(db.url, { max: 6, applicationName: 'retention-test', onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1) });
+  pool = createPool(db.url, {
+    max: 6,
+    applicationName: 'retention-test',
+    onStatement: (name) => statements.set(name, (statements.get(name) ?? 0) + 1),
+  });
   pool.on('error', () => undefined); // the teardown's DROP … WITH (FORCE) ends the connections
 });
 afterEach(async () => {
@@ -37,10 +50,19 @@ function purger(settings: Partial<RuntimeConfig['retention']> = {}, batchSize?: 
   const webhookMetrics = createWebhookMetrics(registry);
   const retention = { ...DEFAULT_RUNTIME_CONFIG.retention, ...settings };
   // An hour between runs: every run in these tests is started by the test.
-  const p = new RetentionPurger({ pool, logger: pino({ level: 'silent' }), metrics, webhookMetrics, settings: () => retention, intervalMs: 3_600_000, batchSize });
+  const p = new RetentionPurger({
+    pool,
+    logger: pino({ level: 'silent' }),
+    metrics,
+    webhookMetrics,
+    settings: () => retention,
+    intervalMs: 3_600_000,
+    batchSize,
+  });
   purgers.push(p);
   const value = async (name: string, labels: Record<string, string> = {}) =>
-    (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ?? 0;
+    (await registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value ??
+    0;
   return { purger: p, retention, value };
 }
 
@@ -74,7 +96,9 @@ async function message(tenantId: string, row: Row): Promise<string> {
 }
 
 async function eventCount(ids: readonly string[]): Promise<number> {
-  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM message_events WHERE message_id = ANY($1::uuid[])', [ids]);
+  const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM message_events WHERE message_id = ANY($1::uuid[])', [
+    ids,
+  ]);
   return rows[0]!.n;
 }
 
@@ -243,7 +267,10 @@ describe('retention of webhook events', () => {
     const dead = await tenantWithWebhook();
     const small = await tenantWithWebhook();
     const live = await tenantWithWebhook();
-    await pool.query(`UPDATE tenant_webhooks SET failures = 12, failing_since = now() - interval '2 hours' WHERE tenant_id = ANY($1::uuid[])`, [[dead, small]]);
+    await pool.query(
+      `UPDATE tenant_webhooks SET failures = 12, failing_since = now() - interval '2 hours' WHERE tenant_id = ANY($1::uuid[])`,
+      [[dead, small]],
+    );
     const deadIds = await outbox(dead, 250);
     const smallIds = await outbox(small, 80);
     // Over the cap too, but answering: it is draining its backlog, none of which is dropped.

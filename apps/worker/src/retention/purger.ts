@@ -1,6 +1,14 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { RuntimeConfig } from '@esh3ar/config';
-import { dropOrphanOutbox, dropWebhookOutbox, outboxOrphanTenants, purgeExpiredOutbox, purgeMessages, webhookOutboxOverCap, withRetentionLock } from '@esh3ar/db';
+import {
+  dropOrphanOutbox,
+  dropWebhookOutbox,
+  outboxOrphanTenants,
+  purgeExpiredOutbox,
+  purgeMessages,
+  webhookOutboxOverCap,
+  withRetentionLock,
+} from '@esh3ar/db';
 import type { RetentionMetrics, WebhookMetrics } from '@esh3ar/observability';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -95,7 +103,8 @@ export class RetentionPurger {
       const seconds = (performance.now() - started) / 1000;
       metrics.runs.inc({ outcome: 'done' });
       metrics.lastRunDuration.set(seconds);
-      if (report.messages + report.outbox > 0) logger.info({ ...report, ms: Math.round(seconds * 1000) }, 'retention purge deleted old rows');
+      if (report.messages + report.outbox > 0)
+        logger.info({ ...report, ms: Math.round(seconds * 1000) }, 'retention purge deleted old rows');
       return report;
     } catch (error) {
       metrics.runs.inc({ outcome: 'failed' });
@@ -150,7 +159,10 @@ export class RetentionPurger {
       const dropped = await drain(async () => outbox(await dropWebhookOutbox(client, tenantId, dropThrough, limit)));
       report.dropped += dropped;
       webhookMetrics.eventsDropped.inc(dropped);
-      this.#options.logger.info({ tenantId, dropped, kept: webhookBacklogMax }, 'webhook backlog over retention.webhookBacklogMax: oldest events dropped');
+      this.#options.logger.info(
+        { tenantId, dropped, kept: webhookBacklogMax },
+        'webhook backlog over retention.webhookBacklogMax: oldest events dropped',
+      );
     }
     return report;
   }

@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
-import { claimWebhookTenants, createDatabase, createPool, createTenant, retryWebhookLater, setTenantWebhook, type ThrowawayDatabase } from '@esh3ar/db';
+import {
+  claimWebhookTenants,
+  createDatabase,
+  createPool,
+  createTenant,
+  retryWebhookLater,
+  setTenantWebhook,
+  type ThrowawayDatabase,
+} from '@esh3ar/db';
 import { createWebhookMetrics } from '@esh3ar/observability';
 import { waitFor } from '@esh3ar/stack';
 import type pg from 'pg';
@@ -52,7 +60,10 @@ class Receiver extends EventEmitter<{ request: [{ path: string; status: number; 
   }
 
   /** Resolves with the requests to `path` once `done` holds for them (checked now and at each request). */
-  until(path: string, done: (requests: { status: number; eventIds: string[] }[]) => boolean): Promise<{ status: number; eventIds: string[] }[]> {
+  until(
+    path: string,
+    done: (requests: { status: number; eventIds: string[] }[]) => boolean,
+  ): Promise<{ status: number; eventIds: string[] }[]> {
     const of = () => this.requests.filter((r) => r.path === path).map(({ status, eventIds }) => ({ status, eventIds }));
     if (done(of())) return Promise.resolve(of());
     return new Promise((resolve) => {
@@ -94,7 +105,10 @@ interface EndpointState {
 }
 
 async function endpoint(tenantId: string): Promise<EndpointState> {
-  const { rows } = await pool.query<EndpointState>('SELECT failures, failing_since, disabled_at FROM tenant_webhooks WHERE tenant_id = $1', [tenantId]);
+  const { rows } = await pool.query<EndpointState>(
+    'SELECT failures, failing_since, disabled_at FROM tenant_webhooks WHERE tenant_id = $1',
+    [tenantId],
+  );
   return rows[0]!;
 }
 
@@ -103,7 +117,10 @@ async function tenantWithEvent(path: string, failingHours?: number): Promise<{ t
   const { tenant } = await createTenant(pool, { name: 'dead endpoint', tier: 'basic' });
   await setTenantWebhook(pool, tenant.id, `${receiver.url}${path}`);
   if (failingHours !== undefined) {
-    await pool.query('UPDATE tenant_webhooks SET failures = 40, failing_since = now() - make_interval(hours => $2) WHERE tenant_id = $1', [tenant.id, failingHours]);
+    await pool.query('UPDATE tenant_webhooks SET failures = 40, failing_since = now() - make_interval(hours => $2) WHERE tenant_id = $1', [
+      tenant.id,
+      failingHours,
+    ]);
   }
   const { rows } = await pool.query<{ id: string }>(
     `INSERT INTO webhook_outbox (tenant_id, message_id, status, at) VALUES ($1, gen_random_uuid(), 'sent', now()) RETURNING id`,
@@ -158,7 +175,11 @@ describe('a dead webhook endpoint', () => {
     await pool.query('UPDATE tenant_webhooks SET retry_at = NULL WHERE tenant_id = $1', [tenantId]);
     expect((await claimWebhookTenants(pool, 1000, 10_000, randomUUID())).map((c) => c.tenantId)).not.toContain(tenantId);
     // The dispatcher reads the count once a second.
-    await waitFor(() => gauge('esh3ar_webhook_endpoints_disabled'), (n) => n === 1, 10_000);
+    await waitFor(
+      () => gauge('esh3ar_webhook_endpoints_disabled'),
+      (n) => n === 1,
+      10_000,
+    );
 
     // Set again (PUT …/webhook, `tenant webhook set`), to an endpoint that answers now.
     receiver.statuses.set(path, 200);
@@ -168,8 +189,16 @@ describe('a dead webhook endpoint', () => {
       { status: 500, eventIds: [eventId] },
       { status: 200, eventIds: [eventId] },
     ]);
-    await waitFor(() => endpoint(tenantId), (e) => e.failures === 0 && e.failing_since === null && e.disabled_at === null, 10_000);
-    await waitFor(() => gauge('esh3ar_webhook_endpoints_disabled'), (n) => n === 0, 10_000);
+    await waitFor(
+      () => endpoint(tenantId),
+      (e) => e.failures === 0 && e.failing_since === null && e.disabled_at === null,
+      10_000,
+    );
+    await waitFor(
+      () => gauge('esh3ar_webhook_endpoints_disabled'),
+      (n) => n === 0,
+      10_000,
+    );
   });
 
   it('within the window only backs off: the first failure starts the window and a 2xx ends it', async () => {
@@ -177,21 +206,32 @@ describe('a dead webhook endpoint', () => {
     receiver.statuses.set(path, 503);
     const { tenantId, eventId } = await tenantWithEvent(path);
     await receiver.until(path, (rs) => rs.length > 0);
-    const failing = await waitFor(() => endpoint(tenantId), (e) => e.failing_since !== null, 10_000);
+    const failing = await waitFor(
+      () => endpoint(tenantId),
+      (e) => e.failing_since !== null,
+      10_000,
+    );
     expect(failing.disabled_at).toBeNull();
 
     receiver.statuses.set(path, 200);
     const requests = await receiver.until(path, (rs) => rs.some((r) => r.status === 200));
     expect(requests.at(-1)).toEqual({ status: 200, eventIds: [eventId] });
     expect(requests.slice(0, -1).every((r) => r.status === 503)).toBe(true);
-    await waitFor(() => endpoint(tenantId), (e) => e.failures === 0 && e.failing_since === null && e.disabled_at === null, 10_000);
+    await waitFor(
+      () => endpoint(tenantId),
+      (e) => e.failures === 0 && e.failing_since === null && e.disabled_at === null,
+      10_000,
+    );
   });
 
   it('is never disabled by a retry that was no failure (nothing left to send), however old its window', async () => {
     const { tenant } = await createTenant(pool, { name: 'idle', tier: 'basic' });
     await setTenantWebhook(pool, tenant.id, 'http://127.0.0.1:9/idle');
     const lease = randomUUID();
-    await pool.query(`UPDATE tenant_webhooks SET failing_since = now() - interval '200 hours', lease_token = $2 WHERE tenant_id = $1`, [tenant.id, lease]);
+    await pool.query(`UPDATE tenant_webhooks SET failing_since = now() - interval '200 hours', lease_token = $2 WHERE tenant_id = $1`, [
+      tenant.id,
+      lease,
+    ]);
     expect(await retryWebhookLater(pool, tenant.id, lease, 0, false, null)).toEqual({ failingSince: expect.any(Date), disabled: false });
     expect(await retryWebhookLater(pool, tenant.id, randomUUID(), 0, true, 1000)).toBeNull();
   });

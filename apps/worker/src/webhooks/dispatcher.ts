@@ -109,7 +109,13 @@ export class WebhookDispatcher {
     const { pool, logger } = this.#options;
     try {
       for (let batch = 1; ; batch++) {
-        const events = await webhookOutboxBatch(pool, claim.tenantId, leaseToken, EVENTS_PER_POST, this.#options.timeoutMs + LEASE_MARGIN_MS);
+        const events = await webhookOutboxBatch(
+          pool,
+          claim.tenantId,
+          leaseToken,
+          EVENTS_PER_POST,
+          this.#options.timeoutMs + LEASE_MARGIN_MS,
+        );
         if (events.length === 0) {
           // Nothing (left) to send: give the lease back, failure count untouched.
           await retryWebhookLater(pool, claim.tenantId, leaseToken, 0, false, null);
@@ -129,7 +135,13 @@ export class WebhookDispatcher {
         }
         this.#options.metrics.events.inc(events.length);
         const more = events.length === EVENTS_PER_POST && batch < BATCHES_PER_LEASE && !this.#closing;
-        const stillLeased = await markWebhookDelivered(pool, claim.tenantId, leaseToken, events.map((e) => e.id), more ? this.#leaseMs : 0);
+        const stillLeased = await markWebhookDelivered(
+          pool,
+          claim.tenantId,
+          leaseToken,
+          events.map((e) => e.id),
+          more ? this.#leaseMs : 0,
+        );
         if (!more || !stillLeased) return;
       }
     } catch (error) {
@@ -156,7 +168,10 @@ export class WebhookDispatcher {
       const asked = error instanceof WebhookError ? error.retryAfterMs : undefined;
       const delayMs = Math.min(retryMaxMs, Math.max(backoff, asked ?? 0));
       const reason = error instanceof TaskCancelledError ? 'the endpoint did not answer in time' : error.message;
-      logger.warn({ tenantId: claim.tenantId, endpoint: new URL(claim.url).origin, failures: claim.failures + 1, retryInMs: delayMs, reason }, 'webhook POST failed');
+      logger.warn(
+        { tenantId: claim.tenantId, endpoint: new URL(claim.url).origin, failures: claim.failures + 1, retryInMs: delayMs, reason },
+        'webhook POST failed',
+      );
       return { ok: false, delayMs, countFailure: true };
     } finally {
       stop();

@@ -42,7 +42,8 @@ describe('EndpointBreakers', () => {
     };
     await expect(breakers.execute('slow', 'http://slow.example', hang)).rejects.toBeInstanceOf(TaskCancelledError);
     await aborted;
-    for (let i = 0; i < 4; i++) await expect(breakers.execute('slow', 'http://slow.example', hang)).rejects.toBeInstanceOf(TaskCancelledError);
+    for (let i = 0; i < 4; i++)
+      await expect(breakers.execute('slow', 'http://slow.example', hang)).rejects.toBeInstanceOf(TaskCancelledError);
     expect(breakers.openCount()).toBe(1);
   });
 });

@@ -1,4 +1,10 @@
-import { WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER, signWebhook, type WebhookDelivery, type WebhookStatus } from '@esh3ar/contracts';
+import {
+  WEBHOOK_SIGNATURE_HEADER,
+  WEBHOOK_TIMESTAMP_HEADER,
+  signWebhook,
+  type WebhookDelivery,
+  type WebhookStatus,
+} from '@esh3ar/contracts';
 import type { OutboxEvent } from '@esh3ar/db';
 import { request } from 'undici';
 import { HttpCallError, retryAfterMs } from '../http/retry-after.ts';
@@ -24,7 +30,6 @@ export function deliveryBody(tenantId: string, events: readonly OutboxEvent[]): 
   };
   return JSON.stringify(delivery);
 }
-
 
 /**
  * One signed POST. The timestamp is taken now, at each attempt, so a retry hours later
