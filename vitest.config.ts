@@ -2,9 +2,11 @@ import { readdirSync, existsSync } from 'node:fs';
 import { defineConfig } from 'vitest/config';
 
 // One test project per package and app (vitest ≥ 4 replaced vitest.workspace.ts with
-// `test.projects`), plus infra/, whose files are checked against the real apps.
+// `test.projects`), plus infra/, whose files are checked against the real apps, and
+// bench/, whose kept reports are checked against the README (no benchmark runs there).
 const dirs = ['packages', 'apps'].flatMap((group) => readdirSync(group).map((name) => `${group}/${name}`));
 if (existsSync('infra')) dirs.push('infra');
+dirs.push('bench');
 
 export default defineConfig({
   test: {

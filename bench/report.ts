@@ -1,14 +1,13 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { BurstResult } from './burst.ts';
-import type { EndToEndResult } from './end-to-end.ts';
-import type { IntegrityResult } from './integrity.ts';
-import type { SustainedResult } from './load.ts';
-import type { MachineInfo } from './proc-stats.ts';
-import type { GatewayResults } from './gateway.ts';
-import { gatewayMarkdown } from './gateway-report.ts';
-import type { DirectStoreResult, PreloadResult, WorkerDrainResult } from './storage.ts';
-import type { SystemLimits } from './system-limits.ts';
+import type { BurstResult } from './ingest/burst.ts';
+import type { EndToEndResult } from './ingest/accept-to-stored.ts';
+import type { IntegrityResult } from './storage/integrity.ts';
+import type { SustainedResult } from './lib/load.ts';
+import type { MachineInfo } from './lib/proc-stats.ts';
+import type { GatewayResults } from './gateway/phase.ts';
+import { gatewayMarkdown } from './gateway/report.ts';
+import type { DirectStoreResult, PreloadResult, WorkerDrainResult } from './storage/copy-rate.ts';
+import { resultStamp, writeResult } from './lib/results.ts';
+import type { SystemLimits } from './lib/system-limits.ts';
 
 export interface ProcessCost {
   /** CPU seconds (user + system) per 1000 accepted messages. */
@@ -187,8 +186,8 @@ export function toMarkdown(r: BenchResults): string {
 }
 
 /**
- * Issue 7's targets, each against what this run measured. A phase that did not run, or
- * ran at another size than the target names (BENCH_* settings), is "not measured".
+ * The performance targets, each against what this run measured. A phase that did not
+ * run, or ran at another size than the target names (BENCH_* settings), is "not measured".
  */
 function targetsMarkdown(r: BenchResults): string[] {
   const rows: [target: string, measured: string, met: boolean | null][] = [];
@@ -263,7 +262,7 @@ function targetsMarkdown(r: BenchResults): string[] {
   }
   if (rows.length === 0) return [];
   return [
-    '## Targets (issue 7) in this run',
+    '## Targets in this run',
     '',
     row(['target', 'measured', '']),
     row(['---', '---', '---']),
@@ -280,7 +279,7 @@ function intakeMarkdown(r: BenchResults & IntakeResults): string[] {
   const ceilingRun = p.ceiling.cpuSecondsPer1000 + p.loadGeneratorCpuSecondsPer1000.ceiling;
   const esh3arRun = esh3arTotal + p.loadGeneratorCpuSecondsPer1000.esh3ar;
   return [
-    `Load generator: autocannon (sustained) and raw sockets (bursts, bench/raw-http.ts), in the orchestrating process on the same machine. Esh3ar: 1 api (for the "2 api processes" columns, two new ones sharing a port, SO_REUSEPORT, warmed for 6 s), 1 worker, BUFFER_CAPACITY ${int(s.bufferCapacity)}. Ceiling: bare Fastify 5, same validateMessage, answers 202 without Redis.`,
+    `Load generator: autocannon (sustained) and raw sockets (bursts, bench/lib/raw-http.ts), in the orchestrating process on the same machine. Esh3ar: 1 api (for the "2 api processes" columns, two new ones sharing a port, SO_REUSEPORT, warmed for 6 s), 1 worker, BUFFER_CAPACITY ${int(s.bufferCapacity)}. Ceiling: bare Fastify 5, same validateMessage, answers 202 without Redis.`,
     '',
     `## Sustained: ${s.connections} keep-alive connections, ${s.sustainSeconds} s (after ${s.warmupSeconds} s warm-up)`,
     '',
@@ -410,20 +409,14 @@ function endToEndMarkdown(runs: readonly EndToEndResult[]): string[] {
   ];
 }
 
-/** Writes <stamp>.json, <stamp>.md and, given a chart, <stamp>.svg linked from the Markdown. */
-export function writeResults(dir: string, results: BenchResults, markdown: string, chartSvg?: string): string {
-  mkdirSync(dir, { recursive: true });
-  const stamp = results.startedAt.replaceAll(':', '-').replace(/\.\d+Z$/, 'Z');
-  writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
-  const md = join(dir, `${stamp}.md`);
-  if (chartSvg === undefined) {
-    writeFileSync(md, markdown);
-  } else {
-    writeFileSync(join(dir, `${stamp}.svg`), chartSvg);
-    writeFileSync(
-      md,
-      `${markdown}\n## Sustained runs over time\n\n![Throughput and latency per second, ceiling and Esh3ar](${stamp}.svg)\n`,
-    );
-  }
-  return md;
+/** Writes <stamp>.json, <stamp>.md and, given a chart, <stamp>.svg linked from the Markdown; returns the .md's path. */
+export function writeResults(results: BenchResults, markdown: string, chartSvg?: string): string {
+  const stamp = resultStamp(results.startedAt);
+  writeResult(`${stamp}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  if (chartSvg === undefined) return writeResult(`${stamp}.md`, markdown);
+  writeResult(`${stamp}.svg`, chartSvg);
+  return writeResult(
+    `${stamp}.md`,
+    `${markdown}\n## Sustained runs over time\n\n![Throughput and latency per second, ceiling and Esh3ar](${stamp}.svg)\n`,
+  );
 }

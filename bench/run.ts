@@ -9,7 +9,7 @@
  * BENCH_BUFFER_CAPACITY (1000000); accept → stored at BENCH_E2E_RATE (10000) msg/s for
  * BENCH_E2E_SECONDS (60), as single requests and as batches of BENCH_E2E_BATCH (100).
  *
- * Then the gateway phase (bench/gateway.ts): BENCH_DEVICES (10000) devices on one
+ * Then the gateway phase (bench/gateway/phase.ts): BENCH_DEVICES (10000) devices on one
  * gateway, accept → device latency at BENCH_GATEWAY_RATE (1000) msg/s for
  * BENCH_GATEWAY_SECONDS (20), a ramp over BENCH_GATEWAY_RAMP (1000,2000,4000,8000) msg/s
  * of BENCH_GATEWAY_STEP_SECONDS (10) each, a message lost after BENCH_GATEWAY_GRACE_SECONDS
@@ -24,18 +24,18 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT, startApp, startStack, type Stack } from '@esh3ar/stack';
-import { keepAliveBurst, newConnectionBurst, type BurstResult } from './burst.ts';
-import { startCeiling, type CeilingProcess } from './ceiling-process.ts';
-import { waitForDrain } from './buffer-depth.ts';
-import { checkIntegrity } from './integrity.ts';
-import { sustained, type SustainedResult, type Target } from './load.ts';
-import { sustainedChart } from './chart.ts';
-import { gatewayPhase } from './gateway.ts';
-import { endToEnd } from './end-to-end.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, peaksDuring } from './proc-stats.ts';
+import { keepAliveBurst, newConnectionBurst, type BurstResult } from './ingest/burst.ts';
+import { startCeiling, type CeilingProcess } from './lib/ceiling-process.ts';
+import { waitForDrain } from './lib/buffer-depth.ts';
+import { checkIntegrity } from './storage/integrity.ts';
+import { sustained, type SustainedResult, type Target } from './lib/load.ts';
+import { sustainedChart } from './lib/chart.ts';
+import { gatewayPhase } from './gateway/phase.ts';
+import { endToEnd } from './ingest/accept-to-stored.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, peaksDuring } from './lib/proc-stats.ts';
 import { toMarkdown, writeResults, type BenchResults, type IntakeResults } from './report.ts';
-import { directStore, preload, timeWorkerDrain } from './storage.ts';
-import { raiseSystemLimits, reexecWithMoreOpenFiles } from './system-limits.ts';
+import { directStore, preload, timeWorkerDrain } from './storage/copy-rate.ts';
+import { raiseSystemLimits, reexecWithMoreOpenFiles } from './lib/system-limits.ts';
 
 const rerun = reexecWithMoreOpenFiles(fileURLToPath(import.meta.url));
 if (rerun !== null) process.exit(rerun);
@@ -315,7 +315,7 @@ try {
   }
   const markdown = toMarkdown(results);
   const chart = results.sustained ? await sustainedChart([results.sustained.ceiling, results.sustained.esh3ar]) : undefined;
-  const written = writeResults(`${REPO_ROOT}bench/results`, results, markdown, chart);
+  const written = writeResults(results, markdown, chart);
   process.stdout.write(`${markdown}\n`);
   log(`written ${written} (and .json)`);
   if (problems.length === 0) exitCode = 0;

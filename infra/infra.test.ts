@@ -3,8 +3,21 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { LIMITS } from '../packages/contracts/src/index.ts';
+import { parseCommonConfig } from '../packages/config/src/index.ts';
 import { NODE_FLAGS, type AppName } from '../packages/stack/src/index.ts';
-import { appEnvRead, appOf, BACKLOG_VARS, envDefault, envRead, graceDelayMs, nodeFlagsOf, PORT_VARS, read, ROOT } from './apps.ts';
+import {
+  appEnvRead,
+  appOf,
+  BACKLOG_VARS,
+  configOf,
+  GRACE_MS,
+  listenBacklog,
+  nodeFlagsOf,
+  PORT_VARS,
+  read,
+  ROOT,
+  variablesRead,
+} from './apps.ts';
 
 // No Docker engine runs in CI, so the infra files are checked by reading them
 // against the apps they start: entry points, env vars, ports, versions.
@@ -26,6 +39,8 @@ interface Service {
 
 const INFRA = import.meta.dirname;
 const words = (value: string | string[] | undefined) => (Array.isArray(value) ? value.join(' ') : (value ?? ''));
+/** A compose environment value as the process sees it: YAML numbers become strings, null is unset. */
+const envText = (value: string | number | null | undefined) => (value === null || value === undefined ? undefined : String(value));
 
 // `merge: true`: compose honours YAML merge keys (`<<: *app`); YAML 1.2 parsers don't by default.
 const services = (parse(read('infra/docker-compose.yml'), { merge: true }) as { services: Record<string, Service> }).services;
@@ -84,16 +99,12 @@ describe('docker-compose.yml', () => {
   });
 
   it('sets only environment variables the app reads', () => {
-    expect(envRead('packages/config/src/common.ts')).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'HOST']));
+    expect(variablesRead(parseCommonConfig)).toEqual(expect.arrayContaining(['DATABASE_URL', 'REDIS_URL', 'REDIS_PREFIX', 'HOST']));
     expect(appEnvRead('gateway')).toEqual(expect.arrayContaining(['DEVICE_TOKEN_SECRET', 'GATEWAY_PORT', 'BUFFER_CAPACITY']));
     // provider-sim hands parseCommonConfig only HOST and LOG_LEVEL: no database, no Redis.
-    expect(appEnvRead('provider-sim').sort()).toEqual([
-      'HOST',
-      'LOG_LEVEL',
-      'PROVIDER_SIM_MAX_RECEIVED',
-      'PROVIDER_SIM_MAX_RECEIVED_CHARS',
-      'PROVIDER_SIM_PORT',
-    ]);
+    const simReads = appEnvRead('provider-sim');
+    expect(simReads.filter((name) => !name.startsWith('PROVIDER_SIM_')).sort()).toEqual(['HOST', 'LOG_LEVEL']);
+    expect(simReads).toEqual(expect.arrayContaining(['PROVIDER_SIM_PORT', 'PROVIDER_SIM_MAX_RECEIVED']));
     for (const { name, app, service } of appServices) {
       const known = new Set(['NODE_ENV', ...appEnvRead(app)]);
       const unknown = Object.keys(service.environment ?? {}).filter((key) => !known.has(key));
@@ -127,7 +138,8 @@ describe('docker-compose.yml', () => {
   it('lets the kernel queue as many connections as the api, the gateway and nginx ask for', () => {
     for (const [name, backlogVar] of Object.entries(BACKLOG_VARS)) {
       const { environment, sysctls } = appService(name).service;
-      const backlog = Number(environment?.[backlogVar] ?? envDefault(name, backlogVar));
+      expect(appEnvRead(name), name).toContain(backlogVar);
+      const backlog = listenBacklog(name, envText(environment?.[backlogVar]));
       expect(backlog, `${name} ${backlogVar}`).toBeGreaterThan(0);
       expect(Number(sysctls?.['net.core.somaxconn']), name).toBeGreaterThanOrEqual(backlog);
     }
@@ -137,7 +149,8 @@ describe('docker-compose.yml', () => {
 
   it('gives each app the time it takes to drain before SIGKILL', () => {
     for (const { name, app, service } of appServices.filter((s) => s.name !== 'migrate')) {
-      expect(seconds(service.stop_grace_period), name).toBeGreaterThan(graceDelayMs(app) / 1000);
+      expect(GRACE_MS[app], `apps/${app} SHUTDOWN_GRACE_MS`).toBeGreaterThan(0);
+      expect(seconds(service.stop_grace_period), name).toBeGreaterThan(GRACE_MS[app]! / 1000);
     }
   });
 
@@ -263,7 +276,9 @@ describe('nginx.conf', () => {
     // nginx closes a tunnel the gateway has sent nothing on for proxy_read_timeout; the
     // gateway pings every GATEWAY_PING_INTERVAL_MS. Room for one late ping, and >= 60 s.
     const gateway = appService('gateway').service;
-    const pingMs = Number(gateway.environment?.GATEWAY_PING_INTERVAL_MS ?? envDefault('gateway', 'GATEWAY_PING_INTERVAL_MS'));
+    expect(appEnvRead('gateway')).toContain('GATEWAY_PING_INTERVAL_MS');
+    const pingMs = configOf('gateway', { GATEWAY_PING_INTERVAL_MS: envText(gateway.environment?.GATEWAY_PING_INTERVAL_MS) }).websocket
+      .pingIntervalMs;
     expect(pingMs).toBeGreaterThan(0);
     const readTimeout = nginxSeconds(directive(stream, 'proxy_read_timeout').at(-1));
     expect(readTimeout).toBeGreaterThanOrEqual(60);

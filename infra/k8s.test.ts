@@ -2,12 +2,13 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { NODE_FLAGS, type AppName } from '../packages/stack/src/index.ts';
-import { appEnvRead, appOf, BACKLOG_VARS, envDefault, graceDelayMs, nodeFlagsOf, PORT_VARS, ROOT } from './apps.ts';
+import { appEnvRead, appOf, BACKLOG_VARS, GRACE_MS, listenBacklog, nodeFlagsOf, PORT_VARS, ROOT } from './apps.ts';
+import { MODELS, schemaProblems } from './k8s-schema.ts';
 import { k8sObjects } from './promql.ts';
 
-// kubeconform cannot be fetched here, so the manifests get checks of our own: the
-// fields of the kinds used (a misspelt key is refused, as the API server would), the
-// references between objects, and everything that must agree with the apps.
+// The manifests against the schemas of Kubernetes and KEDA (k8s-schema.ts: a misspelt key
+// is refused, as the API server's strict field validation would), the references between
+// objects, and everything that must agree with the apps.
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- manifests are YAML read as they come */
 type Obj = {
@@ -22,103 +23,19 @@ const objects = all.map((o) => o.object);
 const ofKind = (kind: string) => objects.filter((o) => o.kind === kind);
 const named = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
 
-const API_VERSIONS: Record<string, string> = {
-  Namespace: 'v1',
-  ConfigMap: 'v1',
-  Secret: 'v1',
-  Service: 'v1',
-  Deployment: 'apps/v1',
-  Job: 'batch/v1',
-  PodDisruptionBudget: 'policy/v1',
-  HorizontalPodAutoscaler: 'autoscaling/v2',
-  ScaledObject: 'keda.sh/v1alpha1',
-  Kustomization: 'kustomize.config.k8s.io/v1beta1',
-};
-
-/** The keys Kubernetes accepts at each place we use (a subset of the OpenAPI schema: what a typo would miss). */
-const FIELDS = {
-  metadata: ['name', 'namespace', 'labels', 'annotations'],
-  deploymentSpec: ['replicas', 'selector', 'template', 'strategy', 'minReadySeconds', 'revisionHistoryLimit', 'progressDeadlineSeconds'],
-  jobSpec: ['backoffLimit', 'ttlSecondsAfterFinished', 'template', 'activeDeadlineSeconds', 'completions', 'parallelism'],
-  podSpec: [
-    'containers',
-    'initContainers',
-    'securityContext',
-    'terminationGracePeriodSeconds',
-    'restartPolicy',
-    'serviceAccountName',
-    'affinity',
-    'topologySpreadConstraints',
-    'nodeSelector',
-    'tolerations',
-    'volumes',
-  ],
-  podSecurityContext: ['runAsNonRoot', 'runAsUser', 'runAsGroup', 'fsGroup', 'sysctls', 'seccompProfile'],
-  container: [
-    'name',
-    'image',
-    'command',
-    'args',
-    'ports',
-    'env',
-    'envFrom',
-    'readinessProbe',
-    'livenessProbe',
-    'startupProbe',
-    'lifecycle',
-    'resources',
-    'securityContext',
-    'volumeMounts',
-    'workingDir',
-    'imagePullPolicy',
-  ],
-  containerPort: ['name', 'containerPort', 'protocol'],
-  probe: ['httpGet', 'tcpSocket', 'exec', 'initialDelaySeconds', 'periodSeconds', 'timeoutSeconds', 'failureThreshold', 'successThreshold'],
-  httpGet: ['path', 'port', 'scheme', 'httpHeaders'],
-  resources: ['requests', 'limits'],
-  serviceSpec: ['selector', 'ports', 'type', 'clusterIP', 'sessionAffinity'],
-  servicePort: ['name', 'port', 'targetPort', 'protocol'],
-  pdbSpec: ['minAvailable', 'maxUnavailable', 'selector'],
-  hpaSpec: ['scaleTargetRef', 'minReplicas', 'maxReplicas', 'metrics', 'behavior'],
-  scaledObjectSpec: [
-    'scaleTargetRef',
-    'minReplicaCount',
-    'maxReplicaCount',
-    'pollingInterval',
-    'cooldownPeriod',
-    'idleReplicaCount',
-    'advanced',
-    'triggers',
-    'fallback',
-  ],
-  prometheusTrigger: ['serverAddress', 'query', 'threshold', 'activationThreshold', 'namespace', 'ignoreNullValues', 'unsafeSsl'],
-} as const;
-
-function unknownKeys(value: Record<string, unknown> | undefined, allowed: readonly string[], where: string): string[] {
-  return Object.keys(value ?? {})
-    .filter((key) => !allowed.includes(key))
-    .map((key) => `${where}: unknown field ${key}`);
-}
-
-/** Every problem of a pod template (Deployment or Job). */
-function podProblems(where: string, pod: any): string[] {
-  const problems = [
-    ...unknownKeys(pod.metadata, FIELDS.metadata, `${where} template.metadata`),
-    ...unknownKeys(pod.spec, FIELDS.podSpec, `${where} pod`),
-  ];
-  problems.push(...unknownKeys(pod.spec.securityContext, FIELDS.podSecurityContext, `${where} securityContext`));
-  for (const c of pod.spec.containers ?? []) {
-    const at = `${where} container ${c.name}`;
-    problems.push(...unknownKeys(c, FIELDS.container, at), ...unknownKeys(c.resources, FIELDS.resources, `${at} resources`));
-    for (const port of c.ports ?? []) problems.push(...unknownKeys(port, FIELDS.containerPort, `${at} port`));
-    for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe'].map((k) => c[k]).filter(Boolean)) {
-      problems.push(...unknownKeys(probe, FIELDS.probe, `${at} probe`), ...unknownKeys(probe.httpGet, FIELDS.httpGet, `${at} httpGet`));
-    }
-    // The API server refuses a number where a string is expected: env values must be quoted.
-    for (const e of c.env ?? []) if ('value' in e && typeof e.value !== 'string') problems.push(`${at}: env ${e.name} is not a string`);
-  }
-  return problems;
-}
+/**
+ * The parameters of KEDA's prometheus scaler: the CRD types a trigger's metadata as any
+ * string map, so the schema cannot tell a misspelt one (the list: KEDA’s prometheus scaler docs).
+ */
+const PROMETHEUS_TRIGGER_KEYS = [
+  'serverAddress',
+  'query',
+  'threshold',
+  'activationThreshold',
+  'namespace',
+  'ignoreNullValues',
+  'unsafeSsl',
+];
 
 const deployments = ofKind('Deployment');
 /** Each Deployment that runs one of our apps, with its container and that app. */
@@ -153,11 +70,12 @@ describe('Kubernetes manifests (infra/k8s)', () => {
     expect(all.length).toBeGreaterThanOrEqual(15);
     for (const { file, object } of all) {
       const at = `${file} ${object.kind}/${object.metadata?.name}`;
-      expect(API_VERSIONS[object.kind], at).toBeDefined();
-      expect(object.apiVersion, at).toBe(API_VERSIONS[object.kind]);
-      if (object.kind === 'Kustomization') continue;
+      if (object.kind === 'Kustomization') {
+        expect(object.apiVersion, at).toBe('kustomize.config.k8s.io/v1beta1');
+        continue;
+      }
+      expect(MODELS.find((m) => m.kind === object.kind)?.apiVersion, at).toBe(object.apiVersion);
       expect(object.metadata.name, at).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-      expect(unknownKeys(object.metadata, FIELDS.metadata, at)).toEqual([]);
       if (object.kind !== 'Namespace') expect(object.metadata.namespace, at).toBe('esh3ar');
     }
     const keys = objects.filter((o) => o.kind !== 'Kustomization').map((o) => `${o.kind}/${o.metadata.name}`);
@@ -176,30 +94,33 @@ describe('Kubernetes manifests (infra/k8s)', () => {
     expect([...images]).toEqual([kustomization.images[0].name]);
   });
 
-  it('use only fields Kubernetes and KEDA know, with env values as strings', () => {
-    const problems = [
-      ...deployments.flatMap((d) => [
-        ...unknownKeys(d.spec, FIELDS.deploymentSpec, d.metadata.name),
-        ...podProblems(d.metadata.name, d.spec.template),
-      ]),
-      ...ofKind('Job').flatMap((j) => [
-        ...unknownKeys(j.spec, FIELDS.jobSpec, j.metadata.name),
-        ...podProblems(j.metadata.name, j.spec.template),
-      ]),
-      ...ofKind('Service').flatMap((s) => [
-        ...unknownKeys(s.spec, FIELDS.serviceSpec, `Service ${s.metadata.name}`),
-        ...s.spec.ports.flatMap((p: any) => unknownKeys(p, FIELDS.servicePort, `Service ${s.metadata.name} port`)),
-      ]),
-      ...ofKind('PodDisruptionBudget').flatMap((p) => unknownKeys(p.spec, FIELDS.pdbSpec, `PDB ${p.metadata.name}`)),
-      ...ofKind('HorizontalPodAutoscaler').flatMap((h) => unknownKeys(h.spec, FIELDS.hpaSpec, `HPA ${h.metadata.name}`)),
-      ...ofKind('ScaledObject').flatMap((s) => [
-        ...unknownKeys(s.spec, FIELDS.scaledObjectSpec, `ScaledObject ${s.metadata.name}`),
-        ...s.spec.triggers.flatMap((t: any) =>
-          unknownKeys(t.metadata, FIELDS.prometheusTrigger, `ScaledObject ${s.metadata.name} trigger`),
-        ),
-      ]),
-    ];
-    expect(problems).toEqual([]);
+  it('match the schemas of Kubernetes and KEDA, with no field they do not know (env values as strings)', () => {
+    const problems = all
+      .filter(({ object }) => object.kind !== 'Kustomization')
+      .flatMap(({ file, object }) => schemaProblems(object).map((p) => `${file} ${object.kind}/${object.metadata.name}: ${p}`));
+    const triggerKeys = ofKind('ScaledObject').flatMap((s) =>
+      s.spec.triggers.flatMap((t: any) =>
+        Object.keys(t.metadata)
+          .filter((key) => !PROMETHEUS_TRIGGER_KEYS.includes(key))
+          .map((key) => `ScaledObject ${s.metadata.name} trigger: unknown parameter ${key}`),
+      ),
+    );
+    expect([...problems, ...triggerKeys]).toEqual([]);
+  });
+
+  it('would refuse a misspelt field, a number for a string and a missing required field (the schema check can fail)', () => {
+    const deployment = structuredClone(deploymentOf('api').d);
+    const container = deployment.spec.template.spec.containers[0];
+    container.imagePullPolicyy = 'IfNotPresent';
+    container.env = [{ name: 'API_PORT', value: 3000 }];
+    deployment.spec.template.metadata.lables = deployment.spec.template.metadata.labels;
+    delete deployment.spec.selector;
+    const problems = schemaProblems(deployment).join('\n');
+    expect(problems).toMatch(/\/spec\/template\/spec\/containers\/0\/imagePullPolicyy: a field/);
+    expect(problems).toMatch(/\/spec\/template\/metadata\/lables: a field/);
+    expect(problems).toMatch(/containers\/0\/env\/0\/value must be string/);
+    expect(problems).toMatch(/data\/spec must have required property selector/);
+    expect(schemaProblems({ ...deployment, apiVersion: 'apps/v1beta1' })).toEqual(['Deployment is served at apps/v1, not apps/v1beta1']);
   });
 
   it('run the api, the worker and the gateway from entry points that exist, selected by their own labels', () => {
@@ -297,7 +218,8 @@ describe('Kubernetes manifests (infra/k8s)', () => {
   it('raise somaxconn to the listen backlog of the api and the gateway, and run as a non-root user', () => {
     for (const [app, backlogVar] of Object.entries(BACKLOG_VARS)) {
       const { d, container } = deploymentOf(app);
-      const backlog = Number(envValue(container, backlogVar) ?? envDefault(app, backlogVar));
+      expect(appEnvRead(app), app).toContain(backlogVar);
+      const backlog = listenBacklog(app, envValue(container, backlogVar));
       const sysctl = (d.spec.template.spec.securityContext?.sysctls ?? []).find((s: any) => s.name === 'net.core.somaxconn');
       expect(Number(sysctl?.value), d.metadata.name).toBeGreaterThanOrEqual(backlog);
       expect(typeof sysctl?.value, 'sysctl values are strings').toBe('string');
@@ -310,7 +232,8 @@ describe('Kubernetes manifests (infra/k8s)', () => {
     for (const { d, container, app } of appDeployments) {
       const preStop = Number(container.lifecycle?.preStop?.exec?.command?.join(' ').match(/^sleep (\d+)$/)?.[1] ?? 0);
       const grace = d.spec.template.spec.terminationGracePeriodSeconds ?? 30;
-      expect(grace, d.metadata.name).toBeGreaterThan(preStop + graceDelayMs(app) / 1000);
+      expect(GRACE_MS[app], `apps/${app} SHUTDOWN_GRACE_MS`).toBeGreaterThan(0);
+      expect(grace, d.metadata.name).toBeGreaterThan(preStop + GRACE_MS[app]! / 1000);
     }
   });
 

@@ -1,5 +1,5 @@
 import type { Priority } from '@esh3ar/contracts';
-import type { RuntimeConfig } from '@esh3ar/config';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 
 export type Admission = { admitted: true } | { admitted: false; reason: 'watermark' | 'capacity' };
 

@@ -1,8 +1,8 @@
-import type { RuntimeConfig } from '@esh3ar/config';
 import { answerClientError } from './client-errors.ts';
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import { createApiLimitMetrics, createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -22,6 +22,7 @@ import { keyAdminRoutes } from './routes/keys-admin.ts';
 import { tenantAdminRoutes } from './routes/tenants-admin.ts';
 import { queueBoard } from './routes/queue-board.ts';
 import { operationsRoutes } from './routes/operations.ts';
+import { providerReceiptRoutes, type ReceiptSettings } from './routes/providers/receipt-routes.ts';
 import { webhookAdminRoutes } from './routes/webhooks-admin.ts';
 
 export interface AppDeps {
@@ -51,6 +52,8 @@ export interface AppDeps {
   timeouts: HttpTimeouts;
   /** QUEUE_BOARD_WRITE: the queue board's actions work; otherwise it is read-only. */
   queueBoardWrite: boolean;
+  /** Delivery receipts: each provider's secret (config.receipts); a provider without one has no routes. */
+  receipts: ReceiptSettings;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -85,6 +88,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   operationsRoutes(app, { ...deps, metrics: ingestMetrics });
+  await providerReceiptRoutes(app, { pool: deps.pool, registry: deps.registry, settings: deps.receipts });
 
   await app.register(async (v1) => {
     // First: a process under pressure refuses before looking up a key or calling Redis.

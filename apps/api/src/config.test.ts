@@ -89,3 +89,30 @@ describe('parseConfig (api)', () => {
     expect(() => parseConfig(env)).toThrow(message);
   });
 });
+
+describe('parseConfig (api): provider receipts', () => {
+  it('has no provider routes without their secrets', () => {
+    expect(parseConfig({}).receipts).toEqual({ twilio: null, meta: null });
+    expect(parseConfig({ PUBLIC_BASE_URL: 'https://api.example.com' }).receipts).toEqual({ twilio: null, meta: null });
+  });
+
+  it('reads Twilio with the public address it signs, without a trailing slash', () => {
+    const config = parseConfig({ PUBLIC_BASE_URL: 'https://api.example.com/esh3ar/', TWILIO_AUTH_TOKEN: 'tok' });
+    expect(config.receipts.twilio).toEqual({ authToken: 'tok', publicBaseUrl: 'https://api.example.com/esh3ar' });
+  });
+
+  it('reads Meta, with or without the verify token of the handshake', () => {
+    expect(parseConfig({ META_APP_SECRET: 's' }).receipts.meta).toEqual({ appSecret: 's', verifyToken: null });
+    expect(parseConfig({ META_APP_SECRET: 's', META_WA_VERIFY_TOKEN: 'v' }).receipts.meta).toEqual({ appSecret: 's', verifyToken: 'v' });
+  });
+
+  it.each([
+    [{ TWILIO_AUTH_TOKEN: 'tok' }, 'TWILIO_AUTH_TOKEN needs PUBLIC_BASE_URL'],
+    [{ PUBLIC_BASE_URL: 'api.example.com' }, 'PUBLIC_BASE_URL must be an absolute http(s) URL'],
+    [{ PUBLIC_BASE_URL: 'ftp://api.example.com' }, 'PUBLIC_BASE_URL must use http or https'],
+    [{ PUBLIC_BASE_URL: 'https://api.example.com/?x=1' }, 'no query, fragment or credentials'],
+    [{ PUBLIC_BASE_URL: 'https://user:pass@api.example.com' }, 'no query, fragment or credentials'],
+  ])('stops on %j', (env, message) => {
+    expect(() => parseConfig(env)).toThrow(message);
+  });
+});

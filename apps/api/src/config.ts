@@ -1,14 +1,5 @@
-import {
-  ConfigError,
-  deepFreeze,
-  runtimeConfigFromEnv,
-  parseCommonConfig,
-  readInt,
-  readOptionalString,
-  readPort,
-  readSwitch,
-  type Env,
-} from '@esh3ar/config';
+import { ConfigError, deepFreeze, parseCommonConfig, readInt, readOptionalString, readPort, readSwitch, type Env } from '@esh3ar/config';
+import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 import { parseTrustedProxies } from './trusted-proxies.ts';
 
 /** 32 characters: 128 bits as hex, the least `openssl rand -hex 32` (64) or any generator we document gives; a typed password is shorter. */
@@ -60,6 +51,53 @@ function readTimeouts(env: Env) {
   return timeouts;
 }
 
+/**
+ * PUBLIC_BASE_URL: the api's address as providers reach it (through the load balancer,
+ * with any path prefix the proxy strips). Twilio signs the URL it called, so the api
+ * rebuilds it as this plus the path it received. No trailing slash, query or credentials.
+ */
+function readPublicBaseUrl(env: Env): string | null {
+  const value = readOptionalString(env, 'PUBLIC_BASE_URL');
+  if (value === null) return null;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`PUBLIC_BASE_URL must be an absolute http(s) URL, got "${value}"`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new ConfigError(`PUBLIC_BASE_URL must use http or https, got "${url.protocol}"`);
+  if (url.search !== '' || url.hash !== '' || url.username !== '' || url.password !== '') {
+    throw new ConfigError('PUBLIC_BASE_URL must be a scheme, host, port and path only: no query, fragment or credentials');
+  }
+  return value.replace(/\/+$/, '');
+}
+
+/**
+ * Delivery receipts (routes/providers): a provider's routes exist only when its secret is
+ * set, so that an unconfigured provider is a 404 rather than a route nobody can pass.
+ */
+function readReceipts(env: Env) {
+  const publicBaseUrl = readPublicBaseUrl(env);
+  const twilioAuthToken = readOptionalString(env, 'TWILIO_AUTH_TOKEN');
+  const metaAppSecret = readOptionalString(env, 'META_APP_SECRET');
+  if (twilioAuthToken !== null && publicBaseUrl === null) {
+    throw new ConfigError('TWILIO_AUTH_TOKEN needs PUBLIC_BASE_URL: Twilio signs the full URL it calls, which the api must rebuild');
+  }
+  return {
+    twilio: twilioAuthToken === null || publicBaseUrl === null ? null : { authToken: twilioAuthToken, publicBaseUrl },
+    meta: metaAppSecret === null ? null : { appSecret: metaAppSecret, verifyToken: readOptionalString(env, 'META_WA_VERIFY_TOKEN') },
+  };
+}
+
+/**
+ * How long stopping may take after SIGTERM before close-with-grace exits with code 1: a
+ * request in flight ends within API_REQUEST_TIMEOUT_MS (10 s by default), its Redis writes
+ * with it. infra/ gives the container longer before SIGKILL (infra/infra.test.ts and
+ * infra/k8s.test.ts check it).
+ */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
   return deepFreeze({
@@ -87,7 +125,7 @@ export function parseConfig(env: Env) {
     // unless asked for: a click there deletes or re-runs messages.
     queueBoard: { write: readSwitch(env, 'QUEUE_BOARD_WRITE', false) },
     postgresPool: { max: readInt(env, 'API_PG_POOL_MAX', 10, 1, 1000) },
-    // Both on in every deployment; `off` exists so that bench/limiter-overhead.ts can
+    // Both on in every deployment; `off` exists so that bench/ingest/limiter-overhead.ts can
     // measure what they cost in the same run.
     admission: {
       rateLimit: readSwitch(env, 'API_RATE_LIMIT', true),
@@ -102,6 +140,7 @@ export function parseConfig(env: Env) {
       maxRssBytes: readInt(env, 'API_MAX_RSS_BYTES', 0, 0, Number.MAX_SAFE_INTEGER),
     },
     trustedProxies: parseTrustedProxies(readOptionalString(env, 'API_TRUST_PROXY')),
+    receipts: readReceipts(env),
     runtime: runtimeConfigFromEnv(env),
   });
 }

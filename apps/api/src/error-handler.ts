@@ -19,7 +19,9 @@ export function errorHandler(metrics: IngestMetrics) {
         { reason: error.message, cause: error.cause instanceof Error ? error.cause.message : error.cause },
         'request refused: a service it needs is unavailable',
       );
-    if (answer.status === 401 && !request.url.startsWith('/v1/admin/')) metrics.refused.inc({ reason: 'auth' });
+    // Not a sender's message refused: admin routes, and provider receipts (esh3ar_provider_receipts_total{result="forged"}).
+    if (answer.status === 401 && !request.url.startsWith('/v1/admin/') && !request.url.startsWith('/v1/providers/'))
+      metrics.refused.inc({ reason: 'auth' });
     // RFC 9110 §11.6.1: a 401 names its scheme. The admin routes may have set their own (Basic, for the queue board).
     if (answer.status === 401 && !reply.hasHeader('www-authenticate')) reply.header('www-authenticate', 'Bearer realm="esh3ar"');
     if (answer.retryAfterSeconds !== undefined) reply.header('retry-after', String(answer.retryAfterSeconds));

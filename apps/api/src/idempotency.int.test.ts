@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RuntimeConfig } from '@esh3ar/config';
 import type { BufferedMessage, IngestJobData } from '@esh3ar/contracts';
-import { createDatabase, createTenant, storeBatch, type RowToStore } from '@esh3ar/db';
-import { IngestEnqueuer, redisKeys, removeBuffered } from '@esh3ar/queue';
+import { createDatabase, createTenant } from '@esh3ar/db';
+import { IngestEnqueuer, redisKeys } from '@esh3ar/queue';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
@@ -11,14 +11,15 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessApp } from './in-process-app.test-kit.ts';
+import { bufferStorer } from './store-buffered.test-kit.ts';
 
 /*
  * Idempotency-Key when Redis forgets, when a request dies holding its key, and what a key
  * costs Redis: the real app in-process (inject, in-process-app.test-kit.ts) against real
- * PostgreSQL and Redis. The storing path is a worker's (storeBatch, then the ids out of the
- * buffer index), run when a test says so. Its enqueuer can stall chosen messages forever,
- * before or after Redis holds them: a request that hangs there holds its key's lease as
- * one whose process died would.
+ * PostgreSQL and Redis. The storing path is a worker's (store-buffered.test-kit.ts), run
+ * when a test says so. Its enqueuer can stall chosen messages forever, before or after
+ * Redis holds them: a request that hangs there holds its key's lease as one whose process
+ * died would.
  */
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -34,6 +35,8 @@ let enqueuer: StallingEnqueuer;
 let buffer: RuntimeConfig['buffer'] | null = null;
 /** PostgreSQL statements the app ran, by name (sql/*.sql file, else verb). */
 let statements: Map<string, number>;
+/** What a worker does with the buffered messages, one call at a time. */
+let storeBuffered: () => Promise<number>;
 
 class StallingEnqueuer extends IngestEnqueuer {
   readonly #stalls = new Map<string, { when: 'before' | 'indexed' | 'after'; reached: PromiseWithResolvers<void> }>();
@@ -90,6 +93,7 @@ beforeAll(async () => {
   });
   closers.push(() => api.close());
   ({ app, pool, redis, queue, statements } = api);
+  storeBuffered = bufferStorer(api);
 });
 
 const pendingRequests: Promise<unknown>[] = [];
@@ -115,26 +119,6 @@ function post(who: { authorization: string }, url: string, body: unknown, key: s
     payload: body as object,
     headers: { authorization: who.authorization, 'content-type': 'application/json', 'idempotency-key': key },
   });
-}
-
-let storing = Promise.resolve();
-/** What a worker does (apps/worker/src/persist): every buffered message stored by storeBatch, then out of the buffer. One at a time. */
-function storeBuffered(): Promise<void> {
-  storing = storing.then(async () => {
-    const jobs = await queue.getJobs(['waiting', 'prioritized']);
-    const rows: RowToStore[] = jobs.flatMap((job) =>
-      (job.data as IngestJobData).messages.map((m) => ({ message: m, state: { status: 'pending' as const, failureReason: null } })),
-    );
-    if (rows.length === 0) return;
-    await storeBatch(pool, rows);
-    await removeBuffered(
-      redis,
-      keys,
-      rows.map((r) => r.message.id),
-    );
-    await Promise.all(jobs.map((job) => job.remove()));
-  });
-  return storing;
 }
 
 async function storedIds(tenantId: string): Promise<string[]> {

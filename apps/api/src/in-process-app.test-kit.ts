@@ -1,9 +1,9 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createRedis, IngestEnqueuer, redisKeys, sendQueues, type RedisKeys } from '@esh3ar/queue';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
-import type { RuntimeConfig } from '@esh3ar/config';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -21,9 +21,21 @@ export interface InProcessApp {
   redis: Redis;
   /** The ingest queue the app's enqueuer adds jobs to. */
   queue: Queue;
+  keys: RedisKeys;
+  /** Its depth is re-read only when a test calls refreshDepth(), as main.ts's 200 ms timer would. */
+  enqueuer: IngestEnqueuer;
   registry: Registry;
+  /** A JSON request through inject(), answered in the shape of @esh3ar/stack's send() over HTTP. */
+  send: (apiKey: string | null, method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<JsonAnswer>;
   /** Closes the app (a last write of key usage included), then its queues, Redis and pool. */
   close(): Promise<void>;
+}
+
+export interface JsonAnswer {
+  status: number;
+  headers: Headers;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a JSON answer, read by tests as they please
+  body: any;
 }
 
 export interface InProcessOptions {
@@ -43,8 +55,9 @@ export interface InProcessOptions {
 }
 
 /**
- * The api in-process, wired as main.ts wires it (minus the runtime-config watcher), for
- * tests that need no process: inject() against real PostgreSQL and Redis.
+ * The api in-process, wired as main.ts wires it (minus the runtime-config watcher and the
+ * timer that re-reads the buffer depth), for tests that need no process: inject() against
+ * real PostgreSQL and Redis.
  */
 export async function startInProcessApp(options: InProcessOptions): Promise<InProcessApp> {
   // Event-loop delay off: a test's own work on this loop would be measured as the api's.
@@ -90,6 +103,7 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
     trustedProxies: config.trustedProxies,
     timeouts: config.http.timeouts,
     queueBoardWrite: config.queueBoard.write,
+    receipts: config.receipts,
   });
   return {
     app,
@@ -97,18 +111,60 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
     statements,
     redis: requestRedis,
     queue,
+    keys,
+    enqueuer,
     registry,
+    send: (apiKey, method, path, body, headers) => injectJson(app, apiKey, method, path, body, headers),
     async close() {
       const failures: unknown[] = [];
       const steps = [
         () => app.close(),
         () => enqueuer.close(),
         () => Promise.all([queue, ...providerQueues.values()].map((q) => q.close())),
-        () => Promise.all([bufferRedis.quit(), requestRedis.quit()]),
+        // A test may leave Redis down: QUIT needs a connection, disconnect() does not.
+        () =>
+          Promise.all(
+            [bufferRedis, requestRedis].map(async (r) => {
+              if (r.status === 'ready') await r.quit();
+              else r.disconnect();
+            }),
+          ),
         () => pool.end(),
       ];
       for (const step of steps) await step().catch((error: unknown) => failures.push(error));
       if (failures.length > 0) throw new AggregateError(failures, 'closing the in-process app failed');
     },
   };
+}
+
+/** What send() of @esh3ar/stack sends and answers (a bearer key, a JSON body, the body parsed when it is JSON), through inject(). */
+export async function injectJson(
+  app: FastifyInstance,
+  apiKey: string | null,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonAnswer> {
+  const response = await app.inject({
+    method,
+    url: path,
+    headers: {
+      ...(apiKey === null ? {} : { authorization: `Bearer ${apiKey}` }),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
+    },
+    ...(body === undefined ? {} : { payload: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  const answered = new Headers();
+  for (const [name, value] of Object.entries(response.headers)) {
+    for (const one of [value ?? []].flat()) answered.append(name, String(one));
+  }
+  let parsed: unknown = response.body;
+  try {
+    parsed = response.body === '' ? null : JSON.parse(response.body);
+  } catch {
+    // not JSON: the raw text is the body
+  }
+  return { status: response.statusCode, headers: answered, body: parsed };
 }

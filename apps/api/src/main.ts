@@ -1,6 +1,7 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import {
+  closeInOrder,
   createIngestMetrics,
   createLogger,
   createRedisDurabilityMetrics,
@@ -13,7 +14,7 @@ import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyListenOptions } from 'fastify';
 import { buildApp } from './app.ts';
-import { parseConfig } from './config.ts';
+import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 
 const config = parseConfig(process.env);
 const logger = createLogger('api', config.log.level);
@@ -89,6 +90,7 @@ const app = await buildApp({
   trustedProxies: config.trustedProxies,
   timeouts: config.http.timeouts,
   queueBoardWrite: config.queueBoard.write,
+  receipts: config.receipts,
 });
 // The depth other api processes and the workers change, read a few times a second
 // rather than once per request.
@@ -96,17 +98,26 @@ const depthTimer = setInterval(() => {
   enqueuer.refreshDepth().catch((error: Error) => logger.debug({ err: error }, 'buffer depth not refreshed'));
 }, 200).unref();
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal }, 'stopping: no new requests, finishing those in flight');
   clearInterval(depthTimer);
-  await app.close(); // waits for in-flight requests, whose messages the enqueuer is writing
-  await enqueuer.close();
-  await Promise.all(
-    [queue, ...providerQueues.values()].map((q) => q.close().catch((error: Error) => logger.warn({ err: error }, 'queue close failed'))),
-  );
-  await runtime.close();
-  await Promise.allSettled([bufferRedis.quit(), requestRedis.quit(), pool.end()]);
+  await closeInOrder(logger, [
+    // Waits for in-flight requests, whose messages the enqueuer is writing.
+    ['http server', () => app.close()],
+    ['enqueuer', () => enqueuer.close()],
+    [
+      'queues',
+      () =>
+        Promise.all(
+          [queue, ...providerQueues.values()].map((q) =>
+            q.close().catch((error: Error) => logger.warn({ err: error, queue: q.name }, 'queue close failed')),
+          ),
+        ),
+    ],
+    ['runtime config', () => runtime.close()],
+    ['redis and postgres', () => Promise.allSettled([bufferRedis.quit(), requestRedis.quit(), pool.end()])],
+  ]);
   logger.info('stopped');
 });
 

@@ -6,7 +6,7 @@ const POOL_BYTES = 4096;
 /**
  * UUIDv7 message ids, time-ordered so that "newest first" is an index scan.
  * uuid's own v7() asks the OS for 16 random bytes per id (crypto.getRandomValues):
- * 4.6% of the api's CPU under load (bench/profile-api.ts). Here the bytes come from a
+ * 4.6% of the api's CPU under load (bench/ingest/profile-api.ts). Here the bytes come from a
  * pool refilled 4 KiB at a time, and the ids stay monotonic within the process as
  * uuid's do (RFC 9562 §6.2 method 1): within one millisecond a 31-bit counter,
  * seeded from the random bytes, counts up; on overflow the time moves on by 1 ms.

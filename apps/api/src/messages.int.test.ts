@@ -1,43 +1,62 @@
-import { send, startStack, waitFor, type Stack } from '@esh3ar/stack';
+import { createDatabase, createTenant, type TenantTier, type ThrowawayDatabase } from '@esh3ar/db';
+import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
+import { bufferStorer } from './store-buffered.test-kit.ts';
 
-let stack: Stack;
-let api: string;
+/*
+ * The message routes on the real app in-process (inject, in-process-app.test-kit.ts) against
+ * real PostgreSQL and Redis. What a worker stores is stored when a test waits for it
+ * (store-buffered.test-kit.ts); until then a message is only in the buffer.
+ */
+
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = uniquePrefix('api-messages');
+let db: ThrowawayDatabase;
+let app: InProcessApp;
+let storeBuffered: () => Promise<number>;
 let key: string;
 let tenantId: string;
 
 const message = (over: Record<string, unknown> = {}) => ({ recipient: '+966501234567', content: 'Your order has shipped', ...over });
+const send = (...args: Parameters<InProcessApp['send']>) => app.send(...args);
+
+async function tenant(tier: TenantTier = 'enterprise', limits: { rpm?: number; burst?: number } = {}) {
+  const created = await createTenant(app.pool, { name: 'api-messages', tier, rpm: limits.rpm ?? null, burst: limits.burst ?? null });
+  return { tenantId: created.tenant.id, apiKey: created.apiKey };
+}
 
 async function storedCount(tenant: string): Promise<number> {
-  const { rows } = await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages WHERE tenant_id = $1', [tenant]);
+  const { rows } = await app.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages WHERE tenant_id = $1', [tenant]);
   return Number(rows[0]!.n);
 }
 
+/** The message as GET answers it once a worker has stored what the buffer holds. */
 async function waitStored(id: string, apiKey = key) {
-  return waitFor(
-    () => send(api, apiKey, 'GET', `/v1/messages/${id}`),
-    (r) => r.status === 200 && r.body.status !== 'queued',
-  );
+  await storeBuffered();
+  const r = await send(apiKey, 'GET', `/v1/messages/${id}`);
+  expect(r.status).toBe(200);
+  expect(r.body.status).not.toBe('queued');
+  return r;
 }
 
 beforeAll(async () => {
-  stack = await startStack('api-messages', { workers: 1 });
-  api = stack.api!.url;
-  ({ apiKey: key, tenantId } = await stack.tenant('enterprise'));
+  db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'api-messages');
+  app = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix });
+  storeBuffered = bufferStorer(app);
+  ({ apiKey: key, tenantId } = await tenant('enterprise'));
 });
-afterAll(async () => stack?.close());
+afterAll(async () => {
+  await app?.close();
+  await db?.drop();
+  await deletePrefix(redisUrl, prefix);
+});
 
 describe('POST /v1/messages', () => {
   it('answers 202 with a UUIDv7 id, Location and rate-limit headers, then stores the message as pending', async () => {
     const before = Date.now();
-    const r = await send(
-      api,
-      key,
-      'POST',
-      '/v1/messages',
-      message({ subject: 'Order 1234', priority: 'high', metadata: { orderId: '1234' } }),
-    );
+    const r = await send(key, 'POST', '/v1/messages', message({ subject: 'Order 1234', priority: 'high', metadata: { orderId: '1234' } }));
     expect(r.status).toBe(202);
     expect(r.body.status).toBe('queued');
     expect(r.body.id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -65,18 +84,13 @@ describe('POST /v1/messages', () => {
   });
 
   it('shows a message as queued while it is still in the buffer', async () => {
-    // Stop storage for a moment so the message stays buffered.
-    const worker = stack.workers[0]!;
-    await worker.stop('SIGTERM');
-    stack.workers.length = 0;
-    const r = await send(api, key, 'POST', '/v1/messages', message({ content: 'still buffered' }));
+    const r = await send(key, 'POST', '/v1/messages', message({ content: 'still buffered' }));
     expect(r.status).toBe(202);
-    const queued = await send(api, key, 'GET', `/v1/messages/${r.body.id}`);
+    const queued = await send(key, 'GET', `/v1/messages/${r.body.id}`);
     expect(queued.status).toBe(200);
     expect(queued.body).toMatchObject({ id: r.body.id, status: 'queued', content: 'still buffered' });
-    const other = await stack.tenant();
-    expect((await send(api, other.apiKey, 'GET', `/v1/messages/${r.body.id}`)).status).toBe(404);
-    await stack.startWorker();
+    const other = await tenant();
+    expect((await send(other.apiKey, 'GET', `/v1/messages/${r.body.id}`)).status).toBe(404);
     expect((await waitStored(r.body.id)).body.status).toBe('pending');
   });
 });
@@ -109,7 +123,7 @@ describe('content fidelity', () => {
           { minLength: 1, maxLength: 20 },
         ),
         async (items) => {
-          const r = await send(api, key, 'POST', '/v1/messages/batch', { messages: items.map((i) => message(i)) });
+          const r = await send(key, 'POST', '/v1/messages/batch', { messages: items.map((i) => message(i)) });
           expect(r.status).toBe(202);
           expect(r.body.accepted).toBe(items.length);
           sent += items.length;
@@ -122,14 +136,14 @@ describe('content fidelity', () => {
       ),
       { numRuns: 15 },
     );
-    const { rows } = await stack.pool.query<{ n: string }>('SELECT count(DISTINCT id) AS n FROM messages WHERE tenant_id = $1', [tenantId]);
+    const { rows } = await app.pool.query<{ n: string }>('SELECT count(DISTINCT id) AS n FROM messages WHERE tenant_id = $1', [tenantId]);
     expect(Number(rows[0]!.n)).toBeGreaterThanOrEqual(sent);
   });
 
   it.each(Object.entries(samples))('stores and returns %s byte-exact', async (_name, content) => {
     const subject = 's\t\\'.repeat(66) + 'ab';
     expect(subject.length).toBe(200);
-    const r = await send(api, key, 'POST', '/v1/messages', message({ content, subject, metadata: { k: content.slice(0, 1000) } }));
+    const r = await send(key, 'POST', '/v1/messages', message({ content, subject, metadata: { k: content.slice(0, 1000) } }));
     expect(r.status).toBe(202);
     const stored = await waitStored(r.body.id);
     expect(stored.body.content).toBe(content);
@@ -141,18 +155,18 @@ describe('content fidelity', () => {
 describe('errors', () => {
   it('401 UNAUTHENTICATED without a key or with a wrong one', async () => {
     for (const k of [null, 'esh_not-a-real-key']) {
-      const r = await send(api, k, 'POST', '/v1/messages', message());
+      const r = await send(k, 'POST', '/v1/messages', message());
       expect(r.status).toBe(401);
       expect(r.body).toEqual({
         error: { code: 'UNAUTHENTICATED', message: expect.any(String), details: [], requestId: r.headers.get('x-request-id') },
       });
     }
-    expect((await send(api, 'bad', 'GET', '/v1/messages')).status).toBe(401);
+    expect((await send('bad', 'GET', '/v1/messages')).status).toBe(401);
   });
 
   it('400 INVALID_JSON for a body that is not JSON', async () => {
     for (const body of ['{"recipient": ', 'not json', '']) {
-      const r = await send(api, key, 'POST', '/v1/messages', body, { 'content-type': 'application/json' });
+      const r = await send(key, 'POST', '/v1/messages', body, { 'content-type': 'application/json' });
       expect(r.status).toBe(400);
       expect(r.body.error.code).toBe('INVALID_JSON');
     }
@@ -179,7 +193,7 @@ describe('errors', () => {
     ['an unknown field', message({ sender: 'me' }), '/sender'],
     ['an array body', [message()], '/'],
   ])('400 VALIDATION_FAILED for %s', async (_name, body, path) => {
-    const r = await send(api, key, 'POST', '/v1/messages', body);
+    const r = await send(key, 'POST', '/v1/messages', body);
     expect(r.status).toBe(400);
     expect(r.body.error.code).toBe('VALIDATION_FAILED');
     expect(r.body.error.message).toEqual(expect.any(String));
@@ -188,50 +202,50 @@ describe('errors', () => {
   });
 
   it('413 PAYLOAD_TOO_LARGE over 64 KiB for one message and 1 MiB for a batch', async () => {
-    const single = await send(api, key, 'POST', '/v1/messages', message({ content: 'x'.repeat(70 * 1024) }));
+    const single = await send(key, 'POST', '/v1/messages', message({ content: 'x'.repeat(70 * 1024) }));
     expect(single.status).toBe(413);
     expect(single.body.error.code).toBe('PAYLOAD_TOO_LARGE');
     const big = { messages: Array.from({ length: 300 }, () => message({ content: 'x'.repeat(4000) })) };
-    const batch = await send(api, key, 'POST', '/v1/messages/batch', big);
+    const batch = await send(key, 'POST', '/v1/messages/batch', big);
     expect(batch.status).toBe(413);
     expect(batch.body.error.code).toBe('PAYLOAD_TOO_LARGE');
   });
 
   it('415 UNSUPPORTED_MEDIA_TYPE for anything but application/json', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const r = await send(api, key, 'POST', '/v1/messages', JSON.stringify(message()), { 'content-type': type });
+      const r = await send(key, 'POST', '/v1/messages', JSON.stringify(message()), { 'content-type': type });
       expect(r.status).toBe(415);
       expect(r.body.error.code).toBe('UNSUPPORTED_MEDIA_TYPE');
     }
   });
 
   it('404 NOT_FOUND for an unknown id, a malformed id, and another tenant’s id', async () => {
-    const mine = await send(api, key, 'POST', '/v1/messages', message());
+    const mine = await send(key, 'POST', '/v1/messages', message());
     await waitStored(mine.body.id);
-    const other = await stack.tenant();
+    const other = await tenant();
     for (const [k, id] of [
       [key, '01937a6e-0000-7000-8000-000000000000'],
       [key, 'not-an-id'],
       [other.apiKey, mine.body.id],
     ] as const) {
-      const r = await send(api, k, 'GET', `/v1/messages/${id}`);
+      const r = await send(k, 'GET', `/v1/messages/${id}`);
       expect(r.status).toBe(404);
       expect(r.body.error.code).toBe('NOT_FOUND');
     }
   });
 
   it('stores nothing for any rejected request', async () => {
-    const t = await stack.tenant('enterprise');
+    const t = await tenant('enterprise');
     const rejected = [
-      await send(api, t.apiKey, 'POST', '/v1/messages', message({ content: '' })),
-      await send(api, t.apiKey, 'POST', '/v1/messages', 'nope', { 'content-type': 'application/json' }),
-      await send(api, t.apiKey, 'POST', '/v1/messages', JSON.stringify(message()), { 'content-type': 'text/plain' }),
-      await send(api, t.apiKey, 'POST', '/v1/messages', message({ content: 'x'.repeat(70 * 1024) })),
-      await send(api, t.apiKey, 'POST', '/v1/messages/batch', { messages: [] }),
+      await send(t.apiKey, 'POST', '/v1/messages', message({ content: '' })),
+      await send(t.apiKey, 'POST', '/v1/messages', 'nope', { 'content-type': 'application/json' }),
+      await send(t.apiKey, 'POST', '/v1/messages', JSON.stringify(message()), { 'content-type': 'text/plain' }),
+      await send(t.apiKey, 'POST', '/v1/messages', message({ content: 'x'.repeat(70 * 1024) })),
+      await send(t.apiKey, 'POST', '/v1/messages/batch', { messages: [] }),
     ];
     expect(rejected.map((r) => r.status)).toEqual([400, 400, 415, 413, 400]);
     // A message accepted after them is stored; by then anything the rejected ones left would be too.
-    const ok = await send(api, t.apiKey, 'POST', '/v1/messages', message());
+    const ok = await send(t.apiKey, 'POST', '/v1/messages', message());
     await waitStored(ok.body.id, t.apiKey);
     expect(await storedCount(t.tenantId)).toBe(1);
   });
@@ -239,7 +253,7 @@ describe('errors', () => {
 
 describe('POST /v1/messages/batch', () => {
   it('accepts the valid messages and reports each rejected one by index', async () => {
-    const r = await send(api, key, 'POST', '/v1/messages/batch', {
+    const r = await send(key, 'POST', '/v1/messages/batch', {
       messages: [message({ content: 'one' }), message({ recipient: 'nope' }), message({ content: 'three', priority: 'critical' })],
     });
     expect(r.status).toBe(202);
@@ -254,7 +268,7 @@ describe('POST /v1/messages/batch', () => {
 
   it('400 for an envelope that is not { messages: [1..1000] }', async () => {
     for (const body of [{}, { messages: [] }, { messages: 'x' }, { messages: Array.from({ length: 1001 }, () => ({})) }]) {
-      const r = await send(api, key, 'POST', '/v1/messages/batch', body);
+      const r = await send(key, 'POST', '/v1/messages/batch', body);
       expect(r.status).toBe(400);
       expect(r.body.error.code).toBe('VALIDATION_FAILED');
     }
@@ -263,10 +277,10 @@ describe('POST /v1/messages/batch', () => {
 
 describe('Idempotency-Key', () => {
   it('replays the first answer for the same key and body, and stores once', async () => {
-    const t = await stack.tenant();
+    const t = await tenant();
     const headers = { 'idempotency-key': 'order-1234-shipped' };
-    const first = await send(api, t.apiKey, 'POST', '/v1/messages', message(), headers);
-    const again = await send(api, t.apiKey, 'POST', '/v1/messages', message(), headers);
+    const first = await send(t.apiKey, 'POST', '/v1/messages', message(), headers);
+    const again = await send(t.apiKey, 'POST', '/v1/messages', message(), headers);
     expect(first.status).toBe(202);
     expect(again.status).toBe(202);
     expect(again.body.id).toBe(first.body.id);
@@ -274,31 +288,31 @@ describe('Idempotency-Key', () => {
     expect(first.headers.get('idempotent-replayed')).toBeNull();
     expect(again.headers.get('location')).toBe(`/v1/messages/${first.body.id}`);
     await waitStored(first.body.id, t.apiKey);
-    const followUp = await send(api, t.apiKey, 'POST', '/v1/messages', message({ content: 'later' }));
+    const followUp = await send(t.apiKey, 'POST', '/v1/messages', message({ content: 'later' }));
     await waitStored(followUp.body.id, t.apiKey);
     expect(await storedCount(t.tenantId)).toBe(2);
   });
 
   it('422 IDEMPOTENCY_KEY_REUSED for the same key with another body', async () => {
     const headers = { 'idempotency-key': 'reused-key' };
-    expect((await send(api, key, 'POST', '/v1/messages', message(), headers)).status).toBe(202);
-    const r = await send(api, key, 'POST', '/v1/messages', message({ content: 'different' }), headers);
+    expect((await send(key, 'POST', '/v1/messages', message(), headers)).status).toBe(202);
+    const r = await send(key, 'POST', '/v1/messages', message({ content: 'different' }), headers);
     expect(r.status).toBe(422);
     expect(r.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
   });
 
   it('keys are per tenant, and concurrent repeats get one id', async () => {
-    const a = await stack.tenant();
-    const b = await stack.tenant();
+    const a = await tenant();
+    const b = await tenant();
     const headers = { 'idempotency-key': 'shared-name' };
     const [ra, rb] = await Promise.all([
-      send(api, a.apiKey, 'POST', '/v1/messages', message(), headers),
-      send(api, b.apiKey, 'POST', '/v1/messages', message(), headers),
+      send(a.apiKey, 'POST', '/v1/messages', message(), headers),
+      send(b.apiKey, 'POST', '/v1/messages', message(), headers),
     ]);
     expect(ra.body.id).not.toBe(rb.body.id);
     const burst = await Promise.all(
       Array.from({ length: 10 }, () =>
-        send(api, a.apiKey, 'POST', '/v1/messages', message({ content: 'c' }), { 'idempotency-key': 'concurrent' }),
+        send(a.apiKey, 'POST', '/v1/messages', message({ content: 'c' }), { 'idempotency-key': 'concurrent' }),
       ),
     );
     expect(new Set(burst.map((r) => r.body.id)).size).toBe(1);
@@ -308,13 +322,13 @@ describe('Idempotency-Key', () => {
 
 describe('rate limits', () => {
   it('429 RATE_LIMITED with Retry-After once a tenant’s own limit is used, counting each batch message', async () => {
-    const t = await stack.tenant('basic', { rpm: 5, burst: 5 });
-    const batch = await send(api, t.apiKey, 'POST', '/v1/messages/batch', { messages: [message(), message(), message()] });
+    const t = await tenant('basic', { rpm: 5, burst: 5 });
+    const batch = await send(t.apiKey, 'POST', '/v1/messages/batch', { messages: [message(), message(), message()] });
     expect(batch.status).toBe(202);
     expect(Number(batch.headers.get('x-ratelimit-remaining'))).toBe(2);
-    expect((await send(api, t.apiKey, 'POST', '/v1/messages', message())).status).toBe(202);
-    expect((await send(api, t.apiKey, 'POST', '/v1/messages', message())).status).toBe(202);
-    const over = await send(api, t.apiKey, 'POST', '/v1/messages', message());
+    expect((await send(t.apiKey, 'POST', '/v1/messages', message())).status).toBe(202);
+    expect((await send(t.apiKey, 'POST', '/v1/messages', message())).status).toBe(202);
+    const over = await send(t.apiKey, 'POST', '/v1/messages', message());
     expect(over.status).toBe(429);
     expect(over.body.error.code).toBe('RATE_LIMITED');
     const retryAfter = Number(over.headers.get('retry-after'));
@@ -322,30 +336,28 @@ describe('rate limits', () => {
     expect(retryAfter).toBeLessThanOrEqual(60);
     expect(over.headers.get('x-ratelimit-remaining')).toBe('0');
     // Another tenant is not affected.
-    expect((await send(api, key, 'POST', '/v1/messages', message())).status).toBe(202);
+    expect((await send(key, 'POST', '/v1/messages', message())).status).toBe(202);
   });
 });
 
 describe('GET /v1/messages', () => {
   it('pages newest first with a cursor, never repeating or skipping, and only the tenant’s own', async () => {
-    const t = await stack.tenant();
-    const other = await stack.tenant();
-    await send(api, other.apiKey, 'POST', '/v1/messages', message({ content: 'not yours' }));
+    const t = await tenant();
+    const other = await tenant();
+    await send(other.apiKey, 'POST', '/v1/messages', message({ content: 'not yours' }));
     const ids: string[] = [];
     for (let i = 0; i < 23; i++) {
-      const r = await send(api, t.apiKey, 'POST', '/v1/messages', message({ content: `m${i}`, priority: i % 2 ? 'low' : 'high' }));
+      const r = await send(t.apiKey, 'POST', '/v1/messages', message({ content: `m${i}`, priority: i % 2 ? 'low' : 'high' }));
       ids.push(r.body.id);
     }
-    await waitFor(
-      () => storedCount(t.tenantId),
-      (n) => n === 23,
-    );
+    await storeBuffered();
+    expect(await storedCount(t.tenantId)).toBe(23);
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
       const query: string = cursor ? `?limit=5&cursor=${cursor}` : '?limit=5';
-      const page = await send(api, t.apiKey, 'GET', `/v1/messages${query}`);
+      const page = await send(t.apiKey, 'GET', `/v1/messages${query}`);
       expect(page.status).toBe(200);
       expect(page.body.items.length).toBeLessThanOrEqual(5);
       seen.push(...page.body.items.map((m: { id: string }) => m.id));
@@ -354,14 +366,14 @@ describe('GET /v1/messages', () => {
     } while (cursor);
     expect(pages).toBe(5);
     expect(seen).toEqual([...ids].reverse());
-    const pending = await send(api, t.apiKey, 'GET', '/v1/messages?status=pending&limit=1000');
+    const pending = await send(t.apiKey, 'GET', '/v1/messages?status=pending&limit=1000');
     expect(pending.body.items).toHaveLength(23);
-    expect((await send(api, t.apiKey, 'GET', '/v1/messages?status=delivered')).body).toEqual({ items: [], nextCursor: null });
+    expect((await send(t.apiKey, 'GET', '/v1/messages?status=delivered')).body).toEqual({ items: [], nextCursor: null });
   });
 
   it('400 for a bad limit, status or cursor', async () => {
     for (const q of ['limit=0', 'limit=1001', 'limit=abc', 'status=lost', 'cursor=%%%']) {
-      const r = await send(api, key, 'GET', `/v1/messages?${q}`);
+      const r = await send(key, 'GET', `/v1/messages?${q}`);
       expect(r.status, q).toBe(400);
       expect(r.body.error.code).toBe('VALIDATION_FAILED');
     }
@@ -370,12 +382,12 @@ describe('GET /v1/messages', () => {
 
 describe('operations', () => {
   it('serves /health/live, /health/ready with the buffer, and Prometheus /metrics', async () => {
-    expect((await send(api, null, 'GET', '/health/live')).status).toBe(200);
-    const ready = await send(api, null, 'GET', '/health/ready');
+    expect((await send(null, 'GET', '/health/live')).status).toBe(200);
+    const ready = await send(null, 'GET', '/health/ready');
     expect(ready.status).toBe(200);
     expect(ready.body).toMatchObject({ status: 'ok', checks: { redis: 'ok', postgres: 'ok', buffer: { capacity: 50_000 } } });
     expect(ready.body.checks.buffer.depth).toBeGreaterThanOrEqual(0);
-    const metrics = await fetch(`${api}/metrics`).then((r) => r.text());
+    const metrics = (await send(null, 'GET', '/metrics')).body;
     expect(metrics).toMatch(/^esh3ar_messages_accepted_total\{priority="normal",service="api"\} [1-9]/m);
     expect(metrics).toMatch(/^esh3ar_http_request_duration_seconds_bucket\{/m);
     expect(metrics).toMatch(/^esh3ar_nodejs_eventloop_lag_seconds/m);

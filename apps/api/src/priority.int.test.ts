@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { JOB_PRIORITY, PRIORITIES, type Priority } from '@esh3ar/contracts';
 import { ingestJobOptions } from '@esh3ar/queue';
-import { deletePrefix, send, startStack, uniquePrefix, waitFor, type Stack } from '@esh3ar/stack';
+import { deletePrefix, startStack, uniquePrefix, waitFor, type Stack } from '@esh3ar/stack';
 import { Queue, Worker, type Job } from 'bullmq';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -83,9 +84,13 @@ describe('BullMQ priorities as the ingest jobs use them (real Redis)', () => {
 });
 
 describe('a critical message overtakes a backlog of 5,000 low ones', () => {
+  // The worker is what is checked here, so it runs as the real process; the api that fills its queue runs in-process.
   let stack: Stack;
+  let api: InProcessApp;
   beforeAll(async () => {
-    stack = await startStack('priority-backlog', { env: { BUFFER_CAPACITY: '100000' } });
+    const env = { BUFFER_CAPACITY: '100000' };
+    stack = await startStack('priority-backlog', { api: false, env });
+    api = await startInProcessApp({ databaseUrl: stack.db.url, redisUrl: stack.env.REDIS_URL!, prefix: stack.prefix, env });
     // The test's own database: record, at the instant the critical row is inserted, how
     // many low rows are there. A BEFORE trigger sees the rows its statement inserted
     // earlier (an AFTER one would run once the whole batch is in).
@@ -99,10 +104,13 @@ describe('a critical message overtakes a backlog of 5,000 low ones', () => {
       CREATE TRIGGER note_critical BEFORE INSERT ON messages FOR EACH ROW WHEN (NEW.priority = 3) EXECUTE FUNCTION note_critical();
     `);
   });
-  afterAll(async () => stack?.close());
+  afterAll(async () => {
+    await api?.close();
+    await stack?.close();
+  });
 
   it('is stored (pending) before the backlog drains', async () => {
-    const api = stack.api!.url;
+    const send = api.send;
     const { apiKey, tenantId } = await stack.tenant('enterprise', { rpm: 1_000_000, burst: 1_000_000 });
     for (let b = 0; b < 5; b++) {
       const messages = Array.from({ length: 1000 }, (_, i) => ({
@@ -110,16 +118,16 @@ describe('a critical message overtakes a backlog of 5,000 low ones', () => {
         content: `low ${b * 1000 + i}`,
         priority: 'low',
       }));
-      const r = await send(api, apiKey, 'POST', '/v1/messages/batch', { messages });
+      const r = await send(apiKey, 'POST', '/v1/messages/batch', { messages });
       expect(r.body.accepted).toBe(1000);
     }
-    const critical = await send(api, apiKey, 'POST', '/v1/messages', {
+    const critical = await send(apiKey, 'POST', '/v1/messages', {
       recipient: '+966501234567',
       content: 'your one-time code',
       priority: 'critical',
     });
     expect(critical.status).toBe(202);
-    expect((await send(api, null, 'GET', '/health/ready')).body.checks.buffer.depth).toBe(5001);
+    expect((await send(null, 'GET', '/health/ready')).body.checks.buffer.depth).toBe(5001);
 
     await stack.startWorker();
     const seen = await waitFor(
@@ -128,7 +136,7 @@ describe('a critical message overtakes a backlog of 5,000 low ones', () => {
     );
     const lowWhenCriticalStored = Number(seen.rows[0]!.low_rows);
     expect(lowWhenCriticalStored).toBeLessThan(5000);
-    expect((await send(api, apiKey, 'GET', `/v1/messages/${critical.body.id}`)).body.status).toBe('pending');
+    expect((await send(apiKey, 'GET', `/v1/messages/${critical.body.id}`)).body.status).toBe('pending');
 
     const { rows } = await waitFor(
       () => stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages WHERE tenant_id = $1 AND priority = 0', [tenantId]),

@@ -1,7 +1,9 @@
+import { createDatabase, createTenant, type TenantTier, type ThrowawayDatabase } from '@esh3ar/db';
 import { send, startApp, startStack, uniquePrefix, deletePrefix, type AppProcess, type Stack } from '@esh3ar/stack';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
 import { defineSlidingWindow, slidingWindow, slidingWindowBatch } from './rate-limit.ts';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -162,23 +164,35 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
 });
 
 describe('rate limits over HTTP', () => {
-  let stack: Stack;
-  let second: AppProcess;
+  const prefix = uniquePrefix('rate-limit');
+  let db: ThrowawayDatabase;
+  let api: InProcessApp;
   beforeAll(async () => {
-    stack = await startStack('rate-limit');
-    second = await startApp('api', stack.env);
+    db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'rate-limit');
+    api = await startInProcessApp({ databaseUrl: db.url, redisUrl, prefix });
   });
   afterAll(async () => {
-    await second?.stop('SIGKILL');
-    await stack?.close();
+    await api?.close();
+    await db?.drop();
+    await deletePrefix(redisUrl, prefix);
   });
 
+  const request = (...args: Parameters<InProcessApp['send']>) => api.send(...args);
+  async function tenant(tier: TenantTier = 'enterprise', limits: { rpm?: number; burst?: number } = {}) {
+    const { tenant: t, apiKey } = await createTenant(api.pool, {
+      name: 'rate-limit',
+      tier,
+      rpm: limits.rpm ?? null,
+      burst: limits.burst ?? null,
+    });
+    return { tenantId: t.id, apiKey };
+  }
+
   it('429 RATE_LIMITED carries Retry-After: the seconds until enough admissions leave the window', async () => {
-    const api = stack.api!.url;
-    const { apiKey } = await stack.tenant('basic', { rpm: 3, burst: 3 });
+    const { apiKey } = await tenant('basic', { rpm: 3, burst: 3 });
     const first = Date.now();
-    for (let i = 0; i < 3; i++) expect((await send(api, apiKey, 'POST', '/v1/messages', message(i))).status).toBe(202);
-    const refused = await send(api, apiKey, 'POST', '/v1/messages', message(3));
+    for (let i = 0; i < 3; i++) expect((await request(apiKey, 'POST', '/v1/messages', message(i))).status).toBe(202);
+    const refused = await request(apiKey, 'POST', '/v1/messages', message(3));
     const elapsedSeconds = (Date.now() - first) / 1000;
     expect(refused.status).toBe(429);
     expect(refused.body.error.code).toBe('RATE_LIMITED');
@@ -189,22 +203,61 @@ describe('rate limits over HTTP', () => {
   });
 
   it('the burst cap answers with the time until the second frees up, and a batch counts each message', async () => {
-    const api = stack.api!.url;
-    const burst = await stack.tenant('basic', { rpm: 100, burst: 2 });
-    for (let i = 0; i < 2; i++) expect((await send(api, burst.apiKey, 'POST', '/v1/messages', message(i))).status).toBe(202);
-    const refused = await send(api, burst.apiKey, 'POST', '/v1/messages', message(2));
+    const burst = await tenant('basic', { rpm: 100, burst: 2 });
+    for (let i = 0; i < 2; i++) expect((await request(burst.apiKey, 'POST', '/v1/messages', message(i))).status).toBe(202);
+    const refused = await request(burst.apiKey, 'POST', '/v1/messages', message(2));
     expect(refused.status).toBe(429);
     expect(refused.headers.get('retry-after')).toBe('1');
 
-    const batches = await stack.tenant('basic', { rpm: 10, burst: 10 });
+    const batches = await tenant('basic', { rpm: 10, burst: 10 });
     const batch = (n: number) =>
-      send(api, batches.apiKey, 'POST', '/v1/messages/batch', { messages: Array.from({ length: n }, (_, i) => message(i)) });
+      request(batches.apiKey, 'POST', '/v1/messages/batch', { messages: Array.from({ length: n }, (_, i) => message(i)) });
     expect((await batch(8)).body.accepted).toBe(8);
     const over = await batch(3);
     expect(over.status).toBe(429);
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThanOrEqual(58);
     expect((await batch(2)).body.accepted).toBe(2);
     expect((await batch(1)).status).toBe(429);
+  });
+
+  it('each tier has its limits, and a tenant’s own --rpm/--burst win over its tier’s', async () => {
+    for (const [tier, rpm] of [
+      ['basic', 100],
+      ['premium', 1000],
+      ['enterprise', 10_000],
+    ] as const) {
+      const { apiKey } = await tenant(tier);
+      const r = await request(apiKey, 'POST', '/v1/messages', message());
+      expect(r.status).toBe(202);
+      expect(Number(r.headers.get('x-ratelimit-limit'))).toBe(rpm);
+      expect(Number(r.headers.get('x-ratelimit-remaining'))).toBe(rpm - 1);
+    }
+    // basic: 20 a second.
+    const basic = await tenant('basic');
+    const started = performance.now();
+    const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => request(basic.apiKey, 'POST', '/v1/messages', message(i))));
+    const admitted = answers.filter((a) => a.status === 202).length;
+    // Within one second exactly 20; a machine so slow that the 25 took longer may admit more.
+    if (performance.now() - started < 1000) expect(admitted).toBe(20);
+    else expect(admitted).toBeGreaterThanOrEqual(20);
+
+    const own = await tenant('enterprise', { rpm: 7, burst: 7 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 9; i++) statuses.push((await request(own.apiKey, 'POST', '/v1/messages', message(i))).status);
+    expect(statuses).toEqual([...Array<number>(7).fill(202), 429, 429]);
+  });
+});
+
+describe('rate limits across api processes', () => {
+  let stack: Stack;
+  let second: AppProcess;
+  beforeAll(async () => {
+    stack = await startStack('rate-limit');
+    second = await startApp('api', stack.env);
+  });
+  afterAll(async () => {
+    await second?.stop('SIGKILL');
+    await stack?.close();
   });
 
   it('two api processes share one budget per tenant', async () => {
@@ -222,33 +275,5 @@ describe('rate limits over HTTP', () => {
       Array.from({ length: 40 }, (_, i) => send(i % 2 ? second.url : stack.api!.url, other.apiKey, 'POST', '/v1/messages', message(i))),
     );
     expect(answers.filter((a) => a.status === 202)).toHaveLength(15);
-  });
-
-  it('each tier has its limits, and a tenant’s own --rpm/--burst win over its tier’s', async () => {
-    const api = stack.api!.url;
-    for (const [tier, rpm] of [
-      ['basic', 100],
-      ['premium', 1000],
-      ['enterprise', 10_000],
-    ] as const) {
-      const { apiKey } = await stack.tenant(tier);
-      const r = await send(api, apiKey, 'POST', '/v1/messages', message());
-      expect(r.status).toBe(202);
-      expect(Number(r.headers.get('x-ratelimit-limit'))).toBe(rpm);
-      expect(Number(r.headers.get('x-ratelimit-remaining'))).toBe(rpm - 1);
-    }
-    // basic: 20 a second.
-    const basic = await stack.tenant('basic');
-    const started = performance.now();
-    const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => send(api, basic.apiKey, 'POST', '/v1/messages', message(i))));
-    const admitted = answers.filter((a) => a.status === 202).length;
-    // Within one second exactly 20; a machine so slow that the 25 took longer may admit more.
-    if (performance.now() - started < 1000) expect(admitted).toBe(20);
-    else expect(admitted).toBeGreaterThanOrEqual(20);
-
-    const own = await stack.tenant('enterprise', { rpm: 7, burst: 7 });
-    const statuses: number[] = [];
-    for (let i = 0; i < 9; i++) statuses.push((await send(api, own.apiKey, 'POST', '/v1/messages', message(i))).status);
-    expect(statuses).toEqual([...Array<number>(7).fill(202), 429, 429]);
   });
 });

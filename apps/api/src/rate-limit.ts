@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import type { RuntimeConfig } from '@esh3ar/config';
 import type { Tenant } from '@esh3ar/db';
 import type { ApiLimitMetrics, IngestMetrics } from '@esh3ar/observability';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRouteHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import { apiError, unavailable } from './errors.ts';

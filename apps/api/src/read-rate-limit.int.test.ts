@@ -1,5 +1,5 @@
-import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/config';
 import { createDatabase, createTenant } from '@esh3ar/db';
+import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/runtime';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

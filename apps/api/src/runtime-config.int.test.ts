@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/config';
+import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/runtime';
 import { send, startStack, type AppProcess, type Stack } from '@esh3ar/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { TIERS } from '@esh3ar/config';
 import { createPool, createTenant, migrate, type TenantTier } from '@esh3ar/db';
+import { TIERS } from '@esh3ar/runtime';
 import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
 

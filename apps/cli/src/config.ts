@@ -1,4 +1,5 @@
-import { deepFreeze, parseCommonConfig, readOptionalString, runtimeConfigFromEnv, type Env } from '@esh3ar/config';
+import { deepFreeze, parseCommonConfig, readOptionalString, type Env } from '@esh3ar/config';
+import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 
 export function parseConfig(env: Env) {
   return deepFreeze({

@@ -1,5 +1,5 @@
 import { userInfo } from 'node:os';
-import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/config';
+import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/runtime';
 import { createDatabase, deletePrefix, runCli, uniquePrefix, type ThrowawayDatabase } from '@esh3ar/stack';
 import { createRedis } from '@esh3ar/queue';
 import pg from 'pg';

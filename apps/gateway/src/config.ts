@@ -1,13 +1,5 @@
-import {
-  ConfigError,
-  deepFreeze,
-  parseCommonConfig,
-  readInt,
-  readOptionalString,
-  readPort,
-  runtimeConfigFromEnv,
-  type Env,
-} from '@esh3ar/config';
+import { ConfigError, deepFreeze, parseCommonConfig, readInt, readOptionalString, readPort, type Env } from '@esh3ar/config';
+import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 
 /** HS256 with a shorter secret can be brute-forced offline from one token; 32 characters is 256 bits of hex or base64. */
 export const DEVICE_TOKEN_SECRET_MIN_CHARS = 32;
@@ -88,6 +80,13 @@ function parseTokenIssuers(text: string | null): TokenIssuer[] {
   });
 }
 
+/**
+ * How long stopping may take after SIGTERM before close-with-grace exits with code 1:
+ * device sockets closed with 1001 and pending acks flushed. infra/ gives the container
+ * longer before SIGKILL (infra/infra.test.ts and infra/k8s.test.ts check it).
+ */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
   const issuers = parseTokenIssuers(readOptionalString(env, 'GATEWAY_TOKEN_ISSUERS'));
@@ -114,7 +113,7 @@ export function parseConfig(env: Env) {
       jwksCooldownMs: readInt(env, 'GATEWAY_JWKS_COOLDOWN_MS', 30_000, 0, 3_600_000),
     },
     connections: {
-      // 40,000 × 13.3 KiB (the most RSS a connected device took, bench/gateway-memory.ts)
+      // 40,000 × 13.3 KiB (the most RSS a connected device took, bench/gateway/memory.ts)
       // = 520 MiB, plus ~150 MiB the gateway holds before any device connects and ≤ 40 MiB
       // of pending status writes: ~710 MiB of the pod's 1 GiB limit (infra/k8s/gateway.yaml),
       // leaving ~300 MiB for the unread buffers of slow readers (≤ 1 MiB each, below).

@@ -37,7 +37,7 @@ export interface InFlight {
 /**
  * Everything this gateway holds for one phone: its connections and what awaits an ack.
  * The collections here and in Connection exist only while they hold something: most
- * connections sit idle, and an empty Set or Map costs ~0.1 KiB (bench/gateway-memory.ts).
+ * connections sit idle, and an empty Set or Map costs ~0.1 KiB (bench/gateway/memory.ts).
  */
 export interface PhoneState {
   connections: Set<ConnectionState>;

@@ -1,5 +1,5 @@
 import type { DeliveryItem } from '@esh3ar/contracts';
-import { gatewayChannel, pruneOwnPresence } from '@esh3ar/queue';
+import { gatewayChannel, pruneOwnPresence } from '@esh3ar/queue/presence';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DeviceHub } from './device-hub.ts';

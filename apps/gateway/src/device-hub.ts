@@ -8,6 +8,7 @@ import { takeBadFrame } from './frame-budget.ts';
 import { Pushes } from './pushes.ts';
 import { Replays } from './replays.ts';
 import { SlowReaders } from './slow-readers.ts';
+import { readAgain, stopReading } from './back-pressure.ts';
 import type { StatusWriter } from './status-writer.ts';
 
 export type { Connection } from './connection.ts';
@@ -30,15 +31,8 @@ export interface HubDeps {
  * of what was not acknowledged within gateway.ackTimeoutMs (pushes.ts; at-least-once,
  * the app de-duplicates by id), devices that do not read (slow-readers.ts). The one
  * owner of the connections' state: other modules read a `Connection` and call the
- * methods here to change it.
- *
- * Back-pressure: while the status writer is full (PostgreSQL not taking the writes, or
- * slower than the acks), no device socket is read and nothing is pushed. Unread acks
- * wait in the sockets (TCP flow control holds them on the device), so that none taken
- * is ever dropped and the writer holds at most its cap plus what ws had already read;
- * not pushing means no message is shown whose ack could not be recorded, and no new
- * acks are asked for. What was not pushed is stored in PostgreSQL: those connections
- * replay once the writer drains.
+ * methods here to change it. While the status writer is full, no device socket is read
+ * and nothing is pushed (back-pressure.ts).
  */
 export class DeviceHub {
   readonly #phones = new Map<string, PhoneState>();
@@ -239,28 +233,15 @@ export class DeviceHub {
   /** The status writer is full: stop reading device sockets and pushing until it drains. */
   #stall(): void {
     this.#stalled = true;
-    this.#deps.metrics.backPressure.set(1);
-    const connections = this.connections();
-    for (const c of connections) c.socket.pause();
-    this.#deps.logger.warn(
-      { pendingStatuses: this.#deps.status.pending, connections: connections.length },
-      'status writes at their cap: device sockets not read and nothing pushed until they drain',
-    );
+    stopReading(this.connections(), this.#deps);
   }
 
   #unstall(): void {
     this.#stalled = false;
-    this.#deps.metrics.backPressure.set(0);
     const connections = this.connections();
-    for (const c of connections) {
-      // Its pong, if any, waited unread behind the pause: not a dead peer.
-      this.ponged(c);
-      c.socket.resume();
-    }
-    this.#deps.logger.info(
-      { pendingStatuses: this.#deps.status.pending, connections: connections.length },
-      'status writes drained: reading device sockets and pushing again',
-    );
+    // Their pongs, if any, waited unread behind the pause: not dead peers.
+    for (const c of connections) this.ponged(c);
+    readAgain(connections, this.#deps);
     void this.#replays.retryOwed();
   }
 }

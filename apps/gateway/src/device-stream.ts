@@ -3,7 +3,7 @@ import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import { errorBody, type FrameErrorCode } from '@esh3ar/contracts';
 import type { GatewayMetrics } from '@esh3ar/observability';
-import { addPresence, removePresence, type PresenceEntry } from '@esh3ar/queue';
+import { addPresence, removePresence, type PresenceEntry } from '@esh3ar/queue/presence';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';

@@ -1,9 +1,10 @@
 import { createPool } from '@esh3ar/db';
-import { createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
+import { closeInOrder, createLogger, createRegistry, createStatementObserver } from '@esh3ar/observability';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
-import { beatGateway, createRedis, removePresence, retireGateway } from '@esh3ar/queue';
+import { createRedis } from '@esh3ar/queue';
+import { beatGateway, removePresence, retireGateway } from '@esh3ar/queue/presence';
 import closeWithGrace from 'close-with-grace';
-import { parseConfig } from './config.ts';
+import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 import { presenceOf } from './device-stream.ts';
 import { startGateway } from './gateway.ts';
 import { PingSweep } from './ping-sweep.ts';
@@ -60,23 +61,30 @@ beatGateway(redis, config.redis.prefix, gatewayId, config.presence.ttlMs).catch(
 const presence = new PresenceBeat({ hub, redis, prefix: config.redis.prefix, gatewayId, logger, ttlMs: config.presence.ttlMs });
 const pings = new PingSweep({ hub, logger, intervalMs: config.websocket.pingIntervalMs });
 
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal, connections: hub.connectionCount }, 'stopping: closing device connections so they reconnect elsewhere');
-  hub.close();
-  pings.close();
-  await presence.close();
-  const connections = hub.connections();
-  await removePresence(
-    redis,
-    config.redis.prefix,
-    connections.map((c) => presenceOf(gatewayId, c)),
-  )
-    .then(() => retireGateway(redis, config.redis.prefix, gatewayId))
-    .catch((error: Error) => logger.warn({ err: error }, 'presence not removed; it stops counting once this gateway stops beating'));
-  await gateway.close(); // the acks received so far are written before it returns
-  await runtime.close();
-  await Promise.allSettled([subscriber.quit(), redis.quit(), pool.end()]);
+  await closeInOrder(logger, [
+    ['device hub', () => hub.close()],
+    ['ping sweep', () => pings.close()],
+    ['presence beat', () => presence.close()],
+    [
+      'presence',
+      () =>
+        removePresence(
+          redis,
+          config.redis.prefix,
+          hub.connections().map((c) => presenceOf(gatewayId, c)),
+        )
+          .then(() => retireGateway(redis, config.redis.prefix, gatewayId))
+          // Redis unreachable at shutdown is expected in an outage, not a failed shutdown.
+          .catch((error: Error) => logger.warn({ err: error }, 'presence not removed; it stops counting once this gateway stops beating')),
+    ],
+    // The acks received so far are written before it returns.
+    ['gateway', () => gateway.close()],
+    ['runtime config', () => runtime.close()],
+    ['redis and postgres', () => Promise.allSettled([subscriber.quit(), redis.quit(), pool.end()])],
+  ]);
   logger.info('stopped');
 });
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS } from '@esh3ar/queue';
+import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS } from '@esh3ar/queue/presence';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Connection, DeviceHub } from './device-hub.ts';

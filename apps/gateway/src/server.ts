@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { GatewayMetrics } from '@esh3ar/observability';
+import { readiness, type GatewayMetrics } from '@esh3ar/observability';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -12,30 +12,6 @@ import type { StatusWriter } from './status-writer.ts';
 
 /** The devices' WebSocket endpoint (the README's Gateway protocol). */
 const STREAM_PATH = '/v1/stream';
-/**
- * Each readiness check answers within this, so that the probe (timeoutSeconds: 2,
- * infra/k8s/gateway.yaml) gets a 503 rather than no answer: a PostgreSQL that does not
- * answer holds a connection attempt for 5 s, and a Redis command waits for its
- * connection for as long as it is down.
- */
-const CHECK_MS = 1000;
-
-/** 'ok', or why not. */
-async function check(run: () => Promise<unknown>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_MS} ms`)), CHECK_MS);
-  });
-  try {
-    await Promise.race([run(), late]);
-    return 'ok';
-  } catch (error) {
-    // Words that name no host, port or driver: the device port answers anyone who asks.
-    return (error as Error).message.startsWith('no answer') ? `error: no answer within ${CHECK_MS} ms` : 'error: unreachable';
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 async function redisCheck(redis: Redis): Promise<void> {
   if (redis.status !== 'ready') throw new Error(`connection ${redis.status}`);
@@ -68,24 +44,28 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance> 
   // (PostgreSQL) all work, and the status writes are below their cap (at it, device
   // sockets are not read: new devices are better served elsewhere).
   app.get('/health/ready', async (_request, reply) => {
-    const [redis, deliveries, postgres] = await Promise.all([
-      check(() => redisCheck(deps.redis)),
-      check(() => redisCheck(deps.subscriber)),
-      check(() => deps.pool.query('SELECT 1')),
-    ]);
-    const statusWrites = { pending: deps.status.pending, state: deps.status.full ? 'full' : deps.status.failing ? 'failing' : 'ok' };
-    const ok = redis === 'ok' && deliveries === 'ok' && postgres === 'ok' && !deps.status.full;
-    return reply.code(ok ? 200 : 503).send({
-      status: ok ? 'ok' : 'unavailable',
-      checks: { redis, deliveries, postgres, statusWrites, connections: deps.hub.connectionCount },
-    });
+    const { statusCode, body } = await readiness(
+      {
+        redis: { run: () => redisCheck(deps.redis) },
+        deliveries: { run: () => redisCheck(deps.subscriber) },
+        postgres: { run: () => deps.pool.query('SELECT 1') },
+      },
+      {
+        refusing: () => deps.status.full,
+        details: () => ({
+          statusWrites: { pending: deps.status.pending, state: deps.status.full ? 'full' : deps.status.failing ? 'failing' : 'ok' },
+          connections: deps.hub.connectionCount,
+        }),
+      },
+    );
+    return reply.code(statusCode).send(body);
   });
   app.get('/metrics', async (_request, reply) => reply.type(deps.registry.contentType).send(await deps.registry.metrics()));
 
   // Device connections are upgraded by ws straight from the HTTP server's 'upgrade'
   // event: routed through Fastify (@fastify/websocket), each kept its request, reply,
   // child logger and ServerResponse alive for the connection's life, 3.2 KiB of the
-  // 7.5 KiB of heap a connection held (bench/gateway-memory.ts).
+  // 7.5 KiB of heap a connection held (bench/gateway/memory.ts).
   const onUpgrade = deviceStream(STREAM_PATH, deps);
   app.server.on('upgrade', onUpgrade);
   // The stream without an Upgrade header: 401 (or 503) for a refused token, as on the upgrade, else 404.

@@ -1,6 +1,6 @@
 import { sampleBufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
 import { storeBatch } from '@esh3ar/db';
-import { gatewayChannel } from '@esh3ar/queue';
+import { gatewayChannel } from '@esh3ar/queue/presence';
 import {
   send,
   startPrivatePostgres,

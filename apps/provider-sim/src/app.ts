@@ -1,6 +1,7 @@
 /**
  * provider-sim — a local stand-in for the SMS, WhatsApp and email providers, with fault
- * injection. The worker's provider adapters, the tests and the demos rely on this API.
+ * injection: its own API (/v1/:channel/send) and Twilio's Messages API with signed status
+ * callbacks. The worker's provider adapters, the tests and the demos rely on these.
  *
  * Sending
  *   POST /v1/:channel/send        channel: sms | whatsapp | email (other: 404 NOT_FOUND)
@@ -20,6 +21,35 @@
  *   "down" waits latencyMs first, and an accepted message is recorded before that wait: a client that
  *   times out has still been accepted, as when a real provider's answer is lost; its retry with the
  *   same Idempotency-Key gets the same id back.
+ *
+ * Twilio (the Messages API, for the worker's twilio adapter; https://www.twilio.com/docs/messaging/api/message-resource)
+ *   POST /2010-04-01/Accounts/:AccountSid/Messages.json   form-encoded (application/x-www-form-urlencoded)
+ *     HTTP Basic: PROVIDER_SIM_TWILIO_ACCOUNT_SID : PROVIDER_SIM_TWILIO_AUTH_TOKEN (defaults AC000…0 (32 zeros)
+ *       : provider-sim-auth-token), and the path's AccountSid must be that SID; otherwise
+ *       401 {"code": 20003, "message": "Authenticate", "more_info", "status": 401}
+ *     To: +E164 (sms) or whatsapp:+E164 (whatsapp: the channel whose faults apply); From (same channel as To)
+ *       or MessagingServiceSid (MG + 32 hex); Body (1–1600 chars); ValidityPeriod (1–36000) and
+ *       StatusCallback (a URL) optional; other parameters ignored
+ *     201 the Message resource: {sid: "SM<32 hex>", status: "queued" ("accepted" with a Messaging Service),
+ *         account_sid, to, from, body, messaging_service_sid, date_created, direction, uri, …}; recorded in
+ *         GET /received (to without `whatsapp:`, id and idempotencyKey the SID)
+ *     400 Twilio's error body {code, message, more_info, status}: 21604 To missing, 21603 From missing,
+ *         21701 malformed MessagingServiceSid, 21602 Body missing, 21617 Body too long, 21624 ValidityPeriod,
+ *         21609 StatusCallback, 21211 To not a valid number (not E.164, or the +1999 prefix),
+ *         21910 From and To on different channels
+ *     503 {code: 20503} when the channel is down; injected faults as Twilio's bodies: 429 20429 (with
+ *         Retry-After), 500/502/504 20500, 503 20503
+ *   Order: down → auth → parameters → injected fault → recipient → accept; latency as for /v1 sends.
+ *   Counted in /stats and esh3ar_provider_sim_requests_total on the To's channel (a 401 and the 400s
+ *   but 21211 as invalid_request, 21211 as invalid_recipient).
+ *   Twilio has no idempotency key: every create is a new message with a new SID, repeats included.
+ *   Status callbacks: PROVIDER_SIM_RECEIPT_DELAY_MS (default 1000) after an accepted create with a
+ *   StatusCallback, one form-encoded POST to it with MessageSid, SmsSid, MessageStatus, SmsStatus,
+ *   AccountSid, From, To, ApiVersion (+ ErrorCode: 30003 undelivered, 30008 failed), signed with
+ *   X-Twilio-Signature (HMAC-SHA1 of the URL and the sorted fields with the Auth Token, base64). The
+ *   status is drawn from PROVIDER_SIM_RECEIPT_OUTCOMES (default "delivered=1", e.g.
+ *   "delivered=0.9,undelivered=0.05,failed=0.05"); a callback that fails is not tried again.
+ *   esh3ar_provider_sim_receipts_total{status, result: posted | failed} counts them.
  *
  * Fault injection (per channel)
  *   GET /control      → {"sms": Faults, "whatsapp": Faults, "email": Faults}
@@ -59,13 +89,17 @@ import { controlRoutes } from './routes/control.ts';
 import { inspectRoutes } from './routes/inspect.ts';
 import { sendRoutes } from './routes/send.ts';
 import { createReceivedStore, type StoreLimits } from './store.ts';
+import { ReceiptSender, type ReceiptSettings } from './twilio/receipts.ts';
+import { twilioRoutes, type TwilioAccount } from './twilio/routes.ts';
 
 export interface AppDeps {
   logger: FastifyBaseLogger;
   registry: Registry;
   limits: StoreLimits;
-  /** [0, 1), like Math.random: draws the injected faults. */
+  /** [0, 1), like Math.random: draws the injected faults and the receipts' statuses. */
   random: () => number;
+  twilio: TwilioAccount;
+  receipts: ReceiptSettings;
 }
 
 const CODE_OF_STATUS: Record<number, string> = { 404: 'NOT_FOUND', 413: 'PAYLOAD_TOO_LARGE', 415: 'UNSUPPORTED_MEDIA_TYPE' };
@@ -84,6 +118,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const counters = createOutcomeCounters(deps.registry);
   const closing = new AbortController();
   app.addHook('preClose', async () => closing.abort());
+  const receipts = new ReceiptSender({
+    settings: deps.receipts,
+    authToken: deps.twilio.authToken,
+    random: deps.random,
+    logger: deps.logger,
+    registry: deps.registry,
+  });
+  app.addHook('onClose', async () => receipts.close());
 
   // Only Fastify's own errors reach here (bad JSON on PUT /control, body too large,
   // unsupported media type): the routes answer their refusals themselves.
@@ -98,6 +140,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   await app.register(async (scope) => sendRoutes(scope, { control, store, counters, random: deps.random, closing: closing.signal }));
+  await app.register(async (scope) =>
+    twilioRoutes(scope, { account: deps.twilio, control, store, counters, receipts, random: deps.random, closing: closing.signal }),
+  );
   controlRoutes(app, { control });
   inspectRoutes(app, { store, counters, registry: deps.registry });
   return app;

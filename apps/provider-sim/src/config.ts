@@ -1,4 +1,20 @@
-import { deepFreeze, parseCommonConfig, readInt, readPort, type Env } from '@esh3ar/config';
+import { ConfigError, deepFreeze, parseCommonConfig, readInt, readPort, readString, type Env } from '@esh3ar/config';
+import { readReceiptOutcomes } from './twilio/receipt-outcomes.ts';
+
+/**
+ * How long stopping may take after SIGTERM before close-with-grace exits with code 1:
+ * requests in flight are answered at once, without their remaining latency. infra/ gives
+ * the container longer before SIGKILL (infra/infra.test.ts and infra/k8s.test.ts check
+ * it).
+ */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+/** An Account SID as Twilio's are (AC and 32 hex digits), which the worker checks TWILIO_ACCOUNT_SID against too. */
+function readAccountSid(env: Env): string {
+  const sid = readString(env, 'PROVIDER_SIM_TWILIO_ACCOUNT_SID', `AC${'0'.repeat(32)}`);
+  if (!/^AC[0-9a-fA-F]{32}$/.test(sid)) throw new ConfigError(`PROVIDER_SIM_TWILIO_ACCOUNT_SID must be AC and 32 hex digits, got "${sid}"`);
+  return sid;
+}
 
 export function parseConfig(env: Env) {
   // Only HOST and LOG_LEVEL of the shared settings: the simulator uses neither PostgreSQL
@@ -11,6 +27,15 @@ export function parseConfig(env: Env) {
       maxItems: readInt(env, 'PROVIDER_SIM_MAX_RECEIVED', 100_000, 1, 10_000_000),
       // 50 M characters ≈ 100 MB of strings: room for 100,000 messages of 500 characters.
       maxChars: readInt(env, 'PROVIDER_SIM_MAX_RECEIVED_CHARS', 50_000_000, 1_000, 1_000_000_000),
+    },
+    twilio: {
+      accountSid: readAccountSid(env),
+      authToken: readString(env, 'PROVIDER_SIM_TWILIO_AUTH_TOKEN', 'provider-sim-auth-token'),
+    },
+    receipts: {
+      // About as soon as Twilio reports a delivered SMS; 0 in tests that await the callback.
+      delayMs: readInt(env, 'PROVIDER_SIM_RECEIPT_DELAY_MS', 1000, 0, 3_600_000),
+      outcomes: readReceiptOutcomes(env, 'PROVIDER_SIM_RECEIPT_OUTCOMES'),
     },
   });
 }

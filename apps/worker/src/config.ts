@@ -1,4 +1,15 @@
-import { deepFreeze, runtimeConfigFromEnv, parseCommonConfig, readInt, readPort, readSwitch, readUrl, type Env } from '@esh3ar/config';
+import { deepFreeze, parseCommonConfig, readInt, readPort, readSwitch, type Env } from '@esh3ar/config';
+import { runtimeConfigFromEnv } from '@esh3ar/runtime';
+import { parseProviderConfig } from './providers/provider-config.ts';
+
+/**
+ * How long stopping may take after SIGTERM before close-with-grace exits with code 1: the
+ * batch in hand is written and provider calls end (PROVIDER_TIMEOUT_MS, 5 s by default). A
+ * worker killed anyway loses nothing: its jobs go to another once their lock expires.
+ * infra/ gives the container longer before SIGKILL (infra/infra.test.ts and
+ * infra/k8s.test.ts check it).
+ */
+export const SHUTDOWN_GRACE_MS = 20_000;
 
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
@@ -21,10 +32,11 @@ export function parseConfig(env: Env) {
       retryMaxMs: readInt(env, 'WORKER_RETRY_MAX_MS', 30_000, 1, 3_600_000),
     },
     providers: {
-      baseUrl: readUrl(env, 'PROVIDER_BASE_URL', 'http://127.0.0.1:3002', ['http:', 'https:']).replace(/\/$/, ''),
       // Calls in flight per channel and worker: the bulkhead that keeps one slow provider to its own slots.
       concurrency: readInt(env, 'PROVIDER_CONCURRENCY', 16, 1, 1000),
       timeoutMs: readInt(env, 'PROVIDER_TIMEOUT_MS', 5000, 10, 120_000),
+      // SMS_PROVIDER, WHATSAPP_PROVIDER, EMAIL_PROVIDER and each provider's settings.
+      ...parseProviderConfig(env),
     },
     // TTL precision: a message is marked expired at most this long after its TTL.
     expirySweepMs: readInt(env, 'WORKER_EXPIRY_SWEEP_MS', 1000, 50, 3_600_000),

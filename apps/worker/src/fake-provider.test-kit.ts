@@ -1,9 +1,10 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/config';
 import { PROVIDER_CHANNELS } from '@esh3ar/contracts';
+import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/runtime';
 import type pg from 'pg';
 import { pino } from 'pino';
+import { createSimAdapter } from './providers/adapters/sim.ts';
 import { providerPolicy } from './providers/breaker-policy.ts';
 import { sendProcessor } from './providers/send-processor.ts';
 
@@ -88,16 +89,18 @@ export class FakeProvider {
  */
 export function inProcessSendProcessor(pool: pg.Pool, providerUrl: string, maxAttempts: number): ReturnType<typeof sendProcessor> {
   const runtime = { ...DEFAULT_RUNTIME_CONFIG, worker: { ...DEFAULT_RUNTIME_CONFIG.worker, maxAttempts } };
+  const policies = new Map(
+    PROVIDER_CHANNELS.map((c) => [
+      c,
+      providerPolicy(c, { failureThreshold: 1_000_000, halfOpenAfterMs: 60_000, timeoutMs: 5000, maxConcurrent: 4, maxQueued: 16 }),
+    ]),
+  );
+  const sim = createSimAdapter(providerUrl, 4);
   return sendProcessor({
     pool,
     logger: pino({ level: 'silent' }),
-    providerBaseUrl: providerUrl,
-    policies: new Map(
-      PROVIDER_CHANNELS.map((c) => [
-        c,
-        providerPolicy(c, { failureThreshold: 1_000_000, halfOpenAfterMs: 60_000, timeoutMs: 5000, maxConcurrent: 4, maxQueued: 16 }),
-      ]),
-    ),
+    providers: new Map(PROVIDER_CHANNELS.map((c) => [c, [sim]])),
+    policy: (channel) => policies.get(channel)!,
     sharedOpenUntil: () => 0,
     runtime: () => runtime,
     onOutcome: () => undefined,

@@ -1,6 +1,7 @@
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import {
+  closeInOrder,
   createDispatchMetrics,
   createLogger,
   createPersistMetrics,
@@ -11,20 +12,21 @@ import {
   createRetentionMetrics,
   createStatementObserver,
   createWebhookMetrics,
+  within,
 } from '@esh3ar/observability';
 import { createRedis, guardRedisDurability, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Queue, Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
-import { closeInOrder } from './close-in-order.ts';
-import { parseConfig } from './config.ts';
+import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
 import { storedMessagePipeline } from './dispatch/pipeline.ts';
 import { jobWorkerOptions } from './job-worker-options.ts';
 import { migrateWhenReachable } from './migrate-when-reachable.ts';
-import { buildOpsServer, within } from './ops-server.ts';
+import { buildOpsServer } from './ops-server.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
+import { createProviderAdapters } from './providers/adapters/create-adapters.ts';
 import { ProviderBreakers } from './providers/breakers.ts';
 import { startSendWorkers } from './providers/send-workers.ts';
 import { RetentionPurger } from './retention/purger.ts';
@@ -32,6 +34,8 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 
 const config = parseConfig(process.env);
 const logger = createLogger('worker', config.log.level);
+// Built first: a provider named but not available stops the worker before it takes jobs.
+const providers = createProviderAdapters(config.providers, { concurrency: config.providers.concurrency, logger });
 const registry = createRegistry('worker');
 const keys = redisKeys(config.redis.prefix);
 
@@ -60,7 +64,7 @@ redis.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unrea
 // Until the pipeline below exists: the environment's capacity and no breakers yet.
 let bufferCapacity = () => config.runtime.buffer.capacity;
 let breakerStates = (): Record<string, string> => ({});
-const ops = buildOpsServer(registry, { postgres: () => pool.query('SELECT 1'), redis: () => redis.ping() }, async () => ({
+const ops = buildOpsServer(registry, { postgres: { run: () => pool.query('SELECT 1') }, redis: { run: () => redis.ping() } }, async () => ({
   buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: bufferCapacity() },
   breakers: breakerStates(),
 }));
@@ -98,6 +102,7 @@ const breakers = new ProviderBreakers({
   runtime: () => runtime.current(),
   timeoutMs: config.providers.timeoutMs,
   concurrency: config.providers.concurrency,
+  providers: config.providers.channels,
 });
 const sendWorkers = startSendWorkers({
   pool,
@@ -105,7 +110,7 @@ const sendWorkers = startSendWorkers({
   metrics: providerMetrics,
   runtime: () => runtime.current(),
   breakers,
-  providerBaseUrl: config.providers.baseUrl,
+  providers: providers.channels,
   timeoutMs: config.providers.timeoutMs,
   worker: { ...ingestWorkerSettings, concurrency: config.providers.concurrency },
 });
@@ -138,7 +143,7 @@ worker.on('failed', (job, error) => {
   if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) logger.error({ jobId: job.id, err: error }, 'ingest job failed for good');
 });
 
-closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
+closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'stopping after an unexpected error');
   logger.info({ signal }, 'stopping: no new jobs, finishing the batch in hand');
   await closeInOrder(logger, [
@@ -156,6 +161,7 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
     ],
     ['send workers', () => Promise.allSettled(sendWorkers.map((w) => w.close()))],
     ['breakers', () => breakers.close()],
+    ['provider connections', () => Promise.allSettled(providers.adapters.map((adapter) => adapter.close()))],
     ['expiry sweeper', () => expirySweeper.close()],
     ['retention purger', () => purger.close()],
     ['webhook dispatcher', () => webhooks.close()],

@@ -29,6 +29,7 @@ export {
 export { validateBatch, validateIdempotencyKey, validateMessage, type Validation, type ValidMessage } from './validate-message.ts';
 export {
   BufferedMessage,
+  CHANNEL_PROVIDERS,
   JOBS,
   JOB_PRIORITY,
   PRIORITY_BY_RANK,
@@ -43,6 +44,7 @@ export {
   sendQueueName,
   type IngestJobData,
   type ProviderChannel,
+  type ProviderName,
 } from './jobs.ts';
 export { BufferCheck, ReadyResponse } from './health.ts';
 export {

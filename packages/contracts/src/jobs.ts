@@ -54,6 +54,18 @@ export const PROVIDER_CHANNELS = ['sms', 'whatsapp', 'email'] as const;
 export type ProviderChannel = (typeof PROVIDER_CHANNELS)[number];
 
 /**
+ * The providers each channel can be sent through (SMS_PROVIDER, WHATSAPP_PROVIDER,
+ * EMAIL_PROVIDER); `sim` is provider-sim. Named here because the worker sends through
+ * them, the api's readiness reports their breakers, and their receipts name them.
+ */
+export const CHANNEL_PROVIDERS = {
+  sms: ['sim', 'twilio'],
+  whatsapp: ['sim', 'twilio', 'meta'],
+  email: ['sim', 'smtp'],
+} as const satisfies Record<ProviderChannel, readonly string[]>;
+export type ProviderName = (typeof CHANNEL_PROVIDERS)[ProviderChannel][number];
+
+/**
  * One queue per provider channel: a slow or dead provider fills only its own queue
  * and its own worker slots (a bulkhead by construction).
  */

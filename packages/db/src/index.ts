@@ -1,9 +1,11 @@
 /**
  * @esh3ar/db — PostgreSQL for Esh3ar: the pool, the migrations (SQL files applied by
  * node-pg-migrate under an advisory lock), the exactly-once COPY writer, and the
- * queries the api answers from. SQL lives in sql/*.sql and migrations/*.sql.
+ * queries the api answers from. SQL lives in sql/*.sql and migrations/*.sql; sqlFiles
+ * reads another package's sql/*.sql the same way, timed under the files' names.
  */
 export { createPool, isDataPgError, isTransientPgError, withDefaultUser, type PoolOptions } from './pool.ts';
+export { sqlFiles } from './sql-files.ts';
 export type { StatementObserver } from './statement-timing.ts';
 export { migrate } from './migrate.ts';
 export { COPY_COLUMNS, copyField, messageCopyRow, messageRowValues, type RowState } from './copy-encoding.ts';
@@ -14,13 +16,6 @@ export { hashApiKey } from './api-key-secret.ts';
 export { keyEventsAfter, lastKeyEventSeq, type KeyEvent } from './key-events.ts';
 export { getMessage, listMessages, type ListOptions } from './messages.ts';
 export { anyMessageStored, messagesByIdempotencyKey, type KeyedMessage } from './idempotency.ts';
-export {
-  appendRuntimeConfig,
-  latestRuntimeConfig,
-  runtimeConfigHistory,
-  type NextVersion,
-  type RuntimeConfigVersion,
-} from './runtime-config.ts';
 export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';
 export {
   claimProviderCall,
@@ -51,6 +46,7 @@ export {
   type WebhookClaim,
   type WebhookRetry,
 } from './webhooks.ts';
+export { recordProviderReceipts, type ProviderReceipt, type ReceiptProvider, type ReceiptResult, type ReceiptStatus } from './receipts.ts';
 export {
   dropOrphanOutbox,
   outboxOrphanTenants,

@@ -10,12 +10,15 @@ export async function recordProviderAttempt(pool: pg.Pool, id: string, detail: s
   return rows[0]?.used ?? null;
 }
 
-/** Ends a pending message; false when it was no longer pending (nothing changed). */
+/**
+ * Ends a pending message; false when it was no longer pending (nothing changed). A message
+ * a provider accepted records which one (`provider`: sim, twilio, …) with its id there.
+ */
 export async function recordProviderOutcome(
   pool: pg.Pool,
   id: string,
   outcome: ProviderOutcome,
-  details: { providerMessageId?: string; reason?: string; detail: string; countAttempt?: boolean },
+  details: { providerMessageId?: string; provider?: string; reason?: string; detail: string; countAttempt?: boolean },
   from: readonly string[],
 ): Promise<boolean> {
   const { rowCount } = await pool.query(sql('provider-outcome'), [
@@ -26,6 +29,7 @@ export async function recordProviderOutcome(
     details.detail,
     from,
     details.countAttempt === false ? 0 : 1,
+    details.provider ?? null,
   ]);
   return rowCount === 1;
 }

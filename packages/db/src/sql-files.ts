@@ -1,19 +1,27 @@
 import { readFileSync } from 'node:fs';
 
-/** SQL lives in sql/*.sql; each file is read once, at first use. */
-const cache = new Map<string, string>();
-/** The other way round, for statement timings: a file's text → its name. */
+/** For statement timings: every file's text read so far → its name. */
 const names = new Map<string, string>();
 
-export function sql(name: string): string {
-  let text = cache.get(name);
-  if (text === undefined) {
-    text = readFileSync(new URL(`./sql/${name}.sql`, import.meta.url), 'utf8');
-    cache.set(name, text);
-    names.set(text, name);
-  }
-  return text;
+/**
+ * A reader of one package's sql/*.sql: each file read once, at first use, and timed
+ * under its name (statementName), whichever package it belongs to.
+ */
+export function sqlFiles(directory: URL): (name: string) => string {
+  const cache = new Map<string, string>();
+  return (name) => {
+    let text = cache.get(name);
+    if (text === undefined) {
+      text = readFileSync(new URL(`${name}.sql`, directory), 'utf8');
+      cache.set(name, text);
+      names.set(text, name);
+    }
+    return text;
+  };
 }
+
+/** This package's SQL. */
+export const sql = sqlFiles(new URL('./sql/', import.meta.url));
 
 // Inline statements are named by their verb, so the names stay a short, fixed list.
 const VERBS = new Set([

@@ -3,7 +3,10 @@
  * client settings, the ingest job catalogue entries with their options, the retry
  * backoff, the buffer index (buffer.ts, its only reader and writer), the per-tick enqueue
  * coalescing used by the api, and the check that the Redis holding the buffer keeps what
- * it acknowledged.
+ * it acknowledged. Two Redis structures with readers of their own have subpaths of their
+ * own: `@esh3ar/queue/presence` (which gateway holds a phone's connections: the gateways
+ * write it, the workers route by it) and `@esh3ar/queue/breaker-state` (the provider
+ * breakers the workers share, which the api's readiness reports).
  */
 export { redisKeys, type RedisKeys } from './keys.ts';
 export { createRedis, type RedisOptions } from './redis.ts';
@@ -11,20 +14,8 @@ export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, type Ing
 export { cappedBackoffMs } from './backoff.ts';
 export { bufferDepth, bufferedState, findBuffered, removeBuffered, type BufferLookup } from './buffer.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
-export {
-  addPresence,
-  beatGateway,
-  gatewayChannel,
-  onlineGateways,
-  PRESENCE_KEY_TTL_MS,
-  pruneOwnPresence,
-  removePresence,
-  retireGateway,
-  type PresenceEntry,
-} from './presence.ts';
 export { enqueueReplays, sendQueues, storedSendJobs } from './send-jobs.ts';
 export { keyEventsChannel, parseKeyEventNotice, publishKeyEvent, type KeyEventNotice } from './key-events.ts';
-export { breakerKey, breakerStates, publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from './shared-breaker.ts';
 export {
   guardRedisDurability,
   readRedisDurability,

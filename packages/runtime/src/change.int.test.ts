@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
-import { DEFAULT_RUNTIME_CONFIG, runtimeConfigFromEnv } from '@esh3ar/config';
 import { createDatabase, createPool, type ThrowawayDatabase } from '@esh3ar/db';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,8 @@ import {
   type ConfigStore,
 } from './change.ts';
 import { RuntimeConfigError } from './document.ts';
+import { runtimeConfigFromEnv } from './from-env.ts';
+import { DEFAULT_RUNTIME_CONFIG } from './schema.ts';
 
 let db: ThrowawayDatabase;
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -1,8 +1,8 @@
-import type { RuntimeConfig } from '@esh3ar/config';
-import { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type RuntimeConfigVersion } from '@esh3ar/db';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { effectiveDocument, isJsonObject, mergeDocument, RuntimeConfigError, validDocument } from './document.ts';
+import type { RuntimeConfig } from './schema.ts';
+import { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type RuntimeConfigVersion } from './versions.ts';
 
 /** Where and how versions are stored and announced. */
 export interface ConfigStore {

@@ -1,7 +1,7 @@
-import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/config';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { effectiveDocument, mergeDocument, patchAt, RuntimeConfigError, validDocument } from './document.ts';
+import { DEFAULT_RUNTIME_CONFIG } from './schema.ts';
 
 /** Every leaf of the default document: its dotted path and value. */
 function leaves(value: unknown, path: string[] = []): { path: string[]; value: unknown }[] {

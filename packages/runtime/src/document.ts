@@ -1,4 +1,5 @@
-import { checkRuntimeConfig, type RuntimeConfig, type RuntimeConfigProblem } from '@esh3ar/config';
+import { checkRuntimeConfig, type RuntimeConfigProblem } from './check.ts';
+import type { RuntimeConfig } from './schema.ts';
 
 type JsonObject = Record<string, unknown>;
 

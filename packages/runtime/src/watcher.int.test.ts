@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { runtimeConfigFromEnv } from '@esh3ar/config';
-import { appendRuntimeConfig, createDatabase, createPool, type ThrowawayDatabase } from '@esh3ar/db';
+import { createDatabase, createPool, type ThrowawayDatabase } from '@esh3ar/db';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { changeRuntimeConfig, rollbackRuntimeConfig, type ConfigStore } from './change.ts';
+import { runtimeConfigFromEnv } from './from-env.ts';
+import { appendRuntimeConfig } from './versions.ts';
 import { RuntimeConfigWatcher, type AppliedConfig, type WatcherOptions } from './watcher.ts';
 
 let db: ThrowawayDatabase;

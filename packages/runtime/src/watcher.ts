@@ -1,10 +1,11 @@
-import { deepFreeze, type RuntimeConfig } from '@esh3ar/config';
-import { latestRuntimeConfig, type RuntimeConfigVersion } from '@esh3ar/db';
+import { deepFreeze } from '@esh3ar/config';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { configChannel } from './change.ts';
 import { effectiveDocument, validDocument } from './document.ts';
+import type { RuntimeConfig } from './schema.ts';
+import { latestRuntimeConfig, type RuntimeConfigVersion } from './versions.ts';
 
 export interface AppliedConfig {
   /** -1 until PostgreSQL has been read once (the process runs on its base meanwhile). */

@@ -20,8 +20,8 @@ const READY: Record<AppName, { msg: string; portField: string }> = {
  * Node flags each app runs with, as in infra/ (docker-compose.yml, k8s/*.yaml) and the
  * app's own start script. V8 lets semi-spaces grow to 64 MiB here. The gateway's stay
  * at 16 MiB: 10,000 devices connecting took its new space from 32 to 128 MiB, ~9.8 KiB
- * of RSS per connection (18.5 → 9.8 KiB, bench/gateway-memory.ts). The api's too: over
- * 4 alternating rounds of bench/api-flags.ts, 16 peaked at 327 MiB through a
+ * of RSS per connection (18.5 → 9.8 KiB, bench/gateway/memory.ts). The api's too: over
+ * 4 alternating rounds of bench/ingest/api-flags.ts, 16 peaked at 327 MiB through a
  * 10,000-connection burst against 384 MiB at 32, for the same CPU per request (0.089
  * against 0.092 s/1000); 8 spent 0.115 s/1000, its GC pauses 19% of it.
  */
@@ -55,7 +55,7 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Copy the app's output to this process's stdout/stderr (the dev stack). */
   echo?: boolean;
-  /** Node flags instead of NODE_FLAGS[name] (bench/api-flags.ts compares them). */
+  /** Node flags instead of NODE_FLAGS[name] (bench/ingest/api-flags.ts compares them). */
   nodeFlags?: readonly string[];
   /** The log line that says "started" instead of the app's ready line (a worker still waiting for PostgreSQL logs 'ops server listening'). */
   readyMsg?: string;

@@ -1,4 +1,3 @@
-import type { RuntimeConfig } from '@esh3ar/config';
 import {
   changeRuntimeConfig,
   readRuntimeConfig,
@@ -7,6 +6,7 @@ import {
   runtimeConfigVersions,
   type ConfigChange,
   type ConfigStore,
+  type RuntimeConfig,
 } from '@esh3ar/runtime';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';

@@ -1,6 +1,6 @@
-import type { RuntimeConfig } from '@esh3ar/config';
 import type { IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -18,7 +18,7 @@ export interface MessageRouteDeps {
   enqueuer: IngestEnqueuer;
   metrics: IngestMetrics;
   runtime: () => RuntimeConfig;
-  /** Off only to measure what it costs (API_BACKPRESSURE=off, bench/limiter-overhead.ts). */
+  /** Off only to measure what it costs (API_BACKPRESSURE=off, bench/ingest/limiter-overhead.ts). */
   backpressure: boolean;
 }
 

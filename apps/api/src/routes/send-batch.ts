@@ -4,7 +4,7 @@ import { toBufferedMessage } from '../accept.ts';
 import { admit } from '../admission.ts';
 import { apiError } from '../errors.ts';
 import type { Entry } from '../idempotency-record.ts';
-import { batchFromStored } from '../idempotency.ts';
+import { batchFromStored } from '../idempotency-stored.ts';
 import type { SendRouteDeps } from './send-message.ts';
 
 declare module 'fastify' {

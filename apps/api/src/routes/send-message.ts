@@ -1,21 +1,21 @@
 import { AcceptedResponse, LIMITS, validateMessage, type Priority, type ValidMessage } from '@esh3ar/contracts';
-import type { RuntimeConfig } from '@esh3ar/config';
 import type { IngestMetrics } from '@esh3ar/observability';
 import type { IngestEnqueuer } from '@esh3ar/queue';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { toBufferedMessage } from '../accept.ts';
 import { admit } from '../admission.ts';
 import { apiError } from '../errors.ts';
 import type { ReplyOnce } from '../idempotent-reply.ts';
-import { singleFromStored } from '../idempotency.ts';
+import { singleFromStored } from '../idempotency-stored.ts';
 
 /** What both POST routes (single and batch) need. */
 export interface SendRouteDeps {
   enqueuer: IngestEnqueuer;
   metrics: IngestMetrics;
   runtime: () => RuntimeConfig;
-  /** Off only to measure what it costs (API_BACKPRESSURE=off, bench/limiter-overhead.ts). */
+  /** Off only to measure what it costs (API_BACKPRESSURE=off, bench/ingest/limiter-overhead.ts). */
   backpressure: boolean;
   replyOnce: ReplyOnce;
 }

@@ -1,7 +1,7 @@
-import { TIERS } from '@esh3ar/config';
 import type { ErrorDetail } from '@esh3ar/contracts';
 import { createTenant, listTenants, setTenantDisabled, type TenantView } from '@esh3ar/db';
 import { publishKeyEvent } from '@esh3ar/queue';
+import { TIERS } from '@esh3ar/runtime';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';

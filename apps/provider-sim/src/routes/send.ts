@@ -114,7 +114,7 @@ function answerSend(channel: Channel, request: FastifyRequest, decision: Decisio
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (the server is closing). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
   if (ms === 0 || signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const done = () => {

@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import { sampleBufferedMessage, type DeliveryItem, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { createDispatchMetrics, createProviderMetrics } from '@esh3ar/observability';
-import { addPresence, beatGateway, createRedis, gatewayChannel, sendQueues } from '@esh3ar/queue';
+import { createRedis, sendQueues } from '@esh3ar/queue';
+import { addPresence, beatGateway, gatewayChannel } from '@esh3ar/queue/presence';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';

@@ -1,5 +1,5 @@
 import { PRIORITY_RANK, type BufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
-import { gatewayChannel, onlineGateways } from '@esh3ar/queue';
+import { gatewayChannel, onlineGateways } from '@esh3ar/queue/presence';
 import type { Redis } from 'ioredis';
 
 export function toDeliveryItem(m: BufferedMessage): DeliveryItem {

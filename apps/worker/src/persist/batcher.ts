@@ -1,8 +1,8 @@
-import type { RuntimeConfig } from '@esh3ar/config';
 import type { BufferedMessage } from '@esh3ar/contracts';
 import { parkMessages, storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
 import type { PersistMetrics } from '@esh3ar/observability';
 import { removeBuffered, type RedisKeys } from '@esh3ar/queue';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';

@@ -14,8 +14,8 @@ import {
   type CircuitBreakerPolicy,
   type IPolicy,
 } from 'cockatiel';
-import type { BreakerState } from '@esh3ar/queue';
-import { ProviderError } from './provider-client.ts';
+import type { BreakerState } from '@esh3ar/queue/breaker-state';
+import { ProviderError } from './adapters/adapter.ts';
 
 export interface PolicyOptions {
   failureThreshold: number;

@@ -1,7 +1,7 @@
-import type { RuntimeConfig } from '@esh3ar/config';
-import { PROVIDER_CHANNELS, type ProviderChannel } from '@esh3ar/contracts';
+import { PROVIDER_CHANNELS, type ProviderChannel, type ProviderName } from '@esh3ar/contracts';
 import type { ProviderMetrics } from '@esh3ar/observability';
-import { publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from '@esh3ar/queue';
+import { providerRoute, publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from '@esh3ar/queue/breaker-state';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { providerPolicy, stateName, type ProviderPolicy } from './breaker-policy.ts';
@@ -15,21 +15,24 @@ export interface BreakersOptions {
   timeoutMs: number;
   /** Calls in flight per channel at most (the send workers' concurrency). */
   concurrency: number;
+  /** Each channel's providers, in failover order. */
+  providers: Readonly<Record<ProviderChannel, readonly ProviderName[]>>;
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
-/** Calls that may wait in a channel's bulkhead per call in flight. */
+/** Calls that may wait in a provider's bulkhead per call in flight. */
 export const BULKHEAD_QUEUE_PER_SLOT = 4;
 
 /**
- * A cockatiel policy per provider channel, rebuilt when the runtime configuration's
- * breaker settings change, whose breaker state is shared through Redis: published on
- * each change, and the other workers' open breakers read every 250 ms.
+ * A cockatiel policy per channel and provider (Twilio's SMS breaker opening leaves its
+ * WhatsApp one alone: the two are different routes at Twilio), rebuilt when the runtime
+ * configuration's breaker settings change, whose breaker state is shared through Redis:
+ * published on each change, and the other workers' open breakers read every 250 ms.
  */
 export class ProviderBreakers {
-  readonly #policies = new Map<ProviderChannel, ProviderPolicy>();
+  readonly #policies = new Map<string, ProviderPolicy>();
   #policyKey = '';
-  #sharedOpen = new Map<ProviderChannel, number>();
+  #sharedOpen = new Map<string, number>();
   readonly #poller: NodeJS.Timeout;
   readonly #options: BreakersOptions;
 
@@ -48,14 +51,16 @@ export class ProviderBreakers {
     this.#poller.unref();
   }
 
-  /** The current policies; refresh() replaces the entries of this same map. */
-  get policies(): ReadonlyMap<ProviderChannel, ProviderPolicy> {
-    return this.#policies;
+  /** The current policy of this channel's provider; refresh() may replace it. */
+  policy(channel: ProviderChannel, provider: ProviderName): ProviderPolicy {
+    const policy = this.#policies.get(providerRoute(channel, provider));
+    if (policy === undefined) throw new Error(`${provider} is not a provider of ${channel}`);
+    return policy;
   }
 
-  /** Until when other workers saw this channel's breaker open (0: closed). */
-  sharedOpenUntil(channel: ProviderChannel): number {
-    return this.#sharedOpen.get(channel) ?? 0;
+  /** Until when other workers saw this provider's breaker open (0: closed). */
+  sharedOpenUntil(channel: ProviderChannel, provider: ProviderName): number {
+    return this.#sharedOpen.get(providerRoute(channel, provider)) ?? 0;
   }
 
   /** Rebuilds the policies if the runtime configuration's breaker settings changed. */
@@ -64,41 +69,55 @@ export class ProviderBreakers {
     const key = `${breaker.failureThreshold}:${breaker.halfOpenAfterMs}`;
     if (key === this.#policyKey) return;
     this.#policyKey = key;
-    const { redis, prefix, logger, metrics, timeoutMs, concurrency } = this.#options;
+    const { redis, prefix, logger, metrics, timeoutMs, concurrency, providers } = this.#options;
     for (const channel of PROVIDER_CHANNELS) {
-      const p = providerPolicy(channel, {
-        failureThreshold: breaker.failureThreshold,
-        halfOpenAfterMs: breaker.halfOpenAfterMs,
-        timeoutMs,
-        maxConcurrent: concurrency,
-        maxQueued: concurrency * BULKHEAD_QUEUE_PER_SLOT,
-      });
-      p.breaker.onStateChange((state) => {
-        const name = stateName(state);
-        metrics.breakerState.set({ channel }, STATE_VALUE[name]);
-        logger.warn({ channel, state: name }, 'provider circuit breaker changed state');
-        const published =
-          name === 'open'
-            ? publishOpen(redis, prefix, channel, breaker.halfOpenAfterMs)
-            : name === 'closed'
-              ? publishClosed(redis, prefix, channel)
-              : null;
-        published?.catch((error: Error) => logger.warn({ err: error, channel }, 'breaker state not shared'));
-      });
-      metrics.breakerState.set({ channel }, 0);
-      this.#policies.set(channel, p);
+      for (const provider of providers[channel]) {
+        const p = providerPolicy(channel, {
+          failureThreshold: breaker.failureThreshold,
+          halfOpenAfterMs: breaker.halfOpenAfterMs,
+          timeoutMs,
+          maxConcurrent: concurrency,
+          maxQueued: concurrency * BULKHEAD_QUEUE_PER_SLOT,
+        });
+        p.breaker.onStateChange((state) => {
+          const name = stateName(state);
+          metrics.breakerState.set({ channel, provider }, STATE_VALUE[name]);
+          logger.warn({ channel, provider, state: name }, 'provider circuit breaker changed state');
+          const published =
+            name === 'open'
+              ? publishOpen(redis, prefix, channel, provider, breaker.halfOpenAfterMs)
+              : name === 'closed'
+                ? publishClosed(redis, prefix, channel, provider)
+                : null;
+          published?.catch((error: Error) => logger.warn({ err: error, channel, provider }, 'breaker state not shared'));
+        });
+        metrics.breakerState.set({ channel, provider }, 0);
+        this.#policies.set(providerRoute(channel, provider), p);
+      }
     }
   }
 
-  /** Per channel, as the ops server reports it: open here, or open in another worker. */
-  states(): Record<ProviderChannel, BreakerState> {
+  /** One provider's breaker as the ops server reports it: open here, or open in another worker. */
+  #state(channel: ProviderChannel, provider: ProviderName, now: number): BreakerState {
+    const local = stateName(this.policy(channel, provider).breaker.state);
+    return local === 'closed' && this.sharedOpenUntil(channel, provider) > now ? 'open' : local;
+  }
+
+  /**
+   * As the api's readiness reports them (@esh3ar/queue/breaker-state breakerStates): per
+   * channel, `open` while any of its providers' breakers is (then `half_open` while one
+   * probes), and `<channel>:<provider>` for each of its providers.
+   */
+  states(): Record<string, BreakerState> {
     const now = Date.now();
-    return Object.fromEntries(
-      PROVIDER_CHANNELS.map((c) => {
-        const local = stateName(this.#policies.get(c)!.breaker.state);
-        return [c, local === 'closed' && this.sharedOpenUntil(c) > now ? 'open' : local];
-      }),
-    ) as Record<ProviderChannel, BreakerState>;
+    const states: Record<string, BreakerState> = {};
+    for (const channel of PROVIDER_CHANNELS) {
+      const own = this.#options.providers[channel].map((provider) => [provider, this.#state(channel, provider, now)] as const);
+      const values = own.map(([, state]) => state);
+      states[channel] = values.includes('open') ? 'open' : values.includes('half_open') ? 'half_open' : 'closed';
+      for (const [provider, state] of own) states[providerRoute(channel, provider)] = state;
+    }
+    return states;
   }
 
   close(): void {

@@ -1,19 +1,16 @@
-import type { RuntimeConfig } from '@esh3ar/config';
-import { checkSendJob, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import { checkSendJob, type ProviderChannel, type ProviderName, type SendJobData } from '@esh3ar/contracts';
 import { claimProviderCall, recordProviderAttempt, recordProviderOutcome, releaseProviderCall } from '@esh3ar/db';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { BrokenCircuitError, BulkheadRejectedError, TaskCancelledError, type ProviderPolicy } from './breaker-policy.ts';
-import { ProviderError, sendToProvider } from './provider-client.ts';
+import { ProviderError } from './adapters/adapter.ts';
+import { BulkheadRejectedError, TaskCancelledError } from './breaker-policy.ts';
+import { callFirstAvailable, type FailoverDeps } from './failover.ts';
 
-export interface SendDeps {
+export interface SendDeps extends FailoverDeps {
   pool: pg.Pool;
   logger: Logger;
-  providerBaseUrl: string;
-  policies: ReadonlyMap<ProviderChannel, ProviderPolicy>;
-  /** Until when other workers saw this channel's breaker open (0: closed). */
-  sharedOpenUntil: (channel: ProviderChannel) => number;
   runtime: () => RuntimeConfig;
   onOutcome: (channel: ProviderChannel, outcome: Outcome) => void;
   /** How long a claimed message may wait in the bulkhead's queue and then be in its call, at most. */
@@ -24,15 +21,11 @@ export type Outcome = 'sent' | 'failed' | 'dead_letter' | 'retry' | 'circuit_ope
 
 /** Why a call did not succeed, as the processor acts on it. */
 type Failure =
-  | { kind: 'circuit_open'; waitMs: number }
-  | { kind: 'busy' }
-  | { kind: 'rejected'; reason: string }
-  | { kind: 'transient'; reason: string; retryAfterMs: number | undefined };
+  { kind: 'busy' } | { kind: 'rejected'; reason: string } | { kind: 'transient'; reason: string; retryAfterMs: number | undefined };
 
-function classify(error: unknown, halfOpenAfterMs: number): Failure {
-  if (error instanceof BrokenCircuitError) return { kind: 'circuit_open', waitMs: halfOpenAfterMs };
+function classify(error: unknown, provider: ProviderName): Failure {
   if (error instanceof BulkheadRejectedError) return { kind: 'busy' };
-  if (error instanceof TaskCancelledError) return { kind: 'transient', reason: 'provider timed out', retryAfterMs: undefined };
+  if (error instanceof TaskCancelledError) return { kind: 'transient', reason: `${provider} timed out`, retryAfterMs: undefined };
   if (error instanceof ProviderError) {
     switch (error.code) {
       case 'REJECTED':
@@ -58,15 +51,17 @@ export class RetryLater extends Error {
 }
 
 /**
- * Sends one message through its provider. The message row is the source of truth: the
- * job first claims it (claimProviderCall), and one already handed to a provider, no longer
- * waiting or past its TTL is skipped, so a job re-run after a crash never sends twice from
- * our side (the provider also de-duplicates on our message id), and a job whose DLQ replay
- * was rolled back sends nothing. The claim keeps the expiry sweep away while the provider
- * may be accepting the message; the provider gets what is left of the TTL as its validity
- * period. Outcomes: accepted → sent; refused → failed, no retry; transient → attempt
- * counted, retried with backoff until worker.maxAttempts → dead_letter; breaker open → the
- * job waits (delayed, no attempt counted) and the message stays pending with the reason.
+ * Sends one message through the first provider of its channel whose breaker lets the call
+ * through (failover.ts), and records which one took it. The message row is the source of
+ * truth: the job first claims it (claimProviderCall), and one already handed to a provider,
+ * no longer waiting or past its TTL is skipped, so a job re-run after a crash never sends
+ * twice from our side (provider-sim also de-duplicates on our message id; Twilio cannot),
+ * and a job whose DLQ replay was rolled back sends nothing. The claim keeps the expiry
+ * sweep away while the provider may be accepting the message; the provider gets what is
+ * left of the TTL as its validity period. Outcomes: accepted → sent; refused → failed, no
+ * retry; transient → attempt counted, retried with backoff until worker.maxAttempts →
+ * dead_letter; every provider's breaker open → the job waits (delayed, no attempt counted)
+ * and the message stays pending with the reason.
  */
 export function sendProcessor(deps: SendDeps) {
   return async function processSendJob(job: Job<SendJobData>, token?: string): Promise<Outcome> {
@@ -91,37 +86,43 @@ export function sendProcessor(deps: SendDeps) {
       throw new DelayedError();
     };
 
-    const openUntil = deps.sharedOpenUntil(channel);
-    if (openUntil > Date.now()) await wait(openUntil - Date.now(), `waiting: the ${channel} provider's circuit is open`);
-
-    const policy = deps.policies.get(channel)!;
-    try {
-      const accepted = await policy.policy.execute(({ signal }) => {
-        // What is left of the TTL now, after the wait in the bulkhead's queue.
-        const validity = claim.secondsLeft === null ? null : Math.ceil(claim.secondsLeft - (performance.now() - claimedAt) / 1000);
-        return validity !== null && validity <= 0
-          ? Promise.resolve(null)
-          : sendToProvider(deps.providerBaseUrl, channel, message, validity, signal);
-      });
-      if (accepted === null) {
+    const result = await callFirstAvailable(deps, channel, breakerConfig.halfOpenAfterMs, (adapter, signal) => {
+      // What is left of the TTL now, after the wait in the bulkhead's queue.
+      const validity = claim.secondsLeft === null ? null : Math.ceil(claim.secondsLeft - (performance.now() - claimedAt) / 1000);
+      return validity !== null && validity <= 0
+        ? Promise.resolve(null)
+        : adapter.send({ channel, message, validityPeriodSeconds: validity }, signal);
+    });
+    switch (result.kind) {
+      case 'all_open': {
+        const names = (deps.providers.get(channel) ?? []).map((a) => a.name);
+        const why =
+          names.length > 1
+            ? `waiting: the circuit of every ${channel} provider (${names.join(', ')}) is open`
+            : `waiting: the ${channel} provider's circuit is open`;
+        return wait(result.waitMs, why);
+      }
+      case 'expired':
         // The TTL ran out before the call: the expiry sweep makes it expired.
         await releaseProviderCall(deps.pool, message.id, null);
         deps.onOutcome(channel, 'skipped');
         return 'skipped';
+      case 'accepted': {
+        const { provider, providerMessageId } = result;
+        const detail =
+          reason === 'fallback'
+            ? `no device acknowledged in time; sent by ${channel} through ${provider} (${providerMessageId})`
+            : `accepted by the ${channel} provider ${provider} (${providerMessageId})`;
+        await recordProviderOutcome(deps.pool, message.id, 'sent', { providerMessageId, provider, detail }, from);
+        deps.onOutcome(channel, 'sent');
+        return 'sent';
       }
-      const { providerMessageId } = accepted;
-      const detail =
-        reason === 'fallback'
-          ? `no device acknowledged in time; sent by ${channel} (${providerMessageId})`
-          : `accepted by the ${channel} provider (${providerMessageId})`;
-      await recordProviderOutcome(deps.pool, message.id, 'sent', { providerMessageId, detail }, from);
-      deps.onOutcome(channel, 'sent');
-      return 'sent';
-    } catch (error) {
-      const failure = classify(error, breakerConfig.halfOpenAfterMs);
+      case 'failed':
+        return failed(classify(result.error, result.provider));
+    }
+
+    async function failed(failure: Failure): Promise<Outcome> {
       switch (failure.kind) {
-        case 'circuit_open':
-          return wait(failure.waitMs, `waiting: the ${channel} provider's circuit is open`);
         case 'busy':
           // The bulkhead is full: try again shortly, without counting an attempt.
           await releaseProviderCall(deps.pool, message.id, null);

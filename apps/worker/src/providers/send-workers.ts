@@ -1,10 +1,11 @@
-import type { RuntimeConfig } from '@esh3ar/config';
 import { PROVIDER_CHANNELS, sendQueueName, type SendJobData } from '@esh3ar/contracts';
 import type { ProviderMetrics } from '@esh3ar/observability';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import { Worker } from 'bullmq';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { jobWorkerOptions, type JobWorkerSettings } from '../job-worker-options.ts';
+import type { ChannelProviders } from './adapters/create-adapters.ts';
 import { BULKHEAD_QUEUE_PER_SLOT, type ProviderBreakers } from './breakers.ts';
 import { RetryLater, sendProcessor } from './send-processor.ts';
 
@@ -14,7 +15,8 @@ export interface SendWorkersOptions {
   metrics: ProviderMetrics;
   runtime: () => RuntimeConfig;
   breakers: ProviderBreakers;
-  providerBaseUrl: string;
+  /** Each channel's providers, in failover order. */
+  providers: ChannelProviders;
   timeoutMs: number;
   /** Shared with the ingest worker; `concurrency` is the send jobs in hand per channel. */
   worker: JobWorkerSettings;
@@ -27,17 +29,17 @@ function providerRetryAfter(error: Error | undefined): number | undefined {
 
 /**
  * One BullMQ worker per provider channel, so that a slow provider only fills its own
- * queue, each job sent through its channel's breaker policy. Close them with
- * `Worker.close()`.
+ * queue, each job sent through the first of its channel's providers whose breaker is not
+ * open. Close them with `Worker.close()`, then the adapters.
  */
 export function startSendWorkers(options: SendWorkersOptions): Worker<SendJobData>[] {
   const { breakers, logger } = options;
   const processor = sendProcessor({
     pool: options.pool,
     logger,
-    providerBaseUrl: options.providerBaseUrl,
-    policies: breakers.policies,
-    sharedOpenUntil: (channel) => breakers.sharedOpenUntil(channel),
+    providers: options.providers,
+    policy: (channel, provider) => breakers.policy(channel, provider),
+    sharedOpenUntil: (channel, provider) => breakers.sharedOpenUntil(channel, provider),
     runtime: options.runtime,
     onOutcome: (channel, outcome) => options.metrics.outcomes.inc({ channel, outcome }),
     // A call waits behind at most maxQueued / maxConcurrent = 4 others per slot in the

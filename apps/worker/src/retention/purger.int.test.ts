@@ -1,4 +1,3 @@
-import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/config';
 import {
   createDatabase,
   createPool,
@@ -10,6 +9,7 @@ import {
   type ThrowawayDatabase,
 } from '@esh3ar/db';
 import { createRetentionMetrics, createWebhookMetrics } from '@esh3ar/observability';
+import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/runtime';
 import { uuidv7 } from '@esh3ar/stack';
 import type pg from 'pg';
 import { pino } from 'pino';

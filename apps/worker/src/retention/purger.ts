@@ -1,5 +1,4 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import type { RuntimeConfig } from '@esh3ar/config';
 import {
   dropOrphanOutbox,
   dropWebhookOutbox,
@@ -10,6 +9,7 @@ import {
   withRetentionLock,
 } from '@esh3ar/db';
 import type { RetentionMetrics, WebhookMetrics } from '@esh3ar/observability';
+import type { RuntimeConfig } from '@esh3ar/runtime';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 
@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 // run is short, and a lowered retention.days takes effect within a minute.
 const INTERVAL_MS = 60_000;
 // Messages per DELETE statement (their events, 3 each in the benchmark, go in the same
-// statement): 47 ms mean and 113 ms p99 at 1000, 114 and 215 ms at 5000 (bench/retention.ts,
+// statement): 47 ms mean and 113 ms p99 at 1000, 114 and 215 ms at 5000 (bench/storage/retention.ts,
 // 2 cores). After each statement the purger pauses as long as it took: back to back, the
 // purge left concurrent COPY inserts 0.68x of their rate alone; paced, 1.05x (no loss
 // above the noise) while still deleting 10,500 messages/s beside them, ~900 million a day.
@@ -63,7 +63,7 @@ export interface PurgeReport {
  * keeps the key, but a partition dropped by creation time would take messages changed
  * since (a replayed dead letter, a late delivery), and turning the existing table into
  * partitions is a migration of all its rows. Paced batches of 1000 delete 10,500
- * messages/s with no measurable loss to concurrent inserts (bench/retention.ts), far more
+ * messages/s with no measurable loss to concurrent inserts (bench/storage/retention.ts), far more
  * than a day's intake needs once the backlog of the first run is gone.
  */
 export class RetentionPurger {

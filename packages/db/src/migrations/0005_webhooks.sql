@@ -36,7 +36,7 @@ CREATE INDEX webhook_outbox_tenant_id_idx ON webhook_outbox (tenant_id, id);
 -- events in batches (up to 5000), and one INSERT … SELECT per batch replaces a function
 -- call per row. Marking 1000 messages sent then delivered takes ~1.1× as long with this
 -- trigger for a tenant without a webhook and ~1.2× for one with a webhook
--- (bench/webhook-outbox.ts). No foreign key to tenant_webhooks: removing a webhook must
+-- (bench/webhooks/outbox.ts). No foreign key to tenant_webhooks: removing a webhook must
 -- never make a status write fail.
 CREATE FUNCTION webhook_outbox_from_events() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -56,7 +56,7 @@ CREATE TRIGGER message_events_webhook_outbox AFTER INSERT ON message_events
 
 -- A message refused at storage is inserted as failed directly, with no event row. The WHEN
 -- clause is checked per row without calling the function: the COPY merge of 1000 pending
--- rows runs at the same rate with and without this trigger (bench/webhook-outbox.ts).
+-- rows runs at the same rate with and without this trigger (bench/webhooks/outbox.ts).
 CREATE FUNCTION webhook_outbox_from_stored_failure() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO webhook_outbox (tenant_id, message_id, status, at, detail)

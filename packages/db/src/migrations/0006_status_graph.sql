@@ -29,7 +29,7 @@ CREATE INDEX messages_expiring_idx ON messages (expires_at)
 -- fails instead of rewriting its history. Cheap enough to keep: the WHEN clause is evaluated
 -- per updated row without calling a function (the function runs only to raise), and marking
 -- 5000 messages sent then delivered took 0.91-1.02x as long with the guard as without it in
--- three runs of bench/status-guard.ts, i.e. no difference above the noise. It guards
+-- three runs of bench/storage/status-guard.ts, i.e. no difference above the noise. It guards
 -- messages.status rather than message_events: every event is written by the statement that
 -- moves the status, while a check per event would need the previous event of each message.
 -- Only the seven statuses of 0001 are guarded: a status added later (say, scheduled or

@@ -3,7 +3,7 @@
 -- 1000 at a time; without this index every batch would scan the whole table.
 -- A plain CREATE INDEX (the migrations run in one transaction, which CONCURRENTLY cannot)
 -- holds writes to messages while it builds: ~0.4 s per million rows here (1.4 million in
--- 570 ms, bench/retention.ts), so a table of tens of millions wants a quiet moment, or the
+-- 570 ms, bench/storage/retention.ts), so a table of tens of millions wants a quiet moment, or the
 -- index built by hand with CONCURRENTLY under this name beforehand (IF NOT EXISTS skips it).
 CREATE INDEX IF NOT EXISTS messages_updated_at_idx ON messages (updated_at);
 

@@ -7,7 +7,7 @@
 -- message of a batch carries the batch's one key. created_at last, so that the earliest
 -- request under a key is read from the index alone.
 -- A plain CREATE INDEX holds writes to messages while it reads the whole table, as 0009's
--- did (1M rows in 0.9 s, bench/retention.ts); on a large table build it by hand with
+-- did (1M rows in 0.9 s, bench/storage/retention.ts); on a large table build it by hand with
 -- CONCURRENTLY under this name first, and IF NOT EXISTS skips it here.
 CREATE INDEX IF NOT EXISTS messages_idempotency_idx ON messages (tenant_id, idempotency_key, created_at)
   WHERE idempotency_key IS NOT NULL;

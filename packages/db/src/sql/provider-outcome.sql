@@ -1,11 +1,13 @@
 -- A provider attempt that ended the message: sent (accepted by the provider), failed
 -- (refused for good) or dead_letter (retry budget spent). Only a message not yet handed
--- to a provider, in one of the statuses $6 allows, moves; its claim ends.
+-- to a provider, in one of the statuses $6 allows, moves; its claim ends. $8 names the
+-- provider that accepted it (sim, twilio, …), set with provider_message_id.
 WITH moved AS (
   UPDATE messages SET
     status = $2,
     attempts = attempts + $7::int,
     provider_message_id = COALESCE($3, provider_message_id),
+    provider = COALESCE($8, provider),
     provider_call_until = NULL,
     failure_reason = CASE WHEN $2 = 'sent' THEN failure_reason ELSE $4 END,
     moved_to_dlq_at = CASE WHEN $2 = 'dead_letter' THEN now() ELSE moved_to_dlq_at END,

@@ -1,0 +1,43 @@
+import { recordProviderReceipts, type ProviderReceipt, type ReceiptProvider, type ReceiptResult } from '@esh3ar/db';
+import type { ReceiptMetrics } from '@esh3ar/observability';
+import type { FastifyReply } from 'fastify';
+import type pg from 'pg';
+import { apiError, unavailable, type ApiError } from '../../errors.ts';
+
+export interface ReceiptRouteDeps {
+  pool: pg.Pool;
+  metrics: ReceiptMetrics;
+}
+
+/**
+ * Records a provider's receipts, counts each by result, and answers 200 with the results
+ * in order: providers retry anything else, an unknown id included (it would come back for
+ * days). PostgreSQL unreachable: 503, and the provider's retry brings the receipts again.
+ */
+export async function recordReceipts(
+  deps: ReceiptRouteDeps,
+  provider: ReceiptProvider,
+  receipts: readonly ProviderReceipt[],
+  noNews: number,
+): Promise<{ results: ReceiptResult[] }> {
+  let results: ReceiptResult[];
+  try {
+    results = await recordProviderReceipts(deps.pool, provider, receipts);
+  } catch (error) {
+    throw unavailable('the message store', error);
+  }
+  for (const result of results) deps.metrics.receipts.inc({ provider, result });
+  if (noNews > 0) deps.metrics.receipts.inc({ provider, result: 'stale' }, noNews);
+  return { results: [...results, ...Array.from({ length: noNews }, (): ReceiptResult => 'stale')] };
+}
+
+/**
+ * A request whose signature does not verify: 401, counted as forged, nothing read from it.
+ * The challenge names the header the provider signs with (RFC 9110 §11.6.1: a 401 names a
+ * scheme; this one is no registered scheme, which is why the error handler's Bearer is replaced).
+ */
+export function forged(deps: ReceiptRouteDeps, provider: ReceiptProvider, reply: FastifyReply, header: string): ApiError {
+  deps.metrics.receipts.inc({ provider, result: 'forged' });
+  reply.header('www-authenticate', `Signature realm="esh3ar", header="${header}"`);
+  return apiError('UNAUTHENTICATED', `missing or invalid ${header}`);
+}

@@ -1,0 +1,53 @@
+import fastifyFormbody from '@fastify/formbody';
+import type { FastifyInstance } from 'fastify';
+import { twilioCallback } from '../../receipts/twilio-receipt.ts';
+import { verifyTwilioSignature, type FormFields } from '../../receipts/twilio-signature.ts';
+import { apiError } from '../../errors.ts';
+import { forged, recordReceipts, type ReceiptRouteDeps } from './record-receipts.ts';
+
+const TWILIO_STATUS_PATH = '/v1/providers/twilio/status';
+
+/**
+ * A status callback is about a dozen short fields, under 1 KiB (MessageSid, MessageStatus,
+ * To, From, AccountSid, ApiVersion, ErrorCode, …); 16 KiB leaves room for fields Twilio adds
+ * without notice and refuses anything larger before it is read.
+ */
+const BODY_LIMIT = 16 * 1024;
+
+export interface TwilioSettings {
+  authToken: string;
+  /** PUBLIC_BASE_URL: the request's path is appended to rebuild the URL Twilio signed. */
+  publicBaseUrl: string;
+}
+
+function isFormFields(body: unknown): body is FormFields {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && !Buffer.isBuffer(body);
+}
+
+/**
+ * POST /v1/providers/twilio/status: Twilio's StatusCallback for messages it took
+ * (application/x-www-form-urlencoded). The signature is checked before anything in the
+ * body is looked at.
+ */
+export async function twilioStatusRoute(scope: FastifyInstance, deps: ReceiptRouteDeps & { twilio: TwilioSettings }): Promise<void> {
+  // Only Twilio's form encoding here; every other content type is 415.
+  scope.removeAllContentTypeParsers();
+  await scope.register(fastifyFormbody);
+
+  scope.post(TWILIO_STATUS_PATH, { bodyLimit: BODY_LIMIT }, async (request, reply) => {
+    const fields: FormFields = isFormFields(request.body) ? request.body : {};
+    const url = deps.twilio.publicBaseUrl + request.url;
+    const header = request.headers['x-twilio-signature'];
+    if (!verifyTwilioSignature(deps.twilio.authToken, url, fields, typeof header === 'string' ? header : undefined)) {
+      throw forged(deps, 'twilio', reply, 'X-Twilio-Signature');
+    }
+    const callback = twilioCallback(fields);
+    if (callback.kind === 'invalid') {
+      throw apiError('VALIDATION_FAILED', `${callback.field} is ${callback.problem}`, [
+        { path: `/${callback.field}`, message: callback.problem },
+      ]);
+    }
+    if (callback.kind === 'no_news') return recordReceipts(deps, 'twilio', [], 1);
+    return recordReceipts(deps, 'twilio', [callback.receipt], 0);
+  });
+}
