@@ -144,4 +144,3 @@ export function parseConfig(env: Env) {
     runtime: runtimeConfigFromEnv(env),
   });
 }
-export type ApiConfig = ReturnType<typeof parseConfig>;

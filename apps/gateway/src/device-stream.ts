@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { parse as parseQuery } from 'node:querystring';
 import type { Duplex } from 'node:stream';
 import { errorBody, type FrameErrorCode } from '@esh3ar/contracts';
@@ -9,8 +9,17 @@ import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GatewayConfig } from './config.ts';
 import type { Connection, DeviceHub } from './device-hub.ts';
-import { DeviceTokenError, tokenFromRequest, type DeviceIdentity } from './device-token.ts';
+import type { DeviceIdentity } from './device-token.ts';
 import { errorFrame, parseFrame } from './frames.ts';
+import {
+  authenticate,
+  countRefused,
+  destroySocket,
+  refuse,
+  UNAVAILABLE_RETRY_AFTER_S,
+  type Refusal,
+  type RefusalReason,
+} from './upgrade-refusals.ts';
 
 export interface StreamDeps {
   logger: FastifyBaseLogger;
@@ -25,69 +34,6 @@ export interface StreamDeps {
 }
 
 export const presenceOf = (gatewayId: string, c: Connection): PresenceEntry => ({ phone: c.phone, gatewayId, connectionId: c.id });
-
-/**
- * A full gateway's Retry-After: behind a load balancer the retry most likely lands on
- * another replica. The same for an issuer's keys that could not be fetched: jose gives
- * up on a fetch after 5 s (device-token.ts).
- */
-const UNAVAILABLE_RETRY_AFTER_S = 5;
-
-export type RefusalReason = 'token' | 'token_keys' | 'phone_connections' | 'gateway_connections';
-
-export interface Refusal {
-  status: 401 | 404 | 429 | 503;
-  /** JSON, as every error of the api: {"error": {"code", "message", "details"}}. */
-  body: string;
-  retryAfterSeconds?: number;
-}
-
-/** Whom a request's device token speaks for, or why it speaks for nobody. */
-export async function authenticate(
-  identify: (token: string) => Promise<DeviceIdentity>,
-  headers: IncomingMessage['headers'],
-  query: unknown,
-): Promise<{ identity: DeviceIdentity } | { refused: Refusal; reason: RefusalReason }> {
-  const token = tokenFromRequest(headers, query);
-  if (token === null) return tokenRefused(new DeviceTokenError('missing device token: Authorization: Bearer <token> or ?access_token='));
-  try {
-    return { identity: await identify(token) };
-  } catch (error) {
-    return tokenRefused(error instanceof DeviceTokenError ? error : new DeviceTokenError((error as Error).message));
-  }
-}
-
-function tokenRefused(error: DeviceTokenError): { refused: Refusal; reason: RefusalReason } {
-  return error.status === 503
-    ? {
-        refused: {
-          status: 503,
-          body: JSON.stringify(errorBody('UNAVAILABLE', error.message)),
-          retryAfterSeconds: UNAVAILABLE_RETRY_AFTER_S,
-        },
-        reason: 'token_keys',
-      }
-    : { refused: { status: 401, body: JSON.stringify(errorBody('UNAUTHENTICATED', error.message)) }, reason: 'token' };
-}
-
-export function countRefused(metrics: GatewayMetrics, reason: RefusalReason): void {
-  metrics.upgradesRefused.inc({ reason });
-  // The dashboards' refused-upgrades panel counts refused tokens.
-  if (reason === 'token') metrics.rejectedUpgrades.inc();
-}
-
-function destroySocket(this: Duplex): void {
-  this.destroy();
-}
-
-function refuse(socket: Duplex, { status, body, retryAfterSeconds }: Refusal): void {
-  socket.once('finish', destroySocket);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      (retryAfterSeconds === undefined ? '' : `Retry-After: ${retryAfterSeconds}\r\n`) +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
 
 /**
  * The `upgrade` listener for the HTTP server: GET `path` with a valid device token

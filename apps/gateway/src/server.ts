@@ -6,7 +6,8 @@ import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config.ts';
 import type { DeviceHub } from './device-hub.ts';
-import { authenticate, countRefused, deviceStream } from './device-stream.ts';
+import { deviceStream } from './device-stream.ts';
+import { authenticate, countRefused } from './upgrade-refusals.ts';
 import type { DeviceIdentity } from './device-token.ts';
 import type { StatusWriter } from './status-writer.ts';
 

@@ -39,4 +39,3 @@ export function parseConfig(env: Env) {
     },
   });
 }
-export type ProviderSimConfig = ReturnType<typeof parseConfig>;

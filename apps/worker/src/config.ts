@@ -52,4 +52,3 @@ export function parseConfig(env: Env) {
     runtime: runtimeConfigFromEnv(env),
   });
 }
-export type WorkerConfig = ReturnType<typeof parseConfig>;
