@@ -1,3 +1,4 @@
+import { isUuid } from '@esh3ar/contracts';
 import { parseArgs } from 'node:util';
 import { createApiKey, listApiKeys, listTenants, revokeApiKey, setTenantDisabled, type KeyEvent } from '@esh3ar/db';
 import { createRedis, publishKeyEvent } from '@esh3ar/queue';
@@ -5,8 +6,6 @@ import type { Logger } from 'pino';
 import type { CliConfig } from './config.ts';
 import { withPool } from './cli-pool.ts';
 import { UsageError } from './usage-error.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function options<K extends string>(args: string[], names: readonly K[]): Partial<Record<K, string>> {
   try {
@@ -18,7 +17,7 @@ function options<K extends string>(args: string[], names: readonly K[]): Partial
 }
 
 function uuidOption(value: string | undefined, name: string, what: string): string {
-  if (value === undefined || !UUID.test(value)) throw new UsageError(`--${name} must be ${what} (a UUID)`);
+  if (value === undefined || !isUuid(value)) throw new UsageError(`--${name} must be ${what} (a UUID)`);
   return value;
 }
 

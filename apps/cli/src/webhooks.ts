@@ -1,11 +1,9 @@
 import { parseArgs } from 'node:util';
-import { webhookUrlProblem } from '@esh3ar/contracts';
+import { isUuid, webhookUrlProblem } from '@esh3ar/contracts';
 import { removeTenantWebhook, setTenantWebhook } from '@esh3ar/db';
 import type { CliConfig } from './config.ts';
 import { withPool } from './cli-pool.ts';
 import { UsageError } from './usage-error.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 function options(args: string[], withUrl: boolean): { tenant: string; url: string | undefined } {
   let values: { tenant?: string; url?: string };
@@ -18,7 +16,7 @@ function options(args: string[], withUrl: boolean): { tenant: string; url: strin
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  if (!values.tenant || !UUID.test(values.tenant)) throw new UsageError('--tenant must be a tenant id (a UUID)');
+  if (!values.tenant || !isUuid(values.tenant)) throw new UsageError('--tenant must be a tenant id (a UUID)');
   return { tenant: values.tenant, url: values.url };
 }
 

@@ -1,3 +1,4 @@
+import { isUuid } from '@esh3ar/contracts';
 import { ConfigError, deepFreeze, parseCommonConfig, readInt, readOptionalString, readPort, type Env } from '@esh3ar/config';
 import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 
@@ -17,7 +18,6 @@ export interface TokenIssuer {
   tenant: string;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
 const ISSUER_KEYS = ['issuer', 'jwksUrl', 'audience', 'tenant'];
 
@@ -75,7 +75,7 @@ function parseTokenIssuers(text: string | null): TokenIssuer[] {
     if (url.protocol !== 'https:' && !(url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname))) {
       throw new ConfigError(`${at}.jwksUrl must use https: (http: only on 127.0.0.1, [::1] or localhost), got "${jwksUrl}"`);
     }
-    if (!UUID.test(tenant)) throw new ConfigError(`${at}.tenant must be a tenant id (a UUID), got "${tenant}"`);
+    if (!isUuid(tenant)) throw new ConfigError(`${at}.tenant must be a tenant id (a UUID), got "${tenant}"`);
     return { issuer, jwksUrl, audience, tenant: tenant.toLowerCase() };
   });
 }

@@ -47,6 +47,7 @@ export {
   type ProviderName,
 } from './jobs.ts';
 export { BufferCheck, ReadyResponse } from './health.ts';
+export { isUuid, UUID_PATTERN } from './uuid.ts';
 export {
   AckFrame,
   FRAME_ERROR_CODES,

@@ -1,4 +1,4 @@
-import type { BufferedMessage } from '@esh3ar/contracts';
+import { isUuid, type BufferedMessage } from '@esh3ar/contracts';
 
 /**
  * What PostgreSQL cannot hold of a message, and the message with it replaced. The api
@@ -8,7 +8,6 @@ import type { BufferedMessage } from '@esh3ar/contracts';
  */
 
 const REPLACEMENT = '\uFFFD';
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Stands in for a tenant id that is not a UUID: such a message is an operator's to see (GET /v1/admin/dlq), no tenant's. */
 export const NO_TENANT = '00000000-0000-0000-0000-000000000000';
@@ -92,7 +91,7 @@ const quote = (value: string) => JSON.stringify(storableText(value.slice(0, 80))
 export function deadLetterMessage(m: BufferedMessage, minimal: boolean): { message: BufferedMessage; notes: string[] } {
   const notes: string[] = [];
   let { tenantId, acceptedAt } = m;
-  if (!UUID.test(tenantId)) {
+  if (!isUuid(tenantId)) {
     notes.push(`tenantId ${quote(tenantId)} is not a UUID`);
     tenantId = NO_TENANT;
   }

@@ -1,4 +1,4 @@
-import { PROVIDER_CHANNELS, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import { isUuid, UUID_PATTERN, PROVIDER_CHANNELS, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { listDeadLetters, replayDeadLetters, type DlqFilter } from '@esh3ar/db';
 import { enqueueReplays } from '@esh3ar/queue';
 import type { Queue } from 'bullmq';
@@ -13,10 +13,9 @@ export interface DlqRouteDeps {
   sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
 }
 
-const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
 const Filter = Type.Object(
   {
-    tenant: Type.Optional(Type.String({ pattern: UUID })),
+    tenant: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
     channel: Type.Optional(Type.Union(PROVIDER_CHANNELS.map((c) => Type.Literal(c)))),
     error: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     since: Type.Optional(Type.String({ format: 'date-time' })),
@@ -30,7 +29,10 @@ const ListQuery = Type.Intersect([
   Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })), cursor: Type.Optional(Type.String({ maxLength: 200 })) }),
 ]);
 const Replay = Type.Union([
-  Type.Object({ ids: Type.Array(Type.String({ pattern: UUID }), { minItems: 1, maxItems: 10_000 }) }, { additionalProperties: false }),
+  Type.Object(
+    { ids: Type.Array(Type.String({ pattern: UUID_PATTERN }), { minItems: 1, maxItems: 10_000 }) },
+    { additionalProperties: false },
+  ),
   Type.Object({ filter: Filter }, { additionalProperties: false }),
 ]);
 const checkList = Compile(ListQuery);
@@ -59,7 +61,7 @@ export function dlqAdminRoutes(app: FastifyInstance, deps: DlqRouteDeps): void {
     let after: { at: string; id: string } | null = null;
     if (query.cursor) {
       const [at, id] = Buffer.from(query.cursor, 'base64url').toString('utf8').split('|');
-      if (!at || !id || Number.isNaN(Date.parse(at)) || !new RegExp(UUID).test(id)) invalid('cursor is not one this api returned');
+      if (!at || !id || Number.isNaN(Date.parse(at)) || !isUuid(id)) invalid('cursor is not one this api returned');
       after = { at, id };
     }
     const items = await listDeadLetters(deps.pool, toDbFilter(query), limit + 1, after);

@@ -1,11 +1,10 @@
+import { isUuid } from '@esh3ar/contracts';
 import { createApiKey, listApiKeys, revokeApiKey } from '@esh3ar/db';
 import { publishKeyEvent } from '@esh3ar/queue';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { apiError } from '../errors.ts';
 import { storeCall, tenantIdOf, type TenantAdminDeps } from './tenants-admin.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Serialized through these schemas, so an item can never carry more than they name: no
 // key, no hash, whatever the query returns.
@@ -47,7 +46,7 @@ export function keyAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): voi
     const tenantId = tenantIdOf(request);
     const { keyId } = request.params as { keyId: string };
     // Unknown, another tenant's and already revoked keys are all "no such key of this tenant".
-    if (!UUID.test(keyId)) throw apiError('NOT_FOUND', 'no such API key for this tenant');
+    if (!isUuid(keyId)) throw apiError('NOT_FOUND', 'no such API key for this tenant');
     const event = await storeCall(() => revokeApiKey(pool, tenantId, keyId));
     if (event === null) throw apiError('NOT_FOUND', 'no such API key for this tenant');
     logger.info({ tenantId, keyId }, 'API key revoked');

@@ -1,4 +1,4 @@
-import { LIMITS, ListQuery, type BufferedMessage, type MessageView } from '@esh3ar/contracts';
+import { isUuid, LIMITS, ListQuery, type BufferedMessage, type MessageView } from '@esh3ar/contracts';
 import { getMessage, listMessages } from '@esh3ar/db';
 import { findBuffered, type RedisKeys } from '@esh3ar/queue';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -18,7 +18,6 @@ export interface ReadRouteDeps {
   keys: RedisKeys;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // No pattern: an id that is no UUID is answered 404 like an unknown one, not 400.
 const MessageParams = Type.Object({ id: Type.String() });
 
@@ -35,7 +34,7 @@ function encodeCursor(id: string): string {
 
 function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!UUID.test(id))
+  if (!isUuid(id))
     throw apiError('VALIDATION_FAILED', 'cursor is not one this api returned', [{ path: '/cursor', message: 'invalid cursor' }]);
   return id;
 }
@@ -66,7 +65,7 @@ export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): vo
   typed.get('/v1/messages/:id', { schema: { params: MessageParams }, config: { budget: 'read' } }, async (request) => {
     const { id } = request.params;
     const tenantId = request.tenant!.id;
-    if (!UUID.test(id)) throw apiError('NOT_FOUND', 'no message with this id');
+    if (!isUuid(id)) throw apiError('NOT_FOUND', 'no message with this id');
     const stored = await getMessage(deps.pool, tenantId, id).catch(unreachable('the message store'));
     if (stored) return stored;
     // Not stored yet: it may still be in the buffer.

@@ -1,4 +1,4 @@
-import type { ErrorDetail } from '@esh3ar/contracts';
+import { isUuid, UUID_PATTERN, type ErrorDetail } from '@esh3ar/contracts';
 import { createTenant, listTenants, setTenantDisabled, type TenantView } from '@esh3ar/db';
 import { publishKeyEvent } from '@esh3ar/queue';
 import { TIERS } from '@esh3ar/runtime';
@@ -30,10 +30,9 @@ const checkNewTenant = Compile(NewTenant);
 
 const TENANT_PAGE_DEFAULT = 100;
 const TENANT_PAGE_MAX = 1000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ListQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: TENANT_PAGE_MAX })),
-  cursor: Type.Optional(Type.String({ pattern: UUID.source })),
+  cursor: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
 });
 const TenantItem = Type.Object({
   id: Type.String(),
@@ -66,7 +65,7 @@ function tenantJson(t: TenantView) {
 /** The tenant named in the path; a malformed id is as unknown as a missing one. */
 export function tenantIdOf(request: FastifyRequest): string {
   const { tenantId } = request.params as { tenantId: string };
-  if (!UUID.test(tenantId)) throw apiError('NOT_FOUND', 'no such tenant');
+  if (!isUuid(tenantId)) throw apiError('NOT_FOUND', 'no such tenant');
   return tenantId;
 }
 

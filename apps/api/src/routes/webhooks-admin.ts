@@ -1,4 +1,4 @@
-import { WEBHOOK_URL_MAX_CHARS, webhookUrlProblem } from '@esh3ar/contracts';
+import { isUuid, WEBHOOK_URL_MAX_CHARS, webhookUrlProblem } from '@esh3ar/contracts';
 import { getTenantWebhook, removeTenantWebhook, setTenantWebhook } from '@esh3ar/db';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type pg from 'pg';
@@ -13,12 +13,11 @@ export interface WebhookAdminDeps {
 
 const SetWebhook = Type.Object({ url: Type.String({ minLength: 1, maxLength: WEBHOOK_URL_MAX_CHARS }) }, { additionalProperties: false });
 const checkSetWebhook = Compile(SetWebhook);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The tenant named in the path; a malformed id is as unknown as a missing one. */
 function tenantIdOf(request: FastifyRequest): string {
   const { tenantId } = request.params as { tenantId: string };
-  if (!UUID.test(tenantId)) throw noSuchTenant();
+  if (!isUuid(tenantId)) throw noSuchTenant();
   return tenantId;
 }
 

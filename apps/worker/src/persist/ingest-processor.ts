@@ -1,11 +1,9 @@
-import { checkBufferedMessage, checkIngestJob, type BufferedMessage } from '@esh3ar/contracts';
+import { isUuid, checkBufferedMessage, checkIngestJob, type BufferedMessage } from '@esh3ar/contracts';
 import type { RowToStore } from '@esh3ar/db';
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { PersistBatcher } from './batcher.ts';
 import { ingestFailureKind, ingestRetry } from './ingest-failure.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A message that fails the job schema is a permanent fault: retrying cannot fix it.
@@ -18,7 +16,7 @@ export function toRow(raw: unknown): RowToStore | { unstorable: string; id: stri
   const errors = [...checkBufferedMessage.Errors(raw)].slice(0, 3).map((e) => `${e.instancePath || '/'} ${e.message}`);
   const reason = `invalid message: ${errors.join('; ')}`;
   const m = (typeof raw === 'object' && raw !== null ? raw : {}) as Partial<Record<keyof BufferedMessage, unknown>>;
-  if (typeof m.id !== 'string' || !UUID.test(m.id) || typeof m.tenantId !== 'string' || !UUID.test(m.tenantId)) {
+  if (typeof m.id !== 'string' || !isUuid(m.id) || typeof m.tenantId !== 'string' || !isUuid(m.tenantId)) {
     return { unstorable: reason, id: typeof m.id === 'string' ? m.id : null };
   }
   const acceptedAt = typeof m.acceptedAt === 'string' && !Number.isNaN(Date.parse(m.acceptedAt)) ? m.acceptedAt : new Date().toISOString();
