@@ -93,6 +93,24 @@ describe('POST /v1/messages', () => {
     expect((await send(other.apiKey, 'GET', `/v1/messages/${r.body.id}`)).status).toBe(404);
     expect((await waitStored(r.body.id)).body.status).toBe('pending');
   });
+
+  it('shows what an SMS costs (encoding and segments) from acceptance on, and null for other channels', async () => {
+    const arabic = 'م'.repeat(71); // UCS-2: 70 characters fit one segment, 71 take two
+    const sms = await send(key, 'POST', '/v1/messages', message({ channel: 'sms', content: arabic }));
+    const queued = await send(key, 'GET', `/v1/messages/${sms.body.id}`);
+    expect(queued.body).toMatchObject({ status: 'queued', sms: { encoding: 'UCS-2', segments: 2 } });
+    expect((await waitStored(sms.body.id)).body.sms).toEqual({ encoding: 'UCS-2', segments: 2 });
+    const latin = await send(key, 'POST', '/v1/messages', message({ channel: 'sms', content: 'a'.repeat(160) }));
+    expect((await waitStored(latin.body.id)).body.sms).toEqual({ encoding: 'GSM-7', segments: 1 });
+    const app = await send(key, 'POST', '/v1/messages', message({ content: arabic }));
+    expect((await waitStored(app.body.id)).body.sms).toBeNull();
+    const list = await send(key, 'GET', '/v1/messages?limit=3');
+    expect(list.body.items.map((m: { sms: unknown }) => m.sms)).toEqual([
+      null,
+      { encoding: 'GSM-7', segments: 1 },
+      { encoding: 'UCS-2', segments: 2 },
+    ]);
+  });
 });
 
 describe('content fidelity', () => {

@@ -48,6 +48,7 @@ export {
 } from './jobs.ts';
 export { BufferCheck, ReadyResponse } from './health.ts';
 export { isUuid, UUID_PATTERN } from './uuid.ts';
+export { smsCost, smsCostOf, type SmsCost } from './sms-cost.ts';
 export {
   AckFrame,
   FRAME_ERROR_CODES,

@@ -146,6 +146,8 @@ export const MessageSummary = Type.Object({
   updatedAt: Type.String(),
   deliveredAt: Nullable(Type.String()),
   failureReason: Nullable(Type.String()),
+  /** An sms message's encoding and billed segments (sms-cost.ts); null for other channels. */
+  sms: Nullable(Type.Object({ encoding: Type.Union([Type.Literal('GSM-7'), Type.Literal('UCS-2')]), segments: Type.Integer() })),
 });
 export type MessageSummary = Static<typeof MessageSummary>;
 

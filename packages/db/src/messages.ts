@@ -1,4 +1,4 @@
-import { PRIORITY_BY_RANK, type MessageEvent, type MessageSummary, type MessageView } from '@esh3ar/contracts';
+import { PRIORITY_BY_RANK, smsCostOf, type MessageEvent, type MessageSummary, type MessageView } from '@esh3ar/contracts';
 import type pg from 'pg';
 import { sql } from './sql-files.ts';
 
@@ -35,6 +35,7 @@ function toSummary(row: MessageRow): MessageSummary {
     updatedAt: row.updated_at.toISOString(),
     deliveredAt: iso(row.delivered_at),
     failureReason: row.failure_reason,
+    sms: smsCostOf(row.channel, row.content),
   };
 }
 

@@ -1,4 +1,4 @@
-import { isUuid, LIMITS, ListQuery, type BufferedMessage, type MessageView } from '@esh3ar/contracts';
+import { isUuid, LIMITS, ListQuery, smsCostOf, type BufferedMessage, type MessageView } from '@esh3ar/contracts';
 import { getMessage, listMessages } from '@esh3ar/db';
 import { findBuffered, type RedisKeys } from '@esh3ar/queue';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -54,6 +54,7 @@ function queuedView(m: BufferedMessage): MessageView {
     updatedAt: m.acceptedAt,
     deliveredAt: null,
     failureReason: null,
+    sms: smsCostOf(m.channel, m.content),
     events: [{ status: 'queued', at: m.acceptedAt, detail: null }],
   };
 }
