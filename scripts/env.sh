@@ -12,6 +12,16 @@ esh3ar_tools="$esh3ar_root/.tools"
 esh3ar_node_major() { command -v node >/dev/null 2>&1 && node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
 
 esh3ar_install_node() {
+  # The registry's node-linux-* packages are glibc builds: elsewhere, refuse rather than
+  # fetch a binary that cannot run.
+  if [ "$(uname -s)" != Linux ]; then
+    echo "env.sh: this script installs Node only on Linux; install Node 24 yourself (https://nodejs.org) and run again" >&2
+    return 1
+  fi
+  if ! ldd --version 2>&1 | grep -qiE 'glibc|gnu libc'; then
+    echo "env.sh: Node's Linux builds need glibc (Debian, Ubuntu, Fedora…); on musl (Alpine) install Node 24 with the system's packages" >&2
+    return 1
+  fi
   local arch
   case "$(uname -m)" in
     x86_64) arch=x64 ;;
@@ -45,7 +55,10 @@ if [ "$(esh3ar_node_major)" -lt 24 ]; then
   esh3ar_need_node=1
   if [ ! -x "$esh3ar_tools/node/bin/node" ] || [ "$("$esh3ar_tools/node/bin/node" -v)" != "v$ESH3AR_NODE_VERSION" ]; then
     echo "env.sh: installing Node $ESH3AR_NODE_VERSION into .tools/node" >&2
-    esh3ar_install_node || echo "env.sh: could not install Node $ESH3AR_NODE_VERSION" >&2
+    if ! esh3ar_install_node; then
+      echo "env.sh: could not install Node $ESH3AR_NODE_VERSION; Esh3ar needs Node 24" >&2
+      return 1 2>/dev/null || exit 1
+    fi
   fi
 fi
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm -v 2>/dev/null)" != "$ESH3AR_PNPM_VERSION" ]; then

@@ -94,6 +94,9 @@ start_local_redis() {
   wait_tcp "$redis_host" "$redis_port" Redis
 }
 
+# A previous run's Docker address, now stale: written again below when compose is used.
+rm -f "$root/.data/services.env"
+
 if pg_ready && redis_ready; then
   ensure_pg_role_and_db 2>/dev/null || true
   log "PostgreSQL at $pg_host:$pg_port and Redis at $redis_host:$redis_port already answer"
@@ -105,6 +108,13 @@ if docker_up && [ -f "$root/infra/docker-compose.yml" ]; then
   # Compose resolves every variable of the file, the gateway's required secret too.
   DEVICE_TOKEN_SECRET="${DEVICE_TOKEN_SECRET:-unused-by-postgres-and-redis}" \
     docker compose -f "$root/infra/docker-compose.yml" up -d --wait postgres redis
+  # Compose's PostgreSQL has a user and password (infra/docker-compose.yml): `./dev`
+  # reads this file, so that the default DATABASE_URL (no user) is not used against it.
+  mkdir -p "$root/.data"
+  if [ "$DATABASE_URL" = postgres://127.0.0.1:5432/esh3ar ]; then
+    echo "DATABASE_URL=postgres://esh3ar:esh3ar@127.0.0.1:5432/esh3ar" >"$root/.data/services.env"
+    log "compose's PostgreSQL: DATABASE_URL=postgres://esh3ar:esh3ar@127.0.0.1:5432/esh3ar (in .data/services.env)"
+  fi
   exit 0
 fi
 
