@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.tools/**', '.types/**', '.data/**', 'bench/results/**', 'infra/grafana/**', '**/*.cjs'] },
+  {
+    ignores: ['**/node_modules/**', '**/dist/**', '.tools/**', '.types/**', '.data/**', 'bench/results/**', 'infra/grafana/**', '**/*.cjs'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

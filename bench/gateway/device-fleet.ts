@@ -97,7 +97,8 @@ export class DeviceFleet {
         return;
       }
       if (frame.type !== 'message' || typeof frame.id !== 'string') {
-        this.errorFrames++;
+        // The end of the replay and the heartbeats are no errors.
+        if (frame.type !== 'replayed' && frame.type !== 'heartbeat') this.errorFrames++;
         return;
       }
       socket.send(`{"type":"ack","id":"${frame.id}"}`);

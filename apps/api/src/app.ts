@@ -13,6 +13,7 @@ import { registerApiKeyAuth } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
 import { countTimeouts, timeoutOptions, type HttpTimeouts } from './http-limits.ts';
 import { registerMemoryPressure, type PressureLimits } from './memory-pressure.ts';
+import { registerOpenApi } from './openapi.ts';
 import { registerRateLimit } from './rate-limit.ts';
 import { echoRequestId, requestId } from './request-id.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -87,6 +88,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.code(404).send({ error: { code: 'NOT_FOUND', message: 'no such route', details: [], requestId: request.id } });
   });
 
+  // First: @fastify/swagger documents the routes added after it.
+  await registerOpenApi(app);
   operationsRoutes(app, { ...deps, metrics: ingestMetrics });
   await providerReceiptRoutes(app, { pool: deps.pool, registry: deps.registry, settings: deps.receipts });
 

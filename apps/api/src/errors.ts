@@ -1,4 +1,4 @@
-import { ERROR_STATUS, errorBody, type ErrorBody, type ErrorCode, type ErrorDetail } from '@esh3ar/contracts';
+import { describeSchemaErrors, ERROR_STATUS, errorBody, type ErrorBody, type ErrorCode, type ErrorDetail } from '@esh3ar/contracts';
 import createError from '@fastify/error';
 import type { FastifyError } from 'fastify';
 
@@ -50,7 +50,10 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_NOT_FOUND: 'NOT_FOUND',
 };
 
-const FASTIFY_MESSAGES: Partial<Record<ErrorCode, string>> = {
+/** What each part of a request is called in an answer about it. */
+const REQUEST_PARTS: Record<string, string> = { body: 'the body', querystring: 'the query', params: 'the path', headers: 'the headers' };
+
+export const FASTIFY_MESSAGES: Partial<Record<ErrorCode, string>> = {
   UNSUPPORTED_MEDIA_TYPE: 'Content-Type must be application/json',
   PAYLOAD_TOO_LARGE: 'the request body is larger than this endpoint accepts',
   INVALID_JSON: 'the request body is not valid JSON',
@@ -72,10 +75,11 @@ export function toErrorAnswer(error: unknown): ErrorAnswer {
       ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
     };
   }
-  const fastifyError = error as Partial<FastifyError> & { validation?: { instancePath: string; message?: string }[] };
+  const fastifyError = error as Partial<FastifyError>;
   if (fastifyError.validation) {
-    const details = fastifyError.validation.map((v) => ({ path: v.instancePath || '/', message: v.message ?? 'is invalid' }));
-    return { status: 400, body: errorBody('VALIDATION_FAILED', fastifyError.message ?? 'invalid request', details) };
+    const whole = REQUEST_PARTS[fastifyError.validationContext ?? ''] ?? 'the request';
+    const details = describeSchemaErrors(fastifyError.validation, { whole });
+    return { status: 400, body: errorBody('VALIDATION_FAILED', details[0]?.message ?? `${whole} is invalid`, details) };
   }
   // A SyntaxError from the JSON parser carries statusCode 400 and no code.
   if (error instanceof SyntaxError) return { status: 400, body: errorBody('INVALID_JSON', FASTIFY_MESSAGES.INVALID_JSON!) };

@@ -1,7 +1,8 @@
 import { hashApiKey } from '@esh3ar/db';
-import { createDatabase, runCli, type ThrowawayDatabase } from '@esh3ar/stack';
+import { createDatabase, freePort, runCli, type ThrowawayDatabase } from '@esh3ar/stack';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VERSION } from './cli.test-kit.ts';
 
 let db: ThrowawayDatabase;
 
@@ -35,19 +36,28 @@ describe('pnpm esh3ar', () => {
     expect(keys.rows).toEqual([{ key_hash: hashApiKey(out.apiKey) }]);
   });
 
+  it('--version prints the version of apps/cli/package.json; --help the commands; both exit 0', async () => {
+    expect(await esh3ar(['--version'])).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: '' });
+    const help = await esh3ar(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: pnpm esh3ar \[options\] \[command\]/);
+  });
+
   it.each([
-    [['tenant', 'create', '--tier', 'basic'], '--name is required'],
-    [['tenant', 'create', '--name', 'x', '--tier', 'gold'], '--tier must be one of'],
-    [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--rpm', '0'], '--rpm must be an integer'],
-    [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--burst', '1.5'], '--burst must be an integer'],
-    [['tenant', 'create', '--name', 'x', '--tier', 'basic', '--color', 'red'], 'Unknown option'],
-    [['frobnicate'], 'unknown command "frobnicate"'],
-    [[], 'a command is required'],
-  ])('exits 2 with usage for %j', async (args, message) => {
+    [['tenant', 'create', '--tier', 'basic'], "required option '--name <name>' not specified", 'pnpm esh3ar tenant create'],
+    [['frobnicate'], "unknown command 'frobnicate'", 'pnpm esh3ar'],
+  ])('exits 2 with the usage hint for %j', async (args, message, command) => {
     const r = await esh3ar(args);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);
-    expect(r.stderr).toContain('usage: pnpm esh3ar');
+    expect(r.stderr).toContain(`See "${command} --help".`);
+  });
+
+  it('exits 1 with the reason on stderr when PostgreSQL cannot be reached', async () => {
+    const r = await runCli(['tenant', 'list'], { DATABASE_URL: `postgres://127.0.0.1:${await freePort()}/esh3ar` });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^esh3ar: .*ECONNREFUSED/);
   });
 });

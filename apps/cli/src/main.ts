@@ -1,20 +1,28 @@
+import { readFileSync } from 'node:fs';
 import { createLogger } from '@esh3ar/observability';
+import { execute } from './cli.ts';
 import { parseConfig } from './config.ts';
-import { run, USAGE, UsageError } from './commands.ts';
 
-// Results go to stdout as JSON; logs to stderr, so that `… | jq` works.
-const config = parseConfig(process.env);
-const logger = createLogger('cli', config.log.level === 'info' ? 'warn' : config.log.level, 2);
+// Results go to stdout; logs, errors and the progress bar to stderr, so that `… | jq` works.
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+// pnpm hands the `--` of `pnpm esh3ar -- …` on.
 const argv = process.argv.slice(2).filter((arg, i) => !(i === 0 && arg === '--'));
-
 try {
-  process.stdout.write(`${await run(argv, config, logger)}\n`);
+  const config = parseConfig(process.env);
+  const logger = createLogger('cli', config.log.level === 'info' ? 'warn' : config.log.level, 2);
+  process.exitCode = await execute(
+    argv,
+    {
+      config,
+      logger,
+      stdout: process.stdout,
+      stderr: process.stderr,
+      stdoutIsTTY: process.stdout.isTTY === true,
+      stderrIsTTY: process.stderr.isTTY === true,
+    },
+    version,
+  );
 } catch (error) {
-  if (error instanceof UsageError) {
-    process.stderr.write(`esh3ar: ${error.message}\n${USAGE}\n`);
-    process.exitCode = 2;
-  } else {
-    process.stderr.write(`esh3ar: ${(error as Error).message}\n`);
-    process.exitCode = 1;
-  }
+  process.stderr.write(`esh3ar: ${(error as Error).message}\n`);
+  process.exitCode = 1;
 }

@@ -4,6 +4,7 @@ import { createDatabase, deletePrefix, runCli, uniquePrefix, type ThrowawayDatab
 import { createRedis } from '@esh3ar/queue';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { esh3arInProcess } from './cli.test-kit.ts';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniquePrefix('cli-config');
@@ -101,18 +102,35 @@ describe('pnpm esh3ar config', () => {
     expect(missing.stderr).toContain('no runtime configuration version 99');
   });
 
+  it('get prints the document as dotted keys on a terminal', async () => {
+    const r = await esh3arInProcess(
+      ['config', 'get'],
+      { DATABASE_URL: db.url, REDIS_URL: redisUrl, REDIS_PREFIX: prefix },
+      { stdout: true },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^version +5\n/);
+    expect(r.stdout).toMatch(new RegExp(`^buffer\\.capacity +${DEFAULT_RUNTIME_CONFIG.buffer.capacity}$`, 'm'));
+    const history = await esh3arInProcess(['config', 'history', '--limit', '2'], { DATABASE_URL: db.url }, { stdout: true });
+    expect(history.stdout.split('\n').slice(0, 3)).toEqual([
+      expect.stringMatching(/^VERSION +CHANGED AT +CHANGED BY$/),
+      expect.stringMatching(/^5 +\S+ +cli:/),
+      expect.stringMatching(/^4 +\S+ +cli:/),
+    ]);
+  });
+
   it.each([
-    [['config'], 'unknown config command ""'],
-    [['config', 'frobnicate'], 'unknown config command "frobnicate"'],
-    [['config', 'get', 'extra'], 'config get takes no argument'],
-    [['config', 'set', 'buffer.capacity'], 'config set needs KEY VALUE'],
+    [['config'], 'Usage: pnpm esh3ar config [options] [command]'],
+    [['config', 'frobnicate'], "unknown command 'frobnicate'"],
+    [['config', 'get', 'extra'], "too many arguments for 'get'"],
+    [['config', 'set', 'buffer.capacity'], "missing required argument 'value'"],
     [['config', 'set', 'buffer..capacity', '5'], 'KEY must be a dotted path'],
     [['config', 'rollback', 'latest'], 'needs a VERSION'],
-    [['config', 'history', '--limit', '0'], '--limit must be an integer'],
+    [['config', 'history', '--limit', '0'], 'It must be an integer from 1 to 1000'],
   ])('exits 2 with usage for %j', async (args, message) => {
-    const r = await esh3ar(args);
+    const r = await esh3arInProcess(args, { DATABASE_URL: db.url });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
-    expect(r.stderr).toContain('config set KEY VALUE');
+    expect(r.stderr).toContain('Usage: pnpm esh3ar config');
   });
 });

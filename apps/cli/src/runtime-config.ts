@@ -1,5 +1,4 @@
 import { userInfo } from 'node:os';
-import { parseArgs } from 'node:util';
 import { createPool } from '@esh3ar/db';
 import { createRedis } from '@esh3ar/queue';
 import {
@@ -9,11 +8,23 @@ import {
   rollbackRuntimeConfig,
   runtimeConfigVersions,
   type ConfigChange,
+  type ConfigHistoryItem,
   type ConfigStore,
 } from '@esh3ar/runtime';
+import { Command } from 'commander';
 import type { Logger } from 'pino';
+import { respond, type Context } from './action.ts';
 import type { CliConfig } from './config.ts';
+import { integerIn } from './option-values.ts';
+import type { Printed } from './output.ts';
+import { flatten, formatFields, formatTable, type Column } from './table.ts';
 import { UsageError } from './usage-error.ts';
+
+const HISTORY_COLUMNS: Column<ConfigHistoryItem>[] = [
+  { header: 'VERSION', value: (v) => v.version },
+  { header: 'CHANGED AT', value: (v) => v.changedAt },
+  { header: 'CHANGED BY', value: (v) => v.changedBy },
+];
 
 /** VALUE as JSON when it parses (100, 0.5, true, {"rpm": 50}), else as the string it is. */
 function parseValue(text: string): unknown {
@@ -22,19 +33,6 @@ function parseValue(text: string): unknown {
   } catch {
     return text;
   }
-}
-
-function options(args: string[], spec: Record<string, { type: 'string' }>) {
-  try {
-    return parseArgs({ args, options: spec, strict: true });
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-}
-
-function versionArg(text: string | undefined): number {
-  if (text === undefined || !/^\d+$/.test(text)) throw new UsageError('config rollback needs a VERSION (an integer ≥ 0)');
-  return Number(text);
 }
 
 /** The same merge, checks and storage as PUT /v1/admin/config: one implementation, in @esh3ar/runtime. */
@@ -52,42 +50,72 @@ async function withStore<T>(config: CliConfig, logger: Logger, work: (store: Con
   }
 }
 
-function printed(change: ConfigChange, logger: Logger): string {
+const printedVersion = (versioned: { version: number; config: unknown }): Printed => ({
+  data: versioned,
+  text: () => formatFields({ version: versioned.version, ...flatten(versioned.config) }),
+});
+
+function printedChange(change: ConfigChange, logger: Logger): Printed {
   if (!change.notified)
     logger.warn({ version: change.version }, 'Redis unreachable: processes apply this version when they next poll PostgreSQL (~1 s)');
-  return JSON.stringify({ version: change.version, config: change.config });
+  return printedVersion({ version: change.version, config: change.config });
 }
 
+const changedBy = () => `cli:${userInfo().username}`;
+
 /** `config get | set KEY VALUE | history [--limit N] | rollback VERSION`. */
-export async function runConfig(config: CliConfig, logger: Logger, sub: string | undefined, args: string[]): Promise<string> {
-  const changedBy = `cli:${userInfo().username}`;
-  switch (sub) {
-    case 'get': {
-      if (args.length > 0) throw new UsageError('config get takes no argument');
-      return JSON.stringify(await withStore(config, logger, (store) => readRuntimeConfig(store)));
-    }
-    case 'set': {
-      // Taken as they are, not through parseArgs: VALUE may be "-1" and must reach the checks.
-      const [key, value, ...extra] = args;
-      if (key === undefined || value === undefined || extra.length > 0)
-        throw new UsageError('config set needs KEY VALUE, e.g. config set buffer.capacity 20000');
-      if (!/^[^.]+(\.[^.]+)*$/.test(key)) throw new UsageError(`KEY must be a dotted path like buffer.capacity, got "${key}"`);
-      const patch = patchAt(key, parseValue(value));
-      return printed(await withStore(config, logger, (store) => changeRuntimeConfig(store, patch, changedBy)), logger);
-    }
-    case 'history': {
-      const { values } = options(args, { limit: { type: 'string' } });
-      const limit = values.limit === undefined ? 100 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new UsageError('--limit must be an integer from 1 to 1000');
-      return JSON.stringify({ items: await withStore(config, logger, (store) => runtimeConfigVersions(store, limit)) });
-    }
-    case 'rollback': {
-      const [text, ...extra] = args;
-      if (extra.length > 0) throw new UsageError('config rollback takes one VERSION');
-      const version = versionArg(text);
-      return printed(await withStore(config, logger, (store) => rollbackRuntimeConfig(store, version, changedBy)), logger);
-    }
-    default:
-      throw new UsageError(`unknown config command "${sub ?? ''}"`);
-  }
+export function configCommand(ctx: Context): Command {
+  const { config, logger } = ctx;
+  const get = new Command('get')
+    .summary('the runtime configuration in force')
+    .description('The runtime configuration in force: {"version", "config"}.')
+    .action(respond(ctx, async () => printedVersion(await withStore(config, logger, (store) => readRuntimeConfig(store)))));
+
+  const set = new Command('set')
+    .summary('change one key')
+    .description(
+      'Change one key, through the same checks as PUT /v1/admin/config, and store the result as the next version. ' +
+        'A refused value exits 1 and stores nothing. Prints {"version", "config"}.',
+    )
+    .argument('<key>', 'a dotted path, such as buffer.capacity or rateLimit.tiers.basic')
+    .argument('<value>', 'JSON when it parses (20000, 0.5, \'{"rpm": 500, "burst": 50}\'), else a string')
+    // VALUE may be "-1": it must reach the checks (exit 1), not be taken for an option.
+    .action(
+      respond(ctx, async (_options, [key, value]) => {
+        if (!/^[^.]+(\.[^.]+)*$/.test(key!)) throw new UsageError(`KEY must be a dotted path like buffer.capacity, got "${key}"`);
+        const patch = patchAt(key!, parseValue(value!));
+        return printedChange(await withStore(config, logger, (store) => changeRuntimeConfig(store, patch, changedBy())), logger);
+      }),
+    );
+
+  const history = new Command('history')
+    .summary('the stored versions, newest first')
+    .description('The stored versions, newest first: {"items": [{version, changedAt, changedBy, config}]}.')
+    .option('--limit <n>', 'versions to show (1-1000)', integerIn(1, 1000), 100)
+    .action(
+      respond<{ limit: number }>(ctx, async (o) => {
+        const items = await withStore(config, logger, (store) => runtimeConfigVersions(store, o.limit));
+        return { data: { items }, text: () => formatTable(items, HISTORY_COLUMNS, 'No version.') };
+      }),
+    );
+
+  const rollback = new Command('rollback')
+    .summary('store an earlier version again as the newest')
+    .description('Store VERSION again as the newest (0: the built-in defaults). Prints {"version", "config"}.')
+    .argument('<version>', 'a version from config history')
+    .action(
+      respond(ctx, async (_options, [text]) => {
+        if (!/^\d+$/.test(text!)) throw new UsageError('config rollback needs a VERSION (an integer ≥ 0)');
+        const version = Number(text);
+        return printedChange(await withStore(config, logger, (store) => rollbackRuntimeConfig(store, version, changedBy())), logger);
+      }),
+    );
+
+  return new Command('config')
+    .summary('the runtime configuration: get, set, history, rollback')
+    .description('The runtime configuration, retuned while Esh3ar runs: every process applies a new version within 2 s.')
+    .addCommand(get)
+    .addCommand(set)
+    .addCommand(history)
+    .addCommand(rollback);
 }

@@ -1,26 +1,36 @@
-import { parseArgs } from 'node:util';
 import { E164_PATTERN } from '@esh3ar/contracts';
+import { Command, InvalidArgumentError } from 'commander';
 import { createSigner } from 'fast-jwt';
-import type { CliConfig } from './config.ts';
+import { respond, type Context } from './action.ts';
+import { integerIn } from './option-values.ts';
 import { UsageError } from './usage-error.ts';
+
+function phone(text: string): string {
+  if (!new RegExp(E164_PATTERN).test(text)) throw new InvalidArgumentError('It must be an E.164 phone number such as +966501234567.');
+  return text;
+}
 
 /**
  * `token mint --phone +E164 [--ttl 3600]`: a device token for the gateway (HS256,
  * DEVICE_TOKEN_SECRET), for development and tests; production plugs its identity
- * provider's keys instead.
+ * provider's keys instead. Printed alone, even piped, for `TOKEN=$(pnpm esh3ar token mint …)`.
  */
-export function runTokenMint(config: CliConfig, args: string[]): string {
-  let values: { phone?: string; ttl?: string };
-  try {
-    ({ values } = parseArgs({ args, options: { phone: { type: 'string' }, ttl: { type: 'string' } }, strict: true }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (!values.phone || !new RegExp(E164_PATTERN).test(values.phone)) throw new UsageError('--phone must be an E.164 phone number');
-  const ttl = values.ttl === undefined ? 3600 : Number(values.ttl);
-  if (!Number.isInteger(ttl) || ttl < 1 || ttl > 31_536_000)
-    throw new UsageError('--ttl must be a whole number of seconds from 1 to 31536000');
-  if (config.deviceTokenSecret === null) throw new UsageError('DEVICE_TOKEN_SECRET must be set to mint device tokens');
-  const sign = createSigner({ key: config.deviceTokenSecret, algorithm: 'HS256', expiresIn: ttl * 1000 });
-  return sign({ sub: values.phone });
+export function tokenCommand(ctx: Context): Command {
+  const mint = new Command('mint')
+    .summary('a device token for the gateway')
+    .description(
+      'Print a device token for the gateway (HS256 with DEVICE_TOKEN_SECRET; development and tests). ' +
+        'The token alone, even piped; --json gives {"token"}.',
+    )
+    .requiredOption('--phone <e164>', 'the phone the device receives for', phone)
+    .option('--ttl <seconds>', 'lifetime (1 to 31536000)', integerIn(1, 31_536_000), 3600)
+    .action(
+      respond<{ phone: string; ttl: number }>(ctx, (o) => {
+        const secret = ctx.config.deviceTokenSecret;
+        if (secret === null) throw new UsageError('DEVICE_TOKEN_SECRET must be set to mint device tokens');
+        const token = createSigner({ key: secret, algorithm: 'HS256', expiresIn: o.ttl * 1000 })({ sub: o.phone });
+        return { data: { token }, text: () => token, piped: 'text' };
+      }),
+    );
+  return new Command('token').summary('device tokens for the gateway').description('Device tokens for the gateway.').addCommand(mint);
 }

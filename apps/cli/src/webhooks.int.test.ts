@@ -3,6 +3,7 @@ import { createPool, createTenant } from '@esh3ar/db';
 import { createDatabase, runCli, type ThrowawayDatabase } from '@esh3ar/stack';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { esh3arInProcess } from './cli.test-kit.ts';
 
 let db: ThrowawayDatabase;
 let pool: pg.Pool;
@@ -56,16 +57,28 @@ describe('pnpm esh3ar tenant webhook', () => {
   });
 
   it.each([
-    [['tenant', 'webhook', 'set', '--url', 'https://a.example'], '--tenant must be a tenant id'],
-    [['tenant', 'webhook', 'set', '--tenant', 'x1', '--url', 'https://a.example'], '--tenant must be a tenant id'],
-    [['tenant', 'webhook', 'set', '--tenant', randomUUID()], '--url is required'],
+    [['tenant', 'webhook', 'set', '--url', 'https://a.example'], "required option '--tenant <id>' not specified"],
+    [['tenant', 'webhook', 'set', '--tenant', 'x1', '--url', 'https://a.example'], 'It must be a tenant id (a UUID)'],
+    [['tenant', 'webhook', 'set', '--tenant', randomUUID()], "required option '--url <url>' not specified"],
     [['tenant', 'webhook', 'set', '--tenant', randomUUID(), '--url', 'ftp://a.example'], '--url must start with http:// or https://'],
-    [['tenant', 'webhook', 'remove', '--tenant', randomUUID(), '--url', 'https://a.example'], 'Unknown option'],
-    [['tenant', 'webhook', 'rotate'], 'unknown tenant webhook command "rotate"'],
+    [['tenant', 'webhook', 'remove', '--tenant', randomUUID(), '--url', 'https://a.example'], "unknown option '--url'"],
+    [['tenant', 'webhook', 'rotate'], "unknown command 'rotate'"],
   ])('exits 2 with usage for %j', async (args, message) => {
-    const r = await esh3ar(args);
+    const r = await esh3arInProcess(args, { DATABASE_URL: db.url });
     expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);
-    expect(r.stderr).toContain('tenant webhook set --tenant ID --url URL');
+    expect(r.stderr).toMatch(/Usage: pnpm esh3ar tenant webhook/);
+  });
+
+  it('prints the webhook as fields on a terminal', async () => {
+    const { tenant } = await createTenant(pool, { name: 'hooks tty', tier: 'basic' });
+    const r = await esh3arInProcess(
+      ['tenant', 'webhook', 'set', '--tenant', tenant.id, '--url', 'https://a.example/in'],
+      { DATABASE_URL: db.url },
+      { stdout: true },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^tenantId +${tenant.id}\nurl +https://a.example/in\nsecret +whsec_\\S+\n$`));
   });
 });

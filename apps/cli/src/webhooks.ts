@@ -1,48 +1,53 @@
-import { parseArgs } from 'node:util';
-import { isUuid, webhookUrlProblem } from '@esh3ar/contracts';
+import { webhookUrlProblem } from '@esh3ar/contracts';
 import { removeTenantWebhook, setTenantWebhook } from '@esh3ar/db';
-import type { CliConfig } from './config.ts';
+import { Command } from 'commander';
+import { respond, type Context } from './action.ts';
 import { withPool } from './cli-pool.ts';
+import { uuidOf } from './option-values.ts';
+import { formatFields } from './table.ts';
 import { UsageError } from './usage-error.ts';
 
-function options(args: string[], withUrl: boolean): { tenant: string; url: string | undefined } {
-  let values: { tenant?: string; url?: string };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: withUrl ? { tenant: { type: 'string' }, url: { type: 'string' } } : { tenant: { type: 'string' } },
-      strict: true,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message);
-  }
-  if (!values.tenant || !isUuid(values.tenant)) throw new UsageError('--tenant must be a tenant id (a UUID)');
-  return { tenant: values.tenant, url: values.url };
+const tenantOption = ['--tenant <id>', 'the tenant', uuidOf('a tenant id')] as const;
+
+function set(ctx: Context): Command {
+  return new Command('set')
+    .summary("POST the tenant's status changes to a URL")
+    .description(`POST the tenant's status changes to URL, signed with a new secret on every set. Prints {"tenantId", "url", "secret"}.`)
+    .requiredOption(...tenantOption)
+    .requiredOption('--url <url>', 'http:// or https:// endpoint')
+    .action(
+      respond<{ tenant: string; url: string }>(ctx, async (o) => {
+        const problem = webhookUrlProblem(o.url);
+        if (problem !== null) throw new UsageError(`--${problem}`);
+        const webhook = await withPool(ctx.config, (pool) => setTenantWebhook(pool, o.tenant, o.url));
+        if (webhook === null) throw new Error(`no tenant ${o.tenant}`);
+        return { data: webhook, text: () => formatFields({ ...webhook }) };
+      }),
+    );
 }
 
-/**
- * `tenant webhook set --tenant ID --url URL` prints {"tenantId", "url", "secret"} (a new
- * secret on every set); `tenant webhook remove --tenant ID` prints {"tenantId", "removed"}
- * and drops the events still waiting for the endpoint.
- */
-export async function runTenantWebhook(config: CliConfig, sub: string | undefined, args: string[]): Promise<string> {
-  switch (sub) {
-    case 'set': {
-      const { tenant, url } = options(args, true);
-      if (url === undefined) throw new UsageError('--url is required');
-      const problem = webhookUrlProblem(url);
-      if (problem !== null) throw new UsageError(`--${problem}`);
-      const webhook = await withPool(config, (pool) => setTenantWebhook(pool, tenant, url));
-      if (webhook === null) throw new Error(`no tenant ${tenant}`);
-      return JSON.stringify(webhook);
-    }
-    case 'remove': {
-      const { tenant } = options(args, false);
-      const result = await withPool(config, (pool) => removeTenantWebhook(pool, tenant));
-      if (result === null) throw new Error(`no tenant ${tenant}`);
-      return JSON.stringify({ tenantId: tenant, removed: result.removed });
-    }
-    default:
-      throw new UsageError(`unknown tenant webhook command "${sub ?? ''}"`);
-  }
+function remove(ctx: Context): Command {
+  return new Command('remove')
+    .summary('stop, dropping the events not yet delivered')
+    .description('Stop sending the status changes, dropping the events not yet delivered. Prints {"tenantId", "removed"}.')
+    .requiredOption(...tenantOption)
+    .action(
+      respond<{ tenant: string }>(ctx, async (o) => {
+        const result = await withPool(ctx.config, (pool) => removeTenantWebhook(pool, o.tenant));
+        if (result === null) throw new Error(`no tenant ${o.tenant}`);
+        return {
+          data: { tenantId: o.tenant, removed: result.removed },
+          text: () => (result.removed ? `Removed the webhook of tenant ${o.tenant}.` : `Tenant ${o.tenant} had no webhook.`),
+        };
+      }),
+    );
+}
+
+/** `tenant webhook set --tenant ID --url URL | remove --tenant ID`. */
+export function tenantWebhookCommand(ctx: Context): Command {
+  return new Command('webhook')
+    .summary("a tenant's status webhook")
+    .description("The tenant's status webhook: where Esh3ar POSTs its messages' status changes.")
+    .addCommand(set(ctx))
+    .addCommand(remove(ctx));
 }

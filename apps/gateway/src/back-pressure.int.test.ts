@@ -83,7 +83,7 @@ async function openDevice(phone: string): Promise<Device> {
   socket.on('message', (data) => {
     const frame = JSON.parse((data as Buffer).toString('utf8')) as { type: string; id?: string };
     if (frame.type === 'message') ids.push(frame.id!);
-    else errors.push(frame);
+    else if (frame.type === 'error') errors.push(frame);
     if (waiter && ids.length >= waiter.n) {
       waiter.resolve();
       waiter = undefined;

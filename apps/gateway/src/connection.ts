@@ -16,6 +16,8 @@ export interface ConnectionState {
   replaying: boolean;
   /** Asked for while a replay ran: that replay reads PostgreSQL once more before it ends. */
   replayAgain: boolean;
+  /** Its first replay has pushed everything it found, and the device was told so (a "replayed" frame). */
+  replayedOnce: boolean;
   queued: DeliveryItem[] | undefined;
   /** Ids pushed to this connection and not yet acknowledged (no duplicate pushes). */
   pushed: Set<string> | undefined;
@@ -55,6 +57,7 @@ export function newConnection(id: string, phone: string, tenant: string | null, 
     socket,
     replaying: true,
     replayAgain: false,
+    replayedOnce: false,
     queued: undefined,
     pushed: undefined,
     alive: true,

@@ -53,7 +53,10 @@ async function connect(): Promise<{
   const frames: { id: string }[] = [];
   const waiters: (() => void)[] = [];
   client.on('message', (data) => {
-    frames.push(JSON.parse((data as Buffer).toString('utf8')) as { id: string });
+    // Message frames only: the "replayed" frame that ends the first replay is replay-finished.int.test.ts's.
+    const frame = JSON.parse((data as Buffer).toString('utf8')) as { type: string; id: string };
+    if (frame.type !== 'message') return;
+    frames.push(frame);
     for (const wake of waiters.splice(0)) wake();
   });
   const [[server]] = (await Promise.all([once(wss, 'connection'), once(client, 'open')])) as [[WebSocket], unknown];

@@ -194,18 +194,26 @@ export class DeviceHub {
     c.alive = true;
   }
 
-  /** The ping sweep's turn for a connection: drops it if it did not answer the last ping, else pings it. */
-  ping(connection: Connection): void {
+  /**
+   * The ping sweep's turn for a connection: drops it if it did not answer the last ping,
+   * else pings it and sends it `heartbeat` (frames.ts): a browser answers pings without
+   * telling the page, so the heartbeat is what a device can watch for a dead connection.
+   */
+  ping(connection: Connection, heartbeat: string): void {
     const c: ConnectionState = connection;
     if (!isOpen(c)) return; // closed since the sweep began
     // Not read under back-pressure: its pong could not be seen.
-    if (c.socket.isPaused) return;
-    if (!c.alive) {
-      c.socket.terminate();
-      return;
+    if (!c.socket.isPaused) {
+      if (!c.alive) {
+        c.socket.terminate();
+        return;
+      }
+      c.alive = false;
+      c.socket.ping();
     }
-    c.alive = false;
-    c.socket.ping();
+    // Under back-pressure too: a stall (PostgreSQL down) is no reason for every device to
+    // reconnect. Not to a slow reader: nothing is added to what it has not read.
+    if (!this.#slow.has(c)) this.#slow.send(c, heartbeat);
   }
 
   /** Counts a bad frame from the device (frame-budget.ts): answers whether it is within `max` for the current window. */

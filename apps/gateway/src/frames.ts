@@ -1,4 +1,4 @@
-import { checkAckFrame, type ErrorFrame, type FrameErrorCode } from '@esh3ar/contracts';
+import { checkAckFrame, type ErrorFrame, type FrameErrorCode, type HeartbeatFrame, type ReplayedFrame } from '@esh3ar/contracts';
 
 export type ParsedFrame = { kind: 'ack'; ids: string[] } | { kind: 'error'; code: FrameErrorCode; message: string };
 
@@ -32,4 +32,12 @@ export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: bool
 
 export function errorFrame(code: FrameErrorCode, message: string): string {
   return JSON.stringify({ type: 'error', code, message } satisfies ErrorFrame);
+}
+
+/** Sent once per connection, after everything its first replay found (contracts' ReplayedFrame). */
+export const REPLAYED_FRAME = JSON.stringify({ type: 'replayed' } satisfies ReplayedFrame);
+
+/** Sent with each ping (contracts' HeartbeatFrame); one string for every connection. */
+export function heartbeatFrame(intervalMs: number): string {
+  return JSON.stringify({ type: 'heartbeat', intervalMs } satisfies HeartbeatFrame);
 }

@@ -81,7 +81,7 @@ it('pushes each pending message once and in order when the connection turns slow
     pageSize: 3,
     atOnce: 1,
     pushes,
-    slow: { has: (c) => slow.has(c), owe: () => (owed = true) },
+    slow: { has: (c) => slow.has(c), owe: () => (owed = true), send: () => undefined },
     stalled: () => false,
   });
   try {

@@ -5,6 +5,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { isOpen, type ConnectionState } from './connection.ts';
+import { REPLAYED_FRAME } from './frames.ts';
 import type { Pushes } from './pushes.ts';
 import type { SlowReaders } from './slow-readers.ts';
 
@@ -16,7 +17,7 @@ export interface ReplaysOptions {
   /** Replays reading PostgreSQL at once; the others wait their turn in arrival order. */
   atOnce: number;
   pushes: Pick<Pushes, 'push'>;
-  slow: Pick<SlowReaders, 'has' | 'owe'>;
+  slow: Pick<SlowReaders, 'has' | 'owe' | 'send'>;
   /** Under back-pressure (device-hub.ts) nothing is pushed, so no replay reads. */
   stalled: () => boolean;
 }
@@ -28,7 +29,8 @@ const REPLAY_RETRY_MS = 1000;
  * Replays from PostgreSQL: on connect, and again whenever a connection may have missed
  * live messages (presence lapsed, the subscriber reconnected, its socket drained after
  * it read too slowly, back-pressure ended, a replay failed). While a connection's replay
- * runs, its live messages wait behind it, so that none overtakes an older one.
+ * runs, its live messages wait behind it, so that none overtakes an older one. The first
+ * replay that reads everything ends with a "replayed" frame, before those live messages.
  */
 export class Replays {
   readonly #options: ReplaysOptions;
@@ -137,6 +139,12 @@ export class Replays {
       return false;
     } finally {
       if (!complete && isOpen(connection)) this.owe(connection);
+      // The backlog is through: told once per connection, ahead of the live messages held
+      // behind this replay, so that a device counts none of those as backlog.
+      if (complete && !connection.replayedOnce && isOpen(connection)) {
+        connection.replayedOnce = true;
+        slow.send(connection, REPLAYED_FRAME);
+      }
       connection.replaying = false;
       const queued = connection.queued;
       connection.queued = undefined;

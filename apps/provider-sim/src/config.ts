@@ -1,4 +1,14 @@
-import { ConfigError, deepFreeze, parseCommonConfig, readInt, readPort, readString, type Env } from '@esh3ar/config';
+import {
+  ConfigError,
+  deepFreeze,
+  parseCommonConfig,
+  readInt,
+  readOptionalString,
+  readPort,
+  readString,
+  readUrl,
+  type Env,
+} from '@esh3ar/config';
 import { readReceiptOutcomes } from './twilio/receipt-outcomes.ts';
 
 /**
@@ -16,6 +26,11 @@ function readAccountSid(env: Env): string {
   return sid;
 }
 
+function readOptionalUrl(env: Env, name: string): string | null {
+  const value = readOptionalString(env, name);
+  return value === null ? null : readUrl(env, name, value, ['http:', 'https:']);
+}
+
 export function parseConfig(env: Env) {
   // Only HOST and LOG_LEVEL of the shared settings: the simulator uses neither PostgreSQL
   // nor Redis, so their variables must not stop it.
@@ -31,6 +46,19 @@ export function parseConfig(env: Env) {
     twilio: {
       accountSid: readAccountSid(env),
       authToken: readString(env, 'PROVIDER_SIM_TWILIO_AUTH_TOKEN', 'provider-sim-auth-token'),
+    },
+    meta: {
+      token: readString(env, 'PROVIDER_SIM_META_TOKEN', 'provider-sim-meta-token'),
+      appSecret: readString(env, 'PROVIDER_SIM_META_APP_SECRET', 'provider-sim-meta-app-secret'),
+      // The api's /v1/providers/meta/webhook, where Meta's app settings would point; unset: no webhooks.
+      webhookUrl: readOptionalUrl(env, 'PROVIDER_SIM_META_WEBHOOK_URL'),
+    },
+    smtp: {
+      host: common.host,
+      // 2525: the usual unprivileged stand-in for port 25/587.
+      port: readPort(env, 'PROVIDER_SIM_SMTP_PORT', 2525),
+      user: readString(env, 'PROVIDER_SIM_SMTP_USER', 'provider-sim'),
+      pass: readString(env, 'PROVIDER_SIM_SMTP_PASS', 'provider-sim-smtp-pass'),
     },
     receipts: {
       // About as soon as Twilio reports a delivered SMS; 0 in tests that await the callback.

@@ -13,7 +13,9 @@ const app = await buildApp({
   limits: config.received,
   random: Math.random,
   twilio: config.twilio,
+  meta: config.meta,
   receipts: config.receipts,
+  smtp: config.smtp,
 });
 
 closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
@@ -25,4 +27,7 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
 
 await app.listen({ host: config.http.host, port: config.http.port });
 const address = app.server.address();
-logger.info({ port: typeof address === 'object' && address ? address.port : config.http.port }, 'provider-sim listening');
+logger.info(
+  { port: typeof address === 'object' && address ? address.port : config.http.port, smtpPort: app.smtpPort() },
+  'provider-sim listening',
+);

@@ -20,12 +20,16 @@ describe('parseConfig (worker): providers', () => {
   it('sends every channel through provider-sim by default, with no receipts asked for', () => {
     const { providers } = parseConfig({});
     expect(providers).toEqual({
-      concurrency: 16,
+      concurrency: 4,
+      maxInFlight: 512,
+      rates: { sim: null, twilio: 100, meta: 80, smtp: null },
       timeoutMs: 5000,
       channels: { sms: ['sim'], whatsapp: ['sim'], email: ['sim'] },
       publicBaseUrl: null,
       sim: { baseUrl: 'http://127.0.0.1:3002' },
       twilio: null,
+      meta: null,
+      smtp: null,
     });
     expect(Object.isFrozen(providers.channels.sms)).toBe(true);
   });
@@ -52,6 +56,36 @@ describe('parseConfig (worker): providers', () => {
       baseUrl: 'https://api.twilio.com',
     });
     expect(parseConfig({ ...TWILIO }).providers.twilio).toBeNull();
+  });
+
+  it("reads Meta's settings only when WHATSAPP_PROVIDER names meta", () => {
+    const meta = { META_WA_TOKEN: 'EAAG-token', META_WA_PHONE_NUMBER_ID: '106540352242922' };
+    expect(parseConfig({ ...meta, WHATSAPP_PROVIDER: 'twilio,meta', ...TWILIO }).providers.meta).toEqual({
+      token: 'EAAG-token',
+      phoneNumberId: '106540352242922',
+      graphBaseUrl: 'https://graph.facebook.com/v21.0',
+    });
+    expect(
+      parseConfig({ ...meta, WHATSAPP_PROVIDER: 'meta', META_GRAPH_BASE_URL: 'http://127.0.0.1:3002/v21.0/' }).providers.meta,
+    ).toMatchObject({
+      graphBaseUrl: 'http://127.0.0.1:3002/v21.0',
+    });
+    expect(parseConfig({ ...meta }).providers.meta).toBeNull();
+  });
+
+  it.each([
+    [{ WHATSAPP_PROVIDER: 'meta', META_WA_PHONE_NUMBER_ID: '1065' }, 'META_WA_TOKEN is required: WHATSAPP_PROVIDER names meta'],
+    [{ WHATSAPP_PROVIDER: 'sim,meta', META_WA_TOKEN: 't' }, 'META_WA_PHONE_NUMBER_ID is required: WHATSAPP_PROVIDER names meta'],
+    [
+      { WHATSAPP_PROVIDER: 'meta', META_WA_TOKEN: 't', META_WA_PHONE_NUMBER_ID: '+1 555 0100' },
+      'META_WA_PHONE_NUMBER_ID must be the phone number ID from WhatsApp Manager (digits), got "+1 555 0100"',
+    ],
+    [
+      { WHATSAPP_PROVIDER: 'meta', META_WA_TOKEN: 't', META_WA_PHONE_NUMBER_ID: '1065', META_GRAPH_BASE_URL: 'graph.facebook.com' },
+      'META_GRAPH_BASE_URL must be a URL',
+    ],
+  ])('stops at start when meta is chosen and its settings are missing or wrong: %j', (env, message) => {
+    expect(() => parseConfig(env)).toThrow(message);
   });
 
   it.each([

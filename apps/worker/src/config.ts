@@ -1,6 +1,7 @@
 import { deepFreeze, parseCommonConfig, readInt, readPort, readSwitch, type Env } from '@esh3ar/config';
 import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 import { parseProviderConfig } from './providers/provider-config.ts';
+import { parseProviderRates } from './providers/provider-rates.ts';
 
 /**
  * How long stopping may take after SIGTERM before close-with-grace exits with code 1: the
@@ -32,8 +33,14 @@ export function parseConfig(env: Env) {
       retryMaxMs: readInt(env, 'WORKER_RETRY_MAX_MS', 30_000, 1, 3_600_000),
     },
     providers: {
-      // Calls in flight per channel and worker: the bulkhead that keeps one slow provider to its own slots.
-      concurrency: readInt(env, 'PROVIDER_CONCURRENCY', 16, 1, 1000),
+      // Send jobs (batches of up to 500) in hand per channel: their calls share maxInFlight.
+      // 4: while one job waits for its last answers or records its outcomes, the others keep the slots busy.
+      concurrency: readInt(env, 'PROVIDER_CONCURRENCY', 4, 1, 1000),
+      // Provider calls in flight per worker, all channels together (sockets and memory): at
+      // 50 ms a call, 5,000 sends/s need 250; twice as many messages may be claimed at once.
+      maxInFlight: readInt(env, 'PROVIDER_MAX_IN_FLIGHT', 512, 1, 10_000),
+      // <PROVIDER>_RATE_PER_SECOND: each provider account's rate limit, across all workers.
+      rates: parseProviderRates(env),
       timeoutMs: readInt(env, 'PROVIDER_TIMEOUT_MS', 5000, 10, 120_000),
       // SMS_PROVIDER, WHATSAPP_PROVIDER, EMAIL_PROVIDER and each provider's settings.
       ...parseProviderConfig(env),

@@ -1,14 +1,17 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { PROVIDER_CHANNELS } from '@esh3ar/contracts';
+import { PROVIDER_CHANNELS, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { DEFAULT_RUNTIME_CONFIG } from '@esh3ar/runtime';
+import type { Queue } from 'bullmq';
 import type pg from 'pg';
 import { pino } from 'pino';
 import { createSimAdapter } from './providers/adapters/sim.ts';
 import { providerPolicy } from './providers/breaker-policy.ts';
+import { inFlightLimit } from './providers/in-flight.ts';
 import { sendProcessor } from './providers/send-processor.ts';
 
-export type Answer = 'accept' | 'refuse' | 'unavailable';
+/** rate_limited: 429 with a Retry-After of `retryAfterSeconds`. */
+export type Answer = 'accept' | 'refuse' | 'unavailable' | 'rate_limited';
 
 export interface ProviderCall {
   channel: string;
@@ -23,6 +26,9 @@ export interface ProviderCall {
  */
 export class FakeProvider {
   answer: Answer = 'accept';
+  /** When set, the answer to each call (else `answer`). */
+  answerFor: ((call: ProviderCall) => Answer) | null = null;
+  retryAfterSeconds = 2;
   readonly calls: ProviderCall[] = [];
   readonly #server: Server;
   #held: (() => void)[] | null = null;
@@ -40,13 +46,20 @@ export class FakeProvider {
           body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
         };
         this.calls.push(call);
+        const chosen = this.answerFor?.(call) ?? this.answer;
         const [status, body] =
-          this.answer === 'accept'
+          chosen === 'accept'
             ? [200, { id: `fake_${call.idempotencyKey}`, status: 'accepted' }]
-            : this.answer === 'refuse'
+            : chosen === 'refuse'
               ? [400, { error: { code: 'INVALID_RECIPIENT', message: 'no such number' } }]
-              : [503, { error: { code: 'UNAVAILABLE', message: 'try later' } }];
-        const answer = () => response.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+              : chosen === 'rate_limited'
+                ? [429, { error: { code: 'RATE_LIMITED', message: 'slow down' } }]
+                : [503, { error: { code: 'UNAVAILABLE', message: 'try later' } }];
+        const headers = {
+          'content-type': 'application/json',
+          ...(chosen === 'rate_limited' ? { 'retry-after': String(this.retryAfterSeconds) } : {}),
+        };
+        const answer = () => response.writeHead(status, headers).end(JSON.stringify(body));
         if (this.#held) this.#held.push(answer);
         else answer();
         for (const wake of this.#waiters.splice(0)) wake(call);
@@ -85,15 +98,18 @@ export class FakeProvider {
 
 /**
  * The worker's send processor, in-process, calling `providerUrl`, with a retry budget of
- * `maxAttempts`. Its breakers never open: their waiting is providers.int.test.ts's subject.
+ * `maxAttempts`, its later jobs added to `queues`. Its breakers never open: their waiting
+ * is failover.int.test.ts's subject. No rate limit.
  */
-export function inProcessSendProcessor(pool: pg.Pool, providerUrl: string, maxAttempts: number): ReturnType<typeof sendProcessor> {
+export function inProcessSendProcessor(
+  pool: pg.Pool,
+  providerUrl: string,
+  maxAttempts: number,
+  queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
+): ReturnType<typeof sendProcessor> {
   const runtime = { ...DEFAULT_RUNTIME_CONFIG, worker: { ...DEFAULT_RUNTIME_CONFIG.worker, maxAttempts } };
   const policies = new Map(
-    PROVIDER_CHANNELS.map((c) => [
-      c,
-      providerPolicy(c, { failureThreshold: 1_000_000, halfOpenAfterMs: 60_000, timeoutMs: 5000, maxConcurrent: 4, maxQueued: 16 }),
-    ]),
+    PROVIDER_CHANNELS.map((c) => [c, providerPolicy(c, { failureThreshold: 1_000_000, halfOpenAfterMs: 60_000, timeoutMs: 5000 })]),
   );
   const sim = createSimAdapter(providerUrl, 4);
   return sendProcessor({
@@ -103,7 +119,12 @@ export function inProcessSendProcessor(pool: pg.Pool, providerUrl: string, maxAt
     policy: (channel) => policies.get(channel)!,
     sharedOpenUntil: () => 0,
     runtime: () => runtime,
+    queues,
+    claimed: inFlightLimit(32),
+    inFlight: inFlightLimit(16),
+    takeTokens: async (_provider, want) => ({ granted: want, waitMs: 0 }),
     onOutcome: () => undefined,
-    callLeaseMs: 30_000,
+    leaseMs: 30_000,
+    retry: { baseMs: 50, maxMs: 400 },
   });
 }

@@ -28,6 +28,7 @@ import { PersistBatcher } from './persist/batcher.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
 import { createProviderAdapters } from './providers/adapters/create-adapters.ts';
 import { ProviderBreakers } from './providers/breakers.ts';
+import { providerTokens } from './providers/provider-rates.ts';
 import { startSendWorkers } from './providers/send-workers.ts';
 import { RetentionPurger } from './retention/purger.ts';
 import { WebhookDispatcher } from './webhooks/dispatcher.ts';
@@ -35,7 +36,8 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 const config = parseConfig(process.env);
 const logger = createLogger('worker', config.log.level);
 // Built first: a provider named but not available stops the worker before it takes jobs.
-const providers = createProviderAdapters(config.providers, { concurrency: config.providers.concurrency, logger });
+// Each provider's connections: as many as the worker's calls in flight.
+const providers = createProviderAdapters(config.providers, { concurrency: config.providers.maxInFlight, logger });
 const registry = createRegistry('worker');
 const keys = redisKeys(config.redis.prefix);
 
@@ -101,7 +103,6 @@ const breakers = new ProviderBreakers({
   metrics: providerMetrics,
   runtime: () => runtime.current(),
   timeoutMs: config.providers.timeoutMs,
-  concurrency: config.providers.concurrency,
   providers: config.providers.channels,
 });
 const sendWorkers = startSendWorkers({
@@ -111,7 +112,10 @@ const sendWorkers = startSendWorkers({
   runtime: () => runtime.current(),
   breakers,
   providers: providers.channels,
+  queues: providerQueues,
+  takeTokens: providerTokens(redis, config.redis.prefix, config.providers.rates),
   timeoutMs: config.providers.timeoutMs,
+  maxInFlight: config.providers.maxInFlight,
   worker: { ...ingestWorkerSettings, concurrency: config.providers.concurrency },
 });
 breakerStates = () => breakers.states();
@@ -159,7 +163,7 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
         }
       },
     ],
-    ['send workers', () => Promise.allSettled(sendWorkers.map((w) => w.close()))],
+    ['send workers', () => sendWorkers.close()],
     ['breakers', () => breakers.close()],
     ['provider connections', () => Promise.allSettled(providers.adapters.map((adapter) => adapter.close()))],
     ['expiry sweeper', () => expirySweeper.close()],

@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import { STATUS_RANK, verifyWebhookSignature, type WebhookEvent } from '@esh3ar/contracts';
+import { STATUS_RANK, type WebhookEvent } from '@esh3ar/contracts';
 import { send, startApp, startStack, TestDevice, waitFor, type AppProcess, type Stack } from '@esh3ar/stack';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Webhook, WebhookVerificationError } from 'standardwebhooks';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 let stack: Stack;
@@ -18,8 +19,8 @@ const api = () => stack.api!.url;
 /** One POST as the receiver answered it. */
 interface Delivery {
   path: string;
-  timestamp: string | undefined;
-  signature: string | undefined;
+  /** The Standard Webhooks headers: webhook-id, webhook-timestamp, webhook-signature. */
+  headers: Record<string, string>;
   raw: string;
   status: number;
   events: WebhookEvent[];
@@ -50,8 +51,9 @@ class Receiver {
           response.writeHead(status).end();
           this.deliveries.push({
             path,
-            timestamp: request.headers['esh3ar-timestamp'] as string | undefined,
-            signature: request.headers['esh3ar-signature'] as string | undefined,
+            headers: Object.fromEntries(
+              ['webhook-id', 'webhook-timestamp', 'webhook-signature'].map((name) => [name, String(request.headers[name])]),
+            ),
             raw,
             status,
             events: (JSON.parse(raw) as { events: WebhookEvent[] }).events,
@@ -192,7 +194,7 @@ describe('registering a webhook (admin API)', () => {
     const first = await send(api(), ADMIN, 'PUT', path, { url: 'https://hooks.example.com/esh3ar?k=1' });
     expect(first).toMatchObject({
       status: 200,
-      body: { tenantId, url: 'https://hooks.example.com/esh3ar?k=1', secret: expect.stringMatching(/^whsec_[\w-]{43}$/) },
+      body: { tenantId, url: 'https://hooks.example.com/esh3ar?k=1', secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/) },
     });
     const second = await send(api(), ADMIN, 'PUT', path, { url: 'http://127.0.0.1:9/other' });
     expect(second.status).toBe(200);
@@ -242,12 +244,13 @@ describe('registering a webhook (admin API)', () => {
 });
 
 describe('status webhooks', () => {
-  it('an sms accepted by the provider: one signed POST saying sent; a tampered body or an old timestamp does not verify', async () => {
+  it('an sms accepted by the provider: one signed POST saying sent, which a Standard Webhooks library verifies', async () => {
     const { tenantId, apiKey, path, secret } = await tenantWithWebhook();
     const id = await sendMessage(apiKey, { recipient: newPhone(), channel: 'sms' });
     const [event] = await receiver.eventsOf(path, id, 1);
     expect(event).toEqual({
       id: expect.stringMatching(/^\d+$/),
+      type: 'message.status',
       messageId: id,
       status: 'sent',
       at: expect.any(String),
@@ -256,13 +259,14 @@ describe('status webhooks', () => {
     });
     expect(new Date(event!.at).toISOString()).toBe(event!.at);
     const delivery = receiver.deliveries.find((d) => d.path === path && d.status === 200)!;
-    const { timestamp, signature, raw } = delivery;
-    expect(Math.abs(Number(timestamp) - Date.now() / 1000)).toBeLessThan(60);
-    expect(signature).toMatch(/^v1=[0-9a-f]{64}$/);
-    expect(verifyWebhookSignature(secret, timestamp, raw, signature, 300)).toBe(true);
-    expect(verifyWebhookSignature(secret, timestamp, raw.replace('"sent"', '"fail"'), signature, 300)).toBe(false);
-    expect(verifyWebhookSignature(secret, timestamp, raw, signature, 300, Number(timestamp) + 301)).toBe(false);
-    expect(verifyWebhookSignature('whsec_another', timestamp, raw, signature, 300)).toBe(false);
+    const { headers, raw } = delivery;
+    expect(headers['webhook-signature']).toMatch(/^v1,[A-Za-z0-9+/]{43}=$/);
+    expect(new Webhook(secret).verify(raw, headers)).toEqual({ events: [event] });
+    expect(() => new Webhook(secret).verify(raw.replace('"sent"', '"fail"'), headers)).toThrow(WebhookVerificationError);
+    expect(() => new Webhook(`whsec_${randomBytes(32).toString('base64')}`).verify(raw, headers)).toThrow(WebhookVerificationError);
+    vi.spyOn(Date, 'now').mockReturnValue((Number(headers['webhook-timestamp']) + 301) * 1000);
+    expect(() => new Webhook(secret).verify(raw, headers)).toThrow(/too old/);
+    vi.mocked(Date.now).mockRestore();
   });
 
   it('an app message pushed to a device, then acknowledged: sent, then delivered', async () => {
@@ -316,6 +320,14 @@ describe('status webhooks', () => {
     expect(refused).toHaveLength(2);
     // Head-of-line: each refused POST started with the sent event, the one delivered first.
     for (const d of refused) expect(d.events[0]).toMatchObject({ id: events[0]!.id, status: 'sent' });
+    // A request sent again whole keeps its webhook-id; one with other events has another.
+    const attempts = receiver.deliveries.filter((x) => x.path === path);
+    for (const a of attempts) {
+      for (const b of attempts) {
+        const same = JSON.stringify(a.events.map((e) => e.id)) === JSON.stringify(b.events.map((e) => e.id));
+        expect(a.headers['webhook-id'] === b.headers['webhook-id']).toBe(same);
+      }
+    }
     // Each POST is in order, and so is what was accepted; a refused batch is sent again whole.
     for (const d of receiver.deliveries.filter((x) => x.path === path)) expectInOrder(d.events);
     expectInOrder(receiver.received(path));

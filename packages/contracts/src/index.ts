@@ -12,6 +12,7 @@ export {
   BatchResult,
   CHANNELS,
   E164_PATTERN,
+  IdempotencyKey,
   LIMITS,
   ListQuery,
   MessageEvent,
@@ -27,6 +28,7 @@ export {
   type Priority,
 } from './message.ts';
 export { validateBatch, validateIdempotencyKey, validateMessage, type Validation, type ValidMessage } from './validate-message.ts';
+export { describeSchemaErrors } from './schema-words.ts';
 export {
   BufferedMessage,
   CHANNEL_PROVIDERS,
@@ -39,8 +41,10 @@ export {
   checkSendJob,
   PROVIDER_CHANNELS,
   sampleBufferedMessage,
+  SEND_BATCH_MAX,
   SEND_JOB_NAME,
   SendJobData,
+  SendMessage,
   sendQueueName,
   type IngestJobData,
   type ProviderChannel,
@@ -51,26 +55,29 @@ export { isUuid, UUID_PATTERN } from './uuid.ts';
 export { smsCost, smsCostOf, type SmsCost } from './sms-cost.ts';
 export {
   AckFrame,
+  ErrorFrame,
   FRAME_ERROR_CODES,
+  GATEWAY_CLOSE_CODES,
+  HeartbeatFrame,
+  MessageFrame,
+  ReplayedFrame,
+  ServerFrame,
   checkAckFrame,
+  checkServerFrame,
   toMessageFrame,
+  type CloseAction,
   type DeliveryItem,
-  type ErrorFrame,
   type FrameErrorCode,
-  type MessageFrame,
 } from './gateway.ts';
-export {
-  WEBHOOK_SIGNATURE_HEADER,
-  WEBHOOK_TIMESTAMP_HEADER,
-  WEBHOOK_TOLERANCE_SECONDS,
-  signWebhook,
-  verifyWebhookSignature,
-} from './webhook-signature.ts';
+export { newWebhookSecret, webhookHeaders } from './webhook-signature.ts';
 export {
   WEBHOOK_STATUSES,
   WEBHOOK_URL_MAX_CHARS,
+  webhookRequest,
+  webhookTestEvent,
   webhookUrlProblem,
   type WebhookDelivery,
   type WebhookEvent,
   type WebhookStatus,
+  type WebhookTestEvent,
 } from './webhook-event.ts';

@@ -72,19 +72,37 @@ export type ProviderName = (typeof CHANNEL_PROVIDERS)[ProviderChannel][number];
 export const sendQueueName = (channel: ProviderChannel) => `send-${channel}`;
 export const SEND_JOB_NAME = 'send';
 
+/** One message of a send job: what a provider needs to send it. */
+export const SendMessage = Type.Object({
+  id: Type.String(),
+  tenantId: Type.String(),
+  recipient: Type.String(),
+  subject: Type.Union([Type.String(), Type.Null()]),
+  content: Type.String(),
+  priority: PriorityLiteral,
+  acceptedAt: Type.String(),
+});
+export type SendMessage = Static<typeof SendMessage>;
+
+/**
+ * Messages per send job at most. 500: one ingest batch of a channel and priority is
+ * usually one job, and a job is still a few hundred KB in Redis; the worker sends a job's
+ * messages concurrently, so the job is the unit of Redis work, not of sending.
+ */
+export const SEND_BATCH_MAX = 500;
+
+/**
+ * A batch of messages of one channel, priority and reason. Its later jobs (the
+ * messages to retry after a transient failure, or to send once a provider's circuit
+ * closes) carry what is left of it.
+ */
 export const SendJobData = Type.Object({
   channel: Type.Union([Type.Literal('sms'), Type.Literal('whatsapp'), Type.Literal('email')]),
   /** send: the message's own channel; fallback: no device acknowledged it in time; replay: from the DLQ. */
   reason: Type.Union([Type.Literal('send'), Type.Literal('fallback'), Type.Literal('replay')]),
-  message: Type.Object({
-    id: Type.String(),
-    tenantId: Type.String(),
-    recipient: Type.String(),
-    subject: Type.Union([Type.String(), Type.Null()]),
-    content: Type.String(),
-    priority: PriorityLiteral,
-    acceptedAt: Type.String(),
-  }),
+  messages: Type.Array(SendMessage, { minItems: 1, maxItems: SEND_BATCH_MAX }),
+  /** Set on a job that waits for a circuit to close: its messages' history already says so. */
+  waiting: Type.Optional(Type.Boolean()),
 });
 export type SendJobData = Static<typeof SendJobData>;
 export const checkSendJob = Compile(SendJobData);

@@ -53,7 +53,7 @@ export const EMAIL_PATTERN = '^[^@\\s]{1,64}@[^@\\s]+\\.[^@\\s]+$';
  * relies on the `u` flag, with which TypeBox and Ajv compile every pattern: a surrogate
  * pair is then one code point, so the class matches only a surrogate standing alone.
  */
-const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
+export const STORABLE_TEXT_PATTERN = '^[^\\u0000\\uD800-\\uDFFF]*$';
 
 function storableText(lengths: { minLength?: number; maxLength: number }) {
   return Type.String({ ...lengths, pattern: STORABLE_TEXT_PATTERN });

@@ -19,15 +19,20 @@ export { anyMessageStored, messagesByIdempotencyKey, type KeyedMessage } from '.
 export { expireDue, markDelivered, markSent, replayMessages, settledMessages, type Ack } from './delivery.ts';
 export {
   claimProviderCall,
+  claimProviderCalls,
   listDeadLetters,
-  recordProviderAttempt,
+  noteProviderWait,
   recordProviderOutcome,
-  releaseProviderCall,
+  recordProviderOutcomes,
   replayDeadLetters,
+  type CallOutcome,
+  type ClaimOptions,
+  type ClaimState,
   type DeadLetter,
   type DlqFilter,
+  type OutcomeKind,
   type ProviderCallClaim,
-  type ProviderOutcome,
+  type RecordedOutcome,
 } from './providers.ts';
 export {
   claimWebhookTenants,

@@ -48,18 +48,10 @@ async function accepted(id: string, providerId: string, provider = 'twilio'): Pr
   const detail = `accepted by the sms provider (${providerId})`;
   expect(await recordProviderOutcome(pool, id, 'sent', { providerMessageId: providerId, provider, detail }, ['pending'])).toBe(true);
 }
-/** The same outcome inside a transaction the test ends (sql/provider-outcome.sql with recordProviderOutcome's parameters). */
+/** The same outcome inside a transaction the test ends. */
 async function acceptedIn(client: pg.PoolClient, id: string, providerId: string): Promise<void> {
-  await client.query(sql('provider-outcome'), [
-    id,
-    'sent',
-    providerId,
-    null,
-    `accepted by the sms provider (${providerId})`,
-    ['pending'],
-    1,
-    'twilio',
-  ]);
+  const detail = `accepted by the sms provider (${providerId})`;
+  await recordProviderOutcome(client, id, 'sent', { providerMessageId: providerId, provider: 'twilio', detail }, ['pending']);
 }
 
 const receipt = (providerMessageId: string, status: ReceiptStatus, to: string | null = null): ProviderReceipt => ({

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { newWebhookSecret } from '@esh3ar/contracts';
 import type pg from 'pg';
 import { sql } from './sql-files.ts';
 
@@ -6,11 +6,6 @@ export interface TenantWebhook {
   tenantId: string;
   url: string;
   secret: string;
-}
-
-/** 256 random bits: the HMAC key of a tenant's webhook, shown on each set. */
-function newWebhookSecret(): string {
-  return `whsec_${randomBytes(32).toString('base64url')}`;
 }
 
 /** Registers or replaces a tenant's webhook with a fresh secret; null: no such tenant. */
@@ -24,11 +19,15 @@ export async function setTenantWebhook(pool: pg.Pool, tenantId: string, url: str
   return row ? { tenantId: row.tenant_id, url: row.url, secret: row.secret } : null;
 }
 
-/** null: no such tenant; `url: null`: the tenant has no webhook. */
-export async function getTenantWebhook(pool: pg.Pool, tenantId: string): Promise<{ tenantId: string; url: string | null } | null> {
-  const { rows } = await pool.query<{ tenant_id: string; url: string | null }>(sql('webhook-get'), [tenantId]);
+/** null: no such tenant; `webhook: null`: the tenant has no webhook. */
+export async function getTenantWebhook(
+  pool: pg.Pool,
+  tenantId: string,
+): Promise<{ tenantId: string; webhook: { url: string; secret: string } | null } | null> {
+  const { rows } = await pool.query<{ tenant_id: string; url: string | null; secret: string | null }>(sql('webhook-get'), [tenantId]);
   const row = rows[0];
-  return row ? { tenantId: row.tenant_id, url: row.url } : null;
+  if (!row) return null;
+  return { tenantId: row.tenant_id, webhook: row.url === null || row.secret === null ? null : { url: row.url, secret: row.secret } };
 }
 
 /** Removes the webhook and the events still waiting for it; null: no such tenant. */

@@ -1,4 +1,13 @@
-import { isUuid, LIMITS, ListQuery, smsCostOf, type BufferedMessage, type MessageView } from '@esh3ar/contracts';
+import {
+  isUuid,
+  LIMITS,
+  ListQuery,
+  MessageList,
+  MessageView,
+  smsCostOf,
+  type BufferedMessage,
+  type MessageSummary,
+} from '@esh3ar/contracts';
 import { getMessage, listMessages } from '@esh3ar/db';
 import { findBuffered, type RedisKeys } from '@esh3ar/queue';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -8,6 +17,8 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { Type } from 'typebox';
 import { apiError, unavailable } from '../errors.ts';
+import { ANSWERED_AS_BUILT, API_KEY_ERRORS, errorResponses, json, SECURITY } from '../route-docs.ts';
+import { EXAMPLE_AT, EXAMPLE_ID, RATE_LIMIT_HEADERS } from './message-docs.ts';
 
 export interface ReadRouteDeps {
   pool: pg.Pool;
@@ -17,6 +28,30 @@ export interface ReadRouteDeps {
   queue: Queue;
   keys: RedisKeys;
 }
+
+const EXAMPLE_VIEW: MessageView = {
+  id: EXAMPLE_ID,
+  status: 'delivered',
+  recipient: '+966501234567',
+  channel: 'sms',
+  priority: 'high',
+  subject: null,
+  content: 'Your code is 482913',
+  metadata: null,
+  attempts: 1,
+  createdAt: EXAMPLE_AT,
+  updatedAt: '2025-01-31T09:30:02.410Z',
+  deliveredAt: '2025-01-31T09:30:02.410Z',
+  failureReason: null,
+  sms: { encoding: 'GSM-7', segments: 1 },
+  events: [
+    { status: 'queued', at: EXAMPLE_AT, detail: null },
+    { status: 'pending', at: '2025-01-31T09:30:00.120Z', detail: null },
+    { status: 'sent', at: '2025-01-31T09:30:00.480Z', detail: 'twilio' },
+    { status: 'delivered', at: '2025-01-31T09:30:02.410Z', detail: 'delivered, reported by twilio' },
+  ],
+};
+const summaryOf = ({ events: _events, ...summary }: MessageView): MessageSummary => summary;
 
 // No pattern: an id that is no UUID is answered 404 like an unknown one, not 400.
 const MessageParams = Type.Object({ id: Type.String() });
@@ -63,30 +98,77 @@ function queuedView(m: BufferedMessage): MessageView {
 export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): void {
   const typed = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  typed.get('/v1/messages/:id', { schema: { params: MessageParams }, config: { budget: 'read' } }, async (request) => {
-    const { id } = request.params;
-    const tenantId = request.tenant!.id;
-    if (!isUuid(id)) throw apiError('NOT_FOUND', 'no message with this id');
-    const stored = await getMessage(deps.pool, tenantId, id).catch(unreachable('the message store'));
-    if (stored) return stored;
-    // Not stored yet: it may still be in the buffer.
-    const buffered = await findBuffered(deps.redis, deps.queue, deps.keys, tenantId, id).catch(unreachable('the buffer'));
-    if (buffered.kind === 'queued') return queuedView(buffered.message);
-    if (buffered.kind === 'left') {
-      // Stored between our two reads.
-      const late = await getMessage(deps.pool, tenantId, id).catch(unreachable('the message store'));
-      if (late) return late;
-    }
-    throw apiError('NOT_FOUND', 'no message with this id');
-  });
+  typed.get(
+    '/v1/messages/:id',
+    {
+      ...ANSWERED_AS_BUILT,
+      schema: {
+        operationId: 'getMessage',
+        summary: 'Read a message and its events',
+        description: 'A message still in the buffer is answered `queued`, read from there; once stored, from PostgreSQL.',
+        tags: ['messages'],
+        security: SECURITY.apiKey,
+        params: MessageParams,
+        response: {
+          200: json('The message, its events oldest first', MessageView, { delivered: EXAMPLE_VIEW }, RATE_LIMIT_HEADERS),
+          ...errorResponses([...API_KEY_ERRORS, 'NOT_FOUND']),
+        },
+      },
+      config: { budget: 'read' },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const tenantId = request.tenant!.id;
+      if (!isUuid(id)) throw apiError('NOT_FOUND', 'no message with this id');
+      // The buffer first, then PostgreSQL: a worker commits a message's row before it
+      // removes the buffer's index entry, so a message not (or no longer) in the buffer
+      // is in PostgreSQL by the time this reads it. Read the other way round, a message
+      // stored between the two reads was found in neither: 5 in 120 GETs right after a
+      // 202 answered 404 while a worker was storing.
+      const buffered = await findBuffered(deps.redis, deps.queue, deps.keys, tenantId, id).catch((error: unknown) => ({
+        kind: 'failed' as const,
+        error,
+      }));
+      if (buffered.kind === 'queued') return queuedView(buffered.message);
+      const stored = await getMessage(deps.pool, tenantId, id).catch(unreachable('the message store'));
+      if (stored) return stored;
+      // Redis down: a stored message is still answered; one not found may be buffered.
+      if (buffered.kind === 'failed') unreachable('the buffer')(buffered.error);
+      throw apiError('NOT_FOUND', 'no message with this id');
+    },
+  );
 
-  typed.get('/v1/messages', { schema: { querystring: ListQuery }, config: { budget: 'read' } }, async (request) => {
-    const query = request.query;
-    const limit = query.limit ?? LIMITS.listDefaultLimit;
-    const afterId = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const page = await listMessages(deps.pool, request.tenant!.id, { status: query.status ?? null, limit, afterId }).catch(
-      unreachable('the message store'),
-    );
-    return { items: page.items, nextCursor: page.hasMore && page.lastId ? encodeCursor(page.lastId) : null };
-  });
+  typed.get(
+    '/v1/messages',
+    {
+      ...ANSWERED_AS_BUILT,
+      schema: {
+        operationId: 'listMessages',
+        summary: 'List stored messages, newest first',
+        description: 'Keyset-paged: pass `nextCursor` as `cursor` for the next page; pages never repeat or skip a message.',
+        tags: ['messages'],
+        security: SECURITY.apiKey,
+        querystring: ListQuery,
+        response: {
+          200: json(
+            'A page of messages',
+            MessageList,
+            { page: { items: [summaryOf(EXAMPLE_VIEW)], nextCursor: Buffer.from(EXAMPLE_ID).toString('base64url') } },
+            RATE_LIMIT_HEADERS,
+          ),
+          ...errorResponses([...API_KEY_ERRORS, 'VALIDATION_FAILED']),
+        },
+      },
+      config: { budget: 'read' },
+    },
+    async (request) => {
+      const query = request.query;
+      const limit = query.limit ?? LIMITS.listDefaultLimit;
+      const afterId = query.cursor === undefined ? null : decodeCursor(query.cursor);
+      const page = await listMessages(deps.pool, request.tenant!.id, { status: query.status ?? null, limit, afterId }).catch(
+        unreachable('the message store'),
+      );
+      return { items: page.items, nextCursor: page.hasMore && page.lastId ? encodeCursor(page.lastId) : null };
+    },
+  );
 }

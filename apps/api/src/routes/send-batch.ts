@@ -1,11 +1,43 @@
-import { LIMITS, validateBatch, validateMessage, type BatchResult, type BufferedMessage } from '@esh3ar/contracts';
+import {
+  BatchResponse,
+  LIMITS,
+  SendMessageRequest,
+  validateBatch,
+  validateMessage,
+  type BatchResult,
+  type BufferedMessage,
+} from '@esh3ar/contracts';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { toBufferedMessage } from '../accept.ts';
 import { admit } from '../admission.ts';
 import { apiError } from '../errors.ts';
 import type { Entry } from '../idempotency-record.ts';
 import { batchFromStored } from '../idempotency-stored.ts';
+import {
+  ANSWERED_AS_BUILT,
+  API_KEY_ERRORS,
+  BODY_ERRORS,
+  errorResponses,
+  INPUT_CHECKED_BY_HANDLER,
+  json,
+  named,
+  SECURITY,
+} from '../route-docs.ts';
+import { EXAMPLE_ID, EXAMPLE_MESSAGES, IdempotencyHeaders, RATE_LIMIT_HEADERS } from './message-docs.ts';
 import type { SendRouteDeps } from './send-message.ts';
+
+/** The envelope as validateBatch checks it, with each message as validateMessage checks it, by index. */
+const BatchBody = Type.Object(
+  {
+    messages: Type.Array(SendMessageRequest, {
+      minItems: 1,
+      maxItems: LIMITS.batchMaxMessages,
+      description: 'An invalid message is refused in `results`, by its index; the others are sent',
+    }),
+  },
+  { additionalProperties: false, 'x-examples': named({ twoMessages: { messages: [EXAMPLE_MESSAGES.sms, EXAMPLE_MESSAGES.email] } }) },
+);
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,6 +56,37 @@ export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void 
     {
       bodyLimit: LIMITS.batchBodyBytes,
       config: { budget: 'send' },
+      ...INPUT_CHECKED_BY_HANDLER,
+      ...ANSWERED_AS_BUILT,
+      schema: {
+        operationId: 'sendMessageBatch',
+        summary: 'Send up to 1000 messages',
+        description:
+          'Each message is checked and admitted on its own: `results` answers each by its index, with an id or an error. A batch whose messages are all refused is still a 202 with `accepted: 0`. Each message counts against the rate limit.',
+        tags: ['messages'],
+        security: SECURITY.apiKey,
+        headers: IdempotencyHeaders,
+        body: BatchBody,
+        response: {
+          202: json(
+            'Accepted: the admitted messages are in the buffer',
+            BatchResponse,
+            {
+              mixed: {
+                accepted: 1,
+                rejected: 2,
+                results: [
+                  { index: 0, id: EXAMPLE_ID, status: 'queued' },
+                  { index: 1, error: { code: 'VALIDATION_FAILED', message: '"recipient" is required' } },
+                  { index: 2, error: { code: 'OVERLOADED', message: 'the buffer is over its watermark; retry later' } },
+                ],
+              },
+            },
+            RATE_LIMIT_HEADERS,
+          ),
+          ...errorResponses([...API_KEY_ERRORS, ...BODY_ERRORS, 'IDEMPOTENCY_KEY_REUSED']),
+        },
+      },
       // Checked here rather than by Fastify's Ajv, which would coerce `"messages": "x"` into an array.
       preValidation: async (request) => {
         const envelope = validateBatch(request.body);

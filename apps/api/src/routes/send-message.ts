@@ -4,9 +4,12 @@ import type { IngestEnqueuer } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { toBufferedMessage } from '../accept.ts';
 import { admit } from '../admission.ts';
 import { apiError } from '../errors.ts';
+import { API_KEY_ERRORS, BODY_ERRORS, errorResponses, INPUT_CHECKED_BY_HANDLER, json, SECURITY } from '../route-docs.ts';
+import { EXAMPLE_AT, EXAMPLE_ID, IdempotencyHeaders, MessageBody, RATE_LIMIT_HEADERS } from './message-docs.ts';
 import type { ReplyOnce } from '../idempotent-reply.ts';
 import { singleFromStored } from '../idempotency-stored.ts';
 
@@ -54,8 +57,28 @@ export function sendMessageRoute(app: FastifyInstance, deps: SendRouteDeps): voi
     {
       bodyLimit: LIMITS.singleBodyBytes,
       config: { budget: 'send' },
-      // Serialized by a compiled fast-json-stringify function rather than JSON.stringify.
-      schema: { response: { 202: AcceptedResponse } },
+      // The body and Idempotency-Key are checked in preValidation, in words Ajv does not have.
+      ...INPUT_CHECKED_BY_HANDLER,
+      schema: {
+        operationId: 'sendMessage',
+        summary: 'Send a message',
+        description:
+          'Answered 202 once the message is durable in the buffer; it is stored within a second. `channel` defaults to app (push), `priority` to normal. Unknown fields are refused.',
+        tags: ['messages'],
+        security: SECURITY.apiKey,
+        headers: IdempotencyHeaders,
+        body: MessageBody,
+        response: {
+          // Serialized by a compiled fast-json-stringify function rather than JSON.stringify.
+          202: json(
+            'Accepted: in the buffer',
+            AcceptedResponse,
+            { queued: { id: EXAMPLE_ID, status: 'queued', acceptedAt: EXAMPLE_AT } },
+            { location: Type.String({ description: 'The message: /v1/messages/{id}' }), ...RATE_LIMIT_HEADERS },
+          ),
+          ...errorResponses([...API_KEY_ERRORS, ...BODY_ERRORS, 'IDEMPOTENCY_KEY_REUSED']),
+        },
+      },
       preValidation: async (request) => {
         const result = validateMessage(request.body);
         if (!result.ok) {

@@ -1,4 +1,4 @@
-import { isUuid, UUID_PATTERN, type ErrorDetail } from '@esh3ar/contracts';
+import { describeSchemaErrors, isUuid, UUID_PATTERN } from '@esh3ar/contracts';
 import { createTenant, listTenants, setTenantDisabled, type TenantView } from '@esh3ar/db';
 import { publishKeyEvent } from '@esh3ar/queue';
 import { TIERS } from '@esh3ar/runtime';
@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { apiError, unavailable } from '../errors.ts';
+import { adminErrorResponses, ANSWERED_AS_BUILT, BODY_ERRORS, INPUT_CHECKED_BY_HANDLER, json, named, SECURITY } from '../route-docs.ts';
 
 export interface TenantAdminDeps {
   pool: pg.Pool;
@@ -44,18 +45,18 @@ const TenantItem = Type.Object({
   createdAt: Type.String(),
 });
 
-/** One detail per field, named by its path ("/name is required", "unknown field /colour"). */
-function tenantProblems(body: unknown): ErrorDetail[] {
-  return [...checkNewTenant.Errors(body)].flatMap((e) => {
-    const params = e.params as { requiredProperties?: string[]; additionalProperties?: string[] } | undefined;
-    if (params?.requiredProperties) return params.requiredProperties.map((key) => ({ path: `/${key}`, message: `${key} is required` }));
-    if (params?.additionalProperties)
-      return params.additionalProperties.map((key) => ({ path: `/${key}`, message: `unknown field ${key}` }));
-    return e.keyword === 'boolean'
-      ? []
-      : [{ path: e.instancePath || '/', message: `${e.instancePath.slice(1) || 'the body'} ${e.message}` }];
-  });
-}
+/** What every /v1/admin/tenants* route's schema shares. */
+export const TENANTS = { tags: ['admin: tenants'], security: SECURITY.adminToken };
+export const EXAMPLE_TENANT = {
+  id: '01948a3e-1f2a-7b3c-8d4e-5f6a7b8c9d0e',
+  name: 'Acme Stores',
+  tier: 'premium',
+  rpm: null,
+  burst: null,
+  disabled: false,
+  createdAt: '2025-01-31T09:30:00.000Z',
+};
+export const EXAMPLE_API_KEY = 'esh_q3Jd9kQm2Xr7TbW5vNc8LpZ4yHs6Fg1AeR0tUi2oPwXy';
 
 /** A tenant as the admin API and the CLI print it. */
 function tenantJson(t: TenantView) {
@@ -85,27 +86,66 @@ export async function storeCall<T>(work: () => Promise<T>): Promise<T> {
 export function tenantAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): void {
   const { pool, logger } = deps;
 
-  app.post('/v1/admin/tenants', async (request, reply) => {
-    if (!checkNewTenant.Check(request.body)) {
-      const details = tenantProblems(request.body);
-      throw apiError('VALIDATION_FAILED', `a tenant is {"name", "tier": ${TIERS.join(' | ')}, "rpm"?: ≥ 1, "burst"?: ≥ 0}`, details);
-    }
-    const body = request.body;
-    const name = body.name.trim();
-    if (name.length === 0) throw apiError('VALIDATION_FAILED', 'name must not be blank', [{ path: '/name', message: 'blank' }]);
-    const { tenant, apiKey } = await storeCall(() =>
-      createTenant(pool, { name, tier: body.tier, rpm: body.rpm ?? null, burst: body.burst ?? null }),
-    );
-    logger.info({ tenantId: tenant.id, tier: tenant.tier }, 'tenant created');
-    return reply.code(201).send({ tenantId: tenant.id, apiKey });
-  });
+  app.post(
+    '/v1/admin/tenants',
+    {
+      ...INPUT_CHECKED_BY_HANDLER,
+      ...ANSWERED_AS_BUILT,
+      schema: {
+        ...TENANTS,
+        operationId: 'createTenant',
+        summary: 'Create a tenant and its first API key',
+        description: 'The API key is shown here once; only its hash is stored. `rpm` and `burst` override the tier’s limits.',
+        body: Type.With(NewTenant, {
+          'x-examples': named({
+            premium: { name: 'Acme Stores', tier: 'premium' },
+            custom: { name: 'Beta Ltd', tier: 'basic', rpm: 500, burst: 50 },
+          }),
+        }),
+        response: {
+          201: json('Created', Type.Object({ tenantId: Type.String({ format: 'uuid' }), apiKey: Type.String() }), {
+            created: { tenantId: EXAMPLE_TENANT.id, apiKey: EXAMPLE_API_KEY },
+          }),
+          ...adminErrorResponses(BODY_ERRORS),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!checkNewTenant.Check(request.body)) {
+        const details = describeSchemaErrors(checkNewTenant.Errors(request.body), { schema: NewTenant });
+        throw apiError('VALIDATION_FAILED', details[0]?.message ?? 'the body must be a tenant', details);
+      }
+      const body = request.body;
+      const name = body.name.trim();
+      if (name.length === 0)
+        throw apiError('VALIDATION_FAILED', '"name" must not be blank', [{ path: '/name', message: '"name" must not be blank' }]);
+      const { tenant, apiKey } = await storeCall(() =>
+        createTenant(pool, { name, tier: body.tier, rpm: body.rpm ?? null, burst: body.burst ?? null }),
+      );
+      logger.info({ tenantId: tenant.id, tier: tenant.tier }, 'tenant created');
+      return reply.code(201).send({ tenantId: tenant.id, apiKey });
+    },
+  );
 
   app.get(
     '/v1/admin/tenants',
     {
       schema: {
+        ...TENANTS,
+        operationId: 'listTenants',
+        summary: 'List tenants, newest first',
+        description: 'Keyset-paged: pass `nextCursor` as `cursor` for the next page.',
         querystring: ListQuery,
-        response: { 200: Type.Object({ items: Type.Array(TenantItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }) },
+        response: {
+          200: json(
+            'A page of tenants',
+            Type.Object({ items: Type.Array(TenantItem), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+            {
+              page: { items: [EXAMPLE_TENANT], nextCursor: null },
+            },
+          ),
+          ...adminErrorResponses(['VALIDATION_FAILED']),
+        },
       },
     },
     async (request) => {
@@ -128,10 +168,18 @@ export function tenantAdminRoutes(app: FastifyInstance, deps: TenantAdminDeps): 
     return tenantJson(result.tenant);
   }
 
-  app.post('/v1/admin/tenants/:tenantId/disable', { schema: { response: { 200: TenantItem } } }, async (request) =>
-    setDisabled(request, true),
-  );
-  app.post('/v1/admin/tenants/:tenantId/enable', { schema: { response: { 200: TenantItem } } }, async (request) =>
-    setDisabled(request, false),
-  );
+  const switched = (disabled: boolean) => ({
+    schema: {
+      ...TENANTS,
+      operationId: disabled ? 'disableTenant' : 'enableTenant',
+      summary: disabled ? 'Disable a tenant: its keys are refused' : 'Enable a disabled tenant',
+      description: 'Every api process applies it within 2 s.',
+      response: {
+        200: json('The tenant', TenantItem, { tenant: { ...EXAMPLE_TENANT, disabled } }),
+        ...adminErrorResponses(['NOT_FOUND'], { NOT_FOUND: 'no such tenant' }),
+      },
+    },
+  });
+  app.post('/v1/admin/tenants/:tenantId/disable', switched(true), async (request) => setDisabled(request, true));
+  app.post('/v1/admin/tenants/:tenantId/enable', switched(false), async (request) => setDisabled(request, false));
 }

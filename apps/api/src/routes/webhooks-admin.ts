@@ -5,6 +5,8 @@ import type pg from 'pg';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { apiError, unavailable } from '../errors.ts';
+import { sendTestWebhook, type TestOutcome } from '../webhook-test-event.ts';
+import { WEBHOOK_DOCS } from './webhook-docs.ts';
 
 export interface WebhookAdminDeps {
   pool: pg.Pool;
@@ -31,15 +33,24 @@ async function storeCall<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** The tenant's endpoint and secret; 404 for an unknown tenant and for one without a webhook. */
+async function registeredWebhook(pool: pg.Pool, tenantId: string): Promise<{ tenantId: string; url: string; secret: string }> {
+  const found = await storeCall(() => getTenantWebhook(pool, tenantId));
+  if (found === null) throw noSuchTenant();
+  if (found.webhook === null) throw apiError('NOT_FOUND', 'this tenant has no webhook');
+  return { tenantId: found.tenantId, ...found.webhook };
+}
+
 /**
  * /v1/admin/tenants/:tenantId/webhook: where a tenant's status changes are POSTed. Registered
  * inside the admin scope, so ADMIN_TOKEN guards it. The secret is generated here and shown
- * on every PUT (each PUT replaces it); GET never shows it.
+ * on every PUT (each PUT replaces it); GET never shows it. POST …/webhook/test sends one
+ * signed test event to the endpoint at once and answers how it went.
  */
 export function webhookAdminRoutes(app: FastifyInstance, deps: WebhookAdminDeps): void {
   const { pool, logger } = deps;
 
-  app.put('/v1/admin/tenants/:tenantId/webhook', async (request) => {
+  app.put('/v1/admin/tenants/:tenantId/webhook', WEBHOOK_DOCS.set(SetWebhook), async (request) => {
     const tenantId = tenantIdOf(request);
     if (!checkSetWebhook.Check(request.body)) {
       throw apiError('VALIDATION_FAILED', 'the body must be {"url": "https://…"}', [
@@ -55,15 +66,34 @@ export function webhookAdminRoutes(app: FastifyInstance, deps: WebhookAdminDeps)
     return webhook;
   });
 
-  app.get('/v1/admin/tenants/:tenantId/webhook', async (request) => {
-    const tenantId = tenantIdOf(request);
-    const webhook = await storeCall(() => getTenantWebhook(pool, tenantId));
-    if (webhook === null) throw noSuchTenant();
-    if (webhook.url === null) throw apiError('NOT_FOUND', 'this tenant has no webhook');
-    return { tenantId: webhook.tenantId, url: webhook.url };
+  app.get('/v1/admin/tenants/:tenantId/webhook', WEBHOOK_DOCS.get, async (request) => {
+    const { tenantId, url } = await registeredWebhook(pool, tenantIdOf(request));
+    return { tenantId, url };
   });
 
-  app.delete('/v1/admin/tenants/:tenantId/webhook', async (request, reply) => {
+  app.post('/v1/admin/tenants/:tenantId/webhook/test', WEBHOOK_DOCS.test, async (request) => {
+    const { tenantId, url, secret } = await registeredWebhook(pool, tenantIdOf(request));
+    // Registration checked the URL; one stored before today's rules is not sent to.
+    const problem = webhookUrlProblem(url);
+    const outcome: TestOutcome =
+      problem === null
+        ? await sendTestWebhook(tenantId, url, secret)
+        : {
+            delivered: false,
+            status: null,
+            ms: 0,
+            failure: 'url',
+            error: `the registered url is not usable (${problem}); set the webhook again`,
+          };
+    const { delivered, status, ms, failure, error } = outcome;
+    logger.info(
+      { tenantId, endpoint: problem === null ? new URL(url).origin : null, delivered, status, ms, failure, error },
+      'webhook test event sent',
+    );
+    return outcome;
+  });
+
+  app.delete('/v1/admin/tenants/:tenantId/webhook', WEBHOOK_DOCS.remove, async (request, reply) => {
     const tenantId = tenantIdOf(request);
     const result = await storeCall(() => removeTenantWebhook(pool, tenantId));
     if (result === null) throw noSuchTenant();

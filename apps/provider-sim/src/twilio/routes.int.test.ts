@@ -77,6 +77,7 @@ beforeAll(async () => {
     limits: { maxItems: 1000, maxChars: 1_000_000 },
     random: () => draws.shift() ?? 0,
     twilio: { accountSid: SID, authToken: TOKEN },
+    meta: { token: 'meta-token', appSecret: 'meta-secret', webhookUrl: null },
     receipts: { delayMs: 0, outcomes: readReceiptOutcomes({ OUTCOMES: 'delivered=1,undelivered=1,failed=1' }, 'OUTCOMES') },
   });
 });

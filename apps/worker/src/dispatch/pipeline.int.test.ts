@@ -52,8 +52,10 @@ describe('the pipeline after a batch is stored', () => {
     expect(Object.fromEntries(dispatched.map((v) => [v.labels.outcome, v.value]))).toEqual({ routed: 1, offline: 1 });
     expect((await providerMetrics.fallbacks.get()).values.map((v) => [v.labels.channel, v.value])).toEqual([['sms', 1]]);
     const smsQueue = queues.get('sms')!;
-    expect((await smsQueue.getJob(`send-${sms.id}`))?.data.reason).toBe('send');
-    expect(await (await smsQueue.getJob(`fallback-${offline.id}`))?.isDelayed()).toBe(true);
+    const jobs = await smsQueue.getJobs(['waiting', 'prioritized', 'delayed']);
+    const jobOf = (id: string) => jobs.find((j) => j.data.messages.some((m) => m.id === id));
+    expect(jobOf(sms.id)?.data.reason).toBe('send');
+    expect(await jobOf(offline.id)?.isDelayed()).toBe(true);
 
     const counts = await smsQueue.getJobCounts();
     expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(2);

@@ -13,15 +13,11 @@ export interface BreakersOptions {
   metrics: ProviderMetrics;
   runtime: () => RuntimeConfig;
   timeoutMs: number;
-  /** Calls in flight per channel at most (the send workers' concurrency). */
-  concurrency: number;
   /** Each channel's providers, in failover order. */
   providers: Readonly<Record<ProviderChannel, readonly ProviderName[]>>;
 }
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
-/** Calls that may wait in a provider's bulkhead per call in flight. */
-export const BULKHEAD_QUEUE_PER_SLOT = 4;
 
 /**
  * A cockatiel policy per channel and provider (Twilio's SMS breaker opening leaves its
@@ -69,15 +65,13 @@ export class ProviderBreakers {
     const key = `${breaker.failureThreshold}:${breaker.halfOpenAfterMs}`;
     if (key === this.#policyKey) return;
     this.#policyKey = key;
-    const { redis, prefix, logger, metrics, timeoutMs, concurrency, providers } = this.#options;
+    const { redis, prefix, logger, metrics, timeoutMs, providers } = this.#options;
     for (const channel of PROVIDER_CHANNELS) {
       for (const provider of providers[channel]) {
         const p = providerPolicy(channel, {
           failureThreshold: breaker.failureThreshold,
           halfOpenAfterMs: breaker.halfOpenAfterMs,
           timeoutMs,
-          maxConcurrent: concurrency,
-          maxQueued: concurrency * BULKHEAD_QUEUE_PER_SLOT,
         });
         p.breaker.onStateChange((state) => {
           const name = stateName(state);

@@ -27,7 +27,8 @@ import type { ProviderAdapter } from './adapters/adapter.ts';
 import { createSimAdapter } from './adapters/sim.ts';
 import { createTwilioAdapter } from './adapters/twilio.ts';
 import { ProviderBreakers } from './breakers.ts';
-import { RetryLater, sendProcessor } from './send-processor.ts';
+import { inFlightLimit } from './in-flight.ts';
+import { sendProcessor } from './send-processor.ts';
 
 /**
  * SMS_PROVIDER=sim,twilio in-process, through the real send processor, SQL, breakers and
@@ -66,7 +67,6 @@ function worker(prefix: string) {
     metrics: createProviderMetrics(new Registry()),
     runtime: () => runtime,
     timeoutMs: 5000,
-    concurrency: 4,
     providers: PROVIDERS,
   });
   workers.push({ breakers, prefix });
@@ -82,46 +82,56 @@ function worker(prefix: string) {
     policy: (channel, provider) => breakers.policy(channel, provider),
     sharedOpenUntil: (channel, provider) => breakers.sharedOpenUntil(channel, provider),
     runtime: () => runtime,
+    queues,
+    claimed: inFlightLimit(128),
+    inFlight: inFlightLimit(64),
+    takeTokens: async (_provider, want) => ({ granted: want, waitMs: 0 }),
     onOutcome: () => undefined,
-    callLeaseMs: 30_000,
+    leaseMs: 30_000,
+    retry: { baseMs: 1000, maxMs: 1000 },
   });
-  /** The job's outcome, 'retry' for a transient failure (RetryLater: BullMQ would run it again). */
-  const run = async (job: Job<SendJobData>) => {
-    try {
-      return await processor(job);
-    } catch (error) {
-      if (error instanceof RetryLater) return 'retry';
-      throw error;
-    }
-  };
-  return { breakers, run, simBreaker: () => breakers.policy('sms', 'sim').breaker };
+  /** The outcome of each of the job's messages ('retry': a later job of its own would send it again). */
+  const runAll = (job: Job<SendJobData>) => processor(job);
+  /** The outcome of a job of one message. */
+  const run = async (job: Job<SendJobData>) => (await processor(job)).get(messageOf(job).id);
+  return { breakers, run, runAll, simBreaker: () => breakers.policy('sms', 'sim').breaker };
 }
 
-async function storeSms(): Promise<Job<SendJobData>> {
-  const id = uuidv7();
-  const message = sampleBufferedMessage({ id, tenantId, recipient: '+966501234567', channel: 'sms', content: `message ${id}` });
-  await storeBatch(pool, [{ message, state: { status: 'pending', failureReason: null } }]);
-  for (const [channel, jobs] of storedSendJobs([message], Date.now())) await queues.get(channel)!.addBulk(jobs);
-  const waiting = await queues.get('sms')!.getJobs(['waiting', 'prioritized', 'delayed']);
-  return waiting.find((j) => j.data.message.id === id)!;
+/** The one message of a job of one. */
+const messageOf = (job: Job<SendJobData>) => job.data.messages[0]!;
+
+/** `count` sms messages stored as one batch, in one send job, as the worker's afterStore adds them. */
+async function storeSmsBatch(count: number): Promise<Job<SendJobData>> {
+  const messages = Array.from({ length: count }, () => {
+    const id = uuidv7();
+    return sampleBufferedMessage({ id, tenantId, recipient: '+966501234567', channel: 'sms', content: `message ${id}` });
+  });
+  await storeBatch(
+    pool,
+    messages.map((message) => ({ message, state: { status: 'pending', failureReason: null } })),
+  );
+  const [added] = await queues.get('sms')!.addBulk(storedSendJobs(messages, Date.now()).get('sms')!);
+  return added!;
 }
+
+const storeSms = () => storeSmsBatch(1);
 
 async function row(job: Job<SendJobData>) {
   const { rows } = await pool.query<{ status: string; provider: string | null; provider_message_id: string | null }>(
     'SELECT status, provider, provider_message_id FROM messages WHERE id = $1',
-    [job.data.message.id],
+    [messageOf(job).id],
   );
   const events = await pool.query<{ detail: string | null }>('SELECT detail FROM message_events WHERE message_id = $1 ORDER BY id', [
-    job.data.message.id,
+    messageOf(job).id,
   ]);
   return { ...rows[0]!, lastDetail: events.rows.at(-1)?.detail ?? null };
 }
 
 /** Calls the FakeProvider (provider-sim's protocol) got for this message, and the messages Twilio's stand-in accepted with its text. */
-const simCalls = (job: Job<SendJobData>) => fake.calls.filter((c) => c.idempotencyKey === job.data.message.id).length;
+const simCalls = (job: Job<SendJobData>) => fake.calls.filter((c) => c.idempotencyKey === messageOf(job).id).length;
 async function twilioCopies(job: Job<SendJobData>): Promise<number> {
   const items = (await send(sim.url, null, 'GET', '/received')).body.items as { text: string }[];
-  return items.filter((i) => i.text === job.data.message.content).length;
+  return items.filter((i) => i.text === messageOf(job).content).length;
 }
 
 /** The message was sent exactly once, by `provider`, and the row and its history say so. */
@@ -249,6 +259,58 @@ describe('SMS_PROVIDER=sim,twilio', () => {
     expect([await w.run(after), await w.run(probe)]).toEqual(['sent', 'sent']);
     await expectSentBy(after, 'twilio');
     await expectSentBy(probe, 'twilio', 1);
+  });
+
+  it('a batch: its calls open the breaker, its retry goes to twilio, and later one message probes sim while the rest of a batch goes to twilio', async () => {
+    const w = worker(uniquePrefix('failover-breakers'));
+    fake.answer = 'unavailable';
+    const failing = await storeSmsBatch(5);
+    expect(new Set((await w.runAll(failing)).values())).toEqual(new Set(['retry']));
+    expect(w.simBreaker().state).toBe(CircuitState.Open);
+
+    // The retry is a later job of its own, with the same messages: all to twilio while sim's breaker is open.
+    const ids = failing.data.messages.map((m) => m.id);
+    const [retry] = (await queues.get('sms')!.getJobs(['delayed'])).filter(
+      (j) => j.id!.startsWith('retry-') && ids.includes(j.data.messages[0]!.id),
+    );
+    expect(retry!.data.messages.map((m) => m.id).sort()).toEqual([...ids].sort());
+    expect(new Set((await w.runAll(retry!)).values())).toEqual(new Set(['sent']));
+    const sentBy = async (job: Job<SendJobData>) => {
+      const { rows } = await pool.query<{ provider: string }>('SELECT provider FROM messages WHERE id = ANY($1) ORDER BY id', [
+        job.data.messages.map((m) => m.id),
+      ]);
+      return rows.map((r) => r.provider);
+    };
+    expect(await sentBy(failing)).toEqual(Array(5).fill('twilio'));
+
+    // The delay passed: the batch's first message is the probe; the others go to twilio while it is held.
+    passHalfOpenDelay();
+    fake.answer = 'accept';
+    fake.hold();
+    const batch = await storeSmsBatch(5);
+    const probing = w.runAll(batch);
+    await fake.nextCall();
+    expect(w.simBreaker().state).toBe(CircuitState.HalfOpen);
+    const others = batch.data.messages.slice(1);
+    await vi.waitFor(async () => {
+      const items = (await send(sim.url, null, 'GET', '/received')).body.items as { text: string }[];
+      expect(others.map((m) => items.filter((i) => i.text === m.content).length)).toEqual([1, 1, 1, 1]);
+    });
+    fake.release();
+    expect(new Set((await probing).values())).toEqual(new Set(['sent']));
+    expect(simCalls(batch)).toBe(1);
+    const { rows } = await pool.query<{ id: string; provider: string }>('SELECT id, provider FROM messages WHERE id = ANY($1)', [
+      batch.data.messages.map((m) => m.id),
+    ]);
+    expect(Object.fromEntries(rows.map((r) => [r.id, r.provider]))).toEqual(
+      Object.fromEntries(batch.data.messages.map((m, i) => [m.id, i === 0 ? 'sim' : 'twilio'])),
+    );
+
+    // The probe succeeded: a whole batch goes to sim again.
+    expect(w.simBreaker().state).toBe(CircuitState.Closed);
+    const after = await storeSmsBatch(5);
+    expect(new Set((await w.runAll(after)).values())).toEqual(new Set(['sent']));
+    expect(await sentBy(after)).toEqual(Array(5).fill('sim'));
   });
 
   it("another worker's open breaker, shared through Redis, moves this worker's messages to twilio too", async () => {

@@ -2,7 +2,7 @@ import type { ProviderChannel, ProviderName } from '@esh3ar/contracts';
 import { CircuitState } from 'cockatiel';
 import type { ProviderAdapter } from './adapters/adapter.ts';
 import type { ChannelProviders } from './adapters/create-adapters.ts';
-import { BrokenCircuitError, type ProviderPolicy } from './breaker-policy.ts';
+import type { ProviderPolicy } from './breaker-policy.ts';
 
 export interface FailoverDeps {
   /** Each channel's providers, in failover order. */
@@ -13,59 +13,70 @@ export interface FailoverDeps {
   sharedOpenUntil: (channel: ProviderChannel, provider: ProviderName) => number;
 }
 
-/** What became of a message's call. `call` answering null (nothing to send any more) is `expired`. */
-export type CallResult =
-  | { kind: 'accepted'; provider: ProviderName; providerMessageId: string }
-  | { kind: 'expired' }
+/** Where a channel's next calls go. */
+export type Route =
+  /** Through this provider; `probe`: one call only, the half-open probe, while the next messages go on to the providers after it. */
+  | { kind: 'provider'; adapter: ProviderAdapter; policy: ProviderPolicy; probe: boolean }
   /** Every provider's breaker is open: the soonest one probes again in `waitMs`. */
-  | { kind: 'all_open'; waitMs: number }
-  /** The provider that took the call failed it (a ProviderError, a timeout, a full bulkhead). */
-  | { kind: 'failed'; provider: ProviderName; error: unknown };
+  | { kind: 'all_open'; waitMs: number };
 
 /**
- * Makes one call through the first of the channel's providers whose breaker lets it
- * through: open here (cockatiel's BrokenCircuitError, thrown before any call) or open in
- * another worker (the shared state) moves on to the next one. Traffic returns to an earlier
- * provider only through its breaker's half-open probe: once `halfOpenAfterMs` have passed,
- * the next message tries it, and only when that call succeeds does the breaker close and
- * the provider take the messages after it. While the probe is in flight the later
- * providers keep taking messages (cockatiel would hold them until the probe's outcome);
- * the last provider has no one after it, so its callers wait as cockatiel intends.
+ * The first of the channel's providers whose breaker lets calls through: one open here
+ * (cockatiel's state, and its half-open delay counted from when it opened) or open in
+ * another worker (the shared state) is passed over for the next. Traffic returns to an
+ * earlier provider only through its breaker's half-open probe: once its delay has passed,
+ * one call is routed to it (`probe`), and only when that call succeeds does the breaker
+ * close and the provider take the messages after it. While the probe is in flight the
+ * later providers keep taking messages (cockatiel would hold them until the probe's
+ * outcome); the last provider has no one after it, so its callers wait as cockatiel intends.
  *
  * A call that failed is not handed on to the next provider in the same job: a timeout or
  * a 5xx may still have been accepted, and Twilio has no idempotency key to recognise a
- * repeat. It is an attempt failed, retried by BullMQ, when the breaker decides again.
+ * repeat. It is an attempt failed, retried in a later job, when the breaker decides again.
+ * A call the breaker refused before it started (BrokenCircuitError) is routed again.
+ *
+ * `only`: messages that only this provider may take (an earlier call there never ended,
+ * and it recognises the repeat), as if it were the channel's one provider. One it no
+ * longer is a provider of waits a minute, for a worker that has it.
  */
-export async function callFirstAvailable(
-  deps: FailoverDeps,
-  channel: ProviderChannel,
-  halfOpenAfterMs: number,
-  call: (adapter: ProviderAdapter, signal: AbortSignal) => Promise<{ providerMessageId: string } | null>,
-): Promise<CallResult> {
-  const adapters = deps.providers.get(channel) ?? [];
+export function chooseRoute(deps: FailoverDeps, channel: ProviderChannel, now = Date.now(), only?: ProviderName): Route {
+  const adapters = (deps.providers.get(channel) ?? []).filter((a) => only === undefined || a.name === only);
   let waitMs = Number.POSITIVE_INFINITY;
+  let halfOpenAfterMs = 0;
   for (const [i, adapter] of adapters.entries()) {
     const provider = adapter.name;
-    const openUntil = deps.sharedOpenUntil(channel, provider) - Date.now();
+    const last = i === adapters.length - 1;
+    const policy = deps.policy(channel, provider);
+    halfOpenAfterMs = Math.max(halfOpenAfterMs, policy.halfOpenAfterMs);
+    const openUntil = deps.sharedOpenUntil(channel, provider) - now;
     if (openUntil > 0) {
       waitMs = Math.min(waitMs, openUntil);
       continue;
     }
-    const { breaker, policy } = deps.policy(channel, provider);
-    if (i < adapters.length - 1 && breaker.state === CircuitState.HalfOpen) {
-      waitMs = Math.min(waitMs, halfOpenAfterMs);
-      continue;
-    }
-    try {
-      const accepted = await policy.execute(({ signal }) => call(adapter, signal));
-      return accepted === null ? { kind: 'expired' } : { kind: 'accepted', provider, providerMessageId: accepted.providerMessageId };
-    } catch (error) {
-      if (error instanceof BrokenCircuitError) {
-        waitMs = Math.min(waitMs, halfOpenAfterMs);
+    switch (policy.breaker.state) {
+      case CircuitState.Closed:
+        return { kind: 'provider', adapter, policy, probe: false };
+      case CircuitState.HalfOpen:
+        if (last) return { kind: 'provider', adapter, policy, probe: false };
+        waitMs = Math.min(waitMs, policy.halfOpenAfterMs);
         continue;
+      case CircuitState.Open:
+      case CircuitState.Isolated: {
+        const left = policy.openedAt + policy.halfOpenAfterMs - now;
+        if (left > 0) {
+          waitMs = Math.min(waitMs, left);
+          continue;
+        }
+        if (last) return { kind: 'provider', adapter, policy, probe: false };
+        if (policy.probing) {
+          waitMs = Math.min(waitMs, policy.halfOpenAfterMs);
+          continue;
+        }
+        policy.probing = true;
+        return { kind: 'provider', adapter, policy, probe: true };
       }
-      return { kind: 'failed', provider, error };
     }
   }
+  if (adapters.length === 0) return { kind: 'all_open', waitMs: 60_000 };
   return { kind: 'all_open', waitMs: Number.isFinite(waitMs) ? waitMs : halfOpenAfterMs };
 }

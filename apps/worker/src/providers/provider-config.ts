@@ -1,6 +1,8 @@
 import { ConfigError, readOptionalString, readUrl, type Env } from '@esh3ar/config';
 import { CHANNEL_PROVIDERS, PROVIDER_CHANNELS, type ProviderChannel, type ProviderName } from '@esh3ar/contracts';
+import type { MetaSettings } from './adapters/meta.ts';
 import type { TwilioSettings } from './adapters/twilio.ts';
+import { readSmtpSettings } from './smtp-settings.ts';
 
 /** The variable that names each channel's providers. */
 const PROVIDER_VARIABLES: Record<ProviderChannel, string> = {
@@ -58,6 +60,22 @@ function readTwilioSettings(env: Env, channels: readonly ProviderChannel[]): Twi
   };
 }
 
+/** Meta's WhatsApp Cloud API settings, required only when WHATSAPP_PROVIDER names meta (null otherwise). */
+function readMetaSettings(env: Env, channels: readonly ProviderChannel[]): MetaSettings | null {
+  if (channels.length === 0) return null;
+  const why = usedBy('meta', channels);
+  const token = required(env, 'META_WA_TOKEN', why);
+  const phoneNumberId = required(env, 'META_WA_PHONE_NUMBER_ID', why);
+  // A Graph object ID is digits: catches the phone number itself ("+1 555…") in its place.
+  if (!/^[0-9]{1,32}$/.test(phoneNumberId))
+    throw new ConfigError(`META_WA_PHONE_NUMBER_ID must be the phone number ID from WhatsApp Manager (digits), got "${phoneNumberId}"`);
+  return {
+    token,
+    phoneNumberId,
+    graphBaseUrl: readUrl(env, 'META_GRAPH_BASE_URL', 'https://graph.facebook.com/v21.0', ['http:', 'https:']).replace(/\/$/, ''),
+  };
+}
+
 /**
  * The providers of each channel and their settings. Each provider's settings are read by
  * a `read<Provider>Settings(env, channels using it)` that returns null when no channel
@@ -76,6 +94,8 @@ export function parseProviderConfig(env: Env) {
     publicBaseUrl: publicBaseUrl === null ? null : readUrl(env, 'PUBLIC_BASE_URL', publicBaseUrl, ['http:', 'https:']).replace(/\/$/, ''),
     sim: { baseUrl: readUrl(env, 'PROVIDER_BASE_URL', 'http://127.0.0.1:3002', ['http:', 'https:']).replace(/\/$/, '') },
     twilio: readTwilioSettings(env, using('twilio')),
+    meta: readMetaSettings(env, using('meta')),
+    smtp: readSmtpSettings(env, using('smtp')),
   };
 }
 export type ProviderConfig = ReturnType<typeof parseProviderConfig>;

@@ -5,7 +5,8 @@ import type { Queue } from 'bullmq';
 
 /**
  * After storage: provider messages to their channel's queue at once; app messages with a
- * fallback, delayed until their fallback is due (storedSendJobs). One addBulk per channel.
+ * fallback, delayed until their fallback is due; in batch jobs of up to 500 per channel and
+ * priority (storedSendJobs). One addBulk per channel.
  */
 export async function enqueueStored(
   queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
@@ -14,7 +15,7 @@ export async function enqueueStored(
 ): Promise<void> {
   const byChannel = storedSendJobs(messages, Date.now());
   for (const [channel, jobs] of byChannel) {
-    const fallbacks = jobs.filter((j) => j.data.reason === 'fallback').length;
+    const fallbacks = jobs.reduce((n, j) => n + (j.data.reason === 'fallback' ? j.data.messages.length : 0), 0);
     if (fallbacks > 0) metrics.fallbacks.inc({ channel }, fallbacks);
   }
   await Promise.all([...byChannel].map(([channel, jobs]) => queues.get(channel)!.addBulk(jobs)));

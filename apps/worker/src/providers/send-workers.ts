@@ -1,13 +1,16 @@
-import { PROVIDER_CHANNELS, sendQueueName, type SendJobData } from '@esh3ar/contracts';
+import { PROVIDER_CHANNELS, sendQueueName, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import type { ProviderMetrics } from '@esh3ar/observability';
 import type { RuntimeConfig } from '@esh3ar/runtime';
-import { Worker } from 'bullmq';
+import { Worker, type Queue } from 'bullmq';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { jobWorkerOptions, type JobWorkerSettings } from '../job-worker-options.ts';
 import type { ChannelProviders } from './adapters/create-adapters.ts';
-import { BULKHEAD_QUEUE_PER_SLOT, type ProviderBreakers } from './breakers.ts';
-import { RetryLater, sendProcessor } from './send-processor.ts';
+import type { ProviderBreakers } from './breakers.ts';
+import { inFlightLimit } from './in-flight.ts';
+import type { TakeTokens } from './provider-rates.ts';
+import { sendProcessor } from './send-processor.ts';
+import type { Outcome } from './send-outcome.ts';
 
 export interface SendWorkersOptions {
   pool: pg.Pool;
@@ -17,23 +20,30 @@ export interface SendWorkersOptions {
   breakers: ProviderBreakers;
   /** Each channel's providers, in failover order. */
   providers: ChannelProviders;
+  /** Each channel's queue, for the later jobs of a job's messages. */
+  queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
+  takeTokens: TakeTokens;
   timeoutMs: number;
-  /** Shared with the ingest worker; `concurrency` is the send jobs in hand per channel. */
+  /** Provider calls in flight in this worker at most, all channels together. */
+  maxInFlight: number;
+  /** Shared with the ingest worker; `concurrency` is the send jobs (batches) in hand per channel. */
   worker: JobWorkerSettings;
 }
 
-/** A provider's Retry-After, at least 50 ms; other failures take the usual backoff. */
-function providerRetryAfter(error: Error | undefined): number | undefined {
-  return error instanceof RetryLater && error.retryAfterMs !== undefined ? Math.max(error.retryAfterMs, 50) : undefined;
+export interface SendWorkers {
+  /** Starts no call after it; the jobs in hand end their calls and hand their other messages on; then the BullMQ workers close. */
+  close(): Promise<void>;
 }
 
 /**
  * One BullMQ worker per provider channel, so that a slow provider only fills its own
- * queue, each job sent through the first of its channel's providers whose breaker is not
- * open. Close them with `Worker.close()`, then the adapters.
+ * queue, each job's messages sent through the first of its channel's providers whose
+ * breaker is not open, all channels' calls within one in-flight limit. Close it, then the
+ * adapters.
  */
-export function startSendWorkers(options: SendWorkersOptions): Worker<SendJobData>[] {
+export function startSendWorkers(options: SendWorkersOptions): SendWorkers {
   const { breakers, logger } = options;
+  const stopping = new AbortController();
   const processor = sendProcessor({
     pool: options.pool,
     logger,
@@ -41,22 +51,38 @@ export function startSendWorkers(options: SendWorkersOptions): Worker<SendJobDat
     policy: (channel, provider) => breakers.policy(channel, provider),
     sharedOpenUntil: (channel, provider) => breakers.sharedOpenUntil(channel, provider),
     runtime: options.runtime,
-    onOutcome: (channel, outcome) => options.metrics.outcomes.inc({ channel, outcome }),
-    // A call waits behind at most maxQueued / maxConcurrent = 4 others per slot in the
-    // bulkhead (ProviderBreakers), each ended by the timeout, then takes at most the
-    // timeout itself; 1 s more for the claim's and the outcome's round trips.
-    callLeaseMs: options.timeoutMs * (1 + BULKHEAD_QUEUE_PER_SLOT) + 1000,
+    queues: options.queues,
+    // Twice the calls in flight: while half wait for their answers, the other half are
+    // claimed or recorded, so a claim's round trip (~20 ms under load) leaves no call slot idle.
+    claimed: inFlightLimit(2 * options.maxInFlight),
+    inFlight: inFlightLimit(options.maxInFlight),
+    takeTokens: options.takeTokens,
+    onOutcome: (channel, outcome, count) => options.metrics.outcomes.inc({ channel, outcome }, count),
+    // A claimed message waits for a call slot behind at most maxInFlight others, each of
+    // which may wait for a half-open probe's outcome (one timeout) and then take one; then
+    // it may do the same itself; 1 s more for the outcome's round trip.
+    leaseMs: 4 * options.timeoutMs + 1000,
+    retry: { baseMs: options.worker.retryBaseMs, maxMs: options.worker.retryMaxMs },
+    stopping: stopping.signal,
   });
-  return PROVIDER_CHANNELS.map((channel) => {
-    const worker = new Worker<SendJobData>(
+  const workers = PROVIDER_CHANNELS.map((channel) => {
+    const worker = new Worker<SendJobData, Partial<Record<Outcome, number>>>(
       sendQueueName(channel),
-      async (job, token) => {
+      async (job) => {
         breakers.refresh();
-        return processor(job, token);
+        const counts: Partial<Record<Outcome, number>> = {};
+        for (const outcome of (await processor(job)).values()) counts[outcome] = (counts[outcome] ?? 0) + 1;
+        return counts;
       },
-      jobWorkerOptions(options.worker, providerRetryAfter),
+      jobWorkerOptions(options.worker),
     );
     worker.on('error', (error) => logger.warn({ err: error, channel }, 'send worker error'));
     return worker;
   });
+  return {
+    async close() {
+      stopping.abort();
+      await Promise.allSettled(workers.map((w) => w.close()));
+    },
+  };
 }

@@ -13,7 +13,7 @@ import { cappedBackoffMs } from '@esh3ar/queue';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { BrokenCircuitError, EndpointBreakers, HALF_OPEN_AFTER_MS, TaskCancelledError } from './endpoint-breakers.ts';
-import { deliveryBody, postWebhook, WebhookError } from './post-webhook.ts';
+import { deliveryRequest, postWebhook, WebhookError } from './post-webhook.ts';
 
 export interface WebhookDispatcherOptions {
   pool: pg.Pool;
@@ -46,7 +46,7 @@ const HOUR_MS = 3_600_000;
  * fails (head-of-line blocking). That is what guarantees a receiver never gets an older
  * status of a message after a newer one. Delivery is at least once (a worker killed after
  * the endpoint answered, before the rows are deleted, leaves them to be sent again);
- * receivers de-duplicate on the event id. An endpoint that answers nothing 2xx for
+ * receivers de-duplicate on the event id, or on the webhook-id of a request sent again whole. An endpoint that answers nothing 2xx for
  * retention.webhookDisableAfterHours is disabled: no more POSTs until its webhook is set
  * again; its events wait meanwhile (at most retention.webhookBacklogMax, RetentionPurger).
  */
@@ -121,7 +121,7 @@ export class WebhookDispatcher {
           await retryWebhookLater(pool, claim.tenantId, leaseToken, 0, false, null);
           return;
         }
-        const outcome = await this.#post(claim, deliveryBody(claim.tenantId, events));
+        const outcome = await this.#post(claim, deliveryRequest(claim.tenantId, events));
         if (!outcome.ok) {
           const hours = this.#options.disableAfterHours();
           const retry = await retryWebhookLater(pool, claim.tenantId, leaseToken, outcome.delayMs, outcome.countFailure, hours * HOUR_MS);
@@ -150,11 +150,11 @@ export class WebhookDispatcher {
     }
   }
 
-  async #post(claim: WebhookClaim, body: string): Promise<Outcome> {
+  async #post(claim: WebhookClaim, webhook: { id: string; body: string }): Promise<Outcome> {
     const { metrics, logger, retryBaseMs, retryMaxMs } = this.#options;
     const stop = metrics.duration.startTimer();
     try {
-      await this.#breakers.execute(claim.tenantId, claim.url, (signal) => postWebhook(claim.url, claim.secret, body, signal));
+      await this.#breakers.execute(claim.tenantId, claim.url, (signal) => postWebhook(claim.url, claim.secret, webhook, signal));
       metrics.deliveries.inc({ outcome: 'delivered' });
       return { ok: true };
     } catch (error) {

@@ -1,10 +1,4 @@
-import {
-  WEBHOOK_SIGNATURE_HEADER,
-  WEBHOOK_TIMESTAMP_HEADER,
-  signWebhook,
-  type WebhookDelivery,
-  type WebhookStatus,
-} from '@esh3ar/contracts';
+import { webhookHeaders, webhookRequest, type WebhookStatus } from '@esh3ar/contracts';
 import type { OutboxEvent } from '@esh3ar/db';
 import { request } from 'undici';
 import { HttpCallError, retryAfterMs } from '../http/retry-after.ts';
@@ -16,39 +10,38 @@ export class WebhookError extends HttpCallError<WebhookErrorCode> {
   override name = 'WebhookError';
 }
 
-/** The JSON body of one POST: the tenant's events, oldest first. */
-export function deliveryBody(tenantId: string, events: readonly OutboxEvent[]): string {
-  const delivery: WebhookDelivery = {
+/** One POST of the tenant's events, oldest first: its webhook-id and body are the same at each retry of these events. */
+export function deliveryRequest(tenantId: string, events: readonly OutboxEvent[]): { id: string; body: string } {
+  return webhookRequest({
     events: events.map((e) => ({
       id: e.id,
+      type: 'message.status',
       messageId: e.messageId,
       status: e.status as WebhookStatus,
       at: e.at.toISOString(),
       detail: e.detail,
       tenant: tenantId,
     })),
-  };
-  return JSON.stringify(delivery);
+  });
 }
 
 /**
- * One signed POST. The timestamp is taken now, at each attempt, so a retry hours later
- * still passes a receiver's replay window. Only a 2xx counts as received; redirects are
- * not followed (a 3xx is a failure, as Stripe does).
+ * One signed POST. It is signed now, at each attempt, so a retry hours later still passes
+ * a receiver's 5-minute replay window. Only a 2xx counts as received; redirects are not
+ * followed (a 3xx is a failure, as the Standard Webhooks spec advises).
  */
-export async function postWebhook(url: string, secret: string, body: string, signal: AbortSignal): Promise<void> {
-  const timestamp = Math.floor(Date.now() / 1000);
+export async function postWebhook(
+  url: string,
+  secret: string,
+  { id, body }: { id: string; body: string },
+  signal: AbortSignal,
+): Promise<void> {
   let response;
   try {
     response = await request(url, {
       method: 'POST',
       signal,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'Esh3ar-Webhooks/1',
-        [WEBHOOK_TIMESTAMP_HEADER]: String(timestamp),
-        [WEBHOOK_SIGNATURE_HEADER]: signWebhook(secret, timestamp, body),
-      },
+      headers: webhookHeaders(secret, id, body),
       body,
     });
   } catch (error) {

@@ -1,8 +1,25 @@
 import { recordProviderReceipts, type ProviderReceipt, type ReceiptProvider, type ReceiptResult } from '@esh3ar/db';
 import type { ReceiptMetrics } from '@esh3ar/observability';
+import type { ErrorCode } from '@esh3ar/contracts';
 import type { FastifyReply } from 'fastify';
+import { Type } from 'typebox';
 import type pg from 'pg';
 import { apiError, unavailable, type ApiError } from '../../errors.ts';
+import { json } from '../../route-docs.ts';
+
+/** What a receipt route answers: each receipt's result, in order (a status that moves nothing is `stale`). */
+export const receiptResults = json(
+  'Recorded: one result per status in the request, in order',
+  Type.Object({
+    results: Type.Array(Type.Union(['applied', 'stale', 'early', 'unknown'].map((r) => Type.Literal(r))), {
+      description: 'applied; stale (moves nothing); early (before the send’s answer, applied with it); unknown (not our id)',
+    }),
+  }),
+  { applied: { results: ['applied'] }, unknownId: { results: ['unknown'] } },
+);
+
+/** A provider's signature, its body, and the store: what a receipt route can be refused for. */
+export const RECEIPT_ERRORS: ErrorCode[] = ['UNAUTHENTICATED', 'VALIDATION_FAILED', 'PAYLOAD_TOO_LARGE', 'UNAVAILABLE'];
 
 export interface ReceiptRouteDeps {
   pool: pg.Pool;

@@ -1,4 +1,4 @@
-import type { ProviderChannel, ProviderName, SendJobData } from '@esh3ar/contracts';
+import type { ProviderChannel, ProviderName, SendMessage } from '@esh3ar/contracts';
 import { HttpCallError } from '../../http/retry-after.ts';
 
 /**
@@ -17,7 +17,7 @@ export class ProviderError extends HttpCallError<ProviderErrorCode> {
 export interface SendRequest {
   /** The channel the message goes out on: its own, or its fallback's. */
   channel: ProviderChannel;
-  message: SendJobData['message'];
+  message: SendMessage;
   /**
    * What is left of the message's TTL (null: none): the provider drops the message once
    * it runs out instead of delivering it late.

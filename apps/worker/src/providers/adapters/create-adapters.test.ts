@@ -28,10 +28,29 @@ describe('createProviderAdapters', () => {
     }
   });
 
-  it('stops at start for a provider this version cannot send through', () => {
-    const { providers } = parseConfig({ WHATSAPP_PROVIDER: 'meta' });
-    expect(() => createProviderAdapters(providers, { concurrency: 2, logger })).toThrow(
-      'the meta provider is not available in this version',
-    );
+  it("builds Meta's adapter for a WhatsApp failover list that names it", async () => {
+    const { providers } = parseConfig({ WHATSAPP_PROVIDER: 'meta,sim', META_WA_TOKEN: 't', META_WA_PHONE_NUMBER_ID: '106540352242922' });
+    const { adapters, channels } = createProviderAdapters(providers, { concurrency: 2, logger });
+    try {
+      expect(channels.get('whatsapp')!.map((a) => a.name)).toEqual(['meta', 'sim']);
+      expect(adapters.map((a) => a.name)).toEqual(['sim', 'meta']);
+    } finally {
+      await Promise.all(adapters.map((a) => a.close()));
+    }
+  });
+
+  it('builds the SMTP adapter for an email failover list that names it', async () => {
+    const { providers } = parseConfig({
+      EMAIL_PROVIDER: 'smtp,sim',
+      SMTP_URL: 'smtp://u:p@127.0.0.1:2525',
+      EMAIL_FROM: 'noreply@esh3ar.example',
+    });
+    const { adapters, channels } = createProviderAdapters(providers, { concurrency: 2, logger });
+    try {
+      expect(channels.get('email')!.map((a) => a.name)).toEqual(['smtp', 'sim']);
+      expect(adapters.map((a) => a.name)).toEqual(['sim', 'smtp']);
+    } finally {
+      await Promise.all(adapters.map((a) => a.close()));
+    }
   });
 });

@@ -1,9 +1,10 @@
-import { ConfigError } from '@esh3ar/config';
 import { PROVIDER_CHANNELS, type ProviderChannel, type ProviderName } from '@esh3ar/contracts';
 import type { Logger } from 'pino';
 import type { ProviderConfig } from '../provider-config.ts';
 import type { ProviderAdapter } from './adapter.ts';
+import { createMetaAdapter } from './meta.ts';
 import { createSimAdapter } from './sim.ts';
+import { createSmtpAdapter } from './smtp.ts';
 import { createTwilioAdapter, twilioStatusCallbackUrl } from './twilio.ts';
 
 /** Each channel's adapters, in failover order. */
@@ -37,8 +38,9 @@ export function createProviderAdapters(config: ProviderConfig, options: { concur
           logger: options.logger.child({ provider: 'twilio' }),
         });
       case 'meta':
+        return createMetaAdapter(config.meta!, { connections: connections('meta'), logger: options.logger.child({ provider: 'meta' }) });
       case 'smtp':
-        throw new ConfigError(`the ${provider} provider is not available in this version`);
+        return createSmtpAdapter(config.smtp!, { connections: connections('smtp'), logger: options.logger.child({ provider: 'smtp' }) });
     }
   };
   const channels = new Map(

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { sampleBufferedMessage, type SendJobData } from '@esh3ar/contracts';
+import { sampleBufferedMessage, type SendMessage } from '@esh3ar/contracts';
 import { send, startApp, type AppProcess } from '@esh3ar/stack';
 import { pino } from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -32,7 +32,7 @@ const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON
 
 function request(channel: 'sms' | 'whatsapp', recipient = '+966501234567', validityPeriodSeconds: number | null = 600): SendRequest {
   const { id, tenantId, subject, content, priority, acceptedAt } = sampleBufferedMessage({ content: `hello ${Math.random()}` });
-  const message: SendJobData['message'] = { id, tenantId, recipient, subject, content, priority, acceptedAt };
+  const message: SendMessage = { id, tenantId, recipient, subject, content, priority, acceptedAt };
   return { channel, message, validityPeriodSeconds };
 }
 const control = (change: Record<string, unknown>) => send(sim.url, null, 'PUT', '/control', change);

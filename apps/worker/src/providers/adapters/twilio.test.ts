@@ -1,4 +1,4 @@
-import { sampleBufferedMessage, type SendJobData } from '@esh3ar/contracts';
+import { sampleBufferedMessage, type SendMessage } from '@esh3ar/contracts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { twilioMessageForm, twilioStatusCallbackUrl, VALIDITY_PERIOD_MAX_SECONDS, type TwilioSettings } from './twilio.ts';
@@ -14,7 +14,7 @@ const SETTINGS: TwilioSettings = {
 const SERVICE = `MG${'2e'.repeat(16)}`;
 const CALLBACK = twilioStatusCallbackUrl('https://api.example.com/');
 
-function message(): SendJobData['message'] {
+function message(): SendMessage {
   const { id, tenantId, recipient, subject, content, priority, acceptedAt } = sampleBufferedMessage({ content: 'Your code is 1234' });
   return { id, tenantId, recipient, subject, content, priority, acceptedAt };
 }

@@ -3,6 +3,7 @@ import { keyEventsChannel, parseKeyEventNotice, type KeyEventNotice } from '@esh
 import { createDatabase, deletePrefix, freePort, runCli, uniquePrefix, type ThrowawayDatabase } from '@esh3ar/stack';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { esh3arInProcess } from './cli.test-kit.ts';
 
 let db: ThrowawayDatabase;
 let subscriber: Redis;
@@ -131,19 +132,56 @@ describe('pnpm esh3ar tenant list | disable | enable', () => {
     expect(unknown.stderr).toContain('no tenant');
   });
 
+  it('list: a table on a terminal, JSON with --json or when piped', async () => {
+    const { tenantId } = await ok(['tenant', 'create', '--name', 'Tabled \u001b[31mred', '--tier', 'enterprise', '--burst', '9']);
+    const env = { DATABASE_URL: db.url };
+    const table = await esh3arInProcess(['tenant', 'list', '--limit', '1'], env, { stdout: true });
+    expect(table.code, table.stderr).toBe(0);
+    const [header, row, more, end] = table.stdout.split('\n');
+    expect(header).toMatch(/^ID +NAME +TIER +RPM +BURST +DISABLED +CREATED$/);
+    // The escape sequence of the name is not passed to the terminal.
+    expect(row).toMatch(new RegExp(`^${tenantId} +Tabled  \\[31mred +enterprise +- +9 +no +\\d{4}-\\d\\d-\\d\\dT`));
+    expect(more).toBe(`More: pnpm esh3ar tenant list --cursor ${tenantId}`);
+    expect(end).toBe('');
+    // The columns line up: each header starts where its cells do.
+    expect(row!.indexOf('enterprise')).toBe(header!.indexOf('TIER'));
+
+    const json = await esh3arInProcess(['tenant', 'list', '--limit', '1', '--json'], env, { stdout: true });
+    const piped = await esh3arInProcess(['tenant', 'list', '--limit', '1'], env, { stdout: false });
+    for (const r of [json, piped]) {
+      expect(r.code).toBe(0);
+      expect(r.stdout.endsWith('\n') && !r.stdout.slice(0, -1).includes('\n')).toBe(true);
+      expect(JSON.parse(r.stdout)).toEqual({
+        items: [
+          {
+            id: tenantId,
+            name: 'Tabled \u001b[31mred',
+            tier: 'enterprise',
+            rpm: null,
+            burst: 9,
+            disabled: false,
+            createdAt: expect.any(String),
+          },
+        ],
+        nextCursor: tenantId,
+      });
+    }
+  });
+
   it.each([
-    [['tenant', 'key', 'create'], '--tenant must be a tenant id'],
-    [['tenant', 'key', 'revoke', '--tenant', randomUUID()], '--key must be a key id'],
-    [['tenant', 'key', 'rotate', '--tenant', randomUUID()], 'unknown tenant key command "rotate"'],
-    [['tenant', 'disable', '--tenant', 'x'], '--tenant must be a tenant id'],
-    [['tenant', 'list', '--limit', '0'], '--limit must be an integer from 1 to 1000'],
-    [['tenant', 'list', '--cursor', 'nope'], '--cursor must be a nextCursor printed before'],
-    [['tenant', 'list', '--color', 'red'], 'Unknown option'],
-  ])('exits 2 with usage for %j', async (args, message) => {
-    const r = await esh3ar(args);
+    [['tenant', 'key', 'create'], "required option '--tenant <id>' not specified", 'tenant key create'],
+    [['tenant', 'key', 'revoke', '--tenant', randomUUID()], "required option '--key <id>' not specified", 'tenant key revoke'],
+    [['tenant', 'key', 'revoke', '--tenant', randomUUID(), '--key', 'k1'], 'It must be a key id (a UUID)', 'tenant key revoke'],
+    [['tenant', 'key', 'rotate', '--tenant', randomUUID()], "unknown command 'rotate'", 'tenant key'],
+    [['tenant', 'disable', '--tenant', 'x'], 'It must be a tenant id (a UUID)', 'tenant disable'],
+    [['tenant', 'list', '--limit', '0'], 'It must be an integer from 1 to 1000', 'tenant list'],
+    [['tenant', 'list', '--cursor', 'nope'], 'It must be a nextCursor printed before', 'tenant list'],
+    [['tenant', 'list', '--color', 'red'], "unknown option '--color'", 'tenant list'],
+  ])('exits 2 with usage for %j', async (args, message, command) => {
+    const r = await esh3arInProcess(args, { DATABASE_URL: db.url });
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain(message);
-    expect(r.stderr).toContain('usage: pnpm esh3ar');
+    expect(r.stderr).toContain(`See "pnpm esh3ar ${command} --help".`);
   });
 });

@@ -1,0 +1,111 @@
+/**
+ * The api's bodies, written out by hand so that the package needs nothing at run time:
+ * `contract-types.test.ts` holds each one equal to the api's own schema (`@esh3ar/contracts`),
+ * so `tsc -b` fails the day they part.
+ */
+
+export type Priority = 'low' | 'normal' | 'high' | 'critical';
+export type Channel = 'app' | 'sms' | 'whatsapp' | 'email';
+export type MessageStatus = 'queued' | 'pending' | 'sent' | 'delivered' | 'failed' | 'dead_letter' | 'expired';
+
+/** POST /v1/messages. Text counts Unicode code points; the api's limits are in its README. */
+export interface SendMessageRequest {
+  recipient: string;
+  content: string;
+  subject?: string;
+  priority?: Priority;
+  channel?: Channel;
+  ttlSeconds?: number;
+  fallback?: 'sms' | 'whatsapp';
+  fallbackAfterSeconds?: number;
+  /** At most 16 entries; keys ≤ 64 characters, values ≤ 1024. */
+  metadata?: Record<string, string>;
+}
+
+/** 202 to POST /v1/messages: the message is durable in the api's buffer. */
+export interface AcceptedResponse {
+  id: string;
+  status: 'queued';
+  acceptedAt: string;
+}
+
+/** One message of a batch, by its index in the request: accepted, or refused and why. */
+export type BatchResult = { index: number; id: string; status: 'queued' } | { index: number; error: { code: string; message: string } };
+
+/** 202 to POST /v1/messages/batch, also when every message was refused. */
+export interface BatchResponse {
+  accepted: number;
+  rejected: number;
+  results: BatchResult[];
+}
+
+export interface MessageEvent {
+  status: string;
+  at: string;
+  detail: string | null;
+}
+
+/** A message as a page of GET /v1/messages lists it. */
+export interface MessageSummary {
+  id: string;
+  status: string;
+  recipient: string;
+  channel: string;
+  priority: string;
+  subject: string | null;
+  content: string;
+  metadata: Record<string, string> | null;
+  attempts: number;
+  createdAt: string;
+  updatedAt: string;
+  deliveredAt: string | null;
+  failureReason: string | null;
+  /** What an `sms` message costs; null for other channels. */
+  sms: { encoding: 'GSM-7' | 'UCS-2'; segments: number } | null;
+}
+
+/** GET /v1/messages/{id}: the message with its history. */
+export type MessageView = MessageSummary & { events: MessageEvent[] };
+
+/** GET /v1/messages: newest first; `nextCursor` is null on the last page. */
+export interface MessageList {
+  items: MessageSummary[];
+  nextCursor: string | null;
+}
+
+export interface ListQuery {
+  status?: MessageStatus;
+  /** 1 to 1000; the api's default is 100. */
+  limit?: number;
+  cursor?: string;
+}
+
+/** What POST /v1/messages/{id}/cancel answers: at least the message and where it stands. */
+export interface CancelResponse {
+  id: string;
+  status: string;
+}
+
+/** One field the api refused, by its JSON pointer. */
+export interface ErrorDetail {
+  path: string;
+  message: string;
+}
+
+/** The codes of the api's error catalogue. */
+export type ApiErrorCode =
+  | 'INVALID_JSON'
+  | 'INVALID_REQUEST'
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'NOT_FOUND'
+  | 'REQUEST_TIMEOUT'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'HEADERS_TOO_LARGE'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  | 'RATE_LIMITED'
+  | 'INTERNAL'
+  | 'OVERLOADED'
+  | 'UNAVAILABLE';
