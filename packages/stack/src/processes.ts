@@ -61,11 +61,23 @@ export interface StartOptions {
   readyMsg?: string;
 }
 
+/**
+ * Defaults for a test's process: provider-sim's SMTP server on a free port, as its HTTP
+ * port is (tests pass PROVIDER_SIM_PORT 0): on its default 2525, the second sim started
+ * by concurrent test files could not listen and exited.
+ */
+const APP_ENV: Record<AppName, Record<string, string>> = {
+  api: {},
+  worker: {},
+  gateway: {},
+  'provider-sim': { PROVIDER_SIM_SMTP_PORT: '0' },
+};
+
 export async function startApp(name: AppName, env: Record<string, string>, options: StartOptions = {}): Promise<AppProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const child = spawn(process.execPath, [...(options.nodeFlags ?? NODE_FLAGS[name]), `apps/${name}/src/main.ts`], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...APP_ENV[name], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Record<string, unknown>[] = [];
