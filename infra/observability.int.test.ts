@@ -289,8 +289,8 @@ describe('logs of the same run', () => {
   });
 
   it('name the message on a line about one, and the request on a request’s line', async () => {
-    const deadLetter = lines().find((l) => l.line.msg === 'message moved to the dead-letter queue');
-    expect(deadLetter?.line).toMatchObject({ id: ids.whatsapp, channel: 'whatsapp' });
+    const deadLetter = lines().find((l) => l.line.msg === 'messages moved to the dead-letter queue');
+    expect(deadLetter?.line).toMatchObject({ channel: 'whatsapp', count: 1, ids: [ids.whatsapp] });
     const replay = await send(api(), ADMIN, 'POST', '/v1/admin/dlq/replay', { ids: [ids.whatsapp] });
     expect(replay.status).toBe(200);
     const replayed = await stack.api!.waitForLog((line) => line.msg === 'dead letters replayed');

@@ -265,7 +265,7 @@ try {
       `${back.atProvider.accepted} accepted by the provider, ${back.atProvider.duplicates} duplicates.`,
     '',
     `Each worker sends its send jobs' messages (batches of up to 500) with up to PROVIDER_MAX_IN_FLIGHT (${IN_FLIGHT}) calls in flight, ` +
-      `claimed and recorded 16 to 128 per statement; at ${LATENCY_MS} ms a call, ${Math.round((IN_FLIGHT * 1000) / LATENCY_MS)} calls/s per worker at most.`,
+      `claimed and recorded 64 to 128 per statement; at ${LATENCY_MS} ms a call, ${Math.round((IN_FLIGHT * 1000) / LATENCY_MS)} calls/s per worker at most.`,
   ];
   console.log(lines.join('\n'));
   const stamp = resultStamp(new Date());

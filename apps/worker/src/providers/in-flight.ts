@@ -1,7 +1,7 @@
 /**
- * The provider calls one worker has in flight, at most `capacity`, shared by its channels:
- * what bounds the worker's sockets and memory, where a batch job would otherwise start
- * every call of its batch at once.
+ * What one worker holds at once, at most `capacity`, shared by its channels: its provider
+ * calls in flight (sockets and memory), and the messages it has claimed and not yet called
+ * back. Without it a batch job would start every call of its batch at once.
  */
 export interface InFlight {
   /**

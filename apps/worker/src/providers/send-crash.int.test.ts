@@ -10,6 +10,17 @@ import { unknownDetail } from './send-outcome.ts';
  */
 const SID = `AC${'3d'.repeat(16)}`;
 const TOKEN = 'send-crash-token';
+/** The workers' settings (the api's are the stack's: it has no Twilio receipts to check here). */
+const WORKER_ENV = {
+  SMS_PROVIDER: 'twilio',
+  TWILIO_ACCOUNT_SID: SID,
+  TWILIO_AUTH_TOKEN: TOKEN,
+  TWILIO_FROM: '+15017122661',
+  TWILIO_RATE_PER_SECOND: 'unlimited',
+  // A killed worker's job is taken over within ~2 s, its claims lapse after 4 × 1 s + 1 s.
+  PROVIDER_TIMEOUT_MS: '1000',
+  WORKER_LOCK_DURATION_MS: '2000',
+};
 let stack: Stack;
 let sim: AppProcess;
 let apiKey: string;
@@ -20,21 +31,8 @@ beforeAll(async () => {
     PROVIDER_SIM_TWILIO_ACCOUNT_SID: SID,
     PROVIDER_SIM_TWILIO_AUTH_TOKEN: TOKEN,
   });
-  stack = await startStack('send-crash', {
-    workers: 1,
-    env: {
-      SMS_PROVIDER: 'twilio',
-      TWILIO_ACCOUNT_SID: SID,
-      TWILIO_AUTH_TOKEN: TOKEN,
-      TWILIO_FROM: '+15017122661',
-      TWILIO_BASE_URL: sim.url,
-      TWILIO_RATE_PER_SECOND: 'unlimited',
-      // A killed worker's job is taken over within ~2 s, its claims lapse after 4 × 1 s + 1 s.
-      PROVIDER_TIMEOUT_MS: '1000',
-      WORKER_LOCK_DURATION_MS: '2000',
-      WORKER_BATCH_TIMEOUT_MS: '5',
-    },
-  });
+  stack = await startStack('send-crash', { env: { WORKER_BATCH_TIMEOUT_MS: '5' } });
+  await stack.startWorker({ ...WORKER_ENV, TWILIO_BASE_URL: sim.url });
   ({ apiKey } = await stack.tenant('enterprise', { rpm: 1_000_000, burst: 1_000_000 }));
 });
 afterAll(async () => {
@@ -63,7 +61,7 @@ describe('a worker killed between the provider accepting and the outcome recorde
     await stack.workers[0]!.stop('SIGKILL');
     stack.workers.splice(0, 1);
     await send(sim.url, null, 'PUT', '/control', { channel: 'sms', latencyMs: 0 });
-    await stack.startWorker();
+    await stack.startWorker({ ...WORKER_ENV, TWILIO_BASE_URL: sim.url });
 
     const messages = await waitFor(
       () => Promise.all(ids.map(async (id) => (await send(stack.api!.url, apiKey, 'GET', `/v1/messages/${id}`)).body)),

@@ -12,6 +12,9 @@ import type { TakeTokens } from './provider-rates.ts';
 import { sendChunk, type ChunkContext, type ChunkResult } from './send-chunk.ts';
 import { waitingDetail, type Outcome } from './send-outcome.ts';
 
+/** Ids named on a batch's dead-letter or outcome-unknown log line, at most. */
+const LOGGED_IDS = 20;
+
 export interface SendDeps extends FailoverDeps {
   pool: pg.Pool;
   logger: Logger;
@@ -200,10 +203,21 @@ export function sendProcessor(deps: SendDeps) {
     const counts = new Map<Outcome, number>();
     for (const outcome of outcomes.values()) counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
     for (const [outcome, count] of counts) deps.onOutcome(channel, outcome, count);
-    const dead = counts.get('dead_letter') ?? 0;
-    if (dead > 0) deps.logger.warn({ channel, count: dead, jobId: job.id }, 'messages moved to the dead-letter queue');
-    const unknown = counts.get('unknown') ?? 0;
-    if (unknown > 0) deps.logger.warn({ channel, count: unknown, jobId: job.id }, 'messages whose call never ended, not sent again');
+    // The messages by id, so that a log search for one finds its line; at most
+    // LOGGED_IDS of them, so that a batch of 500 dead letters is one readable line.
+    const idsOf = (wanted: Outcome) => [...outcomes].filter(([, o]) => o === wanted).map(([id]) => id);
+    const dead = idsOf('dead_letter');
+    if (dead.length > 0)
+      deps.logger.warn(
+        { channel, count: dead.length, ids: dead.slice(0, LOGGED_IDS), jobId: job.id },
+        'messages moved to the dead-letter queue',
+      );
+    const unknown = idsOf('unknown');
+    if (unknown.length > 0)
+      deps.logger.warn(
+        { channel, count: unknown.length, ids: unknown.slice(0, LOGGED_IDS), jobId: job.id },
+        'messages whose call never ended, not sent again',
+      );
     return outcomes;
   };
 }

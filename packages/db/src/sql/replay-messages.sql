@@ -7,7 +7,7 @@ WHERE recipient = $1
   AND channel = 'app'
   AND ($5::uuid IS NULL OR tenant_id = $5::uuid)
   AND status IN ('pending', 'sent')
-  AND provider_message_id IS NULL -- sent by a provider instead (fallback): not pushed again
+  AND provider_message_id IS NULL AND provider IS NULL -- sent by a provider instead (fallback, outcome known or not): not pushed again
   AND (expires_at IS NULL OR expires_at > now())
   AND ($2::smallint IS NULL OR priority < $2 OR (priority = $2 AND id > $3::uuid))
 ORDER BY priority DESC, id
