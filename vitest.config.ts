@@ -3,10 +3,11 @@ import { defineConfig } from 'vitest/config';
 
 // One test project per package and app (vitest ≥ 4 replaced vitest.workspace.ts with
 // `test.projects`), plus infra/, whose files are checked against the real apps, and
-// bench/, whose kept reports are checked against the README (no benchmark runs there).
+// bench/, whose kept reports are checked against the docs (no benchmark runs there), and
+// scripts/, whose generated docs are checked against what they are generated from.
 const dirs = ['packages', 'apps'].flatMap((group) => readdirSync(group).map((name) => `${group}/${name}`));
 if (existsSync('infra')) dirs.push('infra');
-dirs.push('bench');
+dirs.push('bench', 'scripts');
 
 export default defineConfig({
   test: {

@@ -1,15 +1,20 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { keptResults, RESULTS } from '../scripts/bench-results.ts';
 
-// The README quotes benchmark reports by file; git ignores bench/results/ except the files
+// The docs quote benchmark reports by file; git ignores bench/results/ except the files
 // .gitignore names. These tests fail when a quoted report would not be committed, when
 // .gitignore keeps a file that is gone, or when a kept report links to one left out.
 
 const ROOT = join(import.meta.dirname, '..');
-const RESULTS = join(ROOT, 'bench/results');
-const DOCS = ['README.md', 'bench/README.md'];
+const DOCS = [
+  'README.md',
+  'bench/README.md',
+  ...readdirSync(join(ROOT, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 /**
  * Patterns of the result files a text quotes: `bench/results/<name>`, `[<benchmark>-]<date>T<time>Z.md`,
@@ -28,19 +33,6 @@ function quotedPatterns(text: string): RegExp[] {
   return patterns;
 }
 
-/** Files of bench/results that git would commit (not ignored, whether tracked yet or not). */
-function keptResults(): string[] {
-  const files = readdirSync(RESULTS);
-  const ignored = spawnSync('git', ['check-ignore', '--no-index', '--stdin'], {
-    cwd: RESULTS,
-    input: files.join('\n'),
-    encoding: 'utf8',
-  });
-  if (ignored.status !== 0 && ignored.status !== 1) throw new Error(`git check-ignore failed: ${ignored.stderr}`);
-  const out = new Set(ignored.stdout.split('\n').filter(Boolean));
-  return files.filter((f) => !out.has(f));
-}
-
 describe('benchmark reports quoted by the docs', () => {
   const kept = keptResults();
 
@@ -55,9 +47,13 @@ describe('benchmark reports quoted by the docs', () => {
     ]);
   });
 
+  it('reads the docs that quote reports', () => {
+    for (const doc of ['bench/README.md', 'docs/benchmarks.md'])
+      expect(quotedPatterns(readFileSync(join(ROOT, doc), 'utf8')).length, doc).toBeGreaterThan(0);
+  });
+
   it.each(DOCS)('every report %s quotes is kept', (doc) => {
     const patterns = quotedPatterns(readFileSync(join(ROOT, doc), 'utf8'));
-    expect(patterns.length).toBeGreaterThan(0);
     const unmatched = patterns.filter((p) => !kept.some((file) => p.test(file))).map(String);
     expect(unmatched).toEqual([]);
   });

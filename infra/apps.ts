@@ -20,7 +20,9 @@ const PARSERS = {
   'provider-sim': providerSim.parseConfig,
   cli: cli.parseConfig,
 };
-type App = keyof typeof PARSERS;
+export type App = keyof typeof PARSERS;
+/** Every app with a config parser: what docs/configuration.md lists (scripts/config-reference.ts). */
+export const APPS = Object.keys(PARSERS) as App[];
 
 /** The least environment each app starts with: the gateway refuses to start without a device token secret. */
 const REQUIRED_ENV: Record<App, Env> = {
@@ -62,10 +64,14 @@ export function variablesRead(parse: (env: Env) => unknown, env: Env = {}): stri
   return [...names];
 }
 
-/** Every variable an app reads at start-up (its config.ts, with the shared and runtime settings it takes). */
-export function appEnvRead(app: string): string[] {
+/**
+ * Every variable an app reads at start-up (its config.ts, with the shared and runtime
+ * settings it takes), given `env` besides the variables it requires: a variable read only
+ * on some paths (a provider's settings) is read when `env` takes that path.
+ */
+export function appEnvRead(app: string, env: Env = {}): string[] {
   if (!isApp(app)) throw new Error(`apps/${app} has no config parser known to infra/apps.ts`);
-  return variablesRead(PARSERS[app], REQUIRED_ENV[app]);
+  return variablesRead(PARSERS[app], { ...REQUIRED_ENV[app], ...env });
 }
 
 /** An app's configuration as it parses `env` (the variables it requires filled in). */

@@ -107,10 +107,10 @@ describe('Grafana dashboards (infra/grafana/dashboards)', () => {
     }
   });
 
-  it('are listed, panel by panel, in README.md as scripts/dashboard-panels.ts renders them', () => {
+  it('are listed, panel by panel, in docs/operations.md as scripts/dashboard-panels.ts renders them', () => {
     const rendered = execFileSync(process.execPath, ['scripts/dashboard-panels.ts'], { cwd: ROOT, encoding: 'utf8' }).trim();
     expect(rendered).toContain('### Dashboards');
     for (const { dashboard } of dashboards) expect(rendered).toContain(dashboard.title);
-    expect(read('README.md'), 'run: node scripts/dashboard-panels.ts --write').toContain(rendered);
+    expect(read('docs/operations.md'), 'run: node scripts/dashboard-panels.ts --write').toContain(rendered);
   });
 });

@@ -83,7 +83,7 @@ export function createProviderMetrics(registry: Registry) {
   return {
     outcomes: new Counter({
       name: 'esh3ar_provider_sends_total',
-      help: 'Provider send jobs by channel and outcome (sent, failed, dead_letter, retry, circuit_open, skipped)',
+      help: 'Provider sends by channel and outcome, one per message (sent, failed, dead_letter, retry, circuit_open, busy, unknown, skipped)',
       labelNames: ['channel', 'outcome'] as const,
       registers: [registry],
     }),
