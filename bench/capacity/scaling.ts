@@ -1,6 +1,6 @@
 /**
  * `node bench/capacity/scaling.ts`: what a second process of a tier buys on this machine, to
- * back the README's capacity model. Not part of `pnpm test` or `pnpm bench`.
+ * back the capacity model of docs/benchmarks.md. Not part of `pnpm test` or `pnpm bench`.
  *
  * 1. Storage: a buffer preloaded with SCALING_PRELOAD (60000) messages drained by 1, then
  *    by 2 worker processes started at once: rows/s until the buffer is empty.

@@ -8,7 +8,7 @@
  *    per 1,000 and the share of it its garbage collector's pauses took;
  * 2. then 10,000 requests on 10,000 new connections: p99 and its peak RSS;
  * 3. the same burst against two new api processes on one port (API_REUSE_PORT, one per
- *    core, as the README deploys them on a host), warmed for 6 s: p99 and each one's
+ *    core, as docs/operations.md deploys them on a host), warmed for 6 s: p99 and each one's
  *    peak RSS.
  *
  * API_FLAGS_VARIANTS: JSON, a name → Node flags map (default: semi-spaces of 8, 16 and 32 MiB).

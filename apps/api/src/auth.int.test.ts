@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
 
 /*
- * API-key authentication as an attacker meets it (the README's HTTP API and Operations), on the real
+ * API-key authentication as an attacker meets it (docs/api.md and docs/operations.md), on the real
  * app in-process (inject, which also sets the client address) against real PostgreSQL
  * and Redis. PostgreSQL work is counted by statement name through the app's own pool.
  */

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessApp } from './in-process-app.test-kit.ts';
 
 /*
- * "Nothing a sender can put in a request answers 500" (the README: when PostgreSQL or Redis fails), checked on the
+ * "Nothing a sender can put in a request answers 500" (docs/operations.md: when PostgreSQL or Redis fails), checked on the
  * real app in-process (inject, in-process-app.test-kit.ts) against real PostgreSQL and Redis. No worker runs, so an
  * accepted message stays in the buffer and GET answers it from there: what Redis holds.
  */
@@ -68,7 +68,7 @@ function expectDocumented(r: LightMyRequestResponse): Json {
 const storable = (text: unknown) => typeof text === 'string' && text.isWellFormed() && !text.includes('\u0000');
 const chars = (text: string) => [...text].length;
 
-/** What the README requires of every message the api accepts (a necessary condition, not the whole schema). */
+/** What docs/api.md requires of every message the api accepts (a necessary condition, not the whole schema). */
 function withinContract(m: Json): boolean {
   const entries = Object.entries((m.metadata ?? {}) as Record<string, unknown>);
   return (

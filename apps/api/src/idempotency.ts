@@ -42,7 +42,7 @@ const LEASE_MS = 10_000;
 /**
  * A repeat that finds a live lease waits for the first request's answer: 5 ms, doubling, at
  * most 1 s in all (9 calls of the claim script). A live first request answers within one
- * enqueue (p99 53 ms under sustained load, README "Benchmark results"); one still holding
+ * enqueue (p99 53 ms under sustained load, docs/benchmarks.md); one still holding
  * the lease after 1 s has stalled or died, and the repeat gets 503 with Retry-After set to
  * the lease's remaining seconds, after which a repeat takes the key over.
  */
@@ -146,7 +146,7 @@ async function wasBuffered(deps: IdempotencyDeps, tenantId: string, record: Idem
 }
 
 /**
- * Idempotency-Key, per tenant, for 24 h (the README's HTTP API). The first request takes a 10 s
+ * Idempotency-Key, per tenant, for 24 h (docs/api.md). The first request takes a 10 s
  * lease on the key, carrying the ids it is about to buffer, and turns it into the answer
  * once they are buffered; a repeat with the same body gets that answer, with another body a
  * 422. Redis is the record: PostgreSQL is asked only when Redis may have lost records (its

@@ -4,7 +4,7 @@ import { runCli, send, startApp, startStack, waitFor, type AppProcess, type Stac
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /*
- * The README's Operations: a deleted key is refused by every api process within 2 s. Two real api
+ * docs/operations.md: a deleted key is refused by every api process within 2 s. Two real api
  * processes of one stack, each with the key in its cache before the revocation.
  */
 

@@ -13,7 +13,7 @@ export interface RevocationOptions {
   cache: Pick<KeyCache, 'forgetKey' | 'forgetTenant' | 'forgetAll'>;
   logger: FastifyBaseLogger;
   /**
-   * How often api_key_events is read anyway. The README (Operations) gives a revocation 2 s to reach
+   * How often api_key_events is read anyway. docs/operations.md gives a revocation 2 s to reach
    * every process; a notification takes milliseconds, and one that is lost (the subscriber
    * reconnecting, Redis refusing the revoking process) is caught by the next read: 1 s,
    * one indexed query returning no row per process and second.

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
 
 /*
- * The admin API of tenants and their keys (the README's Operations), in-process against real
+ * The admin API of tenants and their keys (docs/operations.md), in-process against real
  * PostgreSQL and Redis.
  */
 

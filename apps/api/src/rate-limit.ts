@@ -102,7 +102,7 @@ interface TickGroup {
  * `decide(key, limits, cost)`: the sliding-window decision for one request. The requests
  * that reach it in the same event-loop tick with the same key and limits are decided by
  * one script call, in arrival order: under load that is one Redis script per tenant and
- * tick instead of one per request (README, "Rate limits").
+ * tick instead of one per request (docs/api.md, "Rate limits").
  */
 export function tickLimiter(redis: Redis, clock: () => number = Date.now) {
   defineSlidingWindow(redis);

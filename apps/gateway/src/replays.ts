@@ -22,7 +22,7 @@ export interface ReplaysOptions {
   stalled: () => boolean;
 }
 
-/** Replays that PostgreSQL failed are tried again this often: well within the 5 s in which the gateway must resume (the README: when PostgreSQL or Redis fails). */
+/** Replays that PostgreSQL failed are tried again this often: well within the 5 s in which the gateway must resume (docs/operations.md: when PostgreSQL or Redis fails). */
 const REPLAY_RETRY_MS = 1000;
 
 /**

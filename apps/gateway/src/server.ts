@@ -11,7 +11,7 @@ import { authenticate, countRefused } from './upgrade-refusals.ts';
 import type { DeviceIdentity } from './device-token.ts';
 import type { StatusWriter } from './status-writer.ts';
 
-/** The devices' WebSocket endpoint (the README's Gateway protocol). */
+/** The devices' WebSocket endpoint (docs/gateway-protocol.md). */
 const STREAM_PATH = '/v1/stream';
 
 async function redisCheck(redis: Redis): Promise<void> {

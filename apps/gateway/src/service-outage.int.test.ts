@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // The gateway process with PostgreSQL and Redis servers of this file's own, stopped,
-// killed and started for real: whether main.ts keeps running (the README: when PostgreSQL or Redis fails) is the
+// killed and started for real: whether main.ts keeps running (docs/operations.md: when PostgreSQL or Redis fails) is the
 // point, so the gateway runs as a process. No worker: the test publishes deliveries
 // on the gateway's channel as a worker does.
 let pg: PrivatePostgres;

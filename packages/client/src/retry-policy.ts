@@ -13,7 +13,7 @@ export interface RetryPolicy {
 
 /**
  * Five attempts, waits up to 0.5, 1, 2 and 4 s (7.5 s in all): an api restart or a
- * PostgreSQL failover takes seconds (the api's README). Retry-After up to 10 s is waited
+ * PostgreSQL failover takes seconds (Esh3ar's docs/api.md). Retry-After up to 10 s is waited
  * out: the api's own are 1 s (UNAVAILABLE), 2 s (OVERLOADED), a second for a burst, and
  * up to 10 s for a repeat of an idempotent request still in progress (its lease). A
  * tenant that spent its whole minute is told up to 60 s; a call held open that long

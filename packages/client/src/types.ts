@@ -8,7 +8,7 @@ export type Priority = 'low' | 'normal' | 'high' | 'critical';
 export type Channel = 'app' | 'sms' | 'whatsapp' | 'email';
 export type MessageStatus = 'queued' | 'pending' | 'sent' | 'delivered' | 'failed' | 'dead_letter' | 'expired';
 
-/** POST /v1/messages. Text counts Unicode code points; the api's limits are in its README. */
+/** POST /v1/messages. Text counts Unicode code points; the api's limits are in Esh3ar's docs/api.md. */
 export interface SendMessageRequest {
   recipient: string;
   content: string;

@@ -1,6 +1,6 @@
 import { readInt, readLogLevel, readOptionalString, readString, readUrl, type Env, type LogLevel } from './env.ts';
 
-/** The settings every Esh3ar process shares (the README's Configuration). */
+/** The settings every Esh3ar process shares (docs/configuration.md). */
 export interface CommonConfig {
   /** slowStatementMs: statements at least this long are logged by name (0: every one). */
   postgres: { url: string; slowStatementMs: number };

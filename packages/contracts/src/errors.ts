@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 
-/** Every error code the public API can answer with, and its HTTP status (the README's HTTP API). */
+/** Every error code the public API can answer with, and its HTTP status (docs/api.md). */
 export const ERROR_STATUS = {
   INVALID_JSON: 400,
   INVALID_REQUEST: 400,

@@ -12,7 +12,7 @@ const Tier = Type.Object(
   closed,
 );
 
-/** The document operators retune while Esh3ar runs (the README's Runtime configuration). */
+/** The document operators retune while Esh3ar runs (docs/api.md, runtime configuration). */
 export const RuntimeConfig = Type.Object(
   {
     buffer: Type.Object(

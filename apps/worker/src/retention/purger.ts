@@ -48,7 +48,7 @@ export interface PurgeReport {
 }
 
 /**
- * Deletes what is older than the retention (the README's Operations): messages whose last change
+ * Deletes what is older than the retention (docs/operations.md): messages whose last change
  * is more than retention.days ago with their events, webhook events as old, events of
  * tenants without a webhook, and a failing endpoint's backlog beyond retention.webhookBacklogMax.
  * Every worker runs one; a PostgreSQL advisory lock lets one purge at a time, and each
