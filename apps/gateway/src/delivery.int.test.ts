@@ -178,6 +178,9 @@ describe('security', () => {
     await Promise.all([aliceDevice.waitForMessages(1), bobDevice.waitForMessages(1)]);
     expect(aliceDevice.messages().map((m) => m.id)).toEqual([forAlice]);
     expect(bobDevice.messages().map((m) => m.id)).toEqual([forBob]);
+    // Its push recorded (the status writer flushes in batches), so that `sent` below is
+    // the status the acks left, not one not yet written.
+    await waitStatus(forBob, 'sent');
     bobDevice.ack(forAlice);
     await bobDevice.waitFor((f) => f.some((x) => x.type === 'error' && x.code === 'UNKNOWN_MESSAGE'));
     aliceDevice.ack(forAlice);

@@ -1,7 +1,4 @@
 import type { DeliveryItem } from '@esh3ar/contracts';
-import type { GatewayMetrics } from '@esh3ar/observability';
-import type pg from 'pg';
-import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { isOpen, newConnection, type Connection, type ConnectionState, type PhoneState } from './connection.ts';
 import { takeBadFrame } from './frame-budget.ts';
@@ -9,21 +6,9 @@ import { Pushes } from './pushes.ts';
 import { Replays } from './replays.ts';
 import { SlowReaders } from './slow-readers.ts';
 import { readAgain, stopReading } from './back-pressure.ts';
-import type { StatusWriter } from './status-writer.ts';
+import type { HubDeps } from './hub-deps.ts';
 
 export type { Connection } from './connection.ts';
-
-export interface HubDeps {
-  pool: pg.Pool;
-  status: StatusWriter;
-  metrics: GatewayMetrics;
-  logger: Logger;
-  ackTimeoutMs: () => number;
-  replayPageSize: number;
-  /** Replays reading PostgreSQL at once; the others wait their turn in arrival order. */
-  replaysAtOnce: number;
-  slowReaders: { maxBufferedBytes: number; closeAfterMs: number };
-}
 
 /**
  * Delivery to the devices connected to this gateway: replay on connect from

@@ -6,7 +6,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { storeBatch, type RowToStore } from './copy-writer.ts';
 import { createPool } from './pool.ts';
-import { listDeadLetters, replayDeadLetters } from './providers.ts';
+import { listDeadLetters, replayDeadLetters } from './dead-letters.ts';
 import { NO_TENANT } from './storable-row.ts';
 import { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';
 

@@ -20,20 +20,17 @@ export { expireDue, markDelivered, markSent, replayMessages, settledMessages, ty
 export {
   claimProviderCall,
   claimProviderCalls,
-  listDeadLetters,
   noteProviderWait,
   recordProviderOutcome,
   recordProviderOutcomes,
-  replayDeadLetters,
   type CallOutcome,
   type ClaimOptions,
   type ClaimState,
-  type DeadLetter,
-  type DlqFilter,
   type OutcomeKind,
   type ProviderCallClaim,
   type RecordedOutcome,
 } from './providers.ts';
+export { listDeadLetters, replayDeadLetters, type DeadLetter, type DlqFilter } from './dead-letters.ts';
 export {
   claimWebhookTenants,
   disabledWebhookCount,

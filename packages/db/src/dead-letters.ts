@@ -1,0 +1,137 @@
+import { PRIORITY_BY_RANK, type BufferedMessage } from '@esh3ar/contracts';
+import type pg from 'pg';
+import { sql } from './sql-files.ts';
+
+// The dead-letter queue: messages whose retry budget is spent, listed for operators
+// (GET /v1/admin/dlq, `esh3ar dlq list`) and replayed as new attempts.
+
+export interface DeadLetter {
+  id: string;
+  tenantId: string;
+  recipient: string;
+  channel: string;
+  priority: string;
+  failureReason: string | null;
+  attempts: number;
+  movedToDlqAt: string;
+  createdAt: string;
+}
+
+export interface DlqFilter {
+  tenantId?: string | null;
+  channel?: string | null;
+  error?: string | null;
+  since?: string | null;
+  until?: string | null;
+}
+
+export async function listDeadLetters(
+  pool: pg.Pool,
+  filter: DlqFilter,
+  limit: number,
+  after: { at: string; id: string } | null,
+): Promise<DeadLetter[]> {
+  const { rows } = await pool.query<{
+    id: string;
+    tenant_id: string;
+    recipient: string;
+    channel: string;
+    priority: number;
+    failure_reason: string | null;
+    attempts: number;
+    moved_to_dlq_at: Date;
+    created_at: Date;
+  }>(sql('dlq-list'), [
+    filter.tenantId ?? null,
+    filter.channel ?? null,
+    filter.error ?? null,
+    filter.since ?? null,
+    filter.until ?? null,
+    after?.at ?? null,
+    after?.id ?? null,
+    limit,
+  ]);
+  return rows.map((r) => ({
+    id: r.id,
+    tenantId: r.tenant_id,
+    recipient: r.recipient,
+    channel: r.channel,
+    priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
+    failureReason: r.failure_reason,
+    attempts: r.attempts,
+    movedToDlqAt: r.moved_to_dlq_at.toISOString(),
+    createdAt: r.created_at.toISOString(),
+  }));
+}
+
+type ReplayRow = {
+  id: string;
+  tenant_id: string;
+  recipient: string;
+  channel: BufferedMessage['channel'];
+  priority: number;
+  subject: string | null;
+  content: string;
+  metadata: Record<string, string> | null;
+  created_at: Date;
+  ttl_seconds: number | null;
+  fallback: string | null;
+  fallback_after_seconds: number | null;
+};
+
+const toBufferedMessage = (r: ReplayRow): BufferedMessage => ({
+  id: r.id,
+  tenantId: r.tenant_id,
+  acceptedAt: r.created_at.toISOString(),
+  recipient: r.recipient,
+  channel: r.channel,
+  priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
+  subject: r.subject,
+  content: r.content,
+  metadata: r.metadata,
+  ttlSeconds: r.ttl_seconds,
+  fallback: r.fallback,
+  fallbackAfterSeconds: r.fallback_after_seconds,
+  idempotencyKey: null,
+});
+
+/**
+ * Moves these dead letters back to pending and has `enqueue` send them again, atomically:
+ * the move commits only once `enqueue` resolved; if it throws (Redis down half-way), the
+ * move is rolled back and every message is still a dead letter. Jobs it managed to add
+ * before failing find their message dead-lettered (claimProviderCalls) and send nothing; a
+ * job taken while this transaction is open waits for its outcome, since the claim waits for
+ * the row. Chosen over a reconciler that would find pending messages without a job: that
+ * needs a scan of Redis against PostgreSQL, and sends late, where this needs nothing more.
+ * Returns the messages moved (ids neither dead letters nor existing are left out).
+ */
+export async function replayDeadLetters(
+  pool: pg.Pool,
+  ids: readonly string[],
+  enqueue: (messages: readonly BufferedMessage[]) => Promise<unknown>,
+): Promise<BufferedMessage[]> {
+  if (ids.length === 0) return [];
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    try {
+      // The moved rows stay locked, and send jobs taken meanwhile wait on them, until this
+      // commits: a replay whose enqueue hangs is ended by the server after 10 s (rolled back)
+      // rather than holding them. 10 s is 5x the api's Redis command timeout (2 s, failFast).
+      await client.query("SET LOCAL idle_in_transaction_session_timeout = '10s'");
+      const { rows } = await client.query<ReplayRow>(sql('dlq-replay'), [ids]);
+      const messages = rows.map(toBufferedMessage);
+      if (messages.length > 0) await enqueue(messages);
+      await client.query('COMMIT');
+      return messages;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError; // a connection that cannot roll back is not reused
+      });
+      throw error;
+    }
+  } finally {
+    client.release(broken);
+  }
+}
