@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 describe('connectDevice against a real gateway', () => {
-  it('hands each message once and in order, and acknowledges it only once its handler resolved', async () => {
+  it('hands each message once, one at a time, and acknowledges it only once its handler resolved', async () => {
     const phone = newPhone();
     const first = gate();
     const d = device(phone, {
@@ -70,7 +70,10 @@ describe('connectDevice against a real gateway', () => {
     expect(d.handled).toEqual([firstId]); // one at a time: the others wait behind it
     first.open();
     await waitStatuses(stack.pool, [firstId, ...rest], 'delivered');
-    expect(d.handled).toEqual([firstId, ...rest]);
+    // Handed in the order pushed; two requests' messages may be stored, and so pushed, in
+    // either order (separate ingest jobs), so only the blocked first one's place is fixed.
+    expect(d.handled[0]).toBe(firstId);
+    expect(d.handled.slice(1).sort()).toEqual([...rest].sort());
     expect(d.errors).toEqual([]);
   });
 
