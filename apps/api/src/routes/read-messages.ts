@@ -133,7 +133,7 @@ export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): vo
       const stored = await getMessage(deps.pool, tenantId, id).catch(unreachable('the message store'));
       if (stored) return stored;
       // Redis down: a stored message is still answered; one not found may be buffered.
-      if (buffered.kind === 'failed') unreachable('the buffer')(buffered.error);
+      if (buffered.kind === 'failed') throw unavailable('the buffer', buffered.error);
       throw apiError('NOT_FOUND', 'no message with this id');
     },
   );
