@@ -19,5 +19,7 @@ export function toBufferedMessage(valid: ValidMessage, tenantId: string, idempot
     fallback: valid.fallback,
     fallbackAfterSeconds: valid.fallbackAfterSeconds,
     idempotencyKey,
+    // Only when given: most messages go at once, and the buffer holds every byte of them.
+    ...(valid.sendAt === null ? {} : { sendAt: valid.sendAt }),
   };
 }

@@ -24,6 +24,7 @@ import { storedMessagePipeline } from './dispatch/pipeline.ts';
 import { jobWorkerOptions } from './job-worker-options.ts';
 import { migrateWhenReachable } from './migrate-when-reachable.ts';
 import { buildOpsServer } from './ops-server.ts';
+import { scheduleRows } from './scheduling/schedule-rows.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
 import { createProviderAdapters } from './providers/adapters/create-adapters.ts';
@@ -128,6 +129,7 @@ const batcher = new PersistBatcher({
   worker: () => runtime.current().worker,
   concurrency: config.ingest.concurrency,
   afterStore: storedMessagePipeline({ redis, prefix: config.redis.prefix, sendQueues: providerQueues, dispatchMetrics, providerMetrics }),
+  schedule: (rows) => scheduleRows(rows),
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
 const webhookMetrics = createWebhookMetrics(registry);

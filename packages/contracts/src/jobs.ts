@@ -21,6 +21,8 @@ export const BufferedMessage = Type.Object({
   fallback: NullableString,
   fallbackAfterSeconds: NullableInt,
   idempotencyKey: NullableString,
+  /** When to send it (ISO 8601, UTC); absent or null: at once. Absent in jobs buffered before scheduling existed. */
+  sendAt: Type.Optional(NullableString),
 });
 export type BufferedMessage = Static<typeof BufferedMessage>;
 

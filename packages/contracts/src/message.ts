@@ -8,17 +8,20 @@ export type Channel = (typeof CHANNELS)[number];
 
 /**
  * Lifecycle order: a status only ever moves to a later rank (terminal ones share the top),
- * but for the operator's DLQ replay, which moves a dead_letter back to pending. Which move is
- * legal from which status is the graph in packages/db's migration 0006, where PostgreSQL enforces it.
+ * but for the operator's DLQ replay, which moves a dead_letter back to pending, and quiet hours,
+ * which may hold a pending message as scheduled again at its release. Which move is legal from
+ * which status is the graph in packages/db's migrations 0006 and 0014, where PostgreSQL enforces it.
  */
 export const STATUS_RANK = {
   queued: 0,
-  pending: 1,
-  sent: 2,
-  delivered: 3,
-  failed: 3,
-  dead_letter: 3,
-  expired: 3,
+  scheduled: 1,
+  pending: 2,
+  sent: 3,
+  delivered: 4,
+  failed: 4,
+  dead_letter: 4,
+  expired: 4,
+  canceled: 4,
 } as const;
 export type MessageStatus = keyof typeof STATUS_RANK;
 export const STATUSES = Object.keys(STATUS_RANK) as MessageStatus[];
@@ -37,6 +40,8 @@ export const LIMITS = {
   batchBodyBytes: 1024 * 1024,
   listMaxLimit: 1000,
   listDefaultLimit: 100,
+  /** How far ahead sendAt may be: Twilio's own limit for scheduled messages. */
+  sendAtMaxDays: 35,
 } as const;
 
 export const PriorityLiteral = Type.Union([Type.Literal('low'), Type.Literal('normal'), Type.Literal('high'), Type.Literal('critical')]);
@@ -92,6 +97,8 @@ export const SendMessageRequest = Type.Object(
     fallback: Type.Optional(FallbackLiteral),
     fallbackAfterSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.ttlMaxSeconds })),
     metadata: Type.Optional(Metadata),
+    /** RFC 3339 with an offset; at most LIMITS.sendAtMaxDays ahead (checked by validate-message.ts); a past time means now. */
+    sendAt: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })),
   },
   { additionalProperties: false },
 );
@@ -148,6 +155,10 @@ export const MessageSummary = Type.Object({
   failureReason: Nullable(Type.String()),
   /** An sms message's encoding and billed segments (sms-cost.ts); null for other channels. */
   sms: Nullable(Type.Object({ encoding: Type.Union([Type.Literal('GSM-7'), Type.Literal('UCS-2')]), segments: Type.Integer() })),
+  /** When a scheduled message goes out: its sendAt, or the end of the quiet hours holding it; null when sent at once. */
+  sendAt: Nullable(Type.String()),
+  /** Why it waits past its sendAt (quiet hours, in words); null when it does not. */
+  heldReason: Nullable(Type.String()),
 });
 export type MessageSummary = Static<typeof MessageSummary>;
 

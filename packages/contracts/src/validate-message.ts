@@ -23,6 +23,8 @@ export interface ValidMessage {
   fallback: 'sms' | 'whatsapp' | null;
   fallbackAfterSeconds: number | null;
   metadata: Record<string, string> | null;
+  /** When to send it (ISO 8601, UTC), or null: at once (no sendAt, or one already past). */
+  sendAt: string | null;
 }
 
 export type Validation<T = ValidMessage> = { ok: true; value: T } | { ok: false; message: string; details: ErrorDetail[] };
@@ -33,6 +35,21 @@ const idempotencyKeyChecker = Compile(IdempotencyKey);
 const e164 = new RegExp(E164_PATTERN);
 const email = new RegExp(EMAIL_PATTERN);
 const DEFAULT_FALLBACK_AFTER_SECONDS = 60;
+
+/** RFC 3339 (section 5.6): a full date, a full time, and Z or an offset. */
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+const SEND_AT_EXAMPLE = 'such as 2026-12-24T09:00:00Z or 2026-12-24T12:00:00+03:00';
+const DAY_MS = 86_400_000;
+
+/** sendAt as the instant it names (ISO, UTC), null for a time already past, or why it is refused. */
+export function readSendAt(value: string, now: number): { ok: true; value: string | null } | { ok: false; message: string } {
+  const at = RFC3339.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(at)) return { ok: false, message: `"sendAt" must be an RFC 3339 date-time with a time zone, ${SEND_AT_EXAMPLE}` };
+  if (at - now > LIMITS.sendAtMaxDays * DAY_MS) {
+    return { ok: false, message: `"sendAt" must be at most ${LIMITS.sendAtMaxDays} days ahead` };
+  }
+  return { ok: true, value: at <= now ? null : new Date(at).toISOString() };
+}
 
 const IDEMPOTENCY_KEY_MESSAGE = `Idempotency-Key must be 1 to ${LIMITS.idempotencyKeyMaxChars} characters, without NUL (U+0000) or a lone surrogate (half of a UTF-16 pair)`;
 const BATCH_SHAPE = 'a batch is { "messages": [ ... ] }';
@@ -47,7 +64,7 @@ function fail(details: ErrorDetail[]): { ok: false; message: string; details: Er
   return { ok: false, message: unique[0]?.message ?? 'invalid message', details: unique };
 }
 
-export function validateMessage(input: unknown): Validation {
+export function validateMessage(input: unknown, now = Date.now()): Validation {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return fail([{ path: '/', message: 'message must be a JSON object' }]);
   }
@@ -68,6 +85,12 @@ export function validateMessage(input: unknown): Validation {
   if (body.fallback !== undefined && channel !== 'app') {
     details.push({ path: '/fallback', message: '"fallback" is only allowed with channel app' });
   }
+  let sendAt: string | null = null;
+  if (body.sendAt !== undefined) {
+    const read = readSendAt(body.sendAt, now);
+    if (read.ok) sendAt = read.value;
+    else details.push({ path: '/sendAt', message: read.message });
+  }
   if (details.length > 0) return fail(details);
   return {
     ok: true,
@@ -81,6 +104,7 @@ export function validateMessage(input: unknown): Validation {
       fallback: body.fallback ?? null,
       fallbackAfterSeconds: body.fallback ? (body.fallbackAfterSeconds ?? DEFAULT_FALLBACK_AFTER_SECONDS) : null,
       metadata: body.metadata ?? null,
+      sendAt,
     },
   };
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { webhookIdOf } from './webhook-signature.ts';
 
 /** The statuses a tenant's webhook is told about (`pending` is not: it is where every message starts). */
-export const WEBHOOK_STATUSES = ['sent', 'delivered', 'failed', 'dead_letter', 'expired'] as const;
+export const WEBHOOK_STATUSES = ['sent', 'delivered', 'failed', 'dead_letter', 'expired', 'canceled'] as const;
 export type WebhookStatus = (typeof WEBHOOK_STATUSES)[number];
 
 /** One status change of a message, as POSTed to the tenant's webhook. */

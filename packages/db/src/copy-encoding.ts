@@ -32,15 +32,29 @@ export const COPY_COLUMNS = [
   'status',
   'failure_reason',
   'created_at',
+  'send_at',
+  'held_reason',
 ] as const;
 
 export interface RowState {
-  status: 'pending' | 'failed';
+  /** scheduled: stored to go out at `sendAt` (packages/db's migration 0014). */
+  status: 'pending' | 'scheduled' | 'failed';
   failureReason: string | null;
+  /** For scheduled rows: when it goes out (its sendAt, or the end of quiet hours). */
+  sendAt?: string | null;
+  /** For rows held past their own sendAt: why, in words (quiet hours). */
+  heldReason?: string | null;
 }
 
-export function expiresAt(m: Pick<BufferedMessage, 'acceptedAt' | 'ttlSeconds'>): string | null {
-  return m.ttlSeconds === null ? null : new Date(Date.parse(m.acceptedAt) + m.ttlSeconds * 1000).toISOString();
+/**
+ * When the TTL runs out: it counts from when the message is due to go out (its sendAt),
+ * not from its acceptance, so a message scheduled for next week keeps its whole TTL.
+ */
+export function expiresAt(m: Pick<BufferedMessage, 'acceptedAt' | 'ttlSeconds' | 'sendAt'>): string | null {
+  if (m.ttlSeconds === null) return null;
+  const accepted = Date.parse(m.acceptedAt);
+  const due = m.sendAt == null ? accepted : Math.max(accepted, Date.parse(m.sendAt));
+  return new Date(due + m.ttlSeconds * 1000).toISOString();
 }
 
 /** The values of one row, in COPY_COLUMNS order (also the parameters of the row-by-row INSERT). */
@@ -62,6 +76,8 @@ export function messageRowValues(m: BufferedMessage, state: RowState): (string |
     state.status,
     state.failureReason,
     m.acceptedAt,
+    state.sendAt ?? null,
+    state.heldReason ?? null,
   ];
 }
 
@@ -69,7 +85,9 @@ const STATUS = COPY_COLUMNS.indexOf('status');
 
 /** The parameters of park-message.sql: a row's values without its status, which that statement sets to dead_letter. */
 export function deadLetterValues(m: BufferedMessage, reason: string): (string | number | null)[] {
-  return messageRowValues(m, { status: 'failed', failureReason: reason }).filter((_, i) => i !== STATUS);
+  return messageRowValues(m, { status: 'failed', failureReason: reason })
+    .slice(0, COPY_COLUMNS.indexOf('send_at'))
+    .filter((_, i) => i !== STATUS);
 }
 
 export function messageCopyRow(m: BufferedMessage, state: RowState): string {

@@ -78,7 +78,7 @@ describe('storeBatch with text PostgreSQL cannot hold', () => {
     expect(first.refused).toHaveLength(1);
     statements.clear();
     const next = await storeBatch(pool, [row({ content: 'after the fallback' }), row()]);
-    expect(next).toMatchObject({ inserted: 2, duplicates: 0, refused: [] });
+    expect(next).toMatchObject({ inserted: 2, duplicates: 0, refused: [], settled: [] });
     expect(statements.get('merge-staging')).toBe(1);
     expect(statements.get('insert-message')).toBeUndefined();
   });

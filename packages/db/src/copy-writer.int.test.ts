@@ -37,11 +37,11 @@ describe('storeBatch', () => {
       row({ content: `m${i}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }),
     );
     const first = await storeBatch(pool, rows);
-    expect(first).toEqual({ inserted: 500, failed: 0, parked: 0, duplicates: 0, refused: [] });
+    expect(first).toEqual({ inserted: 500, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [] });
     const again = await storeBatch(pool, rows);
-    expect(again).toEqual({ inserted: 0, failed: 0, parked: 0, duplicates: 500, refused: [] });
+    expect(again).toEqual({ inserted: 0, failed: 0, parked: 0, duplicates: 500, refused: [], settled: [] });
     const overlapping = [...rows.slice(0, 10), row(), row(), ...rows.slice(0, 10)];
-    expect(await storeBatch(pool, overlapping)).toEqual({ inserted: 2, failed: 0, parked: 0, duplicates: 20, refused: [] });
+    expect(await storeBatch(pool, overlapping)).toEqual({ inserted: 2, failed: 0, parked: 0, duplicates: 20, refused: [], settled: [] });
     const { rows: counts } = await pool.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT id) AS d FROM messages');
     expect(counts[0]).toEqual({ n: '502', d: '502' });
   });

@@ -30,6 +30,12 @@ export interface StoreResult {
   duplicates: number;
   /** Rows this call could not store as given (text PostgreSQL cannot hold, or refused by it), with what they became and why. */
   refused: Refusal[];
+  /**
+   * Rows given as pending that were already stored and are no longer pending (canceled by
+   * their sender while queued, or stored as scheduled by an earlier try of this batch): not
+   * to be dispatched. Looked up only when the batch had duplicates.
+   */
+  settled: string[];
 }
 
 /**
@@ -44,7 +50,15 @@ export function isRowRefusal(error: unknown): boolean {
 const COPY_SQL = `COPY message_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 const stagingReady = new WeakSet<pg.PoolClient>();
 
-const emptyResult = (): StoreResult => ({ inserted: 0, failed: 0, parked: 0, duplicates: 0, refused: [] });
+const emptyResult = (): StoreResult => ({ inserted: 0, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [] });
+
+/** Of a batch with duplicates, the pending rows PostgreSQL already holds in another status. */
+async function findSettled(client: pg.PoolClient, prepared: readonly Prepared[], result: StoreResult): Promise<void> {
+  if (result.duplicates === 0) return;
+  const ids = prepared.filter((p) => p.row.state.status === 'pending').map((p) => p.row.message.id);
+  const { rows } = await client.query<{ id: string }>(sql('stored-not-pending'), [ids]);
+  result.settled = rows.map((r) => r.id);
+}
 const joinReasons = (...parts: (string | null)[]) => parts.filter((p) => p !== null && p !== '').join('; ');
 
 /** A row as it is first tried: its text made storable and, if that changed it, `failed` with the reason. */
@@ -52,7 +66,7 @@ interface Prepared {
   row: RowToStore;
   /** Why it is not stored as given; null: so far it is. */
   refusal: string | null;
-  /** Its COPY line, for pending rows stored as given; the others (rare) are inserted one by one, counted exactly. */
+  /** Its COPY line, for pending and scheduled rows stored as given; the others (rare) are inserted one by one, counted exactly. */
   line: string | null;
 }
 
@@ -66,7 +80,7 @@ function prepare(given: RowToStore): Prepared {
       line: null,
     };
   }
-  if (given.state.status !== 'pending') return { row: given, refusal: null, line: null };
+  if (given.state.status === 'failed') return { row: given, refusal: null, line: null };
   try {
     return { row: given, refusal: null, line: messageCopyRow(given.message, given.state) };
   } catch (error) {
@@ -147,7 +161,7 @@ function count(
     if (as === 'failed') result.failed++;
     if (as === 'dead_letter') result.parked++;
   }
-  if (refusal !== null && as !== 'pending') result.refused.push({ id, as, reason: refusal });
+  if (refusal !== null && as !== 'pending' && as !== 'scheduled') result.refused.push({ id, as, reason: refusal });
 }
 
 /**
@@ -200,6 +214,7 @@ async function copyBatch(client: pg.PoolClient, prepared: readonly Prepared[]): 
       result.duplicates += lines.length - merged;
     }
     for (const p of prepared) if (p.line === null) await storeOne(client, p, result);
+    await findSettled(client, prepared, result);
     return result;
   });
   // Only once committed: a staging table created in a transaction that rolled back is gone.
@@ -227,6 +242,7 @@ export async function storeBatch(pool: pg.Pool, rows: readonly RowToStore[]): Pr
       return inTransaction(client, async () => {
         const result = emptyResult();
         for (const p of prepared) await storeOne(client, p, result);
+        await findSettled(client, prepared, result);
         return result;
       });
     }

@@ -57,4 +57,5 @@ export {
   withRetentionLock,
   type PurgedMessages,
 } from './retention.ts';
+export { allQuietHours, getQuietHours, removeQuietHours, setQuietHours, type QuietHours, type QuietHoursSetting } from './quiet-hours.ts';
 export { createDatabase, type ThrowawayDatabase } from './throwaway-database.ts';

@@ -28,6 +28,8 @@ export interface BatcherDeps {
    * if it fails, the jobs are retried, the merge finds the rows, and it runs again.
    */
   afterStore?: (messages: BufferedMessage[]) => Promise<void>;
+  /** Decides, just before storing, which pending rows are stored as scheduled instead (scheduling/schedule-rows.ts). */
+  schedule: (rows: RowToStore[]) => RowToStore[];
 }
 
 /**
@@ -81,7 +83,7 @@ export class PersistBatcher {
 
   async #write(batch: Waiting[]): Promise<void> {
     const { pool, redis, keys, metrics, logger } = this.#deps;
-    const rows = batch.flatMap((w) => w.rows);
+    const rows = this.#deps.schedule(batch.flatMap((w) => w.rows));
     const started = performance.now();
     let result: StoreResult;
     try {
@@ -94,8 +96,8 @@ export class PersistBatcher {
         keys,
         rows.map((r) => r.message.id),
       );
-      const refused = new Set(result.refused.map((r) => r.id));
-      await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !refused.has(r.message.id)).map((r) => r.message));
+      const held = new Set([...result.refused.map((r) => r.id), ...result.settled]);
+      await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !held.has(r.message.id)).map((r) => r.message));
     } catch (error) {
       const kind = ingestFailureKind(error);
       if (kind !== 'unavailable' && batch.length > 1) {

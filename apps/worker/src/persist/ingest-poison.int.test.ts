@@ -75,6 +75,7 @@ function harness(options: {
     logger,
     worker: () => ({ batchSize: 1000, batchTimeoutMs: options.batchTimeoutMs ?? 5, maxAttempts: options.maxAttempts }),
     concurrency,
+    schedule: (rows) => rows,
     afterStore:
       options.afterStore ??
       (async (messages) => {

@@ -1,0 +1,1 @@
+DELETE FROM tenant_quiet_hours WHERE tenant_id = $1
