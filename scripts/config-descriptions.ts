@@ -59,6 +59,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   WORKER_RETRY_MAX_MS: 'storage retry backoff: the longest delay',
   WORKER_PG_POOL_MAX: 'PostgreSQL connections per worker',
   WORKER_EXPIRY_SWEEP_MS: 'how often messages past their TTL become `expired`',
+  SCHEDULE_POLL_MS: 'how often an idle worker looks for scheduled messages now due (their `sendAt`, or the end of quiet hours)',
   SMS_PROVIDER:
     "the sms channel's providers in failover order, comma-separated: `sim` (provider-sim) or `twilio`; the next is tried while the breakers of those before are open",
   WHATSAPP_PROVIDER: "the whatsapp channel's providers in failover order, comma-separated: `sim`, `twilio` or `meta`",

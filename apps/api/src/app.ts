@@ -20,6 +20,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { messageRoutes } from './routes/messages.ts';
 import { dlqAdminRoutes } from './routes/dlq-admin.ts';
 import { keyAdminRoutes } from './routes/keys-admin.ts';
+import { quietHoursAdminRoutes } from './routes/quiet-hours-admin.ts';
 import { tenantAdminRoutes } from './routes/tenants-admin.ts';
 import { queueBoard } from './routes/queue-board.ts';
 import { operationsRoutes } from './routes/operations.ts';
@@ -118,6 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         limitMetrics,
       });
       webhookAdminRoutes(admin, { pool: deps.pool, logger: deps.logger });
+      quietHoursAdminRoutes(admin, { pool: deps.pool, logger: deps.logger });
     });
   }
   return app;

@@ -51,7 +51,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
         { name: 'messages', description: 'Send messages and read their status (an API key)' },
         { name: 'receipts', description: 'Delivery receipts, called by providers (their signature)' },
         { name: 'operations', description: 'Probes and metrics' },
-        { name: 'admin: tenants', description: 'Tenants, their API keys and webhooks (ADMIN_TOKEN)' },
+        { name: 'admin: tenants', description: 'Tenants, their API keys, webhooks and quiet hours (ADMIN_TOKEN)' },
         { name: 'admin: runtime config', description: 'Settings retuned while Esh3ar runs (ADMIN_TOKEN)' },
         { name: 'admin: dead letters', description: 'Messages every provider refused (ADMIN_TOKEN)' },
       ],

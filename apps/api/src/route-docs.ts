@@ -76,7 +76,7 @@ export function json(description: string, schema: TSchema, examples: Record<stri
 }
 
 const EXAMPLE_REQUEST_ID = '0b9e2f0c-5d1c-4c55-9a3e-3f1f2b7c9d10';
-const unknownField = validateMessage({ recipient: '+966501234567', content: 'hi', sendAt: '2030-01-31T09:30:00Z' });
+const unknownField = validateMessage({ recipient: '+966501234567', content: 'hi', sender: 'Esh3ar' });
 
 /** When each code is answered, and an answer of it: every code of the catalogue has one. */
 const ERRORS: Record<ErrorCode, { when: string; message: string; details?: ErrorDetail[] }> = {
@@ -90,6 +90,10 @@ const ERRORS: Record<ErrorCode, { when: string; message: string; details?: Error
   UNAUTHENTICATED: { when: 'no, unknown or revoked credentials, or a disabled tenant', message: 'invalid API key' },
   FORBIDDEN: { when: 'a subscription handshake without the verify token', message: 'hub.verify_token must be META_WA_VERIFY_TOKEN' },
   NOT_FOUND: { when: 'an unknown or malformed id, or another tenant’s', message: 'no message with this id' },
+  NOT_CANCELABLE: {
+    when: 'the message is already sent or final, or a provider was called for it: `message` says which',
+    message: 'the message is already sent',
+  },
   REQUEST_TIMEOUT: {
     when: 'headers or body not in within the timeouts; the connection is closed',
     message: 'the request did not arrive in time; send it again',

@@ -30,7 +30,13 @@ afterAll(async () => {
 });
 
 const MESSAGE_CASES: [string, Record<string, unknown>, string, string][] = [
-  ['an unknown field', { ...VALID, sendAt: '2030-01-31T09:30:00Z' }, '/sendAt', 'unknown field "sendAt"'],
+  ['an unknown field', { ...VALID, sender: 'Esh3ar' }, '/sender', 'unknown field "sender"'],
+  [
+    'a sendAt over 35 days ahead',
+    { ...VALID, sendAt: new Date(Date.now() + 36 * 86_400_000).toISOString() },
+    '/sendAt',
+    '"sendAt" must be at most 35 days ahead',
+  ],
   ['no recipient', { content: 'hi' }, '/recipient', '"recipient" is required'],
   ['an unknown priority', { ...VALID, priority: 'urgent' }, '/priority', '"priority" must be one of low, normal, high, critical'],
   ['content over 4096 characters', { ...VALID, content: 'x'.repeat(4097) }, '/content', '"content" must be at most 4096 characters'],
@@ -55,11 +61,11 @@ describe('POST /v1/messages and /v1/messages/batch', () => {
   });
 
   it('lists every field that is wrong, one detail each', async () => {
-    const r = await api.send(apiKey, 'POST', '/v1/messages', { sendAt: 1, colour: 'red' });
+    const r = await api.send(apiKey, 'POST', '/v1/messages', { sender: 1, colour: 'red' });
     expect(r.body.error.details).toEqual([
       { path: '/recipient', message: '"recipient" is required' },
       { path: '/content', message: '"content" is required' },
-      { path: '/sendAt', message: 'unknown field "sendAt"' },
+      { path: '/sender', message: 'unknown field "sender"' },
       { path: '/colour', message: 'unknown field "colour"' },
     ]);
   });
@@ -75,7 +81,11 @@ describe('query strings, checked by Fastify’s Ajv', () => {
   it.each([
     ['limit=abc', '/limit', '"limit" must be an integer'],
     ['limit=0', '/limit', '"limit" must be at least 1'],
-    ['status=lost', '/status', '"status" must be one of queued, pending, sent, delivered, failed, dead_letter, expired'],
+    [
+      'status=lost',
+      '/status',
+      '"status" must be one of queued, scheduled, pending, sent, delivered, failed, dead_letter, expired, canceled',
+    ],
   ])('GET /v1/messages?%s', async (query, path, message) => {
     const r = await api.send(apiKey, 'GET', `/v1/messages?${query}`);
     expect(r.status).toBe(400);

@@ -1,11 +1,19 @@
 import { isUuid, PROVIDER_CHANNELS } from '@esh3ar/contracts';
-import { createPool, listDeadLetters, replayDeadLetters, type DeadLetter, type DlqFilter } from '@esh3ar/db';
+import {
+  createPool,
+  listDeadLetters,
+  replayAllDeadLetters,
+  replayDeadLetters,
+  tallyDeadLetters,
+  type DeadLetter,
+  type DlqFilter,
+  type DlqTally,
+} from '@esh3ar/db';
 import { createRedis, enqueueReplays, sendQueues } from '@esh3ar/queue';
 import { Command, Option } from 'commander';
 import type pg from 'pg';
 import { respond, type Context } from './action.ts';
 import { withPool } from './cli-pool.ts';
-import { replayAllDeadLetters, tallyDeadLetters, type DlqTally } from './dlq-pages.ts';
 import { integerIn, isoTime, uuidOf } from './option-values.ts';
 import type { Printed } from './output.ts';
 import { progressBar } from './progress.ts';
@@ -94,22 +102,25 @@ async function replayAll(ctx: Context, filter: DlqFilter, pageSize: number): Pro
   return withSendQueues(ctx, async (pool, queues) => {
     const bar = progressBar(ctx.stderr, ctx.stderrIsTTY, 'replaying');
     // One more read of the matches, only when a person watches: the bar needs its total.
-    const total = bar === null ? 0 : (await tallyDeadLetters(pool, filter, pageSize)).total;
+    const total = bar === null ? 0 : (await tallyDeadLetters(pool, filter)).total;
     if (total > 0) bar?.start(total, 0);
     let done = 0;
     try {
-      return await replayAllDeadLetters(
+      const run = await replayAllDeadLetters(
         pool,
         filter,
-        pageSize,
-        (moved) => enqueueReplays(queues, moved),
-        (read) => {
-          done += read;
-          // Dead letters that arrived after the count are replayed too.
-          if (bar !== null && done > bar.getTotal()) bar.setTotal(done);
-          bar?.update(done);
+        {
+          pageSize,
+          onPage: (replayed) => {
+            done += replayed;
+            // Dead letters that arrived after the count are replayed too.
+            if (bar !== null && done > bar.getTotal()) bar.setTotal(done);
+            bar?.update(done);
+          },
         },
+        (moved) => enqueueReplays(queues, moved),
       );
+      return run.ids;
     } finally {
       bar?.stop();
     }
@@ -163,7 +174,7 @@ function replay(ctx: Context): Command {
         }
         if (ids.length > 0) throw new UsageError('give message ids or --all, not both');
         const pageSize = o.pageSize ?? DEFAULT_PAGE_SIZE;
-        if (o.dryRun) return dryRun(await withPool(ctx.config, (pool) => tallyDeadLetters(pool, filterOf(o), pageSize)));
+        if (o.dryRun) return dryRun(await withPool(ctx.config, (pool) => tallyDeadLetters(pool, filterOf(o))));
         return replayed(await replayAll(ctx, filterOf(o), pageSize));
       }),
     );

@@ -1,4 +1,4 @@
-import { isUuid } from '@esh3ar/contracts';
+import { CLOCK_TIME_PATTERN, CLOCK_TIME_WORDS, isUuid, knownTimeZone, unknownTimeZoneWords } from '@esh3ar/contracts';
 import { InvalidArgumentError } from 'commander';
 
 /**
@@ -26,4 +26,19 @@ export function uuidOf(what: string): (text: string) => string {
 export function isoTime(text: string): string {
   if (Number.isNaN(Date.parse(text))) throw new InvalidArgumentError('It must be an ISO time such as 2025-01-31T12:00:00Z.');
   return text;
+}
+
+const CLOCK_TIME = new RegExp(CLOCK_TIME_PATTERN);
+
+/** HH:MM, as the admin API takes quiet hours. */
+export function clockTime(text: string): string {
+  if (!CLOCK_TIME.test(text)) throw new InvalidArgumentError(`It ${CLOCK_TIME_WORDS}.`);
+  return text;
+}
+
+/** An IANA time zone, answered by the name Intl gives it (asia/riyadh is Asia/Riyadh). */
+export function timeZone(text: string): string {
+  const known = knownTimeZone(text);
+  if (known === null) throw new InvalidArgumentError(`${unknownTimeZoneWords(text)}.`);
+  return known;
 }

@@ -6,6 +6,7 @@ import { withPool } from './cli-pool.ts';
 import { announce } from './key-events.ts';
 import { integerIn, uuidOf } from './option-values.ts';
 import type { Printed } from './output.ts';
+import { tenantQuietHoursCommand } from './quiet-hours.ts';
 import { formatFields, formatTable, type Column } from './table.ts';
 import { tenantKeyCommand } from './tenant-keys.ts';
 import { UsageError } from './usage-error.ts';
@@ -83,15 +84,16 @@ function setDisabled(ctx: Context, disabled: boolean): Command {
     );
 }
 
-/** `tenant create | list | disable | enable | key … | webhook …`. */
+/** `tenant create | list | disable | enable | key … | webhook … | quiet-hours …`. */
 export function tenantCommand(ctx: Context): Command {
   return new Command('tenant')
-    .summary('tenants, their API keys and webhooks')
-    .description('Tenants (the senders), their API keys and their status webhooks.')
+    .summary('tenants, their API keys, webhooks and quiet hours')
+    .description('Tenants (the senders), their API keys, their status webhooks and their quiet hours.')
     .addCommand(create(ctx))
     .addCommand(list(ctx))
     .addCommand(setDisabled(ctx, true))
     .addCommand(setDisabled(ctx, false))
     .addCommand(tenantKeyCommand(ctx))
-    .addCommand(tenantWebhookCommand(ctx));
+    .addCommand(tenantWebhookCommand(ctx))
+    .addCommand(tenantQuietHoursCommand(ctx));
 }

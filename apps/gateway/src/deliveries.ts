@@ -1,5 +1,4 @@
-import type { DeliveryItem } from '@esh3ar/contracts';
-import { gatewayChannel, pruneOwnPresence } from '@esh3ar/queue/presence';
+import { gatewayChannel, parseChannelMessage, pruneOwnPresence } from '@esh3ar/queue/presence';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DeviceHub } from './device-hub.ts';
@@ -16,7 +15,8 @@ export interface DeliveriesDeps {
 
 /**
  * Live messages the workers route to this instance (they look up where each phone is
- * connected), on this gateway's own channel.
+ * connected), on this gateway's own channel, and the api's notices of messages their
+ * sender canceled (@esh3ar/queue's presence-channel.ts), in the order Redis took them.
  *
  * At every (re)connection of the subscriber, the channel is subscribed again and every
  * connection replays: what the workers published here while the subscriber was away
@@ -29,15 +29,19 @@ export function subscribeDeliveries(deps: DeliveriesDeps): void {
   const { subscriber, hub, logger } = deps;
   const channel = gatewayChannel(deps.prefix, deps.gatewayId);
   subscriber.on('message', (_channel: string, payload: string) => {
-    let items: unknown;
-    try {
-      items = JSON.parse(payload);
-    } catch (error) {
-      logger.error({ err: error }, 'unreadable delivery payload');
+    const message = parseChannelMessage(payload);
+    if (message === null) {
+      // A bug or an incompatible release. What it carried is in PostgreSQL: messages are
+      // replayed at the phone's next connect, a cancel is seen by the re-push check. Its
+      // text is not logged: it would hold message contents.
+      logger.error({ bytes: payload.length }, 'unreadable message on the deliveries channel; ignored');
       return;
     }
-    if (!Array.isArray(items)) return;
-    const absent = hub.deliver(items as DeliveryItem[]);
+    if ('canceled' in message) {
+      hub.cancel(message.canceled);
+      return;
+    }
+    const absent = hub.deliver(message.deliveries);
     pruneOwnPresence(deps.redis, deps.prefix, deps.gatewayId, absent).catch((error: Error) =>
       logger.warn({ err: error }, 'stale presence not pruned; the next delivery retries'),
     );

@@ -1,4 +1,5 @@
 import type { DeliveryItem } from '@esh3ar/contracts';
+import type { CanceledItem } from '@esh3ar/queue/presence';
 import type { WebSocket } from 'ws';
 import { isOpen, newConnection, type Connection, type ConnectionState, type PhoneState } from './connection.ts';
 import { takeBadFrame } from './frame-budget.ts';
@@ -14,9 +15,9 @@ export type { Connection } from './connection.ts';
  * Delivery to the devices connected to this gateway: replay on connect from
  * PostgreSQL (replays.ts), live pushes routed here by the workers, acks, and re-pushes
  * of what was not acknowledged within gateway.ackTimeoutMs (pushes.ts; at-least-once,
- * the app de-duplicates by id), devices that do not read (slow-readers.ts). The one
- * owner of the connections' state: other modules read a `Connection` and call the
- * methods here to change it. While the status writer is full, no device socket is read
+ * the app de-duplicates by id), no push of what its sender canceled, devices that do
+ * not read (slow-readers.ts). The one owner of the connections' state: other modules
+ * read a `Connection` and call the methods here to change it. While the status writer is full, no device socket is read
  * and nothing is pushed (back-pressure.ts).
  */
 export class DeviceHub {
@@ -166,6 +167,14 @@ export class DeviceHub {
       for (const connection of state.connections) this.#replays.live(connection, item);
     }
     return [...absent];
+  }
+
+  /**
+   * Messages their sender canceled (the api's notice): not awaited, not pushed again.
+   * One pushed before stays on the device; its ack is no error.
+   */
+  cancel(items: readonly CanceledItem[]): void {
+    this.#pushes.cancel(items);
   }
 
   /** Returns the ids this phone was never sent (an error frame for the device). */

@@ -25,6 +25,10 @@ type LogLine = Record<string, unknown>;
 
 export interface TestGateway {
   config: GatewayConfig;
+  /** Its deliveries' channel is gatewayChannel(prefix, gatewayId); it does not beat (beatGateway) by itself. */
+  gatewayId: string;
+  /** Resolves once its channel is subscribed: what is published there from then on reaches it. */
+  subscribed: Promise<void>;
   hub: DeviceHub;
   status: StatusWriter;
   pool: pg.Pool;
@@ -38,31 +42,46 @@ export interface TestGateway {
   close(): Promise<void>;
 }
 
-/** `env` as the process would get it: DATABASE_URL, REDIS_URL, REDIS_PREFIX, DEVICE_TOKEN_SECRET, limits. */
-export async function startTestGateway(env: Record<string, string>): Promise<TestGateway> {
+/**
+ * `env` as the process would get it: DATABASE_URL, REDIS_URL, REDIS_PREFIX, DEVICE_TOKEN_SECRET, limits.
+ * `ackTimeoutMs`, read at every re-push tick as the runtime configuration is: a test can
+ * let re-pushes come due when it is ready for them rather than after a time.
+ */
+export async function startTestGateway(env: Record<string, string>, options: { ackTimeoutMs?: () => number } = {}): Promise<TestGateway> {
   const config = parseConfig(env);
   const logs = new EventEmitter<{ line: [LogLine] }>();
   logs.setMaxListeners(100);
   const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.emit('line', JSON.parse(line) as LogLine) });
+  const subscribed = new Promise<void>((resolve) => {
+    const listener = (line: LogLine) => {
+      if (typeof line.msg !== 'string' || !line.msg.startsWith('deliveries subscribed')) return;
+      logs.off('line', listener);
+      resolve();
+    };
+    logs.on('line', listener);
+  });
   const registry: Registry = createRegistry('gateway');
   const pool = createPool(config.postgres.url, { max: config.postgresPool.max, applicationName: 'esh3ar-test-gateway' });
   const redis: Redis = createRedis(config.redis.url, { name: 'esh3ar-test-gateway', failFast: false });
   const subscriber: Redis = createRedis(config.redis.url, { name: 'esh3ar-test-gateway-deliveries', failFast: false });
+  const gatewayId = newGatewayId();
   const gateway = await startGateway({
     config,
-    gatewayId: newGatewayId(),
+    gatewayId,
     logger,
     registry,
     pool,
     redis,
     subscriber,
-    ackTimeoutMs: () => config.runtime.gateway.ackTimeoutMs,
+    ackTimeoutMs: options.ackTimeoutMs ?? (() => config.runtime.gateway.ackTimeoutMs),
   });
   const { app, hub, status } = gateway;
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
   return {
     config,
+    gatewayId,
+    subscribed,
     hub,
     status,
     pool,
@@ -99,6 +118,7 @@ export interface Frame {
   id?: string;
   tenant?: string;
   code?: string;
+  message?: string;
 }
 
 export interface TestClient {

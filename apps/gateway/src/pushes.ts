@@ -1,6 +1,7 @@
 import { toMessageFrame, type DeliveryItem } from '@esh3ar/contracts';
 import { settledMessages } from '@esh3ar/db';
 import type { GatewayMetrics } from '@esh3ar/observability';
+import type { CanceledItem } from '@esh3ar/queue/presence';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { forget, isOpen, type ConnectionState, type InFlight, type PhoneState } from './connection.ts';
@@ -26,16 +27,27 @@ export interface PushesOptions {
 
 // Enough for another device's late ack of the same messages; bounded per phone.
 const RECENT_ACKS_KEPT = 64;
+/**
+ * Canceled ids remembered, with their phone (~1 MiB): enough to cover the delivery a
+ * worker was publishing as the cancel happened (it reads presence and publishes within
+ * milliseconds of its commit) even during a bulk cancel of 10,000 messages of this
+ * gateway's phones. One that falls out and comes late is pushed; the re-push check then
+ * finds it canceled in PostgreSQL and stops.
+ */
+const RECENTLY_CANCELED_KEPT = 10_000;
 /** Re-push check: a fixed tick; a smaller ackTimeoutMs set at runtime takes effect at this precision. */
 const REPUSH_TICK_MS = 250;
 
 /**
  * Pushes and what awaits an ack: each message is pushed once to each connection of its
  * phone, acks are recorded by the status writer, and what was not acknowledged within
- * the ack timeout is pushed again (at-least-once; the app de-duplicates by id).
+ * the ack timeout is pushed again (at-least-once; the app de-duplicates by id). A
+ * message its sender canceled is pushed no more once the cancel notice is in.
  */
 export class Pushes {
   readonly #options: PushesOptions;
+  /** Recently canceled ids → their phone, oldest first. */
+  readonly #canceled = new Map<string, string>();
   readonly #timer: NodeJS.Timeout;
   #retrying = false;
   #repushFailing = false;
@@ -68,6 +80,11 @@ export class Pushes {
     if (!state || item.recipient !== connection.phone) return;
     // A connection of one tenant's identity provider: that tenant's messages only.
     if (connection.tenant !== null && item.tenantId !== connection.tenant) return;
+    // Routed, replayed or held behind a replay before the cancel notice came in.
+    if (this.#canceled.has(item.id)) {
+      metrics.pushesSkipped.inc({ reason: 'canceled' });
+      return;
+    }
     if (this.#options.stalled()) {
       // Stored in PostgreSQL: the replay after the drain finds it.
       if (kind !== 'retry' && isOpen(connection)) this.#options.oweReplay(connection);
@@ -93,6 +110,22 @@ export class Pushes {
     metrics.pushes.inc({ kind });
   }
 
+  /**
+   * Their sender canceled them: no connection awaits their ack any more, and they are not
+   * pushed again, whether a worker's delivery of them comes after this or a replay read
+   * them before the cancel.
+   */
+  cancel(items: readonly CanceledItem[]): void {
+    const canceled = this.#canceled;
+    for (const { id, recipient } of items) {
+      canceled.delete(id); // a repeated notice renews it
+      canceled.set(id, recipient);
+      if (canceled.size > RECENTLY_CANCELED_KEPT) canceled.delete(canceled.keys().next().value!);
+      const state = this.#options.phones.get(recipient);
+      if (state) forget(state, id);
+    }
+  }
+
   /** Returns the ids this phone was never sent (an error frame for the device). */
   ack(connection: ConnectionState, ids: readonly string[]): string[] {
     const { phones, status, metrics } = this.#options;
@@ -116,6 +149,9 @@ export class Pushes {
       const ackedTenant = state?.recentlyAcked?.get(id);
       if (ackedTenant !== undefined && mine(ackedTenant)) {
         metrics.acks.inc({ result: 'repeat' });
+      } else if (this.#canceled.get(id) === connection.phone) {
+        // Pushed before the cancel: the device has it and says so. No error; nothing is written.
+        metrics.acks.inc({ result: 'canceled' });
       } else {
         unknown.push(id);
       }

@@ -111,3 +111,12 @@ describe('parseConfig (worker): providers', () => {
     expect(() => parseConfig(env)).toThrow(message);
   });
 });
+
+describe('parseConfig (worker): scheduling', () => {
+  it('polls for due scheduled messages every 200 ms unless SCHEDULE_POLL_MS says otherwise', () => {
+    expect(parseConfig({}).scheduling).toEqual({ pollMs: 200 });
+    expect(parseConfig({ SCHEDULE_POLL_MS: '50' }).scheduling.pollMs).toBe(50);
+    expect(() => parseConfig({ SCHEDULE_POLL_MS: '5' })).toThrow('SCHEDULE_POLL_MS must be from 10 to 60000, got 5');
+    expect(() => parseConfig({ SCHEDULE_POLL_MS: 'soon' })).toThrow('SCHEDULE_POLL_MS must be an integer, got "soon"');
+  });
+});

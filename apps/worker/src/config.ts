@@ -47,6 +47,11 @@ export function parseConfig(env: Env) {
     },
     // TTL precision: a message is marked expired at most this long after its TTL.
     expirySweepMs: readInt(env, 'WORKER_EXPIRY_SWEEP_MS', 1000, 50, 3_600_000),
+    scheduling: {
+      // How late a scheduled message may go out when nothing is due before it: the contract
+      // says within 1 s of its sendAt; an idle poll is one index probe per priority.
+      pollMs: readInt(env, 'SCHEDULE_POLL_MS', 200, 10, 60_000),
+    },
     webhooks: {
       timeoutMs: readInt(env, 'WEBHOOK_TIMEOUT_MS', 5000, 100, 60_000),
       // How soon a status change is POSTed when nothing is being delivered (an idle poll is one indexed query).

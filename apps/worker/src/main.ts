@@ -10,6 +10,7 @@ import {
   createRedisDurabilityMetrics,
   createRegistry,
   createRetentionMetrics,
+  createSchedulingMetrics,
   createStatementObserver,
   createWebhookMetrics,
   within,
@@ -24,7 +25,9 @@ import { storedMessagePipeline } from './dispatch/pipeline.ts';
 import { jobWorkerOptions } from './job-worker-options.ts';
 import { migrateWhenReachable } from './migrate-when-reachable.ts';
 import { buildOpsServer } from './ops-server.ts';
-import { scheduleRows } from './scheduling/schedule-rows.ts';
+import { QuietHoursCache } from './scheduling/quiet-hours-cache.ts';
+import { ReleaseLoop } from './scheduling/release-loop.ts';
+import { rowScheduler } from './scheduling/schedule-rows.ts';
 import { PersistBatcher } from './persist/batcher.ts';
 import { ingestProcessor } from './persist/ingest-processor.ts';
 import { createProviderAdapters } from './providers/adapters/create-adapters.ts';
@@ -120,6 +123,13 @@ const sendWorkers = startSendWorkers({
   worker: { ...ingestWorkerSettings, concurrency: config.providers.concurrency },
 });
 breakerStates = () => breakers.states();
+const dispatch = storedMessagePipeline({ redis, prefix: config.redis.prefix, sendQueues: providerQueues, dispatchMetrics, providerMetrics });
+const schedulingMetrics = createSchedulingMetrics(registry);
+// Read before the first batch is stored, so that no message goes out inside quiet hours
+// for want of them (a failed first read is logged; the cache keeps trying).
+const quietHours = new QuietHoursCache(pool, logger);
+await quietHours.start();
+const quietHoursOf = (tenantId: string) => quietHours.get(tenantId);
 const batcher = new PersistBatcher({
   pool,
   redis,
@@ -128,8 +138,17 @@ const batcher = new PersistBatcher({
   logger,
   worker: () => runtime.current().worker,
   concurrency: config.ingest.concurrency,
-  afterStore: storedMessagePipeline({ redis, prefix: config.redis.prefix, sendQueues: providerQueues, dispatchMetrics, providerMetrics }),
-  schedule: (rows) => scheduleRows(rows),
+  afterStore: dispatch,
+  schedule: rowScheduler(quietHoursOf, schedulingMetrics),
+});
+const releaseLoop = new ReleaseLoop({
+  pool,
+  logger,
+  metrics: schedulingMetrics,
+  pollMs: config.scheduling.pollMs,
+  batchSize: () => runtime.current().worker.batchSize,
+  quietHoursOf,
+  dispatch,
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
 const webhookMetrics = createWebhookMetrics(registry);
@@ -165,6 +184,8 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
         }
       },
     ],
+    ['release loop', () => releaseLoop.close()],
+    ['quiet hours', () => quietHours.close()],
     ['send workers', () => sendWorkers.close()],
     ['breakers', () => breakers.close()],
     ['provider connections', () => Promise.allSettled(providers.adapters.map((adapter) => adapter.close()))],

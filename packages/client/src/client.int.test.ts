@@ -120,10 +120,37 @@ describe('Esh3arClient against the real api', () => {
     expect(await failure(client.get('not-an-id'))).toMatchObject({ status: 404, code: 'NOT_FOUND' });
   });
 
-  it('cancel calls POST /v1/messages/{id}/cancel (the api has no such route yet: 404 NOT_FOUND)', async () => {
+  it('cancel: the message back as canceled; again NOT_CANCELABLE (409); an unknown id NOT_FOUND (404)', async () => {
     const client = await newClient();
-    const { id } = await client.send(message('to cancel'));
-    expect(await failure(client.cancel(id))).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    const { id } = await client.send({ ...message('to cancel'), sendAt: new Date(Date.now() + 3600_000).toISOString() });
+    const view = await client.cancel(id);
+    expect(check.view.Check(view)).toBe(true);
+    expect(view).toMatchObject({ id, status: 'canceled', content: 'to cancel' });
+    expect(view.events.at(-1)).toMatchObject({ status: 'canceled' });
+    const again = await failure(client.cancel(id));
+    expect(again).toMatchObject({ status: 409, code: 'NOT_CANCELABLE' });
+    expect(again.message).toMatch(/already canceled/);
+    expect(await failure(client.cancel(uuidv7()))).toMatchObject({ status: 404, code: 'NOT_FOUND' });
+    expect((await client.get(id)).status).toBe('canceled');
+  });
+
+  it('cancelMany: a dry run counts, then the run cancels what matches and nothing else', async () => {
+    const client = await newClient();
+    const later = new Date(Date.now() + 3600_000).toISOString();
+    const answer = await client.sendBatch([
+      { ...message('campaign 1'), sendAt: later, metadata: { campaign: 'c1' } },
+      { ...message('campaign 2'), sendAt: later, metadata: { campaign: 'c1' } },
+      { ...message('other'), sendAt: later, metadata: { campaign: 'c2' } },
+    ]);
+    expect(answer.accepted).toBe(3);
+    await stored(client, 3);
+    expect(await client.cancelMany({ metadata: { campaign: 'c1' }, dryRun: true })).toEqual({ matched: 2, canceled: 0, dryRun: true });
+    expect(await client.cancelMany({ metadata: { campaign: 'c1' } })).toEqual({ matched: 2, canceled: 2, dryRun: false });
+    const byContent = Object.fromEntries((await client.list()).items.map((m) => [m.content, m.status]));
+    expect(byContent).toEqual({ 'campaign 1': 'canceled', 'campaign 2': 'canceled', other: 'scheduled' });
+    const empty = await failure(client.cancelMany({ dryRun: true }));
+    expect(empty).toMatchObject({ status: 400, code: 'VALIDATION_FAILED' });
+    expect(empty.message).toMatch(/at least one of recipient/);
   });
 
   it('429 RATE_LIMITED is waited out as Retry-After says, then sent: three messages at a burst of 1 all accepted', async () => {

@@ -213,13 +213,15 @@ describe('Esh3arClient against a local HTTP server: requests', () => {
     await client.list();
     await client.list({ status: 'dead_letter', limit: 2, cursor: 'abc=/+' });
     await client.cancel('id-1');
+    await client.cancelMany({ metadata: { campaign: 'c1' }, dryRun: true });
     expect(server.seen.map((s) => [s.method, s.url, s.headers['idempotency-key'] ?? null, s.body])).toEqual([
       ['POST', '/v1/messages', expect.stringMatching(UUID), JSON.stringify(message)],
       ['POST', '/v1/messages/batch', 'batch-7', JSON.stringify({ messages: [message] })],
       ['GET', '/v1/messages/a%2Fb%3Fc', null, ''],
       ['GET', '/v1/messages', null, ''],
       ['GET', '/v1/messages?status=dead_letter&limit=2&cursor=abc%3D%2F%2B', null, ''],
-      ['POST', '/v1/messages/id-1/cancel', null, ''],
+      ['DELETE', '/v1/messages/id-1', null, ''],
+      ['POST', '/v1/messages/cancel', null, JSON.stringify({ metadata: { campaign: 'c1' }, dryRun: true })],
     ]);
     for (const s of server.seen) expect(s.headers.authorization).toBe('Bearer key_test');
     expect(server.seen.map((s) => s.headers['content-type'] ?? null)).toEqual([
@@ -229,6 +231,7 @@ describe('Esh3arClient against a local HTTP server: requests', () => {
       null,
       null,
       null,
+      'application/json',
     ]);
   });
 

@@ -1,6 +1,15 @@
 import { request, type Transport } from './request.js';
 import { DEFAULT_RETRY, type RetryPolicy } from './retry-policy.js';
-import type { AcceptedResponse, BatchResponse, CancelResponse, ListQuery, MessageList, MessageView, SendMessageRequest } from './types.js';
+import type {
+  AcceptedResponse,
+  BatchResponse,
+  CancelFilter,
+  CancelManyResponse,
+  ListQuery,
+  MessageList,
+  MessageView,
+  SendMessageRequest,
+} from './types.js';
 
 export interface Esh3arClientOptions {
   /** The api's address, with any path prefix a proxy strips: `https://api.example.com`. */
@@ -75,8 +84,22 @@ export class Esh3arClient {
     return request(this.#transport, 'GET', search === '' ? '/v1/messages' : `/v1/messages?${search}`);
   }
 
-  /** POST /v1/messages/{id}/cancel: stops a message that has not been sent yet. */
-  cancel(id: string): Promise<CancelResponse> {
-    return request(this.#transport, 'POST', `/v1/messages/${encodeURIComponent(id)}/cancel`);
+  /**
+   * DELETE /v1/messages/{id}: cancels a message not yet sent (queued, scheduled or pending)
+   * and resolves with it, now `canceled`. NOT_CANCELABLE (409) when it is already sent or
+   * final or a provider has it, NOT_FOUND (404) for an unknown or another tenant's id.
+   * Retrying is safe: a cancel that did land is answered NOT_CANCELABLE, already canceled.
+   */
+  cancel(id: string): Promise<MessageView> {
+    return request(this.#transport, 'DELETE', `/v1/messages/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * POST /v1/messages/cancel: cancels every stored message matching the filter (at least one
+   * field besides `dryRun`), or with `dryRun` only counts them. Messages accepted a moment
+   * ago and still queued are not matched.
+   */
+  cancelMany(filter: CancelFilter): Promise<CancelManyResponse> {
+    return request(this.#transport, 'POST', '/v1/messages/cancel', { body: filter });
   }
 }

@@ -14,6 +14,7 @@ describe('the client’s hand-written types are the api’s schemas', () => {
     expectTypeOf<client.Priority>().toEqualTypeOf<contracts.Priority>();
     expectTypeOf<client.Channel>().toEqualTypeOf<contracts.Channel>();
     expectTypeOf<client.MessageStatus>().toEqualTypeOf<contracts.MessageStatus>();
+    expectTypeOf<client.CancelFilter>().toEqualTypeOf<contracts.BulkCancelRequest>();
   });
 
   it('answers', () => {
@@ -24,6 +25,7 @@ describe('the client’s hand-written types are the api’s schemas', () => {
     expectTypeOf<client.MessageSummary>().toEqualTypeOf<contracts.MessageSummary>();
     expectTypeOf<client.MessageView>().toEqualTypeOf<contracts.MessageView>();
     expectTypeOf<client.MessageList>().toEqualTypeOf<contracts.MessageList>();
+    expectTypeOf<client.CancelManyResponse>().toEqualTypeOf<contracts.BulkCancelResponse>();
   });
 
   it('errors', () => {

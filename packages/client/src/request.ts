@@ -42,7 +42,12 @@ async function attempt<T>(transport: Transport, method: string, path: string, op
 }
 
 /** One call: attempts until an answer, a failure not worth retrying, or the policy's last attempt. */
-export async function request<T>(transport: Transport, method: 'GET' | 'POST', path: string, options: RequestOptions = {}): Promise<T> {
+export async function request<T>(
+  transport: Transport,
+  method: 'GET' | 'POST' | 'DELETE',
+  path: string,
+  options: RequestOptions = {},
+): Promise<T> {
   for (let n = 1; ; n++) {
     const outcome = await attempt<T>(transport, method, path, options);
     if (outcome.ok) return outcome.value;

@@ -6,7 +6,7 @@
 
 export type Priority = 'low' | 'normal' | 'high' | 'critical';
 export type Channel = 'app' | 'sms' | 'whatsapp' | 'email';
-export type MessageStatus = 'queued' | 'pending' | 'sent' | 'delivered' | 'failed' | 'dead_letter' | 'expired';
+export type MessageStatus = 'queued' | 'scheduled' | 'pending' | 'sent' | 'delivered' | 'failed' | 'dead_letter' | 'expired' | 'canceled';
 
 /** POST /v1/messages. Text counts Unicode code points; the api's limits are in Esh3ar's docs/api.md. */
 export interface SendMessageRequest {
@@ -20,6 +20,8 @@ export interface SendMessageRequest {
   fallbackAfterSeconds?: number;
   /** At most 16 entries; keys ≤ 64 characters, values ≤ 1024. */
   metadata?: Record<string, string>;
+  /** RFC 3339 with an offset, at most 35 days ahead: stored as `scheduled` until then. A past time means now. */
+  sendAt?: string;
 }
 
 /** 202 to POST /v1/messages: the message is durable in the api's buffer. */
@@ -62,6 +64,10 @@ export interface MessageSummary {
   failureReason: string | null;
   /** What an `sms` message costs; null for other channels. */
   sms: { encoding: 'GSM-7' | 'UCS-2'; segments: number } | null;
+  /** When a scheduled message goes out: its sendAt, or the end of the quiet hours holding it; null when sent at once. */
+  sendAt: string | null;
+  /** Why it waits past its sendAt (quiet hours, in words); null when it does not. */
+  heldReason: string | null;
 }
 
 /** GET /v1/messages/{id}: the message with its history. */
@@ -80,10 +86,25 @@ export interface ListQuery {
   cursor?: string;
 }
 
-/** What POST /v1/messages/{id}/cancel answers: at least the message and where it stands. */
-export interface CancelResponse {
-  id: string;
-  status: string;
+/** POST /v1/messages/cancel: the tenant's stored messages matching every field given (at least one). */
+export interface CancelFilter {
+  recipient?: string;
+  /** Default both. */
+  status?: ('scheduled' | 'pending')[];
+  /** RFC 3339: messages whose send time is in [sendAtFrom, sendAtTo). */
+  sendAtFrom?: string;
+  sendAtTo?: string;
+  /** Every pair must be in the message's metadata. */
+  metadata?: Record<string, string>;
+  /** Count what matches; cancel nothing. */
+  dryRun?: boolean;
+}
+
+/** What a bulk cancel did: `matched` counts those a provider already has too, which stay as they are. */
+export interface CancelManyResponse {
+  matched: number;
+  canceled: number;
+  dryRun: boolean;
 }
 
 /** One field the api refused, by its JSON pointer. */
@@ -100,6 +121,7 @@ export type ApiErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'NOT_CANCELABLE'
   | 'REQUEST_TIMEOUT'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'

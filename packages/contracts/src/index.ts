@@ -22,6 +22,7 @@ export {
   PRIORITIES,
   STATUSES,
   STATUS_RANK,
+  STORABLE_TEXT_PATTERN,
   SendMessageRequest,
   type Channel,
   type MessageStatus,
@@ -29,6 +30,17 @@ export {
 } from './message.ts';
 export { validateBatch, validateIdempotencyKey, validateMessage, type Validation, type ValidMessage } from './validate-message.ts';
 export { describeSchemaErrors } from './schema-words.ts';
+export { BulkCancelRequest, BulkCancelResponse, CANCEL_FILTER_FIELDS, CANCELABLE_STATUSES } from './cancel.ts';
+export {
+  CLOCK_TIME_PATTERN,
+  CLOCK_TIME_WORDS,
+  knownTimeZone,
+  QuietHoursRequest,
+  QuietHoursView,
+  SAME_START_AND_END,
+  unknownTimeZoneWords,
+} from './quiet-hours.ts';
+export { validateQuietHours } from './validate-quiet-hours.ts';
 export {
   BufferedMessage,
   CHANNEL_PROVIDERS,

@@ -1,5 +1,6 @@
 import type { ErrorDetail } from './errors.ts';
 import { E164_PATTERN, EMAIL_PATTERN, STORABLE_TEXT_PATTERN } from './message.ts';
+import { CLOCK_TIME_PATTERN, CLOCK_TIME_WORDS } from './quiet-hours.ts';
 import { UUID_PATTERN } from './uuid.ts';
 
 /**
@@ -47,6 +48,7 @@ const PATTERNS = new Map<string, string>([
   [E164_PATTERN, 'must be an E.164 phone number such as +966501234567'],
   [EMAIL_PATTERN, 'must be an email address'],
   [UUID_PATTERN, 'must be a UUID'],
+  [CLOCK_TIME_PATTERN, CLOCK_TIME_WORDS],
 ]);
 
 const FORMATS: Record<string, string> = {

@@ -19,10 +19,25 @@ describe('validateMessage', () => {
         fallback: null,
         fallbackAfterSeconds: null,
         metadata: null,
+        sendAt: null,
       },
     });
     const withFallback = validateMessage({ recipient: '+966501234567', content: 'hi', fallback: 'sms' });
     expect(withFallback.ok && withFallback.value.fallbackAfterSeconds).toBe(60);
+  });
+
+  it('reads sendAt as an instant in UTC, a past one as now, and refuses one too far ahead or without a zone', () => {
+    const now = Date.parse('2026-12-04T12:00:00Z');
+    const sendAt = (value: unknown) => validateMessage({ recipient: '+966501234567', content: 'hi', sendAt: value }, now);
+    expect(sendAt('2026-12-05T09:00:00+03:00')).toMatchObject({ ok: true, value: { sendAt: '2026-12-05T06:00:00.000Z' } });
+    expect(sendAt('2026-12-04T11:59:59Z')).toMatchObject({ ok: true, value: { sendAt: null } });
+    expect(sendAt('2027-01-08T12:00:00Z')).toMatchObject({ ok: true, value: { sendAt: '2027-01-08T12:00:00.000Z' } });
+    expect(sendAt('2027-01-08T12:00:01Z')).toMatchObject({ ok: false, message: '"sendAt" must be at most 35 days ahead' });
+    for (const bad of ['2026-12-05T09:00:00', '2026-12-05', 'tomorrow', '2026-02-30T00:00:00Z', 1733313600, null, '2026-12-05T09:00:00Z\n']) {
+      const result = sendAt(bad);
+      expect(result.ok, String(bad)).toBe(false);
+      if (!result.ok) expect(result.details[0]?.path).toBe('/sendAt');
+    }
   });
 
   it('accepts an email recipient only for channel email', () => {

@@ -37,8 +37,8 @@ export const COPY_COLUMNS = [
 ] as const;
 
 export interface RowState {
-  /** scheduled: stored to go out at `sendAt` (packages/db's migration 0014). */
-  status: 'pending' | 'scheduled' | 'failed';
+  /** scheduled: stored to go out at `sendAt` (packages/db's migration 0014); canceled: taken back while queued (cancel.ts). */
+  status: 'pending' | 'scheduled' | 'failed' | 'canceled';
   failureReason: string | null;
   /** For scheduled rows: when it goes out (its sendAt, or the end of quiet hours). */
   sendAt?: string | null;

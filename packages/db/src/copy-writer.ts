@@ -161,7 +161,7 @@ function count(
     if (as === 'failed') result.failed++;
     if (as === 'dead_letter') result.parked++;
   }
-  if (refusal !== null && as !== 'pending' && as !== 'scheduled') result.refused.push({ id, as, reason: refusal });
+  if (refusal !== null && (as === 'failed' || as === 'dead_letter')) result.refused.push({ id, as, reason: refusal });
 }
 
 /**

@@ -23,14 +23,34 @@ export interface DlqFilter {
   error?: string | null;
   since?: string | null;
   until?: string | null;
+  /** Only those a replay would replay: not one kept without its tenant or content (dlq-replay.sql). */
+  replayableOnly?: boolean;
 }
 
-export async function listDeadLetters(
+/** Where a page of dead letters ended: the last row's moved_to_dlq_at to the microsecond, and its id. */
+export interface DlqCursor {
+  at: string;
+  id: string;
+}
+
+/** A dead letter as listed, with the cursor of a page that ends at it. */
+export interface ListedDeadLetter {
+  letter: DeadLetter;
+  cursor: DlqCursor;
+}
+
+/**
+ * Dead letters matching `filter`, newest first, after `after`. A cursor's time is the row's
+ * to the microsecond (DeadLetter.movedToDlqAt has milliseconds): with the millisecond, the next
+ * page skipped the rows sharing that millisecond when the cursor's own row had been
+ * replayed and dead-lettered again meanwhile (dlq-list.sql).
+ */
+export async function pageOfDeadLetters(
   pool: pg.Pool,
   filter: DlqFilter,
   limit: number,
-  after: { at: string; id: string } | null,
-): Promise<DeadLetter[]> {
+  after: DlqCursor | null,
+): Promise<ListedDeadLetter[]> {
   const { rows } = await pool.query<{
     id: string;
     tenant_id: string;
@@ -40,6 +60,7 @@ export async function listDeadLetters(
     failure_reason: string | null;
     attempts: number;
     moved_to_dlq_at: Date;
+    cursor_at: string;
     created_at: Date;
   }>(sql('dlq-list'), [
     filter.tenantId ?? null,
@@ -50,18 +71,26 @@ export async function listDeadLetters(
     after?.at ?? null,
     after?.id ?? null,
     limit,
+    filter.replayableOnly ?? false,
   ]);
   return rows.map((r) => ({
-    id: r.id,
-    tenantId: r.tenant_id,
-    recipient: r.recipient,
-    channel: r.channel,
-    priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
-    failureReason: r.failure_reason,
-    attempts: r.attempts,
-    movedToDlqAt: r.moved_to_dlq_at.toISOString(),
-    createdAt: r.created_at.toISOString(),
+    letter: {
+      id: r.id,
+      tenantId: r.tenant_id,
+      recipient: r.recipient,
+      channel: r.channel,
+      priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
+      failureReason: r.failure_reason,
+      attempts: r.attempts,
+      movedToDlqAt: r.moved_to_dlq_at.toISOString(),
+      createdAt: r.created_at.toISOString(),
+    },
+    cursor: { at: r.cursor_at, id: r.id },
   }));
+}
+
+export async function listDeadLetters(pool: pg.Pool, filter: DlqFilter, limit: number, after: DlqCursor | null): Promise<DeadLetter[]> {
+  return (await pageOfDeadLetters(pool, filter, limit, after)).map((listed) => listed.letter);
 }
 
 type ReplayRow = {

@@ -48,6 +48,10 @@ export async function messagesByIdempotencyKey(
       fallback: row.fallback,
       fallbackAfterSeconds: row.fallback_after_seconds,
       metadata: row.metadata,
+      // Not read back: the row's send_at is when it goes out, which quiet hours may have
+      // moved, and a repeat's sendAt once past reads as null; the comparison of a repeat
+      // with its stored rows (apps/api/src/idempotency-stored.ts) leaves it out.
+      sendAt: null,
     },
   }));
 }

@@ -16,7 +16,11 @@ interface MessageRow {
   updated_at: Date;
   delivered_at: Date | null;
   failure_reason: string | null;
+  send_at: Date | null;
+  held_reason: string | null;
 }
+
+type EventRow = { status: string; at: Date; detail: string | null };
 
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
 
@@ -36,23 +40,35 @@ function toSummary(row: MessageRow): MessageSummary {
     deliveredAt: iso(row.delivered_at),
     failureReason: row.failure_reason,
     sms: smsCostOf(row.channel, row.content),
+    sendAt: iso(row.send_at),
+    heldReason: row.held_reason,
   };
+}
+
+/**
+ * The event of the row's storage, which no event row records: `pending`, or `scheduled` for a
+ * row stored with a send time (a hold at release, pending → scheduled, writes an event row of
+ * its own), or `failed` for a row stored as failed; none for a message canceled while queued,
+ * whose row and `canceled` event were written by one statement (the same now()).
+ */
+function storageEvent(row: MessageRow & { stored_at: Date }, later: readonly EventRow[]): MessageEvent[] {
+  const at = row.stored_at.toISOString();
+  const [first] = later;
+  if (first?.status === 'canceled' && first.at.getTime() === row.stored_at.getTime()) return [];
+  if (row.status === 'failed' && later.length === 0) return [{ status: 'failed', at, detail: row.failure_reason }];
+  if (row.send_at !== null && !later.some((e) => e.status === 'scheduled')) return [{ status: 'scheduled', at, detail: 'stored' }];
+  return [{ status: 'pending', at, detail: 'stored' }];
 }
 
 export async function getMessage(pool: pg.Pool, tenantId: string, id: string): Promise<MessageView | null> {
   const { rows } = await pool.query<MessageRow & { stored_at: Date }>(sql('get-message'), [id, tenantId]);
   const row = rows[0];
   if (row === undefined) return null;
-  const later = await pool.query<{ status: string; at: Date; detail: string | null }>(
-    'SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY id',
-    [id],
-  );
-  // queued and pending are not written as event rows: created_at and stored_at are them.
+  const later = await pool.query<EventRow>('SELECT status, at, detail FROM message_events WHERE message_id = $1 ORDER BY id', [id]);
+  // queued and the storage are not written as event rows: created_at and stored_at are them.
   const events: MessageEvent[] = [
     { status: 'queued', at: row.created_at.toISOString(), detail: null },
-    ...(row.status === 'failed' && later.rows.length === 0
-      ? [{ status: 'failed', at: row.stored_at.toISOString(), detail: row.failure_reason }]
-      : [{ status: 'pending', at: row.stored_at.toISOString(), detail: 'stored' }]),
+    ...storageEvent(row, later.rows),
     ...later.rows.map((e) => ({ status: e.status, at: e.at.toISOString(), detail: e.detail })),
   ];
   return { ...toSummary(row), events };

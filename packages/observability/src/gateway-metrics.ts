@@ -16,9 +16,15 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
+    pushesSkipped: new Counter({
+      name: 'esh3ar_gateway_pushes_skipped_total',
+      help: 'Message frames not sent to a connection, by reason (canceled: its sender canceled it before the push)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     acks: new Counter({
       name: 'esh3ar_gateway_acks_total',
-      help: 'Acknowledgements received, by result (delivered: first ack; repeat: already acknowledged)',
+      help: 'Acknowledgements received, by result (delivered: first ack; repeat: already acknowledged; canceled: of a message canceled after its push)',
       labelNames: ['result'] as const,
       registers: [registry],
     }),

@@ -36,4 +36,5 @@ export {
   type WebhookMetrics,
 } from './worker-metrics.ts';
 export { createGatewayMetrics, type GatewayMetrics } from './gateway-metrics.ts';
+export { createSchedulingMetrics, type SchedulingMetrics } from './scheduling-metrics.ts';
 export { createRuntimeConfigMetrics, type RuntimeConfigMetrics } from './runtime-config-metrics.ts';

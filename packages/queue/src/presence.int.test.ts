@@ -3,7 +3,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   addPresence,
+  announceCanceled,
   beatGateway,
+  gatewayChannel,
   gatewayAliveKey,
   onlineGateways,
   PRESENCE_KEY_TTL_MS,
@@ -127,5 +129,48 @@ describe('presence', () => {
     expect(await members('+1')).toEqual(['g10|1', 'g2|1']);
     await retireGateway(redis, prefix, 'g2');
     expect(await online(['+1'])).toEqual({ '+1': ['g10'] });
+  });
+
+  it('announces canceled messages to the live gateways holding their phones, one notice each, and to no other', async () => {
+    await beatGateway(redis, prefix, 'g1', TTL);
+    await beatGateway(redis, prefix, 'g2', TTL);
+    await beatGateway(redis, prefix, 'dead', TTL);
+    await addPresence(redis, prefix, [entry('+1', 'g1'), entry('+1', 'g2'), entry('+2', 'g2'), entry('+1', 'dead'), entry('+3', 'dead')]);
+    await lapse('dead');
+    const subscriber = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+    try {
+      const received: Record<string, unknown[]> = { g1: [], g2: [], dead: [] };
+      // A marker published on each channel after the notices: once all are in, anything announced is too.
+      const marked = new Promise<void>((resolve) =>
+        subscriber.on('message', (channel: string, message: string) => {
+          received[channel.slice(channel.lastIndexOf(':') + 1)]!.push(JSON.parse(message));
+          if (Object.values(received).every((r) => r.at(-1) === 'marker')) resolve();
+        }),
+      );
+      await subscriber.subscribe(...Object.keys(received).map((g) => gatewayChannel(prefix, g)));
+      await announceCanceled(redis, prefix, [
+        { id: 'a', recipient: '+1' },
+        { id: 'b', recipient: '+2' },
+        { id: 'c', recipient: '+3' },
+        { id: 'd', recipient: '+4' },
+      ]);
+      for (const g of Object.keys(received)) await redis.publish(gatewayChannel(prefix, g), '"marker"');
+      await marked;
+      expect(received).toEqual({
+        g1: [{ canceled: [{ id: 'a', recipient: '+1' }] }, 'marker'],
+        g2: [
+          {
+            canceled: [
+              { id: 'a', recipient: '+1' },
+              { id: 'b', recipient: '+2' },
+            ],
+          },
+          'marker',
+        ],
+        dead: ['marker'],
+      });
+    } finally {
+      subscriber.disconnect();
+    }
   });
 });

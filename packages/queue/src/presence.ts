@@ -1,5 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { cancelNotice, type CanceledItem } from './presence-channel.ts';
+
+export { parseChannelMessage, type CanceledItem, type ChannelMessage } from './presence-channel.ts';
 
 /**
  * Which gateway instances hold a phone's connections, in two kinds of keys:
@@ -27,7 +30,7 @@ import type { Redis } from 'ioredis';
 export const presenceKey = (prefix: string, phone: string) => `${prefix}:presence:${phone}`;
 export const gatewayAliveKey = (prefix: string, gatewayId: string) => `${prefix}:gateway-alive:${gatewayId}`;
 
-/** The pub/sub channel one gateway instance listens on for its deliveries. */
+/** The pub/sub channel one gateway instance listens on for its deliveries and cancel notices (presence-channel.ts). */
 export const gatewayChannel = (prefix: string, gatewayId: string) => `${prefix}:gateway:${gatewayId}`;
 
 /** How long a phone's presence key outlives its last write: what a dead gateway can leave behind. */
@@ -150,6 +153,37 @@ export async function onlineGateways(redis: Redis, prefix: string, phones: reado
   });
   await removeStale(redis, stale);
   return result;
+}
+
+// Messages per round: a bulk cancel of 100,000 messages is 100 rounds of
+// bounded pipelines rather than one pipeline of 100,000 commands.
+const CANCELED_PER_ROUND = 1000;
+
+/**
+ * Tells the gateways holding these messages' phones that their sender canceled them (a
+ * cancel notice on each gateway's channel, presence-channel.ts): they forget them and push
+ * them no more. Redis hands one subscriber its messages in PUBLISH order, so a worker's
+ * delivery of one of them that Redis takes after the notice reaches the gateway after it.
+ * Offline phones need nothing: the replay reads PostgreSQL, where the messages are
+ * canceled already.
+ */
+export async function announceCanceled(redis: Redis, prefix: string, items: readonly CanceledItem[]): Promise<void> {
+  for (let start = 0; start < items.length; start += CANCELED_PER_ROUND) {
+    const round = items.slice(start, start + CANCELED_PER_ROUND);
+    const online = await onlineGateways(redis, prefix, [...new Set(round.map((i) => i.recipient))]);
+    const perGateway = new Map<string, CanceledItem[]>();
+    for (const item of round) {
+      for (const gatewayId of online.get(item.recipient) ?? []) {
+        const list = perGateway.get(gatewayId);
+        if (list) list.push(item);
+        else perGateway.set(gatewayId, [item]);
+      }
+    }
+    if (perGateway.size === 0) continue;
+    const pipeline = redis.pipeline();
+    for (const [gatewayId, list] of perGateway) pipeline.publish(gatewayChannel(prefix, gatewayId), cancelNotice(list));
+    await failOnError(pipeline.exec());
+  }
 }
 
 /** Removes entries a reader found stale, each only if its score is still the one it read. */

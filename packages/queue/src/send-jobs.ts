@@ -114,7 +114,7 @@ function addTo(byChannel: Map<ProviderChannel, SendJob[]>, channel: ProviderChan
  * The send jobs of freshly stored messages, per channel queue, each a batch of up to
  * SEND_BATCH_MAX of one priority. Provider messages are sent at once. An app message with
  * a fallback is sent only if no device acknowledged it once its fallbackAfterSeconds
- * (default 60) from acceptance ran out: those sharing a due second are one job, delayed
+ * (default 60) from acceptance (from its sendAt, if later) ran out: those sharing a due second are one job, delayed
  * until the end of that second, so none goes early and one stored batch (accepted within
  * a tick or two) makes one or two jobs rather than one per message.
  */
@@ -125,7 +125,8 @@ export function storedSendJobs(messages: readonly BufferedMessage[], now: number
     if (channel === null) continue;
     if (m.channel !== 'app') entries.push({ channel, reason: 'send' as const, dueAt: 0, message: m });
     else {
-      const due = Date.parse(m.acceptedAt) + (m.fallbackAfterSeconds ?? 60) * 1000;
+      // A scheduled message's timer starts at its release (sendAt), not at its acceptance.
+      const due = Math.max(Date.parse(m.acceptedAt), m.sendAt == null ? 0 : Date.parse(m.sendAt)) + (m.fallbackAfterSeconds ?? 60) * 1000;
       entries.push({ channel, reason: 'fallback' as const, dueAt: Math.ceil(due / 1000) * 1000, message: m });
     }
   }

@@ -1,4 +1,4 @@
-import { IdempotencyKey, SendMessageRequest } from '@esh3ar/contracts';
+import { IdempotencyKey, SendMessageRequest, type MessageView } from '@esh3ar/contracts';
 import { Type } from 'typebox';
 import { named } from '../route-docs.ts';
 
@@ -19,6 +19,51 @@ export const EXAMPLE_MESSAGES = {
     metadata: { orderId: '1234' },
   },
   email: { recipient: 'customer@example.com', channel: 'email', subject: 'Your receipt', content: 'Thank you for your order.' },
+  scheduled: { recipient: '+966501234567', channel: 'sms', content: 'Your table is booked for 8 pm', sendAt: '2025-02-01T10:00:00+03:00' },
+};
+
+/** A message read back, as GET /v1/messages/{id} answers it: delivered. */
+export const EXAMPLE_VIEW: MessageView = {
+  id: EXAMPLE_ID,
+  status: 'delivered',
+  recipient: '+966501234567',
+  channel: 'sms',
+  priority: 'high',
+  subject: null,
+  content: 'Your code is 482913',
+  metadata: null,
+  attempts: 1,
+  createdAt: EXAMPLE_AT,
+  updatedAt: '2025-01-31T09:30:02.410Z',
+  deliveredAt: '2025-01-31T09:30:02.410Z',
+  failureReason: null,
+  sms: { encoding: 'GSM-7', segments: 1 },
+  sendAt: null,
+  heldReason: null,
+  events: [
+    { status: 'queued', at: EXAMPLE_AT, detail: null },
+    { status: 'pending', at: '2025-01-31T09:30:00.120Z', detail: 'stored' },
+    { status: 'sent', at: '2025-01-31T09:30:00.480Z', detail: 'twilio' },
+    { status: 'delivered', at: '2025-01-31T09:30:02.410Z', detail: 'delivered, reported by twilio' },
+  ],
+};
+
+/** A scheduled message its sender took back (DELETE /v1/messages/{id}). */
+export const EXAMPLE_CANCELED_VIEW: MessageView = {
+  ...EXAMPLE_VIEW,
+  status: 'canceled',
+  channel: 'sms',
+  priority: 'normal',
+  content: 'Your table is booked for 8 pm',
+  attempts: 0,
+  updatedAt: '2025-01-31T11:02:41.007Z',
+  deliveredAt: null,
+  sendAt: '2025-02-01T07:00:00.000Z',
+  events: [
+    { status: 'queued', at: EXAMPLE_AT, detail: null },
+    { status: 'scheduled', at: '2025-01-31T09:30:00.120Z', detail: 'stored' },
+    { status: 'canceled', at: '2025-01-31T11:02:41.007Z', detail: 'canceled by the sender' },
+  ],
 };
 
 /** The body of POST /v1/messages, checked by validateMessage (preValidation), not by Ajv. */

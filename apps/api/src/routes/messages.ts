@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { idempotentReplies } from '../idempotent-reply.ts';
+import { cancelBulkRoute } from './cancel-bulk.ts';
+import { cancelMessageRoute } from './cancel-message.ts';
 import { readMessageRoutes } from './read-messages.ts';
 import { sendBatchRoute } from './send-batch.ts';
 import { sendMessageRoute } from './send-message.ts';
@@ -29,11 +31,13 @@ declare module 'fastify' {
   }
 }
 
-/** The /v1/messages routes: send one, send a batch, read. */
+/** The /v1/messages routes: send one, send a batch, read, cancel. */
 export function messageRoutes(app: FastifyInstance, deps: MessageRouteDeps): void {
   app.decorateRequest('messageCost', null);
   const replyOnce = idempotentReplies(deps);
   sendMessageRoute(app, { ...deps, replyOnce });
   sendBatchRoute(app, { ...deps, replyOnce });
   readMessageRoutes(app, deps);
+  cancelMessageRoute(app, deps);
+  cancelBulkRoute(app, deps);
 }

@@ -18,7 +18,7 @@ import type pg from 'pg';
 import { Type } from 'typebox';
 import { apiError, unavailable } from '../errors.ts';
 import { ANSWERED_AS_BUILT, API_KEY_ERRORS, errorResponses, json, SECURITY } from '../route-docs.ts';
-import { EXAMPLE_AT, EXAMPLE_ID, RATE_LIMIT_HEADERS } from './message-docs.ts';
+import { EXAMPLE_ID, EXAMPLE_VIEW, RATE_LIMIT_HEADERS } from './message-docs.ts';
 
 export interface ReadRouteDeps {
   pool: pg.Pool;
@@ -29,28 +29,6 @@ export interface ReadRouteDeps {
   keys: RedisKeys;
 }
 
-const EXAMPLE_VIEW: MessageView = {
-  id: EXAMPLE_ID,
-  status: 'delivered',
-  recipient: '+966501234567',
-  channel: 'sms',
-  priority: 'high',
-  subject: null,
-  content: 'Your code is 482913',
-  metadata: null,
-  attempts: 1,
-  createdAt: EXAMPLE_AT,
-  updatedAt: '2025-01-31T09:30:02.410Z',
-  deliveredAt: '2025-01-31T09:30:02.410Z',
-  failureReason: null,
-  sms: { encoding: 'GSM-7', segments: 1 },
-  events: [
-    { status: 'queued', at: EXAMPLE_AT, detail: null },
-    { status: 'pending', at: '2025-01-31T09:30:00.120Z', detail: null },
-    { status: 'sent', at: '2025-01-31T09:30:00.480Z', detail: 'twilio' },
-    { status: 'delivered', at: '2025-01-31T09:30:02.410Z', detail: 'delivered, reported by twilio' },
-  ],
-};
 const summaryOf = ({ events: _events, ...summary }: MessageView): MessageSummary => summary;
 
 // No pattern: an id that is no UUID is answered 404 like an unknown one, not 400.
@@ -74,6 +52,7 @@ function decodeCursor(cursor: string): string {
   return id;
 }
 
+/** A message the buffer holds, as GET answers it: its sendAt as requested, held by nothing yet. */
 function queuedView(m: BufferedMessage): MessageView {
   return {
     id: m.id,
@@ -90,6 +69,8 @@ function queuedView(m: BufferedMessage): MessageView {
     deliveredAt: null,
     failureReason: null,
     sms: smsCostOf(m.channel, m.content),
+    sendAt: m.sendAt ?? null,
+    heldReason: null,
     events: [{ status: 'queued', at: m.acceptedAt, detail: null }],
   };
 }
@@ -129,7 +110,15 @@ export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): vo
         kind: 'failed' as const,
         error,
       }));
-      if (buffered.kind === 'queued') return queuedView(buffered.message);
+      if (buffered.kind === 'queued') {
+        // Its row wins: a message canceled while queued is stored as canceled while its job
+        // still waits. PostgreSQL unreachable: answered from the buffer, as before it had rows.
+        const row = await getMessage(deps.pool, tenantId, id).catch((error: unknown) => {
+          request.log.warn({ err: error }, 'the message store is unreachable; answering from the buffer');
+          return null;
+        });
+        return row ?? queuedView(buffered.message);
+      }
       const stored = await getMessage(deps.pool, tenantId, id).catch(unreachable('the message store'));
       if (stored) return stored;
       // Redis down: a stored message is still answered; one not found may be buffered.

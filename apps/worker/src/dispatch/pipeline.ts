@@ -3,7 +3,7 @@ import type { DispatchMetrics, ProviderMetrics } from '@esh3ar/observability';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { enqueueStored } from '../providers/send-producer.ts';
-import { routeDeliveries } from './route-deliveries.ts';
+import { routeDeliveries, type ExpiresAtOf } from './route-deliveries.ts';
 
 export interface PipelineDeps {
   redis: Redis;
@@ -14,17 +14,18 @@ export interface PipelineDeps {
 }
 
 /**
- * What happens to a batch once it is stored (PersistBatcher's afterStore): app messages
+ * What happens to a batch once it is stored (PersistBatcher's afterStore), and to scheduled
+ * messages once released (scheduling/release-loop.ts, with their stored TTLs): app messages
  * are published to the gateways holding their phones, then every message a provider may
  * send gets its send or delayed fallback job. It runs before the ingest jobs are
  * acknowledged, so a failure retries them, the merge finds the rows, and it runs again
  * (the send jobs' ids, send-<id> and fallback-<id>, keep a job BullMQ still holds from
  * being added twice).
  */
-export function storedMessagePipeline(deps: PipelineDeps): (messages: readonly BufferedMessage[]) => Promise<void> {
+export function storedMessagePipeline(deps: PipelineDeps): (messages: readonly BufferedMessage[], expiresAtOf?: ExpiresAtOf) => Promise<void> {
   const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
-  return async (messages) => {
-    const { routed, offline } = await routeDeliveries(redis, prefix, messages);
+  return async (messages, expiresAtOf) => {
+    const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
     dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
     dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
     await enqueueStored(sendQueues, providerMetrics, messages);

@@ -1,8 +1,12 @@
 import { PRIORITY_RANK, type BufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
+import { expiresAt } from '@esh3ar/db';
 import { gatewayChannel, onlineGateways } from '@esh3ar/queue/presence';
 import type { Redis } from 'ioredis';
 
-export function toDeliveryItem(m: BufferedMessage): DeliveryItem {
+/** When a message's TTL runs out: as stored (packages/db's expiresAt, counted from its sendAt), or as the caller knows it. */
+export type ExpiresAtOf = (m: BufferedMessage) => string | null;
+
+export function toDeliveryItem(m: BufferedMessage, expiresAtOf: ExpiresAtOf = expiresAt): DeliveryItem {
   return {
     id: m.id,
     tenantId: m.tenantId,
@@ -12,7 +16,7 @@ export function toDeliveryItem(m: BufferedMessage): DeliveryItem {
     priority: m.priority,
     createdAt: m.acceptedAt,
     metadata: m.metadata,
-    expiresAt: m.ttlSeconds === null ? null : new Date(Date.parse(m.acceptedAt) + m.ttlSeconds * 1000).toISOString(),
+    expiresAt: expiresAtOf(m),
   };
 }
 
@@ -30,7 +34,12 @@ export interface RouteResult {
  * best effort by design: a gateway that misses it (restarting) still has the replay
  * and its re-push of unacknowledged messages.
  */
-export async function routeDeliveries(redis: Redis, prefix: string, messages: readonly BufferedMessage[]): Promise<RouteResult> {
+export async function routeDeliveries(
+  redis: Redis,
+  prefix: string,
+  messages: readonly BufferedMessage[],
+  expiresAtOf: ExpiresAtOf = expiresAt,
+): Promise<RouteResult> {
   const app = messages.filter((m) => m.channel === 'app').sort((a, b) => PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority]);
   if (app.length === 0) return { routed: 0, offline: 0 };
   const online = await onlineGateways(redis, prefix, [...new Set(app.map((m) => m.recipient))]);
@@ -42,7 +51,7 @@ export async function routeDeliveries(redis: Redis, prefix: string, messages: re
       offline++;
       continue;
     }
-    const item = toDeliveryItem(m);
+    const item = toDeliveryItem(m, expiresAtOf);
     for (const g of gateways) {
       const list = perGateway.get(g);
       if (list) list.push(item);

@@ -1,14 +1,19 @@
 -- Dead letters, newest first, filtered; ($6, $7) is where the previous page ended: its last
--- row's moved_to_dlq_at, as printed (to the millisecond), and id. The comparison takes that
--- row's stored time (to the microsecond) instead: with the millisecond one, the rows after it
--- that share its time (a batch dead-lettered in one statement) were skipped. Within 1 ms of
--- $6 the row is the cursor's; else (dead-lettered again since) $6 is all there is.
-SELECT id, tenant_id, recipient, channel, priority, failure_reason, attempts, moved_to_dlq_at, created_at
+-- row's cursor_at (moved_to_dlq_at to the microsecond) and id. A cursor in milliseconds (as
+-- the api's cursors were, and movedToDlqAt is) takes that row's stored time instead, found
+-- within 1 ms of $6: with the millisecond one, the rows after it that share its time (a batch
+-- dead-lettered in one statement) were skipped. That row dead-lettered again since is not
+-- found, and $6 is all there is: hence cursor_at.
+-- $3 is found as plain text (position, not ILIKE): a "%" or "_" in it is that character, not
+-- a wildcard that widens a replay to every dead letter. $9: only those dlq-replay.sql would
+-- replay (the same test as there), for a replay's pages.
+SELECT id, tenant_id, recipient, channel, priority, failure_reason, attempts, moved_to_dlq_at, created_at,
+  to_char(moved_to_dlq_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
 FROM messages
 WHERE status = 'dead_letter'
   AND ($1::uuid IS NULL OR tenant_id = $1)
   AND ($2::text IS NULL OR channel = $2)
-  AND ($3::text IS NULL OR failure_reason ILIKE '%' || $3 || '%')
+  AND ($3::text IS NULL OR position(lower($3) IN lower(failure_reason)) > 0)
   AND ($4::timestamptz IS NULL OR moved_to_dlq_at >= $4)
   AND ($5::timestamptz IS NULL OR moved_to_dlq_at < $5)
   AND ($6::timestamptz IS NULL OR (moved_to_dlq_at, id) < (
@@ -19,5 +24,6 @@ WHERE status = 'dead_letter'
     ),
     $7::uuid
   ))
+  AND (NOT $9::boolean OR (tenant_id <> '00000000-0000-0000-0000-000000000000' AND content <> ''))
 ORDER BY moved_to_dlq_at DESC, id DESC
 LIMIT $8

@@ -1,0 +1,145 @@
+import { PRIORITY_BY_RANK, type BufferedMessage, type Channel } from '@esh3ar/contracts';
+import type pg from 'pg';
+import { sql } from './sql-files.ts';
+
+interface DueRow {
+  id: string;
+  tenant_id: string;
+  recipient: string;
+  channel: Channel;
+  priority: number;
+  subject: string | null;
+  content: string;
+  metadata: Record<string, string> | null;
+  ttl_seconds: number | null;
+  expires_at: Date | null;
+  fallback: string | null;
+  fallback_after_seconds: number | null;
+  idempotency_key: string | null;
+  created_at: Date;
+  send_at: Date;
+  held_reason: string | null;
+  now: Date;
+}
+
+/** A scheduled message whose time has come, as its release round took it. */
+export interface DueMessage {
+  /**
+   * As it was buffered, acceptedAt its created_at, and sendAt when it is due to go out (its
+   * own sendAt, or the end of the quiet hours that held it): a provider fallback's timer
+   * counts from there, as it counts from acceptance for a message sent at once.
+   */
+  message: BufferedMessage;
+  /** Its stored TTL: counted from its own sendAt, so a quiet-hours hold does not lengthen it. */
+  expiresAt: string | null;
+  /** Why it was held past its own sendAt (quiet hours); null when it was not. */
+  heldReason: string | null;
+}
+
+/** A due message kept waiting (quiet hours): until when, and why in words. */
+export interface Hold {
+  until: Date;
+  reason: string;
+}
+
+export interface ReleaseOptions {
+  /** At most this many rows per round (runtime worker.batchSize). */
+  limit: number;
+  /** The time rows are due by; null: PostgreSQL's now(). */
+  at: Date | null;
+  /** For each due message, in the order taken: null to release it, or a hold. `now` is the time it was due by. */
+  decide: (due: DueMessage, now: Date) => Hold | null;
+  /**
+   * Runs on the released messages before the round commits: a failure rolls the round back and
+   * leaves them scheduled, for the next round (or another worker) to take again.
+   */
+  dispatch: (released: DueMessage[]) => Promise<void>;
+}
+
+export interface ReleaseRound {
+  /** The time the round's rows were due by (PostgreSQL's now() unless given). */
+  now: Date;
+  /** Rows the round took: as many as `limit` means more may be due. */
+  taken: number;
+  released: DueMessage[];
+  held: { id: string; hold: Hold }[];
+}
+
+const toDue = (r: DueRow): DueMessage => ({
+  message: {
+    id: r.id,
+    tenantId: r.tenant_id,
+    acceptedAt: r.created_at.toISOString(),
+    recipient: r.recipient,
+    channel: r.channel,
+    priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
+    subject: r.subject,
+    content: r.content,
+    metadata: r.metadata,
+    ttlSeconds: r.ttl_seconds,
+    fallback: r.fallback,
+    fallbackAfterSeconds: r.fallback_after_seconds,
+    idempotencyKey: r.idempotency_key,
+    sendAt: r.send_at.toISOString(),
+  },
+  expiresAt: r.expires_at?.toISOString() ?? null,
+  heldReason: r.held_reason,
+});
+
+/** The detail of a released message's `pending` event. */
+const releaseDetail = (due: DueMessage) => (due.heldReason === null ? 'released at its sendAt' : 'released at the end of quiet hours');
+
+/**
+ * One release round, in one transaction: takes up to `limit` due scheduled messages
+ * (sql/schedule-due.sql: critical first, oldest first, rows other workers hold passed over),
+ * holds again those `decide` holds, moves the others to pending with a `pending` event each,
+ * runs `dispatch` on them, and only then commits. A worker that dies before the commit
+ * leaves them scheduled: PostgreSQL rolls the round back, and the next round takes them
+ * again. What dispatch did before the rollback finds them not pending: a provider claim
+ * (sql/provider-claim.sql, which waits for this transaction's row locks) calls nothing.
+ */
+export async function releaseDue(pool: pg.Pool, options: ReleaseOptions): Promise<ReleaseRound> {
+  const client = await pool.connect();
+  // A connection that failed mid-statement, or could not roll back, is discarded rather than reused.
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const round = await releaseRound(client, options);
+    await client.query('COMMIT');
+    return round;
+  } catch (error) {
+    await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback)); // the original error is what matters
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
+
+async function releaseRound(client: pg.PoolClient, options: ReleaseOptions): Promise<ReleaseRound> {
+  const { rows } = await client.query<DueRow>(sql('schedule-due'), [options.limit, options.at]);
+  const round: ReleaseRound = { now: rows[0]?.now ?? options.at ?? new Date(), taken: rows.length, released: [], held: [] };
+  for (const row of rows) {
+    const due = toDue(row);
+    const hold = options.decide(due, row.now);
+    if (hold === null) round.released.push(due);
+    else round.held.push({ id: row.id, hold });
+  }
+  if (round.held.length > 0) {
+    await client.query(sql('schedule-hold'), [
+      round.held.map((h) => h.id),
+      round.held.map((h) => h.hold.until.toISOString()),
+      round.held.map((h) => h.hold.reason),
+    ]);
+  }
+  if (round.released.length > 0) {
+    const { rows: moved } = await client.query<{ message_id: string }>(sql('schedule-release'), [
+      round.released.map((d) => d.message.id),
+      round.released.map(releaseDetail),
+    ]);
+    // All of them, as the rows are locked; only what this round moved is dispatched, whatever happens.
+    const ids = new Set(moved.map((r) => r.message_id));
+    round.released = round.released.filter((d) => ids.has(d.message.id));
+    await options.dispatch(round.released);
+  }
+  return round;
+}
