@@ -123,7 +123,13 @@ const sendWorkers = startSendWorkers({
   worker: { ...ingestWorkerSettings, concurrency: config.providers.concurrency },
 });
 breakerStates = () => breakers.states();
-const dispatch = storedMessagePipeline({ redis, prefix: config.redis.prefix, sendQueues: providerQueues, dispatchMetrics, providerMetrics });
+const dispatch = storedMessagePipeline({
+  redis,
+  prefix: config.redis.prefix,
+  sendQueues: providerQueues,
+  dispatchMetrics,
+  providerMetrics,
+});
 const schedulingMetrics = createSchedulingMetrics(registry);
 // Read before the first batch is stored, so that no message goes out inside quiet hours
 // for want of them (a failed first read is logged; the cache keeps trying).

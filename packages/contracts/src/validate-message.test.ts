@@ -33,7 +33,15 @@ describe('validateMessage', () => {
     expect(sendAt('2026-12-04T11:59:59Z')).toMatchObject({ ok: true, value: { sendAt: null } });
     expect(sendAt('2027-01-08T12:00:00Z')).toMatchObject({ ok: true, value: { sendAt: '2027-01-08T12:00:00.000Z' } });
     expect(sendAt('2027-01-08T12:00:01Z')).toMatchObject({ ok: false, message: '"sendAt" must be at most 35 days ahead' });
-    for (const bad of ['2026-12-05T09:00:00', '2026-12-05', 'tomorrow', '2026-02-30T00:00:00Z', 1733313600, null, '2026-12-05T09:00:00Z\n']) {
+    for (const bad of [
+      '2026-12-05T09:00:00',
+      '2026-12-05',
+      'tomorrow',
+      '2026-02-30T00:00:00Z',
+      1733313600,
+      null,
+      '2026-12-05T09:00:00Z\n',
+    ]) {
       const result = sendAt(bad);
       expect(result.ok, String(bad)).toBe(false);
       if (!result.ok) expect(result.details[0]?.path).toBe('/sendAt');

@@ -37,13 +37,34 @@ describe('storeBatch', () => {
       row({ content: `m${i}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }),
     );
     const first = await storeBatch(pool, rows);
-    expect(first).toEqual({ inserted: 500, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [] });
+    expect(first).toEqual({ inserted: 500, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [], pendingAlready: [] });
     const again = await storeBatch(pool, rows);
-    expect(again).toEqual({ inserted: 0, failed: 0, parked: 0, duplicates: 500, refused: [], settled: [] });
+    expect(again).toEqual({ inserted: 0, failed: 0, parked: 0, duplicates: 500, refused: [], settled: [], pendingAlready: [] });
     const overlapping = [...rows.slice(0, 10), row(), row(), ...rows.slice(0, 10)];
-    expect(await storeBatch(pool, overlapping)).toEqual({ inserted: 2, failed: 0, parked: 0, duplicates: 20, refused: [], settled: [] });
+    expect(await storeBatch(pool, overlapping)).toEqual({
+      inserted: 2,
+      failed: 0,
+      parked: 0,
+      duplicates: 20,
+      refused: [],
+      settled: [],
+      pendingAlready: [],
+    });
     const { rows: counts } = await pool.query<{ n: string; d: string }>('SELECT count(*) AS n, count(DISTINCT id) AS d FROM messages');
     expect(counts[0]).toEqual({ n: '502', d: '502' });
+  });
+
+  it('a retried batch is dispatched as PostgreSQL holds it: pending stored as scheduled is settled, scheduled stored as pending is pending already', async () => {
+    const [a, b, c] = [row(), row(), row()];
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const scheduled = (r: RowToStore): RowToStore => ({
+      message: r.message,
+      state: { status: 'scheduled', failureReason: null, sendAt: later },
+    });
+    await storeBatch(pool, [a, scheduled(b)]);
+    // The retry decides otherwise for both (quiet hours began, or ended, between the tries); c is new.
+    const again = await storeBatch(pool, [scheduled(a), b, c]);
+    expect(again).toMatchObject({ inserted: 1, duplicates: 2, settled: [b.message.id], pendingAlready: [a.message.id] });
   });
 
   it('property: any text without U+0000 survives COPY byte-exact', async () => {

@@ -36,6 +36,11 @@ export interface StoreResult {
    * to be dispatched. Looked up only when the batch had duplicates.
    */
   settled: string[];
+  /**
+   * The converse: rows given as scheduled that an earlier try of this batch stored as
+   * pending (quiet hours began between the tries). The stored row decides: they are dispatched.
+   */
+  pendingAlready: string[];
 }
 
 /**
@@ -50,14 +55,22 @@ export function isRowRefusal(error: unknown): boolean {
 const COPY_SQL = `COPY message_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 const stagingReady = new WeakSet<pg.PoolClient>();
 
-const emptyResult = (): StoreResult => ({ inserted: 0, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [] });
+const emptyResult = (): StoreResult => ({ inserted: 0, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [], pendingAlready: [] });
 
-/** Of a batch with duplicates, the pending rows PostgreSQL already holds in another status. */
+/**
+ * Of a batch with duplicates, the rows PostgreSQL already holds in another status than
+ * given: pending ones stored otherwise (settled), scheduled ones stored pending (pendingAlready).
+ */
 async function findSettled(client: pg.PoolClient, prepared: readonly Prepared[], result: StoreResult): Promise<void> {
   if (result.duplicates === 0) return;
-  const ids = prepared.filter((p) => p.row.state.status === 'pending').map((p) => p.row.message.id);
-  const { rows } = await client.query<{ id: string }>(sql('stored-not-pending'), [ids]);
-  result.settled = rows.map((r) => r.id);
+  const given = new Map(prepared.map((p) => [p.row.message.id, p.row.state.status]));
+  const ids = prepared.filter((p) => p.row.state.status !== 'failed').map((p) => p.row.message.id);
+  const { rows } = await client.query<{ id: string; status: string }>(sql('stored-statuses'), [ids]);
+  for (const { id, status } of rows) {
+    const was = given.get(id);
+    if (was === 'pending' && status !== 'pending') result.settled.push(id);
+    if (was === 'scheduled' && status === 'pending') result.pendingAlready.push(id);
+  }
 }
 const joinReasons = (...parts: (string | null)[]) => parts.filter((p) => p !== null && p !== '').join('; ');
 

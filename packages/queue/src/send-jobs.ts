@@ -114,11 +114,15 @@ function addTo(byChannel: Map<ProviderChannel, SendJob[]>, channel: ProviderChan
  * The send jobs of freshly stored messages, per channel queue, each a batch of up to
  * SEND_BATCH_MAX of one priority. Provider messages are sent at once. An app message with
  * a fallback is sent only if no device acknowledged it once its fallbackAfterSeconds
- * (default 60) from acceptance (from its sendAt, if later) ran out: those sharing a due second are one job, delayed
- * until the end of that second, so none goes early and one stored batch (accepted within
- * a tick or two) makes one or two jobs rather than one per message.
+ * (default 60) from acceptance (from its sendAt, if later) ran out: those sharing a due
+ * second are one job, delayed until the end of that second, so none goes early and one
+ * stored batch (accepted within a tick or two) makes one or two jobs rather than one per
+ * message. `release` names one release of scheduled messages: a release rolled back and
+ * done again adds new jobs, even while a job of the rolled-back one (which claims nothing:
+ * its messages were not pending then) is still held by BullMQ; the provider claim keeps
+ * the message to one call whichever job gets it.
  */
-export function storedSendJobs(messages: readonly BufferedMessage[], now: number): Map<ProviderChannel, SendJob[]> {
+export function storedSendJobs(messages: readonly BufferedMessage[], now: number, release?: string): Map<ProviderChannel, SendJob[]> {
   const entries = [];
   for (const m of messages) {
     const channel = providerChannelOf(m);
@@ -132,7 +136,7 @@ export function storedSendJobs(messages: readonly BufferedMessage[], now: number
   }
   const byChannel = new Map<ProviderChannel, SendJob[]>();
   for (const { channel, reason, dueAt, messages: batch } of batches(entries)) {
-    const id = digest([channel, reason, ...batch.map((m) => m.id)]);
+    const id = digest([channel, reason, ...(release === undefined ? [] : [release]), ...batch.map((m) => m.id)]);
     const jobId = reason === 'send' ? `send-${id}` : `fallback-${dueAt / 1000}-${id}`;
     addTo(byChannel, channel, sendJob({ channel, reason, messages: batch }, jobId, Math.max(0, dueAt - now)));
   }

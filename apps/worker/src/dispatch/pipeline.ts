@@ -22,12 +22,14 @@ export interface PipelineDeps {
  * (the send jobs' ids, send-<id> and fallback-<id>, keep a job BullMQ still holds from
  * being added twice).
  */
-export function storedMessagePipeline(deps: PipelineDeps): (messages: readonly BufferedMessage[], expiresAtOf?: ExpiresAtOf) => Promise<void> {
+export function storedMessagePipeline(
+  deps: PipelineDeps,
+): (messages: readonly BufferedMessage[], expiresAtOf?: ExpiresAtOf, release?: string) => Promise<void> {
   const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
-  return async (messages, expiresAtOf) => {
+  return async (messages, expiresAtOf, release) => {
     const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
     dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
     dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
-    await enqueueStored(sendQueues, providerMetrics, messages);
+    await enqueueStored(sendQueues, providerMetrics, messages, release);
   };
 }

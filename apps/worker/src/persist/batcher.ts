@@ -96,8 +96,15 @@ export class PersistBatcher {
         keys,
         rows.map((r) => r.message.id),
       );
+      // What PostgreSQL holds as pending is dispatched: a row refused, canceled while queued
+      // or stored otherwise by an earlier try is not; one an earlier try stored pending is.
       const held = new Set([...result.refused.map((r) => r.id), ...result.settled]);
-      await this.#deps.afterStore?.(rows.filter((r) => r.state.status === 'pending' && !held.has(r.message.id)).map((r) => r.message));
+      const pendingAlready = new Set(result.pendingAlready);
+      await this.#deps.afterStore?.(
+        rows
+          .filter((r) => (r.state.status === 'pending' && !held.has(r.message.id)) || pendingAlready.has(r.message.id))
+          .map((r) => r.message),
+      );
     } catch (error) {
       const kind = ingestFailureKind(error);
       if (kind !== 'unavailable' && batch.length > 1) {

@@ -6,14 +6,16 @@ import type { Queue } from 'bullmq';
 /**
  * After storage: provider messages to their channel's queue at once; app messages with a
  * fallback, delayed until their fallback is due; in batch jobs of up to 500 per channel and
- * priority (storedSendJobs). One addBulk per channel.
+ * priority (storedSendJobs). One addBulk per channel. `release`: the release of scheduled
+ * messages they come from (storedSendJobs).
  */
 export async function enqueueStored(
   queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
   metrics: ProviderMetrics,
   messages: readonly BufferedMessage[],
+  release?: string,
 ): Promise<void> {
-  const byChannel = storedSendJobs(messages, Date.now());
+  const byChannel = storedSendJobs(messages, Date.now(), release);
   for (const [channel, jobs] of byChannel) {
     const fallbacks = jobs.reduce((n, j) => n + (j.data.reason === 'fallback' ? j.data.messages.length : 0), 0);
     if (fallbacks > 0) metrics.fallbacks.inc({ channel }, fallbacks);

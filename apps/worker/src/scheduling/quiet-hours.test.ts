@@ -26,7 +26,15 @@ function localFields(zone: string, t: number): [number, number, number, number, 
   let format = formats.get(zone);
   if (format === undefined) {
     const digits = '2-digit' as const;
-    format = new Intl.DateTimeFormat('en-GB', { timeZone: zone, year: 'numeric', month: digits, day: digits, hour: digits, minute: digits, hourCycle: 'h23' });
+    format = new Intl.DateTimeFormat('en-GB', {
+      timeZone: zone,
+      year: 'numeric',
+      month: digits,
+      day: digits,
+      hour: digits,
+      minute: digits,
+      hourCycle: 'h23',
+    });
     formats.set(zone, format);
   }
   const parts = format.formatToParts(t);
@@ -66,7 +74,9 @@ const changes = ZONES.flatMap((zone) => {
 });
 const zonedInstants = fc.oneof(
   fc.record({ zone: fc.constantFrom(...ZONES), at: instants }),
-  fc.tuple(fc.constantFrom(...changes), fc.integer({ min: -30 * HOUR_MS, max: 30 * HOUR_MS })).map(([c, d]) => ({ zone: c.zone, at: c.t + d })),
+  fc
+    .tuple(fc.constantFrom(...changes), fc.integer({ min: -30 * HOUR_MS, max: 30 * HOUR_MS }))
+    .map(([c, d]) => ({ zone: c.zone, at: c.t + d })),
 );
 
 describe('windowEnd', () => {
@@ -131,7 +141,8 @@ describe('quietHold', () => {
           if (priority === 'critical') return hold === null;
           const until = holdUntil(w, recipient, 'sms', at);
           expect(hold?.until ?? null).toEqual(until);
-          if (hold !== null) expect(hold.reason).toMatch(new RegExp(`^quiet hours ${w.starts}–${w.ends} in .+: held until ${until!.toISOString()}$`));
+          if (hold !== null)
+            expect(hold.reason).toMatch(new RegExp(`^quiet hours ${w.starts}–${w.ends} in .+: held until ${until!.toISOString()}$`));
           return true;
         },
       ),

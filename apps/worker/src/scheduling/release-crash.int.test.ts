@@ -60,7 +60,11 @@ describe('scheduled messages and a worker killed with SIGKILL', () => {
     stack = await startStack('release-sigkill-race', { api: false, env: { WORKER_BATCH_SIZE: '200', LOG_LEVEL: 'debug' } });
     const sendAt = new Date(Date.now() + 5000).toISOString();
     const messages = Array.from({ length: 20_000 }, (_, i) =>
-      sampleBufferedMessage({ channel: 'app', recipient: `+9665${String(i).padStart(8, '0')}`, priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4] }),
+      sampleBufferedMessage({
+        channel: 'app',
+        recipient: `+9665${String(i).padStart(8, '0')}`,
+        priority: (['low', 'normal', 'high', 'critical'] as const)[i % 4],
+      }),
     );
     for (let i = 0; i < messages.length; i += 1000) {
       await storeBatch(
@@ -71,8 +75,8 @@ describe('scheduled messages and a worker killed with SIGKILL', () => {
     const ids = messages.map((m) => m.id);
     const [doomed, survivor] = await Promise.all([stack.startWorker(), stack.startWorker()]);
 
-    await doomed!.waitForLog((l) => l.msg === 'scheduled messages released', 30_000);
-    expect((await doomed!.stop('SIGKILL')).signal).toBe('SIGKILL');
+    await doomed.waitForLog((l) => l.msg === 'scheduled messages released', 30_000);
+    expect((await doomed.stop('SIGKILL')).signal).toBe('SIGKILL');
     const atKill = await statusCounts(stack, ids);
     expect(atKill.scheduled ?? 0).toBeGreaterThan(0); // the kill came with work left
 
@@ -83,6 +87,6 @@ describe('scheduled messages and a worker killed with SIGKILL', () => {
       250,
     );
     await expectReleasedOnce(stack, ids);
-    expect(survivor!.logs.some((l) => l.msg === 'scheduled messages released')).toBe(true);
+    expect(survivor.logs.some((l) => l.msg === 'scheduled messages released')).toBe(true);
   });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { BufferedMessage } from '@esh3ar/contracts';
 import { releaseDue, type DueMessage, type ReleaseRound } from '@esh3ar/db';
 import type { SchedulingMetrics } from '@esh3ar/observability';
@@ -19,10 +20,16 @@ export interface ReleaseLoopOptions {
    * What a stored message goes through (dispatch/pipeline.ts): publish to gateways, add the
    * provider jobs. `expiresAtOf` gives each its stored TTL.
    */
-  dispatch: (messages: BufferedMessage[], expiresAtOf: (m: BufferedMessage) => string | null) => Promise<void>;
+  dispatch: (messages: BufferedMessage[], expiresAtOf: (m: BufferedMessage) => string | null, release: string) => Promise<void>;
   /** The time rows are due by at each round; null (the default): PostgreSQL's clock. Tests move it. */
   clock?: () => Date | null;
 }
+
+// Rounds at once while a backlog lasts: a round's UPDATE is most of its PostgreSQL time
+// (~20 of ~30 ms for 1000 rows), and a second round overlaps it with the other's Redis work
+// and commit: 33,500 rows/s against 22,000–26,000 for one, 25,000–34,600 for three (2 cores,
+// 20,000 due rows, releaseDue alone). Each holds a pool connection while it runs.
+const MAX_LANES = 2;
 
 /**
  * Moves scheduled messages to pending when their time comes, in every worker: each round
@@ -30,30 +37,39 @@ export interface ReleaseLoopOptions {
  * holds them again for quiet hours, dispatches the released ones and commits, all in one
  * transaction (packages/db's releaseDue). Workers racing over the same rows split them (FOR
  * UPDATE SKIP LOCKED): each message is released once. A round that took a full batch is
- * followed at once by the next, so a backlog drains at the rate PostgreSQL takes the writes;
- * otherwise the loop waits pollMs. A failed round (PostgreSQL or Redis unavailable) rolls
- * back, is logged once per outage, and the next round tries again; the worker carries on.
- * The loop plays no part in readiness: a worker that cannot release cannot store either, and
- * says so there.
+ * followed at once by the next, and by a second one beside it (MAX_LANES), so a backlog
+ * drains as fast as PostgreSQL takes the writes; otherwise the loop waits pollMs. A failed
+ * round (PostgreSQL or Redis unavailable) rolls back, is logged once per outage, and the
+ * next poll tries again; the worker carries on. The loop plays no part in readiness: a
+ * worker that cannot release cannot store either, and says so there.
  */
 export class ReleaseLoop {
   readonly #options: ReleaseLoopOptions;
   #timer: NodeJS.Timeout | undefined;
-  #running: Promise<unknown> = Promise.resolve();
+  readonly #lanes = new Set<Promise<void>>();
   #failing = false;
   #closing = false;
 
   constructor(options: ReleaseLoopOptions) {
     this.#options = options;
-    this.#schedule(options.pollMs);
+    this.#schedule();
   }
 
-  #schedule(delayMs: number): void {
+  #schedule(): void {
     if (this.#closing) return;
-    this.#timer = setTimeout(() => {
-      this.#running = this.#tick().then((full) => this.#schedule(full ? 0 : this.#options.pollMs));
-    }, delayMs);
+    this.#timer = setTimeout(() => this.#startLane(), this.#options.pollMs);
     this.#timer.unref();
+  }
+
+  /** Rounds back to back while they come back full; the last lane to end schedules the next poll. */
+  #startLane(): void {
+    const lane: Promise<void> = (async () => {
+      while (!this.#closing && (await this.#tick())) if (this.#lanes.size < MAX_LANES) this.#startLane();
+    })().finally(() => {
+      this.#lanes.delete(lane);
+      if (this.#lanes.size === 0) this.#schedule();
+    });
+    this.#lanes.add(lane);
   }
 
   /** One round; true when it took a full batch (more may be due). Never rejects. */
@@ -81,7 +97,8 @@ export class ReleaseLoop {
       limit: this.#options.batchSize(),
       at: this.#options.clock?.() ?? null,
       decide: (due, now) => quietHold(quietHoursOf(due.message.tenantId), due.message, now.getTime()),
-      dispatch: (released) => dispatch(released.map(messageOf), expiresAtOf(released)),
+      // A name per round: a round rolled back and done again adds its provider jobs anew (send-jobs.ts).
+      dispatch: (released) => dispatch(released.map(messageOf), expiresAtOf(released), randomUUID()),
     });
     metrics.rounds.inc({ outcome: 'done' });
     metrics.roundDuration.observe((performance.now() - started) / 1000);
@@ -93,11 +110,11 @@ export class ReleaseLoop {
     return round;
   }
 
-  /** Stops taking rounds and waits for the one in flight (it commits or rolls back). */
+  /** Stops taking rounds and waits for those in flight (each commits or rolls back). */
   async close(): Promise<void> {
     this.#closing = true;
     clearTimeout(this.#timer);
-    await this.#running;
+    await Promise.allSettled([...this.#lanes]);
   }
 }
 

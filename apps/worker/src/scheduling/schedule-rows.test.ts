@@ -43,7 +43,11 @@ describe('scheduleRows', () => {
 
   it('counts what it schedules, by why', async () => {
     const metrics = createSchedulingMetrics(new Registry());
-    const schedule = rowScheduler(() => quiet, metrics, () => NOW);
+    const schedule = rowScheduler(
+      () => quiet,
+      metrics,
+      () => NOW,
+    );
     const counted = async () => Object.fromEntries((await metrics.stored.get()).values.map((v) => [v.labels.as, v.value]));
     expect(await counted()).toEqual({ scheduled: 0, held: 0 });
     schedule([pending({ sendAt: new Date(NOW + 60_000).toISOString() }), pending(), pending(), pending({ priority: 'critical' })]);

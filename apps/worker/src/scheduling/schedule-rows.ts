@@ -27,7 +27,11 @@ export function scheduleRows(rows: RowToStore[], quietHoursOf: QuietHoursOf, now
 }
 
 /** scheduleRows for PersistBatcher, counting what it schedules. */
-export function rowScheduler(quietHoursOf: QuietHoursOf, metrics: SchedulingMetrics, clock = Date.now): (rows: RowToStore[]) => RowToStore[] {
+export function rowScheduler(
+  quietHoursOf: QuietHoursOf,
+  metrics: SchedulingMetrics,
+  clock = Date.now,
+): (rows: RowToStore[]) => RowToStore[] {
   return (rows) => {
     const scheduled = scheduleRows(rows, quietHoursOf, clock());
     let held = 0;

@@ -1,5 +1,9 @@
+import { sendQueueName, type SendJobData } from '@esh3ar/contracts';
 import { setQuietHours } from '@esh3ar/db';
+import { createRedis } from '@esh3ar/queue';
 import { send, startStack, waitFor, type Stack } from '@esh3ar/stack';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /** A message as GET /v1/messages/:id shows it, in the parts these tests read. */
@@ -11,6 +15,8 @@ interface View {
 }
 
 let stack: Stack;
+let redis: Redis;
+let smsQueue: Queue<SendJobData>;
 let apiKey: string;
 let quietKey: string;
 
@@ -28,9 +34,21 @@ beforeAll(async () => {
   // Quiet from an hour ago to an hour ahead in Riyadh, set before the worker starts: it reads them before it stores anything.
   await setQuietHours(stack.pool, quiet.tenantId, { starts: riyadhClock(-60), ends: riyadhClock(60), defaultTimeZone: 'UTC' });
   await stack.startWorker();
+  redis = createRedis(stack.env.REDIS_URL!, { name: 'scheduled-send-test', failFast: false });
+  smsQueue = new Queue<SendJobData>(sendQueueName('sms'), { connection: redis, prefix: stack.prefix });
 }, 60_000);
 
-afterAll(() => stack?.close());
+afterAll(async () => {
+  await smsQueue?.close();
+  redis?.disconnect();
+  await stack?.close();
+});
+
+/** The sms fallback job holding a message, if any. */
+async function fallbackJobOf(id: string) {
+  const jobs = await smsQueue.getJobs(['waiting', 'prioritized', 'delayed']);
+  return jobs.find((j) => j.data.reason === 'fallback' && j.data.messages.some((m) => m.id === id));
+}
 
 async function view(key: string, id: string): Promise<View> {
   const answer = await send(stack.api!.url, key, 'GET', `/v1/messages/${id}`);
@@ -45,15 +63,16 @@ async function accept(key: string, body: Record<string, unknown>): Promise<strin
 }
 
 describe('a message with a sendAt, through the api and a worker', () => {
-  it('is stored as scheduled, and becomes pending at its sendAt, not before', async () => {
+  it('is stored as scheduled, and becomes pending at its sendAt, not before; its fallback timer starts then', async () => {
     const sendAt = new Date(Date.now() + 2000);
-    const id = await accept(apiKey, { sendAt: sendAt.toISOString() });
+    const id = await accept(apiKey, { sendAt: sendAt.toISOString(), fallback: 'sms', fallbackAfterSeconds: 60 });
 
     const stored = await waitFor(
       () => view(apiKey, id),
       (v) => v.status !== 'queued',
     );
     expect(stored).toMatchObject({ status: 'scheduled', sendAt: sendAt.toISOString(), heldReason: null });
+    expect(await fallbackJobOf(id)).toBeUndefined();
 
     const released = await waitFor(
       () => view(apiKey, id),
@@ -65,6 +84,9 @@ describe('a message with a sendAt, through the api and a worker', () => {
     expect(event).toBeDefined();
     expect(Date.parse(event!.at)).toBeGreaterThanOrEqual(sendAt.getTime());
     console.log(`released ${Date.parse(event!.at) - sendAt.getTime()} ms after its sendAt`);
+    // Due 60 s after the release (to the end of that second), not after the acceptance.
+    const fallback = await fallbackJobOf(id);
+    expect(fallback!.timestamp + fallback!.delay).toBeGreaterThanOrEqual(sendAt.getTime() + 60_000);
   });
 
   it('goes at once when its sendAt has passed', async () => {
