@@ -16,9 +16,12 @@
  *    so other work on the machine counts too).
  * 3. At rest: BENCH_SCHEDULE_AT_REST (300) messages due over 3 s, stored while the worker
  *    runs; the release latency is the event time minus the sendAt, p50 and p99.
+ * 4. Under load: the same while pending messages are stored beside them at
+ *    BENCH_SCHEDULE_LOAD (10,000) rows/s.
  *
  * Writes bench/results/scheduling-<date>.md and .json.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { sampleBufferedMessage, type Priority } from '@esh3ar/contracts';
 import { startStack, uuidv7, waitFor } from '@esh3ar/stack';
@@ -32,6 +35,8 @@ const { values: args } = parseArgs({ options: { count: { type: 'string', default
 const COUNT = Number(args.count);
 if (!Number.isInteger(COUNT) || COUNT < 1000) throw new Error(`--count must be a whole number of at least 1000, got ${args.count}`);
 const AT_REST = Number(process.env.BENCH_SCHEDULE_AT_REST ?? 300);
+/** Rows/s stored beside the release in step 4: a fifth of this machine's storage rate (~45,000/s). */
+const LOAD = Number(process.env.BENCH_SCHEDULE_LOAD ?? 10_000);
 const BATCH = 1000;
 const PARALLEL = 4;
 const PRIORITIES: readonly Priority[] = ['low', 'normal', 'high', 'critical'];
@@ -54,6 +59,57 @@ function batch(from: number, n: number, sendAt: (i: number) => string): RowToSto
     });
     return { message, state: { status: 'scheduled', failureReason: null, sendAt: sendAt(i) } };
   });
+}
+
+/** AT_REST messages due over 3 s from 2 s on, stored now; the release lag (event time − sendAt) once all are pending. */
+async function releaseLatency(firstIndex: number) {
+  const begin = Date.now();
+  const restStart = begin + 2000;
+  const rest = batch(firstIndex, AT_REST, (i) => new Date(restStart + Math.floor(((i - firstIndex) * 3000) / AT_REST)).toISOString());
+  await storeBatch(pool, rest);
+  const ids = rest.map((r) => r.message.id);
+  await waitFor(
+    async () =>
+      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) AND status = 'pending'`, [ids]))
+        .rows[0]!.n,
+    (n) => n === AT_REST,
+    60_000,
+    100,
+  );
+  const { rows: lags } = await pool.query<{ ms: number }>(
+    `SELECT (EXTRACT(EPOCH FROM e.at - m.send_at) * 1000)::float8 AS ms
+     FROM message_events e JOIN messages m ON m.id = e.message_id WHERE e.status = 'pending' AND m.id = ANY($1::uuid[]) ORDER BY 1`,
+    [ids],
+  );
+  const ms = lags.map((l) => l.ms);
+  return {
+    messages: AT_REST,
+    p50Ms: Math.round(quantile(ms, 0.5)),
+    p99Ms: Math.round(quantile(ms, 0.99)),
+    earliestMs: Math.round(ms[0]!),
+    seconds: (Date.now() - begin) / 1000,
+  };
+}
+
+/** Stores pending messages at LOAD rows/s (a batch of BATCH at a time) until stopped; `done` gives how many. */
+function startLoad(firstIndex: number) {
+  let stopped = false;
+  const started = performance.now();
+  const done = (async () => {
+    let stored = 0;
+    while (!stopped) {
+      const rows = batch(firstIndex + stored, BATCH, () => '').map((r) => ({
+        message: r.message,
+        state: { status: 'pending' as const, failureReason: null },
+      }));
+      await storeBatch(pool, rows);
+      stored += BATCH;
+      const aheadMs = (stored / LOAD) * 1000 - (performance.now() - started);
+      if (aheadMs > 0) await sleep(aheadMs);
+    }
+    return stored;
+  })();
+  return { done, stop: () => void (stopped = true) };
 }
 
 const quantile = (sorted: readonly number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
@@ -141,32 +197,16 @@ try {
   );
 
   // 3. At rest: a few hundred due over 3 s, stored while the worker runs.
-  const restStart = Date.now() + 2000;
-  const restAt = (i: number) => new Date(restStart + Math.floor((i * 3000) / AT_REST)).toISOString();
-  const rest = batch(COUNT, AT_REST, (i) => restAt(i - COUNT));
-  await storeBatch(pool, rest);
-  const ids = rest.map((r) => r.message.id);
-  await waitFor(
-    async () =>
-      (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE id = ANY($1::uuid[]) AND status = 'pending'`, [ids]))
-        .rows[0]!.n,
-    (n) => n === AT_REST,
-    60_000,
-    100,
-  );
-  const { rows: lags } = await pool.query<{ ms: number }>(
-    `SELECT (EXTRACT(EPOCH FROM e.at - m.send_at) * 1000)::float8 AS ms
-     FROM message_events e JOIN messages m ON m.id = e.message_id WHERE e.status = 'pending' AND m.id = ANY($1::uuid[]) ORDER BY 1`,
-    [ids],
-  );
-  const ms = lags.map((l) => l.ms);
-  const atRest = {
-    messages: AT_REST,
-    p50Ms: Math.round(quantile(ms, 0.5)),
-    p99Ms: Math.round(quantile(ms, 0.99)),
-    earliestMs: Math.round(ms[0]!),
-  };
+  const atRest = await releaseLatency(COUNT);
   console.log(`at rest: ${AT_REST} messages due over 3 s released ${atRest.p50Ms} ms (p50), ${atRest.p99Ms} ms (p99) after their sendAt`);
+  // 4. Under load: the same while other messages are stored beside them at LOAD rows/s
+  //    (pending ones, written as a worker writes them: PostgreSQL is what they share).
+  const load = startLoad(COUNT + AT_REST);
+  const underLoad = await releaseLatency(COUNT + AT_REST + 10_000_000).finally(() => load.stop());
+  const loadRate = Math.round((await load.done) / underLoad.seconds);
+  console.log(
+    `under load (${loadRate} rows/s stored beside): released ${underLoad.p50Ms} ms (p50), ${underLoad.p99Ms} ms (p99) after their sendAt`,
+  );
 
   const per1000 = (cpu: number | null) => (cpu === null ? null : Math.round((cpu / released.released) * 1000 * 1000) / 1000);
   const result = {
@@ -187,6 +227,7 @@ try {
       cpuSecondsPer1000: { worker: per1000(workerCpu), postgres: per1000(postgresCpu), redis: per1000(redisCpu) },
     },
     atRest,
+    underLoad: { ...underLoad, loadRowsPerSecond: loadRate },
   };
   const lines = [
     `# Scheduled messages: release rate (${new Date().toISOString()})`,
@@ -204,6 +245,7 @@ try {
     `| order (critical first, then oldest sendAt): rounds overlapping those before, by at most | ${overlapping} of ${released.rounds}, ${maxOverlap} messages (${BATCH} a round; 2 rounds at once during a backlog share the next ${2 * BATCH} due rows) |`,
     `| CPU s per 1,000 released: worker, PostgreSQL, Redis | ${result.release.cpuSecondsPer1000.worker}, ${result.release.cpuSecondsPer1000.postgres ?? 'n/a'}, ${result.release.cpuSecondsPer1000.redis ?? 'n/a'} |`,
     `| at rest: ${AT_REST} due over 3 s, event time − sendAt | p50 ${atRest.p50Ms} ms, p99 ${atRest.p99Ms} ms (earliest ${atRest.earliestMs} ms) |`,
+    `| under load (${loadRate.toLocaleString('en')} rows/s stored beside): ${AT_REST} due over 3 s, event time − sendAt | p50 ${underLoad.p50Ms} ms, p99 ${underLoad.p99Ms} ms (earliest ${underLoad.earliestMs} ms) |`,
     `| due query plan | ${scans.join('; ')} |`,
   ];
   const stamp = resultStamp(new Date());
