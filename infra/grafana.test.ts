@@ -7,12 +7,10 @@ import { parse, stringify } from 'yaml';
 import { read, ROOT } from './apps.ts';
 import { dashboardFiles, dashboardQueries, kedaQueries, panelsOf, readDashboard, withGrafanaVariables } from './promql.ts';
 
-// The dashboards as Grafana's file provisioning loads them: well-formed, on the
-// provisioned datasource, every query valid PromQL. That each query reads series the
+// The dashboards as Grafana loads them (compose's file provisioning, a cluster's sidecar):
+// well-formed, on the datasource their variable names, every query valid PromQL. That each query reads series the
 // apps expose is checked against a running stack (observability.int.test.ts).
 
-const datasourceUid = (parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as { datasources: { uid: string }[] })
-  .datasources[0]!.uid;
 const dashboards = dashboardFiles().map((file) => ({
   file: basename(file),
   dashboard: readDashboard(file),
@@ -32,15 +30,25 @@ describe('Grafana dashboards (infra/grafana/dashboards)', () => {
     expect(new Set(dashboards.map((d) => d.dashboard.title)).size).toBe(dashboards.length);
   });
 
-  it('use the provisioned datasource by its fixed uid, with no import placeholders', () => {
-    expect(datasourceUid).toBe('esh3ar-prometheus');
+  it('query the datasource their variable names (any Prometheus; compose’s provisioned one by default), with no import placeholders', () => {
+    // Compose provisions one Prometheus, the default datasource, which the variable selects
+    // when nothing else is chosen; in a cluster it is whichever Prometheus Grafana has.
+    const provisioned = parse(read('infra/grafana/provisioning/datasources/prometheus.yml')) as {
+      datasources: { type: string; isDefault?: boolean }[];
+    };
+    expect(provisioned.datasources).toEqual([expect.objectContaining({ type: 'prometheus', isDefault: true })]);
+    const variable = { type: 'prometheus', uid: '${datasource}' };
     for (const { file, dashboard, text } of dashboards) {
-      expect(text, file).not.toMatch(/\$\{DS_|__inputs|__requires/);
+      expect(text, file).not.toMatch(/\$\{DS_|__inputs|__requires|esh3ar-prometheus/);
+      const templating = (dashboard as { templating?: { list: { name: string; type: string; query: string }[] } }).templating;
+      expect(
+        templating?.list.find((v) => v.name === 'datasource'),
+        file,
+      ).toMatchObject({ type: 'datasource', query: 'prometheus' });
       for (const panel of panelsOf(dashboard).filter((p) => p.type !== 'row')) {
         const p = panel as typeof panel & { datasource?: unknown; targets: { datasource?: unknown }[] };
-        expect(p.datasource, `${file} ${panel.title}`).toEqual({ type: 'prometheus', uid: datasourceUid });
-        for (const target of p.targets)
-          expect(target.datasource, `${file} ${panel.title}`).toEqual({ type: 'prometheus', uid: datasourceUid });
+        expect(p.datasource, `${file} ${panel.title}`).toEqual(variable);
+        for (const target of p.targets) expect(target.datasource, `${file} ${panel.title}`).toEqual(variable);
       }
     }
   });

@@ -1,12 +1,17 @@
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
-import { Job } from 'kubernetes-models/batch/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 
-// The manifests checked against the OpenAPI schemas of Kubernetes and the CRD schema of
-// KEDA, offline: kubernetes-models compiles them into a validator per kind.
+// The rendered manifests checked against the OpenAPI schemas of Kubernetes and the CRD
+// schemas of KEDA and the prometheus-operator, offline, as kubeconform -strict would:
+// kubernetes-models compiles each into a validator per kind. kubernetes-models 5 carries
+// Kubernetes 1.36's schemas (formats, enums, required fields); 1.30, which we target,
+// serves every kind below at the version named, and k8s-api-types.ts holds every field of
+// the built-in kinds to 1.30's API.
 
 /** The kinds the manifests may use, each at the one API version we deploy. */
 export const MODELS = [
@@ -15,10 +20,12 @@ export const MODELS = [
   Secret,
   Service,
   Deployment,
-  Job,
   PodDisruptionBudget,
   HorizontalPodAutoscaler,
+  NetworkPolicy,
   ScaledObject,
+  ServiceMonitor,
+  PrometheusRule,
 ] as const;
 
 /** A proxy of `value` (and of every object under it) that adds the path of each own field read to `read`. */

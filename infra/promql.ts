@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { ofKind, render } from './k8s-render.ts';
 
 // Where the PromQL of the repository lives, for the tests that check it against the apps.
 
@@ -112,30 +113,11 @@ export function alertQueries(): Query[] {
   return alertRules().map((rule) => ({ source: `alert ${rule.alert ?? rule.record}`, expr: rule.expr }));
 }
 
-/** Every Kubernetes object of infra/k8s/*.yaml, with the file it is in. */
-export function k8sObjects(): { file: string; object: Record<string, unknown> & { kind: string; metadata: { name: string } } }[] {
-  const dir = join(INFRA, 'k8s');
-  return readdirSync(dir)
-    .filter((name) => /\.ya?ml$/.test(name))
-    .sort()
-    .flatMap((name) =>
-      parseAllDocuments(readFileSync(join(dir, name), 'utf8'))
-        .map((doc) => {
-          if (doc.errors.length > 0) throw new Error(`${name}: ${doc.errors.map((e) => e.message).join('; ')}`);
-          return doc.toJS() as (Record<string, unknown> & { kind: string; metadata: { name: string } }) | null;
-        })
-        .filter((object) => object !== null)
-        .map((object) => ({ file: name, object })),
-    );
-}
-
-/** The PromQL of KEDA's Prometheus triggers. */
+/** The PromQL of KEDA's Prometheus triggers, as the base kustomization renders them. */
 export function kedaQueries(): Query[] {
-  return k8sObjects()
-    .filter(({ object }) => object.kind === 'ScaledObject')
-    .flatMap(({ file, object }) =>
-      ((object.spec as { triggers?: { type: string; metadata: { query?: string } }[] }).triggers ?? [])
-        .filter((t) => t.type === 'prometheus')
-        .map((t) => ({ source: `${file} ScaledObject/${object.metadata.name}`, expr: t.metadata.query ?? '' })),
-    );
+  return ofKind(render('base'), 'ScaledObject').flatMap((object) =>
+    ((object.spec as { triggers?: { type: string; metadata: { query?: string } }[] }).triggers ?? [])
+      .filter((t) => t.type === 'prometheus')
+      .map((t) => ({ source: `infra/k8s/base ScaledObject/${object.metadata.name}`, expr: t.metadata.query ?? '' })),
+  );
 }

@@ -1,11 +1,10 @@
 import { answerClientError } from './client-errors.ts';
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import { createApiLimitMetrics, createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import type { IngestEnqueuer, RedisClient, RedisKeys } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { authenticateAdmin } from './admin-auth.ts';
@@ -32,7 +31,7 @@ export interface AppDeps {
   logger: FastifyBaseLogger;
   pool: pg.Pool;
   /** Request-path Redis: rate limits, idempotency keys, buffer lookups. */
-  redis: Redis;
+  redis: RedisClient;
   queue: Queue;
   /** Producers of the provider send queues (DLQ replays). */
   sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIPv6 } from 'node:net';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@esh3ar/queue';
 
 const AUTH_FAILURES_LUA = readFileSync(new URL('./lua/auth-failures.lua', import.meta.url), 'utf8');
 
@@ -63,7 +63,7 @@ export function clientBucket(ip: string): string {
  * restart forgets nothing. Only attempts that may reach PostgreSQL ask it, so a known
  * key costs no Redis command here.
  */
-export function authFailureLimiter(redis: Redis, prefix: string, limits: { limit: number; windowMs: number } = FAILED_AUTH_LIMITS) {
+export function authFailureLimiter(redis: RedisClient, prefix: string, limits: { limit: number; windowMs: number } = FAILED_AUTH_LIMITS) {
   redis.defineCommand('esh3arAuthAttempt', { numberOfKeys: 1, lua: AUTH_FAILURES_LUA });
   const bucketKey = (ip: string) => `${prefix}:auth-fail:${clientBucket(ip)}`;
   return {

@@ -1,7 +1,6 @@
 import type { Tenant } from '@esh3ar/db';
 import { createAuthMetrics, type AuthMetrics, type AuthRefusal } from '@esh3ar/observability';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { authFailureLimiter, type Attempt, type AuthFailureLimiter, type Refusal } from './auth-failures.ts';
@@ -9,6 +8,7 @@ import { apiError, unavailable, type ApiError } from './errors.ts';
 import { createKeyCache, type KeyCache, type KeyVerdict } from './key-cache.ts';
 import { KeyRevocationListener } from './key-revocation.ts';
 import { KeyUsageRecorder } from './key-usage.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -167,7 +167,7 @@ function settleQuietly(request: FastifyRequest, attempt: Extract<Attempt, { admi
 export interface ApiKeyAuthDeps {
   pool: pg.Pool;
   /** The request connection: limiter scripts run on it; the revocation subscriber is a duplicate. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   registry: Registry;
   logger: FastifyBaseLogger;

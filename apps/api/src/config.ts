@@ -108,6 +108,9 @@ export function parseConfig(env: Env) {
       // Development only: start even on a Redis without AOF or with an evicting
       // maxmemory-policy (@esh3ar/queue guardRedisDurability), logged as an error.
       allowVolatileBuffer: readSwitch(env, 'ALLOW_VOLATILE_BUFFER', false),
+      // Replicas that must hold a write before its 202 (WAIT): a Cluster is run with a
+      // replica per master, which a failover promotes, and it must hold what was answered.
+      waitReplicas: readInt(env, 'REDIS_WAIT_REPLICAS', common.redis.clusterNodes === null ? 0 : 1, 0, 16),
     },
     http: {
       host: common.host,

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BufferedMessage, IngestJobData } from '@esh3ar/contracts';
 import { createDatabase, createTenant } from '@esh3ar/db';
-import { IngestEnqueuer, redisKeys } from '@esh3ar/queue';
+import { bufferDepth, IngestEnqueuer, redisKeys } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
@@ -311,7 +311,7 @@ describe('a request that stalled or died holding its key', () => {
     const reached = enqueuer.stall(content, 'indexed');
     pendingRequests.push(post(t, '/v1/messages', message({ content }), 'dead-indexed'));
     await reached;
-    const orphan = await redis.hlen(keys.bufferIndex);
+    const orphan = await bufferDepth(redis, keys);
     expect(orphan).toBeGreaterThan(0);
 
     const { answer } = await repeatUntilAnswered(() => post(t, '/v1/messages', message({ content }), 'dead-indexed'));
@@ -362,12 +362,12 @@ describe('what a key costs', () => {
   it('PostgreSQL: nothing for a new key once Redis has held every record for 24 h; one lookup while it may have lost some', async () => {
     const t = await tenant();
     const lookups = () => statements.get('idempotency-messages') ?? 0;
-    await redis.set(keys.idempotencySince, String(Date.now() - 25 * 60 * 60 * 1000));
+    await redis.set(keys.idempotencySince(t.id), String(Date.now() - 25 * 60 * 60 * 1000));
     const before = lookups();
     expect((await post(t, '/v1/messages', message(), 'steady')).statusCode).toBe(202);
     expect(lookups()).toBe(before);
 
-    await redis.del(keys.idempotencySince);
+    await redis.del(keys.idempotencySince(t.id));
     expect((await post(t, '/v1/messages', message(), 'after-a-loss')).statusCode).toBe(202);
     expect(lookups()).toBe(before + 1);
   });

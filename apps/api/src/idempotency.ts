@@ -3,10 +3,10 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LIMITS } from '@esh3ar/contracts';
 import { anyMessageStored, messagesByIdempotencyKey, type KeyedMessage } from '@esh3ar/db';
-import { bufferedState, removeBuffered, type RedisKeys } from '@esh3ar/queue';
+import { bufferedState, removeBuffered, type RedisClient, type RedisKeys, type ReplicaWait } from '@esh3ar/queue';
 import type { Queue } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis, Result } from 'ioredis';
+import type { Result } from 'ioredis';
 import type pg from 'pg';
 import { apiError, unavailable } from './errors.ts';
 import { answeredRecord, decodeRecord, encodeTail, type Answer, type IdempotencyRecord } from './idempotency-record.ts';
@@ -59,7 +59,7 @@ const LOOKUP_TIMEOUT_MS = 1_000;
 const REPLY = { claimed: 0, answered: 1, leased: 2, expired: 3 } as const;
 
 /** Makes the claim and settle scripts callable on this connection (once per connection). */
-export function defineIdempotency(redis: Redis): void {
+export function defineIdempotency(redis: RedisClient): void {
   redis.defineCommand('esh3arIdempotencyClaim', { numberOfKeys: 2, lua: CLAIM_LUA });
   redis.defineCommand('esh3arIdempotencySettle', { numberOfKeys: 1, lua: SETTLE_LUA });
 }
@@ -96,11 +96,18 @@ async function within<T>(ms: number, work: Promise<T>): Promise<T> {
 }
 
 interface IdempotencyDeps {
-  redis: Redis;
+  redis: RedisClient;
   pool: pg.Pool;
   keys: RedisKeys;
   /** The ingest queue: a message is buffered while a job of it holds the message, not merely while it is indexed. */
   queue: Queue;
+  /**
+   * Waits for the lease's replicas before its request buffers anything (REDIS_WAIT_REPLICAS,
+   * @esh3ar/queue's replicaWait on `redis`). On a Cluster the record lives on another master
+   * than the messages: one that failed over without the lease would let a repeat of a
+   * request answered 503 (whose messages were buffered) take the key again and buffer them twice.
+   */
+  leaseReplicas?: ReplicaWait;
 }
 
 interface IdempotentRequest {
@@ -166,7 +173,7 @@ export async function claimIdempotencyKey(deps: IdempotencyDeps, request: Idempo
   for (;;) {
     const [kind, found, leftMs] = await redis.esh3arIdempotencyClaimBuffer(
       record,
-      keys.idempotencySince,
+      keys.idempotencySince(request.tenantId),
       nonce,
       tail,
       LEASE_MS,
@@ -174,6 +181,7 @@ export async function claimIdempotencyKey(deps: IdempotencyDeps, request: Idempo
       expired,
     );
     if (kind === REPLY.claimed) {
+      await deps.leaseReplicas?.(record);
       const first: Claim = {
         kind: 'first',
         commit: async () => {

@@ -1,10 +1,9 @@
 import { validateIdempotencyKey, type BufferedMessage } from '@esh3ar/contracts';
 import type { KeyedMessage } from '@esh3ar/db';
 import type { IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import { replicaWait, type IngestEnqueuer, type RedisClient, type RedisKeys } from '@esh3ar/queue';
 import type { Queue } from 'bullmq';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { apiError, unavailable } from './errors.ts';
 import type { Answer } from './idempotency-record.ts';
@@ -13,7 +12,7 @@ import { bodyHash, claimIdempotencyKey, defineIdempotency, type Claim } from './
 export interface IdempotentReplyDeps {
   pool: pg.Pool;
   /** Request-path Redis: the idempotency scripts are defined on it. */
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   /** The ingest queue (whether an expired lease's messages are really buffered). */
   queue: Queue;
@@ -50,6 +49,8 @@ function answered(reply: FastifyReply, rendered: { body: unknown; location?: str
 export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
   const { enqueuer, metrics } = deps;
   defineIdempotency(deps.redis);
+  // A lease is kept by as many replicas as the messages are.
+  const claimDeps = { ...deps, leaseReplicas: replicaWait(deps.redis, enqueuer.waitReplicas) };
 
   async function durably(messages: BufferedMessage[]): Promise<void> {
     try {
@@ -78,7 +79,7 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
     const hash = bodyHash(request.body);
     let claim: Claim;
     try {
-      claim = await claimIdempotencyKey(deps, {
+      claim = await claimIdempotencyKey(claimDeps, {
         tenantId: request.tenant!.id,
         key,
         bodyHash: hash,

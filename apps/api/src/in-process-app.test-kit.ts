@@ -82,7 +82,7 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
   await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
   const keys = redisKeys(config.redis.prefix);
   const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
-  const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
+  const providerQueues = sendQueues(bufferRedis, keys);
   const enqueuer = (options.createEnqueuer ?? ((...args) => new IngestEnqueuer(...args)))(queue, bufferRedis, keys, { maxPerJob: 500 });
   const registry = createRegistry('api');
   const app = await buildApp({

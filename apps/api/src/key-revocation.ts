@@ -1,13 +1,12 @@
 import { keyEventsAfter, lastKeyEventSeq, type KeyEvent } from '@esh3ar/db';
-import { keyEventsChannel, parseKeyEventNotice } from '@esh3ar/queue';
+import { keyEventsChannel, parseKeyEventNotice, subscriberFor, type RedisClient } from '@esh3ar/queue';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { KeyCache } from './key-cache.ts';
 
 export interface RevocationOptions {
   /** The request connection: the listener subscribes on a duplicate of it (a subscribed connection can do nothing else). */
-  redis: Redis;
+  redis: RedisClient;
   pool: pg.Pool;
   prefix: string;
   cache: Pick<KeyCache, 'forgetKey' | 'forgetTenant' | 'forgetAll'>;
@@ -34,7 +33,7 @@ const PAGE = 1000;
  */
 export class KeyRevocationListener {
   readonly #options: RevocationOptions;
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisClient;
   /** The newest api_key_events seq applied; null until the log has been read once. */
   #seq: number | null = null;
   #reads: Promise<void> = Promise.resolve();
@@ -44,15 +43,8 @@ export class KeyRevocationListener {
 
   private constructor(options: RevocationOptions) {
     this.#options = options;
-    this.#subscriber = options.redis.duplicate({
-      connectionName: 'esh3ar-api-key-events',
-      lazyConnect: true,
-      // Subscribed for the life of the process: queue the SUBSCRIBE until Redis answers, and resubscribe after a reconnect.
-      enableOfflineQueue: true,
-      maxRetriesPerRequest: null,
-      commandTimeout: undefined,
-      enableAutoPipelining: false,
-    });
+    // Subscribed for the life of the process: queue the SUBSCRIBE until Redis answers, and resubscribe after a reconnect.
+    this.#subscriber = subscriberFor(options.redis, 'esh3ar-api-key-events');
   }
 
   /** Subscribes and starts reading the log; neither waits for Redis or PostgreSQL to answer. */

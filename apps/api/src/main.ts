@@ -1,4 +1,3 @@
-import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import {
   closeInOrder,
@@ -8,9 +7,8 @@ import {
   createRegistry,
   createStatementObserver,
 } from '@esh3ar/observability';
-import { createRedis, guardRedisDurability, IngestEnqueuer, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createRedis, guardRedisDurability, IngestEnqueuer, ingestQueue, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
-import { Queue } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyListenOptions } from 'fastify';
 import { buildApp } from './app.ts';
@@ -19,7 +17,7 @@ import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 const config = parseConfig(process.env);
 const logger = createLogger('api', config.log.level);
 const registry = createRegistry('api');
-const keys = redisKeys(config.redis.prefix);
+const keys = redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null });
 
 const pool = createPool(config.postgres.url, {
   max: config.postgresPool.max,
@@ -30,8 +28,8 @@ const pool = createPool(config.postgres.url, {
 });
 // Two connections: the enqueue path keeps its commands in order (index, then job);
 // the request path pipelines whatever each tick asks (rate limits, idempotency keys).
-const bufferRedis = createRedis(config.redis.url, { name: 'esh3ar-api-buffer', failFast: true });
-const requestRedis = createRedis(config.redis.url, { name: 'esh3ar-api-requests', failFast: true });
+const bufferRedis = createRedis(config.redis, { name: 'esh3ar-api-buffer', failFast: true });
+const requestRedis = createRedis(config.redis, { name: 'esh3ar-api-requests', failFast: true });
 requestRedis.options.enableAutoPipelining = true;
 for (const client of [bufferRedis, requestRedis]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 // Checked each time the buffer's connection is ready, the first time included (Redis may
@@ -52,17 +50,18 @@ for (const client of [bufferRedis, requestRedis])
 
 const runtime = await watchRuntimeConfig('api', registry, {
   pool,
-  redisUrl: config.redis.url,
+  redis: config.redis,
   prefix: config.redis.prefix,
   base: config.runtime,
   logger,
 });
 
-const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
-const providerQueues = sendQueues(bufferRedis, config.redis.prefix);
+const queue = ingestQueue(bufferRedis, keys);
+const providerQueues = sendQueues(bufferRedis, keys);
 const ingestMetrics = createIngestMetrics(registry);
 const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
   maxPerJob: 500,
+  waitReplicas: config.redis.waitReplicas,
   onFlush: (messages, seconds) => {
     ingestMetrics.enqueueBatchSize.observe(messages);
     ingestMetrics.enqueueDuration.observe(seconds);

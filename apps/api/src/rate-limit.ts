@@ -3,8 +3,8 @@ import type { Tenant } from '@esh3ar/db';
 import type { ApiLimitMetrics, IngestMetrics } from '@esh3ar/observability';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRouteHookHandler, preHandlerAsyncHookHandler } from 'fastify';
-import type { Redis } from 'ioredis';
 import { apiError, unavailable } from './errors.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 const SLIDING_WINDOW_LUA = readFileSync(new URL('./lua/sliding-window.lua', import.meta.url), 'utf8');
 
@@ -39,7 +39,7 @@ export interface WindowLimits {
 }
 
 /** Makes `slidingWindow` callable on this connection (once per connection). */
-export function defineSlidingWindow(redis: Redis): void {
+export function defineSlidingWindow(redis: RedisClient): void {
   redis.defineCommand('esh3arSlidingWindow', { numberOfKeys: 3, lua: SLIDING_WINDOW_LUA });
 }
 
@@ -50,7 +50,7 @@ export function defineSlidingWindow(redis: Redis): void {
  * tag when it has one (`…{tenant}`).
  */
 export async function slidingWindowBatch(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   now: number,
   limits: WindowLimits,
@@ -71,7 +71,7 @@ export async function slidingWindowBatch(
 
 /** One request's decision (a batch of one). */
 export async function slidingWindow(
-  redis: Redis,
+  redis: RedisClient,
   key: string,
   now: number,
   limits: WindowLimits & { cost: number },
@@ -104,7 +104,7 @@ interface TickGroup {
  * one script call, in arrival order: under load that is one Redis script per tenant and
  * tick instead of one per request (docs/api.md, "Rate limits").
  */
-export function tickLimiter(redis: Redis, clock: () => number = Date.now) {
+export function tickLimiter(redis: RedisClient, clock: () => number = Date.now) {
   defineSlidingWindow(redis);
   let tick = new Map<string, TickGroup>();
 
@@ -164,7 +164,7 @@ function charge(budget: Budget, request: FastifyRequest, prefix: string, runtime
 }
 
 export interface RateLimitDeps {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   runtime: () => RuntimeConfig;
   ingestMetrics: IngestMetrics;

@@ -9,7 +9,7 @@ import {
   type DlqFilter,
   type DlqTally,
 } from '@esh3ar/db';
-import { createRedis, enqueueReplays, sendQueues } from '@esh3ar/queue';
+import { createRedis, enqueueReplays, redisAddress, redisKeys, sendQueues } from '@esh3ar/queue';
 import { Command, Option } from 'commander';
 import type pg from 'pg';
 import { respond, type Context } from './action.ts';
@@ -80,15 +80,15 @@ const replayed = (ids: string[]): Printed => ({
 async function withSendQueues<T>(ctx: Context, work: (pool: pg.Pool, queues: ReturnType<typeof sendQueues>) => Promise<T>) {
   const { config, logger } = ctx;
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
-  const redis = createRedis(config.redis.url, { name: 'esh3ar-cli', failFast: true });
+  const redis = createRedis(config.redis, { name: 'esh3ar-cli', failFast: true });
   // Reported once, by the failed connect or command below (ioredis prints unheard errors).
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   let queues: ReturnType<typeof sendQueues> = new Map();
   try {
     await redis.connect().catch((error: Error) => {
-      throw new Error(`Redis unreachable at ${new URL(config.redis.url).host} (${error.message}): nothing was replayed`, { cause: error });
+      throw new Error(`Redis unreachable at ${redisAddress(config.redis)} (${error.message}): nothing was replayed`, { cause: error });
     });
-    queues = sendQueues(redis, config.redis.prefix);
+    queues = sendQueues(redis, redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null }));
     return await work(pool, queues);
   } finally {
     await Promise.allSettled([...queues.values()].map((q) => q.close()));

@@ -5,7 +5,7 @@ import type { CliConfig } from './config.ts';
 
 /** Tells the api processes at once; Redis unreachable only delays it to their next read of PostgreSQL (≤ 1 s). */
 export async function announce(config: CliConfig, logger: Logger, event: KeyEvent): Promise<void> {
-  const redis = createRedis(config.redis.url, { name: 'esh3ar-cli', failFast: true });
+  const redis = createRedis(config.redis, { name: 'esh3ar-cli', failFast: true });
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   try {
     const connected = await redis.connect().then(

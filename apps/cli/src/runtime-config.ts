@@ -38,7 +38,7 @@ function parseValue(text: string): unknown {
 /** The same merge, checks and storage as PUT /v1/admin/config: one implementation, in @esh3ar/runtime. */
 async function withStore<T>(config: CliConfig, logger: Logger, work: (store: ConfigStore) => Promise<T>): Promise<T> {
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
-  const redis = createRedis(config.redis.url, { name: 'esh3ar-cli', failFast: true });
+  const redis = createRedis(config.redis, { name: 'esh3ar-cli', failFast: true });
   // Redis unreachable only costs the notification: reported once, through `notified`.
   redis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
   try {

@@ -115,7 +115,7 @@ export function parseConfig(env: Env) {
     connections: {
       // 40,000 × 13.3 KiB (the most RSS a connected device took, bench/gateway/memory.ts)
       // = 520 MiB, plus ~150 MiB the gateway holds before any device connects and ≤ 40 MiB
-      // of pending status writes: ~710 MiB of the pod's 1 GiB limit (infra/k8s/gateway.yaml),
+      // of pending status writes: ~710 MiB of the pod's 1 GiB limit (infra/k8s/base/gateway.yaml),
       // leaving ~300 MiB for the unread buffers of slow readers (≤ 1 MiB each, below).
       max: readInt(env, 'GATEWAY_MAX_CONNECTIONS', 40_000, 1, 10_000_000),
       // A phone is a few devices; more is a client reconnecting in a loop or one token shared around.

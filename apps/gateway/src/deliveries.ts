@@ -1,12 +1,12 @@
-import { gatewayChannel, parseChannelMessage, pruneOwnPresence } from '@esh3ar/queue/presence';
-import type { Redis } from 'ioredis';
+import { gatewayChannel, onGatewayMessage, parseChannelMessage, pruneOwnPresence, subscribeGateway } from '@esh3ar/queue/presence';
 import type { Logger } from 'pino';
 import type { DeviceHub } from './device-hub.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 export interface DeliveriesDeps {
-  /** A connection of its own: a subscribed connection can do nothing else. */
-  subscriber: Redis;
-  redis: Redis;
+  /** A connection of its own: a subscribed connection can do nothing else (createRedis's `sharded`, for a Cluster). */
+  subscriber: RedisClient;
+  redis: RedisClient;
   prefix: string;
   gatewayId: string;
   hub: DeviceHub;
@@ -28,7 +28,7 @@ export interface DeliveriesDeps {
 export function subscribeDeliveries(deps: DeliveriesDeps): void {
   const { subscriber, hub, logger } = deps;
   const channel = gatewayChannel(deps.prefix, deps.gatewayId);
-  subscriber.on('message', (_channel: string, payload: string) => {
+  onGatewayMessage(subscriber, (payload) => {
     const message = parseChannelMessage(payload);
     if (message === null) {
       // A bug or an incompatible release. What it carried is in PostgreSQL: messages are
@@ -48,8 +48,7 @@ export function subscribeDeliveries(deps: DeliveriesDeps): void {
   });
   subscriber.on('ready', () => {
     const held = hub.connections().filter((c) => c.socket.readyState === c.socket.OPEN && hub.holdForReplay(c));
-    void subscriber
-      .subscribe(channel)
+    void subscribeGateway(subscriber, channel)
       .then(
         () => logger.info({ connections: held.length }, 'deliveries subscribed; replaying to the connections open meanwhile'),
         // Only when the connection drops again before answering: its next 'ready' subscribes again.

@@ -5,7 +5,6 @@ import { errorBody, type FrameErrorCode } from '@esh3ar/contracts';
 import type { GatewayMetrics } from '@esh3ar/observability';
 import { addPresence, removePresence, type PresenceEntry } from '@esh3ar/queue/presence';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Redis } from 'ioredis';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { GatewayConfig } from './config.ts';
 import type { Connection, DeviceHub } from './device-hub.ts';
@@ -20,10 +19,11 @@ import {
   type Refusal,
   type RefusalReason,
 } from './upgrade-refusals.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 export interface StreamDeps {
   logger: FastifyBaseLogger;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   gatewayId: string;
   hub: DeviceHub;

@@ -1,6 +1,5 @@
 import { createGatewayMetrics } from '@esh3ar/observability';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -10,6 +9,7 @@ import { DeviceHub } from './device-hub.ts';
 import { deviceTokenVerifier } from './device-token.ts';
 import { buildGateway } from './server.ts';
 import { StatusWriter } from './status-writer.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 export interface StartGatewayDeps {
   config: Pick<
@@ -20,9 +20,9 @@ export interface StartGatewayDeps {
   logger: Logger;
   registry: Registry;
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   /** A connection of its own for the deliveries' channel (deliveries.ts). */
-  subscriber: Redis;
+  subscriber: RedisClient;
   /** Read at every re-push tick: the runtime configuration's, in production. */
   ackTimeoutMs: () => number;
 }

@@ -23,8 +23,8 @@ const pool = createPool(config.postgres.url, {
   onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
   onConnectionError: (error, state) => logger.warn({ err: error, state }, 'PostgreSQL connection lost'),
 });
-const redis = createRedis(config.redis.url, { name: 'esh3ar-gateway', failFast: false });
-const subscriber = createRedis(config.redis.url, { name: 'esh3ar-gateway-deliveries', failFast: false });
+const redis = createRedis(config.redis, { name: 'esh3ar-gateway', failFast: false });
+const subscriber = createRedis(config.redis, { name: 'esh3ar-gateway-deliveries', failFast: false, sharded: true });
 for (const client of [redis, subscriber]) client.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 // Nothing here waits for Redis or PostgreSQL: a gateway started while either is down
 // listens, answers 503 on /health/ready, and catches up once they answer (the Redis
@@ -34,7 +34,7 @@ redis.connect().catch((error: Error) => logger.debug({ err: error }, 'redis not 
 // A PostgreSQL that is down leaves the environment's runtime configuration in force.
 const runtime = await watchRuntimeConfig('gateway', registry, {
   pool,
-  redisUrl: config.redis.url,
+  redis: config.redis,
   prefix: config.redis.prefix,
   base: config.runtime,
   logger,

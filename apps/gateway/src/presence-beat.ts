@@ -1,16 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { addPresence, beatGateway, PRESENCE_KEY_TTL_MS } from '@esh3ar/queue/presence';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Connection, DeviceHub } from './device-hub.ts';
 import { presenceOf } from './device-stream.ts';
 import { sweepEvery, sweepSlices } from './sweep.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 const CLOSE_WAIT_MS = 2000;
 
 export interface PresenceBeatOptions {
   hub: DeviceHub;
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   gatewayId: string;
   logger: Logger;

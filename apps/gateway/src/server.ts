@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readiness, type GatewayMetrics } from '@esh3ar/observability';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { GatewayConfig } from './config.ts';
@@ -10,11 +9,12 @@ import { deviceStream } from './device-stream.ts';
 import { authenticate, countRefused } from './upgrade-refusals.ts';
 import type { DeviceIdentity } from './device-token.ts';
 import type { StatusWriter } from './status-writer.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 /** The devices' WebSocket endpoint (docs/gateway-protocol.md). */
 const STREAM_PATH = '/v1/stream';
 
-async function redisCheck(redis: Redis): Promise<void> {
+async function redisCheck(redis: RedisClient): Promise<void> {
   if (redis.status !== 'ready') throw new Error(`connection ${redis.status}`);
   await redis.ping();
 }
@@ -22,9 +22,9 @@ async function redisCheck(redis: Redis): Promise<void> {
 export interface GatewayDeps {
   logger: FastifyBaseLogger;
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   /** The deliveries' subscriber connection (deliveries.ts). */
-  subscriber: Redis;
+  subscriber: RedisClient;
   status: StatusWriter;
   prefix: string;
   gatewayId: string;

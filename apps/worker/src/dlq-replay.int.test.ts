@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { sampleBufferedMessage, sendQueueName, type BufferedMessage, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { createPool, createTenant, replayDeadLetters, storeBatch } from '@esh3ar/db';
-import { createRedis, enqueueReplays, sendQueues, storedSendJobs } from '@esh3ar/queue';
+import { createRedis, enqueueReplays, redisKeys, sendQueues, storedSendJobs } from '@esh3ar/queue';
 import { createDatabase, deletePrefix, freePort, uniquePrefix, uuidv7, waitFor, type ThrowawayDatabase } from '@esh3ar/stack';
 import { Queue, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -121,7 +121,7 @@ beforeAll(async () => {
     tenant: { id: tenantId },
   } = await createTenant(pool, { name: 'dlq replay', tier: 'enterprise' }));
   redis = await connect(redisUrl, 'dlq-replay-test');
-  queues = sendQueues(redis, prefix);
+  queues = sendQueues(redis, redisKeys(prefix));
   provider = new FakeProvider();
   await provider.start();
 });

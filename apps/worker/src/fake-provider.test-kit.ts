@@ -118,6 +118,7 @@ export function inProcessSendProcessor(
     providers: new Map(PROVIDER_CHANNELS.map((c) => [c, [sim]])),
     policy: (channel) => policies.get(channel)!,
     sharedOpenUntil: () => 0,
+    probeAfter: () => undefined,
     runtime: () => runtime,
     queues,
     claimed: inFlightLimit(32),

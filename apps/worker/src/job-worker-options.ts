@@ -1,10 +1,10 @@
-import { cappedBackoffMs } from '@esh3ar/queue';
+import { cappedBackoffMs, type RedisClient, type RedisKeys } from '@esh3ar/queue';
 import type { WorkerOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
 
 export interface JobWorkerSettings {
-  connection: Redis;
-  prefix: string;
+  connection: RedisClient;
+  /** Where each queue's keys are (RedisKeys.queuePrefix: a hash tag per queue on a Cluster). */
+  keys: RedisKeys;
   concurrency: number;
   lockDurationMs: number;
   retryBaseMs: number;
@@ -17,13 +17,14 @@ export interface JobWorkerSettings {
  * `retryAfterMs` names a wait for that error (a provider's Retry-After).
  */
 export function jobWorkerOptions(
+  queue: string,
   settings: JobWorkerSettings,
   retryAfterMs?: (error: Error | undefined) => number | undefined,
 ): WorkerOptions {
-  const { connection, prefix, concurrency, lockDurationMs, retryBaseMs, retryMaxMs } = settings;
+  const { connection, keys, concurrency, lockDurationMs, retryBaseMs, retryMaxMs } = settings;
   return {
     connection,
-    prefix,
+    prefix: keys.queuePrefix(queue),
     concurrency,
     lockDuration: lockDurationMs,
     stalledInterval: Math.max(1000, Math.floor(lockDurationMs / 2)),

@@ -15,9 +15,9 @@ import {
   createWebhookMetrics,
   within,
 } from '@esh3ar/observability';
-import { createRedis, guardRedisDurability, redisKeys, sendQueues } from '@esh3ar/queue';
+import { bufferDepth, createRedis, guardRedisDurability, ingestQueue, redisKeys, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
-import { Queue, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
@@ -43,7 +43,7 @@ const logger = createLogger('worker', config.log.level);
 // Each provider's connections: as many as the worker's calls in flight.
 const providers = createProviderAdapters(config.providers, { concurrency: config.providers.maxInFlight, logger });
 const registry = createRegistry('worker');
-const keys = redisKeys(config.redis.prefix);
+const keys = redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null });
 
 const pool = createPool(config.postgres.url, {
   max: config.postgresPool.max,
@@ -51,7 +51,7 @@ const pool = createPool(config.postgres.url, {
   onStatement: createStatementObserver(registry, logger, { slowMs: config.postgres.slowStatementMs }),
   onConnectionError: (error, state) => logger.warn({ err: error, state }, 'PostgreSQL connection lost'),
 });
-const redis = createRedis(config.redis.url, { name: 'esh3ar-worker', failFast: false });
+const redis = createRedis(config.redis, { name: 'esh3ar-worker', failFast: false });
 redis.on('error', (error) => logger.warn({ err: error }, 'redis connection error'));
 // As the api does (apps/api/src/main.ts): a Redis that can lose buffered jobs stops the worker.
 const durability = createRedisDurabilityMetrics(registry);
@@ -71,7 +71,7 @@ redis.connect().catch((error: Error) => logger.warn({ err: error }, 'Redis unrea
 let bufferCapacity = () => config.runtime.buffer.capacity;
 let breakerStates = (): Record<string, string> => ({});
 const ops = buildOpsServer(registry, { postgres: { run: () => pool.query('SELECT 1') }, redis: { run: () => redis.ping() } }, async () => ({
-  buffer: { depth: await within(redis.hlen(keys.bufferIndex)).catch(() => -1), capacity: bufferCapacity() },
+  buffer: { depth: await within(bufferDepth(redis, keys)).catch(() => -1), capacity: bufferCapacity() },
   breakers: breakerStates(),
 }));
 await ops.listen({ host: config.ops.host, port: config.ops.port });
@@ -83,14 +83,14 @@ await migrateWhenReachable(config.postgres.url, logger);
 
 // esh3ar_queue_jobs: the backlog of every queue a worker takes jobs from, read at each scrape.
 // The send queues are also where stored messages' send jobs are added.
-const providerQueues = sendQueues(redis, config.redis.prefix);
-const countedQueues = [new Queue(JOBS.ingest.queue, { connection: redis, prefix: config.redis.prefix }), ...providerQueues.values()];
+const providerQueues = sendQueues(redis, keys);
+const countedQueues = [ingestQueue(redis, keys), ...providerQueues.values()];
 for (const queue of countedQueues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
 createQueueMetrics(registry, countedQueues);
 
 const runtime = await watchRuntimeConfig('worker', registry, {
   pool,
-  redisUrl: config.redis.url,
+  redis: config.redis,
   prefix: config.redis.prefix,
   base: config.runtime,
   logger,
@@ -99,7 +99,7 @@ bufferCapacity = () => runtime.current().buffer.capacity;
 
 const dispatchMetrics = createDispatchMetrics(registry);
 const providerMetrics = createProviderMetrics(registry);
-const ingestWorkerSettings = { connection: redis, prefix: config.redis.prefix, ...config.ingest };
+const ingestWorkerSettings = { connection: redis, keys, ...config.ingest };
 const breakers = new ProviderBreakers({
   redis,
   prefix: config.redis.prefix,
@@ -168,7 +168,7 @@ const webhooks = new WebhookDispatcher({
 });
 const purger = new RetentionPurger({ pool, logger, metrics: createRetentionMetrics(registry), webhookMetrics, settings: retention });
 
-const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), jobWorkerOptions(ingestWorkerSettings));
+const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), jobWorkerOptions(JOBS.ingest.queue, ingestWorkerSettings));
 worker.on('error', (error) => logger.warn({ err: error }, 'worker error'));
 worker.on('failed', (job, error) => {
   if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) logger.error({ jobId: job.id, err: error }, 'ingest job failed for good');

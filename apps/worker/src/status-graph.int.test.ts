@@ -11,7 +11,7 @@ import {
   settledMessages,
   storeBatch,
 } from '@esh3ar/db';
-import { createRedis, enqueueReplays, sendQueues, storedSendJobs } from '@esh3ar/queue';
+import { createRedis, enqueueReplays, redisKeys, sendQueues, storedSendJobs } from '@esh3ar/queue';
 import { createDatabase, deletePrefix, uniquePrefix, uuidv7, type ThrowawayDatabase } from '@esh3ar/stack';
 import type { Job, Queue } from 'bullmq';
 import fc from 'fast-check';
@@ -353,7 +353,7 @@ beforeAll(async () => {
   pool.on('error', () => undefined); // the teardown drops the database WITH (FORCE)
   redis = createRedis(redisUrl, { name: 'status-graph-test', failFast: false });
   await redis.connect();
-  queues = sendQueues(redis, prefix);
+  queues = sendQueues(redis, redisKeys(prefix));
   provider = new FakeProvider();
   await provider.start();
   ({

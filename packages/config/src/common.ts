@@ -1,17 +1,17 @@
 import { readInt, readLogLevel, readOptionalString, readString, readUrl, type Env, type LogLevel } from './env.ts';
+import { parseRedisConfig, type RedisConfig } from './redis.ts';
 
 /** The settings every Esh3ar process shares (docs/configuration.md). */
 export interface CommonConfig {
   /** slowStatementMs: statements at least this long are logged by name (0: every one). */
   postgres: { url: string; slowStatementMs: number };
-  redis: { url: string; prefix: string };
+  redis: RedisConfig;
   log: { level: LogLevel };
   host: string;
   adminToken: string | null;
 }
 
 export function parseCommonConfig(env: Env): CommonConfig {
-  const prefix = readString(env, 'REDIS_PREFIX', 'esh3ar');
   return {
     postgres: {
       url: readUrl(env, 'DATABASE_URL', 'postgres://127.0.0.1:5432/esh3ar', ['postgres:', 'postgresql:']),
@@ -19,7 +19,7 @@ export function parseCommonConfig(env: Env): CommonConfig {
       // through hundreds of requests' worth of work.
       slowStatementMs: readInt(env, 'PG_SLOW_STATEMENT_MS', 500, 0, 3_600_000),
     },
-    redis: { url: readUrl(env, 'REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']), prefix },
+    redis: parseRedisConfig(env),
     log: { level: readLogLevel(env, 'LOG_LEVEL', 'info') },
     host: readString(env, 'HOST', '127.0.0.1'),
     adminToken: readOptionalString(env, 'ADMIN_TOKEN'),

@@ -4,6 +4,14 @@ import { LATENCY_BUCKETS } from './buckets.ts';
 /* The gateway's metrics: device connections, pushes and acks, status writes, replays and the limits that protect it. */
 
 export function createGatewayMetrics(registry: Registry) {
+  const pushesSkipped = new Counter({
+    name: 'esh3ar_gateway_pushes_skipped_total',
+    help: 'Message frames not sent to a connection, by reason (canceled: its sender canceled it before the push)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  // At 0 from the start, so that a rate (the Delivery dashboard's) sees the first skip.
+  pushesSkipped.inc({ reason: 'canceled' }, 0);
   return {
     connections: new Gauge({
       name: 'esh3ar_gateway_connections',
@@ -16,12 +24,7 @@ export function createGatewayMetrics(registry: Registry) {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
-    pushesSkipped: new Counter({
-      name: 'esh3ar_gateway_pushes_skipped_total',
-      help: 'Message frames not sent to a connection, by reason (canceled: its sender canceled it before the push)',
-      labelNames: ['reason'] as const,
-      registers: [registry],
-    }),
+    pushesSkipped,
     acks: new Counter({
       name: 'esh3ar_gateway_acks_total',
       help: 'Acknowledgements received, by result (delivered: first ack; repeat: already acknowledged; canceled: of a message canceled after its push)',

@@ -1,5 +1,6 @@
 import { CHANNEL_PROVIDERS, PROVIDER_CHANNELS, type ProviderChannel, type ProviderName } from '@esh3ar/contracts';
-import type { Redis } from 'ioredis';
+import { pipelined } from './pipelines.ts';
+import type { RedisClient } from './redis.ts';
 
 /**
  * Breaker state shared by all workers (and read by the api's /health/ready), one per
@@ -17,13 +18,13 @@ export const providerRoute = (channel: ProviderChannel, provider: ProviderName) 
 export const breakerKey = (prefix: string, channel: ProviderChannel, provider: ProviderName) =>
   `${prefix}:breaker:${providerRoute(channel, provider)}`;
 
-/** Every channel and provider the catalogue allows: 7 keys, read in one MGET. */
+/** Every channel and provider the catalogue allows: 7 keys, read in one pipeline (per master on a Cluster: an MGET would span slots). */
 const ROUTES: readonly (readonly [ProviderChannel, ProviderName])[] = PROVIDER_CHANNELS.flatMap((channel) =>
   CHANNEL_PROVIDERS[channel].map((provider) => [channel, provider] as const),
 );
 
 export async function publishOpen(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   channel: ProviderChannel,
   provider: ProviderName,
@@ -32,13 +33,19 @@ export async function publishOpen(
   await redis.set(breakerKey(prefix, channel, provider), String(Date.now() + forMs), 'PX', Math.max(1, forMs));
 }
 
-export async function publishClosed(redis: Redis, prefix: string, channel: ProviderChannel, provider: ProviderName): Promise<void> {
+export async function publishClosed(redis: RedisClient, prefix: string, channel: ProviderChannel, provider: ProviderName): Promise<void> {
   await redis.del(breakerKey(prefix, channel, provider));
 }
 
 /** Until when each provider's shared breaker is open, by providerRoute (absent: closed). */
-export async function sharedOpenUntil(redis: Redis, prefix: string): Promise<Map<string, number>> {
-  const values = await redis.mget(...ROUTES.map(([channel, provider]) => breakerKey(prefix, channel, provider)));
+export async function sharedOpenUntil(redis: RedisClient, prefix: string): Promise<Map<string, number>> {
+  const values = (await pipelined(
+    redis,
+    ROUTES.map(([channel, provider]) => {
+      const key = breakerKey(prefix, channel, provider);
+      return { key, add: (p) => p.get(key) };
+    }),
+  )) as (string | null)[];
   const open = new Map<string, number>();
   ROUTES.forEach(([channel, provider], i) => {
     const until = Number(values[i]);
@@ -52,7 +59,7 @@ export async function sharedOpenUntil(redis: Redis, prefix: string): Promise<Map
  * the channel may still send, through the next provider); and `<channel>:<provider>`:
  * `open` for each provider whose breaker is open.
  */
-export async function breakerStates(redis: Redis, prefix: string): Promise<Record<string, BreakerState>> {
+export async function breakerStates(redis: RedisClient, prefix: string): Promise<Record<string, BreakerState>> {
   const open = await sharedOpenUntil(redis, prefix);
   const states: Record<string, BreakerState> = {};
   for (const channel of PROVIDER_CHANNELS) {

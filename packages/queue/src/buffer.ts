@@ -1,15 +1,17 @@
 import type { BufferedMessage, IngestJobData } from '@esh3ar/contracts';
 import { Job, type Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { IngestJob } from './ingest-jobs.ts';
 import type { RedisKeys } from './keys.ts';
+import type { RedisClient } from './redis.ts';
 
 /**
- * The buffer index (`keys.bufferIndex`): a Redis hash, message id → "<tenantId> <jobId>", with
- * an entry for every accepted message not yet stored. The api writes an entry before the job
- * that carries the message and reads it to answer for a message PostgreSQL does not hold
- * yet; a worker removes it once the message is stored; its HLEN is the buffer depth that
- * backpressure and readiness use. This module is the only code that knows the entry's format.
+ * The buffer index (`keys.bufferShards`): Redis hashes, message id → "<tenantId> <jobId>",
+ * with an entry for every accepted message not yet stored, in the shard `keys.bufferShard(id)`
+ * (one on one Redis, 16 on a Cluster). The api writes an entry before the job that carries
+ * the message and reads it to answer for a message PostgreSQL does not hold yet; a worker
+ * removes it once the message is stored; the sum of the shards' HLEN is the buffer depth
+ * that backpressure and readiness use. No command names two shards, so each can live on
+ * its own master. This module is the only code that knows the entry's format.
  */
 
 /** Where a message id stands in the buffer, for one tenant. */
@@ -20,28 +22,40 @@ export type BufferLookup =
   /** Not this tenant's message, or not in the buffer. */
   | { kind: 'absent' };
 
-/**
- * Indexes the messages of these jobs. The HSET is sent before this returns: a caller that
- * adds the jobs next on the same connection has them indexed first (Redis runs commands in
- * order), so no worker can store and un-index a message before its entry exists.
- */
-export function indexBuffered(redis: Redis, keys: RedisKeys, jobs: readonly IngestJob[]): Promise<number> {
-  const entries: string[] = [];
-  for (const job of jobs) {
-    for (const m of job.data.messages) entries.push(m.id, `${m.tenantId} ${job.opts.jobId}`);
+/** The ids (or any items, by `idOf`) grouped by the shard that indexes them, in the order given. */
+function byShard<T>(keys: RedisKeys, items: readonly T[], idOf: (item: T) => string): Map<string, T[]> {
+  const shards = new Map<string, T[]>();
+  for (const item of items) {
+    const shard = keys.bufferShard(idOf(item));
+    const group = shards.get(shard);
+    if (group) group.push(item);
+    else shards.set(shard, [item]);
   }
-  return redis.hset(keys.bufferIndex, ...entries);
+  return shards;
 }
 
-/** Takes messages out of the buffer index: stored, given up, or never acknowledged. Sends one HDEL with the ids as given. */
-export async function removeBuffered(redis: Redis, keys: RedisKeys, ids: readonly string[]): Promise<void> {
+/**
+ * Indexes the messages of these jobs: one HSET per shard. They are sent before this
+ * returns: on one Redis, a caller that adds the jobs next on the same connection has them
+ * indexed first (Redis runs commands in order), so no worker can store and un-index a
+ * message before its entry exists. On a Cluster the shards and the queue live on other
+ * masters, so the caller awaits this before adding the jobs.
+ */
+export async function indexBuffered(redis: RedisClient, keys: RedisKeys, jobs: readonly IngestJob[]): Promise<void> {
+  const entries = jobs.flatMap((job) => job.data.messages.map((m) => [m.id, `${m.tenantId} ${job.opts.jobId}`] as const));
+  await Promise.all([...byShard(keys, entries, ([id]) => id)].map(([shard, group]) => redis.hset(shard, ...group.flat())));
+}
+
+/** Takes messages out of the buffer index: stored, given up, or never acknowledged. One HDEL per shard, with the ids as given. */
+export async function removeBuffered(redis: RedisClient, keys: RedisKeys, ids: readonly string[]): Promise<void> {
   // HDEL without a field is an error: a job whose messages had no usable id has nothing to remove.
-  if (ids.length > 0) await redis.hdel(keys.bufferIndex, ...ids);
+  await Promise.all([...byShard(keys, ids, (id) => id)].map(([shard, group]) => redis.hdel(shard, ...group)));
 }
 
-/** Accepted messages not yet stored: the buffer depth. */
-export function bufferDepth(redis: Redis, keys: RedisKeys): Promise<number> {
-  return redis.hlen(keys.bufferIndex);
+/** Accepted messages not yet stored, the buffer depth: every shard's HLEN, summed (each exact; read at once, not as one snapshot). */
+export async function bufferDepth(redis: RedisClient, keys: RedisKeys): Promise<number> {
+  const lengths = await Promise.all(keys.bufferShards.map((shard) => redis.hlen(shard)));
+  return lengths.reduce((sum, n) => sum + n, 0);
 }
 
 /**
@@ -53,18 +67,23 @@ export function bufferDepth(redis: Redis, keys: RedisKeys): Promise<number> {
  * may treat the second kind as orphans and remove them.
  */
 export async function bufferedState(
-  redis: Redis,
+  redis: RedisClient,
   queue: Queue,
   keys: RedisKeys,
   ids: readonly string[],
 ): Promise<{ buffered: string[]; indexedWithoutJob: string[] }> {
   const state = { buffered: [] as string[], indexedWithoutJob: [] as string[] };
   if (ids.length === 0) return state;
-  const entries = await redis.hmget(keys.bufferIndex, ...ids);
+  const entryOf = new Map<string, string | null>();
+  await Promise.all(
+    [...byShard(keys, ids, (id) => id)].map(async ([shard, group]) => {
+      const entries = await redis.hmget(shard, ...group);
+      group.forEach((id, i) => entryOf.set(id, entries[i] ?? null));
+    }),
+  );
   const jobs = new Map<string, Promise<Job<IngestJobData> | undefined>>();
-  for (const [i, entry] of entries.entries()) {
-    const id = ids[i]!;
-    const jobId = entry?.split(' ')[1];
+  for (const id of ids) {
+    const jobId = entryOf.get(id)?.split(' ')[1];
     if (jobId === undefined) continue;
     if (!jobs.has(jobId)) jobs.set(jobId, Job.fromId<IngestJobData>(queue, jobId));
     const job = await jobs.get(jobId);
@@ -78,8 +97,8 @@ export async function bufferedState(
  * A tenant's message as the buffer holds it: its index entry names the job, and the job's data
  * carries the message. `queue` is the ingest queue the jobs were added to.
  */
-export async function findBuffered(redis: Redis, queue: Queue, keys: RedisKeys, tenantId: string, id: string): Promise<BufferLookup> {
-  const entry = await redis.hget(keys.bufferIndex, id);
+export async function findBuffered(redis: RedisClient, queue: Queue, keys: RedisKeys, tenantId: string, id: string): Promise<BufferLookup> {
+  const entry = await redis.hget(keys.bufferShard(id), id);
   const [owner, jobId] = entry?.split(' ') ?? [];
   if (owner !== tenantId || !jobId) return { kind: 'absent' };
   const job = await Job.fromId<IngestJobData>(queue, jobId);

@@ -1,13 +1,19 @@
 import type { BufferedMessage } from '@esh3ar/contracts';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { bufferDepth, indexBuffered, removeBuffered } from './buffer.ts';
 import { ingestJobs } from './ingest-jobs.ts';
 import type { RedisKeys } from './keys.ts';
+import { isCluster, type RedisClient } from './redis.ts';
+import { replicaWait, type ReplicaWait } from './replicas.ts';
 
 export interface EnqueuerOptions {
   /** Messages per job at most; a larger tick is split. */
   maxPerJob: number;
+  /**
+   * Replicas that must hold a write before its messages count as accepted (REDIS_WAIT_REPLICAS;
+   * replicas.ts): 0 trusts the master alone.
+   */
+  waitReplicas?: number;
   /** Called after every write with its size and duration (metrics). */
   onFlush?: (messages: number, seconds: number) => void;
 }
@@ -33,15 +39,22 @@ export class IngestEnqueuer {
   #unwritten = 0;
   #closed = false;
   readonly #queue: Queue;
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #options: EnqueuerOptions;
+  readonly #replicas: ReplicaWait;
 
-  constructor(queue: Queue, redis: Redis, keys: RedisKeys, options: EnqueuerOptions) {
+  constructor(queue: Queue, redis: RedisClient, keys: RedisKeys, options: EnqueuerOptions) {
     this.#queue = queue;
     this.#redis = redis;
     this.#keys = keys;
     this.#options = options;
+    this.#replicas = replicaWait(redis, this.waitReplicas);
+  }
+
+  /** Replicas each write waits for at most (REDIS_WAIT_REPLICAS; replicas.ts). */
+  get waitReplicas(): number {
+    return this.#options.waitReplicas ?? 0;
   }
 
   /** Accepted messages not yet stored, as of the last write (or refresh). */
@@ -90,11 +103,16 @@ export class IngestEnqueuer {
     const messages = batch.map((p) => p.message);
     const jobs = ingestJobs(messages, this.#options.maxPerJob);
     try {
-      // Index first, on the same connection: Redis runs commands in order, so no worker
-      // can store (and un-index) a job before its index entries exist.
+      // Index first, so that no worker can store (and un-index) a job before its index
+      // entries exist: on one Redis, by sending it first on the same connection (Redis runs
+      // commands in order); on a Cluster, where the shards and the queue live on other
+      // masters, by waiting for it (one round trip more).
       const indexed = indexBuffered(this.#redis, this.#keys, jobs);
+      if (isCluster(this.#redis)) await indexed;
       const added = this.#queue.addBulk(jobs);
       const [, , depth] = await Promise.all([indexed, added, bufferDepth(this.#redis, this.#keys)]);
+      // The jobs hold the messages: they must outlive a failover of their master.
+      await this.#replicas(this.#queue.toKey('meta'));
       this.#depth = depth;
       this.#unwritten -= batch.length;
     } catch (error) {

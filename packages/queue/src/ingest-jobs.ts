@@ -1,5 +1,7 @@
 import { JOBS, JOB_PRIORITY, type BufferedMessage, type IngestJobData, type Priority } from '@esh3ar/contracts';
-import type { JobsOptions } from 'bullmq';
+import { Queue, type JobsOptions } from 'bullmq';
+import type { RedisKeys } from './keys.ts';
+import { isCluster, type RedisClient } from './redis.ts';
 
 /**
  * A storage job may wait out a PostgreSQL outage of any length: it is retried with a
@@ -18,6 +20,21 @@ export function ingestJobOptions(priority: Priority, jobId: string): JobsOptions
     removeOnComplete: true,
     removeOnFail: false,
   };
+}
+
+/** The ingest queue's producer (the api adds, the worker counts its backlog). */
+export function ingestQueue(connection: RedisClient, keys: RedisKeys): Queue {
+  return new Queue(JOBS.ingest.queue, producerOptions(connection, keys, JOBS.ingest.queue));
+}
+
+/**
+ * BullMQ reads the Redis version once, as a queue is made. On a Cluster it sends that INFO
+ * once the slots are known but before the client is ready, and a client without an offline
+ * queue (the api's, failFast) refuses it: that queue would then refuse every job for good.
+ * A producer on a Cluster skips the check; the workers' BullMQ workers still make it.
+ */
+export function producerOptions(connection: RedisClient, keys: RedisKeys, queue: string) {
+  return { connection, prefix: keys.queuePrefix(queue), skipVersionCheck: isCluster(connection) };
 }
 
 export interface IngestJob {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 /**
  * "Forget what you cached about these keys", published on `<prefix>:api-key-events` by
@@ -18,7 +18,7 @@ export interface KeyEventNotice {
 export const keyEventsChannel = (prefix: string) => `${prefix}:api-key-events`;
 
 /** False when Redis refused: the api processes then see the change when they next read the log (≤ 1 s). */
-export async function publishKeyEvent(redis: Redis, prefix: string, notice: KeyEventNotice): Promise<boolean> {
+export async function publishKeyEvent(redis: RedisClient, prefix: string, notice: KeyEventNotice): Promise<boolean> {
   const message = JSON.stringify({ seq: notice.seq, tenantId: notice.tenantId, keyId: notice.keyId });
   return redis.publish(keyEventsChannel(prefix), message).then(
     () => true,

@@ -1,29 +1,86 @@
 import { createHash } from 'node:crypto';
+import calculateSlot from 'cluster-key-slot';
 
 /**
  * Every Redis key Esh3ar writes starts with REDIS_PREFIX, so several stacks and test
- * runs share one Redis. BullMQ's own keys use the same prefix (`<prefix>:<queue>:…`).
+ * runs share one Redis. BullMQ's own keys start with `queuePrefix(queue)`.
+ *
+ * Two layouts. On one Redis, the names every release before Cluster support wrote, so an
+ * upgrade finds its buffer, its queued jobs and its idempotency records where they were.
+ * On Redis Cluster (`cluster`), every key that a script or a MULTI touches together with
+ * another carries the same hash tag (`{…}`: only that part picks the slot), and what
+ * every request touches is spread over many slots rather than heaped on one master.
+ * docs/design.md ("Redis Cluster") lists every key with its slot rule.
  */
 export interface RedisKeys {
   prefix: string;
-  /** Hash: the buffer index, every accepted message not yet stored. Read and written through buffer.ts only. */
-  bufferIndex: string;
+  /** Laid out for Redis Cluster (REDIS_CLUSTER_NODES is set). */
+  cluster: boolean;
+  /**
+   * BullMQ's `prefix` option for one queue. BullMQ's scripts touch several keys of a queue
+   * at once, so on a Cluster the prefix is a hash tag of its own per queue, `{<prefix>:<queue>}`
+   * (BullMQ's documented way): each queue's keys share one slot, and the queues spread
+   * over the masters. On one Redis, REDIS_PREFIX itself.
+   */
+  queuePrefix(queue: string): string;
+  /**
+   * Hashes: the buffer index (buffer.ts, its only reader and writer), every accepted
+   * message not yet stored, each in the shard `bufferShard(id)` names. One on one Redis.
+   */
+  bufferShards: readonly string[];
+  bufferShard(messageId: string): string;
   /** String: one Idempotency-Key's record (apps/api/src/idempotency-record.ts has its layout). */
   idempotency(tenantId: string, key: string): string;
   /**
-   * String: the time (ms) since which Redis has held every idempotency record; written when
-   * missing, so a Redis that lost its data has a young one (apps/api/src/idempotency.ts).
+   * String: the time (ms) since which Redis has held every idempotency record of the
+   * tenant; written when missing, so a Redis that lost its data has a young one
+   * (apps/api/src/idempotency.ts). The claim script reads it with the record, so on a
+   * Cluster there is one per tenant, in the tenant's slot; on one Redis one for all.
    */
-  idempotencySince: string;
+  idempotencySince(tenantId: string): string;
 }
 
-export function redisKeys(prefix: string): RedisKeys {
+/**
+ * The hash tags of the 16 buffer shards on a Cluster, chosen so that shard n's slot is in
+ * [1024n, 1024n + 1024): every master of a cluster whose masters hold ranges of at least
+ * 1024 slots (as `redis-cli --cluster create` makes them for up to 16 masters) holds a
+ * shard, and 3 masters hold 5, 5 and 6. One hash took every accepted message's HSET and
+ * the worker's HDEL: on a Cluster, one master would have taken all of them.
+ */
+export const BUFFER_SHARD_TAGS = [
+  'b22',
+  'b13',
+  'b1',
+  'b62',
+  'b23',
+  'b12',
+  'b0',
+  'b63',
+  'b20',
+  'b11',
+  'b3',
+  'b60',
+  'b21',
+  'b10',
+  'b2',
+  'b61',
+] as const;
+
+export function redisKeys(prefix: string, options: { cluster?: boolean } = {}): RedisKeys {
+  const cluster = options.cluster === true;
+  const bufferShards = cluster ? BUFFER_SHARD_TAGS.map((tag) => `${prefix}:buffer:{${tag}}`) : [`${prefix}:buffer:index`];
+  // A tenant's keys that one script reads together share its tag.
+  const tenant = (tenantId: string) => (cluster ? `{t:${tenantId}}` : tenantId);
   return {
     prefix,
-    bufferIndex: `${prefix}:buffer:index`,
+    cluster,
+    queuePrefix: (queue) => (cluster ? `{${prefix}:${queue}}` : prefix),
+    bufferShards,
+    // CRC16 of the id, as Cluster picks slots: UUIDv7 ids spread evenly.
+    bufferShard: (id) => bufferShards[calculateSlot(id) % bufferShards.length]!,
     // Hashed: a key may be 255 arbitrary characters. "idempotency", not the JSON records'
     // former "idem": a record of the older layout is never read, and expires within 24 h.
-    idempotency: (tenantId, key) => `${prefix}:idempotency:${tenantId}:${createHash('sha256').update(key).digest('base64url')}`,
-    idempotencySince: `${prefix}:idempotency:since`,
+    idempotency: (tenantId, key) => `${prefix}:idempotency:${tenant(tenantId)}:${createHash('sha256').update(key).digest('base64url')}`,
+    idempotencySince: (tenantId) => (cluster ? `${prefix}:idempotency:${tenant(tenantId)}:since` : `${prefix}:idempotency:since`),
   };
 }

@@ -1,8 +1,11 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import { publishToGateways } from './gateway-pubsub.ts';
+import { pipelined } from './pipelines.ts';
 import { cancelNotice, type CanceledItem } from './presence-channel.ts';
+import type { RedisClient } from './redis.ts';
 
 export { parseChannelMessage, type CanceledItem, type ChannelMessage } from './presence-channel.ts';
+export { gatewayChannel, onGatewayMessage, publishToGateways, subscribeGateway } from './gateway-pubsub.ts';
 
 /**
  * Which gateway instances hold a phone's connections, in two kinds of keys:
@@ -24,14 +27,12 @@ export { parseChannelMessage, type CanceledItem, type ChannelMessage } from './p
  * so a reader's clean-up racing with it leaves them, and replays to them what was
  * routed elsewhere meanwhile.
  *
- * Every command names one key. On Redis Cluster, the readers' pipelines would have to
- * be split by slot (ioredis refuses a pipeline across slots); that is not done.
+ * Every command and script names one key, so no key needs a hash tag on Redis Cluster:
+ * the phones spread over the masters, and the batches that span phones or gateways are
+ * pipelined per master (pipelines.ts).
  */
 export const presenceKey = (prefix: string, phone: string) => `${prefix}:presence:${phone}`;
 export const gatewayAliveKey = (prefix: string, gatewayId: string) => `${prefix}:gateway-alive:${gatewayId}`;
-
-/** The pub/sub channel one gateway instance listens on for its deliveries and cancel notices (presence-channel.ts). */
-export const gatewayChannel = (prefix: string, gatewayId: string) => `${prefix}:gateway:${gatewayId}`;
 
 /** How long a phone's presence key outlives its last write: what a dead gateway can leave behind. */
 export const PRESENCE_KEY_TTL_MS = 24 * 3600_000;
@@ -58,29 +59,35 @@ export function presenceScore(): number {
  * each entry, whether it was missing.
  */
 export async function addPresence(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   entries: readonly PresenceEntry[],
   options: { onlyMissing?: boolean } = {},
 ): Promise<boolean[]> {
   if (entries.length === 0) return [];
   const score = presenceScore();
-  const pipeline = redis.pipeline();
-  for (const e of entries) {
-    const key = presenceKey(prefix, e.phone);
-    if (options.onlyMissing) pipeline.zadd(key, 'NX', score, member(e));
-    else pipeline.zadd(key, score, member(e));
-    pipeline.pexpire(key, PRESENCE_KEY_TTL_MS);
-  }
-  const replies = await failOnError(pipeline.exec());
-  return entries.map((_, i) => replies[2 * i]![1] === 1);
+  const replies = await pipelined(
+    redis,
+    entries.flatMap((e) => {
+      const key = presenceKey(prefix, e.phone);
+      return [
+        { key, add: (p) => (options.onlyMissing ? p.zadd(key, 'NX', score, member(e)) : p.zadd(key, score, member(e))) },
+        { key, add: (p) => p.pexpire(key, PRESENCE_KEY_TTL_MS) },
+      ];
+    }),
+  );
+  return entries.map((_, i) => replies[2 * i] === 1);
 }
 
-export async function removePresence(redis: Redis, prefix: string, entries: readonly PresenceEntry[]): Promise<void> {
+export async function removePresence(redis: RedisClient, prefix: string, entries: readonly PresenceEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const pipeline = redis.pipeline();
-  for (const e of entries) pipeline.zrem(presenceKey(prefix, e.phone), member(e));
-  await failOnError(pipeline.exec());
+  await pipelined(
+    redis,
+    entries.map((e) => {
+      const key = presenceKey(prefix, e.phone);
+      return { key, add: (p) => p.zrem(key, member(e)) };
+    }),
+  );
 }
 
 const REMOVE_GATEWAY_MEMBERS = readFileSync(new URL('./lua/remove-gateway-members.lua', import.meta.url), 'utf8');
@@ -91,11 +98,15 @@ const REMOVE_GATEWAY_MEMBERS = readFileSync(new URL('./lua/remove-gateway-member
  * removal failed while Redis was unreachable). Sent on the gateway's one command
  * connection, so a connect registered after this call is never undone by it.
  */
-export async function pruneOwnPresence(redis: Redis, prefix: string, gatewayId: string, phones: readonly string[]): Promise<void> {
+export async function pruneOwnPresence(redis: RedisClient, prefix: string, gatewayId: string, phones: readonly string[]): Promise<void> {
   if (phones.length === 0) return;
-  const pipeline = redis.pipeline();
-  for (const phone of phones) pipeline.eval(REMOVE_GATEWAY_MEMBERS, 1, presenceKey(prefix, phone), `${gatewayId}|`);
-  await failOnError(pipeline.exec());
+  await pipelined(
+    redis,
+    phones.map((phone) => {
+      const key = presenceKey(prefix, phone);
+      return { key, add: (p) => p.eval(REMOVE_GATEWAY_MEMBERS, 1, key, `${gatewayId}|`) };
+    }),
+  );
 }
 
 /**
@@ -103,13 +114,13 @@ export async function pruneOwnPresence(redis: Redis, prefix: string, gatewayId: 
  * whether it had lapsed (never beat, or its key expired since the last beat): its
  * entries may have been cleaned away by a reader meanwhile, and must be added again.
  */
-export async function beatGateway(redis: Redis, prefix: string, gatewayId: string, ttlMs: number): Promise<{ lapsed: boolean }> {
+export async function beatGateway(redis: RedisClient, prefix: string, gatewayId: string, ttlMs: number): Promise<{ lapsed: boolean }> {
   const previous = await redis.set(gatewayAliveKey(prefix, gatewayId), '1', 'PX', ttlMs, 'GET');
   return { lapsed: previous === null };
 }
 
 /** A gateway leaving on purpose, after removing its entries. */
-export async function retireGateway(redis: Redis, prefix: string, gatewayId: string): Promise<void> {
+export async function retireGateway(redis: RedisClient, prefix: string, gatewayId: string): Promise<void> {
   await redis.del(gatewayAliveKey(prefix, gatewayId));
 }
 
@@ -124,19 +135,28 @@ const REMOVE_IF_UNCHANGED = readFileSync(new URL('./lua/remove-if-unchanged.lua'
  * entry, so an entry seen here belongs to a gateway that is either alive in the read
  * after it or truly lapsed.
  */
-export async function onlineGateways(redis: Redis, prefix: string, phones: readonly string[]): Promise<Map<string, Set<string>>> {
+export async function onlineGateways(redis: RedisClient, prefix: string, phones: readonly string[]): Promise<Map<string, Set<string>>> {
   const result = new Map<string, Set<string>>();
   if (phones.length === 0) return result;
-  const entries = redis.pipeline();
-  for (const phone of phones) entries.zrange(presenceKey(prefix, phone), '0', '-1', 'WITHSCORES');
-  const found = (await failOnError(entries.exec())).map(([, reply]) => reply as string[]);
+  const found = (await pipelined(
+    redis,
+    phones.map((phone) => {
+      const key = presenceKey(prefix, phone);
+      return { key, add: (p) => p.zrange(key, '0', '-1', 'WITHSCORES') };
+    }),
+  )) as string[][];
   const gatewayOf = (m: string) => m.slice(0, m.indexOf('|'));
   const gatewayIds = [...new Set(found.flatMap((pairs) => pairs.filter((_, j) => j % 2 === 0).map(gatewayOf)))];
   const alive = new Set<string>();
   if (gatewayIds.length > 0) {
-    const liveness = redis.pipeline();
-    for (const id of gatewayIds) liveness.exists(gatewayAliveKey(prefix, id));
-    (await failOnError(liveness.exec())).forEach(([, exists], i) => {
+    const liveness = await pipelined(
+      redis,
+      gatewayIds.map((id) => {
+        const key = gatewayAliveKey(prefix, id);
+        return { key, add: (p) => p.exists(key) };
+      }),
+    );
+    liveness.forEach((exists, i) => {
       if (exists === 1) alive.add(gatewayIds[i]!);
     });
   }
@@ -167,7 +187,7 @@ const CANCELED_PER_ROUND = 1000;
  * Offline phones need nothing: the replay reads PostgreSQL, where the messages are
  * canceled already.
  */
-export async function announceCanceled(redis: Redis, prefix: string, items: readonly CanceledItem[]): Promise<void> {
+export async function announceCanceled(redis: RedisClient, prefix: string, items: readonly CanceledItem[]): Promise<void> {
   for (let start = 0; start < items.length; start += CANCELED_PER_ROUND) {
     const round = items.slice(start, start + CANCELED_PER_ROUND);
     const online = await onlineGateways(redis, prefix, [...new Set(round.map((i) => i.recipient))]);
@@ -180,24 +200,18 @@ export async function announceCanceled(redis: Redis, prefix: string, items: read
       }
     }
     if (perGateway.size === 0) continue;
-    const pipeline = redis.pipeline();
-    for (const [gatewayId, list] of perGateway) pipeline.publish(gatewayChannel(prefix, gatewayId), cancelNotice(list));
-    await failOnError(pipeline.exec());
+    await publishToGateways(redis, prefix, new Map([...perGateway].map(([gatewayId, list]) => [gatewayId, cancelNotice(list)])));
   }
 }
 
 /** Removes entries a reader found stale, each only if its score is still the one it read. */
-export async function removeStale(redis: Redis, stale: readonly (readonly [key: string, member: string, score: string])[]): Promise<void> {
+export async function removeStale(
+  redis: RedisClient,
+  stale: readonly (readonly [key: string, member: string, score: string])[],
+): Promise<void> {
   if (stale.length === 0) return;
-  const pipeline = redis.pipeline();
-  for (const [key, m, score] of stale) pipeline.eval(REMOVE_IF_UNCHANGED, 1, key, m, score);
-  await failOnError(pipeline.exec());
-}
-
-type Replies = [error: Error | null, result: unknown][];
-
-async function failOnError(pending: Promise<Replies | null>): Promise<Replies> {
-  const replies = (await pending) ?? [];
-  for (const [error] of replies) if (error) throw error;
-  return replies;
+  await pipelined(
+    redis,
+    stale.map(([key, m, score]) => ({ key, add: (p) => p.eval(REMOVE_IF_UNCHANGED, 1, key, m, score) })),
+  );
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis.ts';
 
 const TAKE_TOKENS = readFileSync(new URL('./lua/take-tokens.lua', import.meta.url), 'utf8');
 
@@ -27,7 +27,7 @@ export interface Grant {
  * Takes up to `want` tokens from a bucket in one round trip: as many as it holds now,
  * possibly none. `nowMs` replaces Redis's clock (for tests that move time themselves).
  */
-export async function takeTokens(redis: Redis, key: string, limit: RateLimit, want: number, nowMs?: number): Promise<Grant> {
+export async function takeTokens(redis: RedisClient, key: string, limit: RateLimit, want: number, nowMs?: number): Promise<Grant> {
   const [granted, waitMs] = (await redis.eval(
     TAKE_TOKENS,
     1,

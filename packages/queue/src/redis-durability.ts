@@ -1,5 +1,6 @@
 import { ReplyError, type Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { isCluster, type RedisClient } from './redis.ts';
 
 /**
  * A message answered 202 lives only in Redis until a worker stores it, so that answer
@@ -14,6 +15,8 @@ export interface DurabilityProblem {
   /** What Redis reported ("unknown" when it did not say). */
   found: string;
   wanted: string;
+  /** The Cluster node (`host:port`) it was found on; absent on one Redis. */
+  node?: string;
 }
 
 export interface DurabilityReport {
@@ -47,7 +50,7 @@ async function configGet(redis: Redis, setting: string): Promise<string> {
  * CONFIG is refused (renamed or disabled by `rename-command`, or not allowed by the ACL,
  * as managed Redis services often do). Rejects only when Redis does not answer.
  */
-export async function readRedisDurability(redis: Redis): Promise<DurabilityReport> {
+async function readServerDurability(redis: Redis): Promise<DurabilityReport> {
   try {
     const [appendonly, policy] = await Promise.all([configGet(redis, 'appendonly'), configGet(redis, 'maxmemory-policy')]);
     return { source: 'CONFIG GET', problems: problemsOf({ appendonly, 'maxmemory-policy': policy }) };
@@ -66,10 +69,26 @@ export async function readRedisDurability(redis: Redis): Promise<DurabilityRepor
   }
 }
 
+/**
+ * As above, for one Redis or for every node of a Cluster (masters and replicas: a replica
+ * becomes a master at a failover, and what it loses then was promised too).
+ */
+export async function readRedisDurability(redis: RedisClient): Promise<DurabilityReport> {
+  if (!isCluster(redis)) return readServerDurability(redis);
+  const nodes = redis.nodes('all');
+  const reports = await Promise.all(nodes.map((node) => readServerDurability(node)));
+  const refused = reports.find((r) => r.configRefused !== undefined);
+  return {
+    source: refused ? 'INFO' : 'CONFIG GET',
+    ...(refused ? { configRefused: refused.configRefused } : {}),
+    problems: reports.flatMap((r, i) => r.problems.map((p) => ({ ...p, node: `${nodes[i]!.options.host}:${nodes[i]!.options.port}` }))),
+  };
+}
+
 /** What an operator reads when a process refuses a Redis: each setting, what to set, and the way out for development. */
 export function volatileRedisMessage(report: DurabilityReport): string {
-  const found = report.problems.map((p) => `${p.setting} is ${p.found}`).join(' and ');
-  const wanted = report.problems.map((p) => `${p.setting} ${p.wanted}`).join(' and ');
+  const found = report.problems.map((p) => `${p.setting} is ${p.found}${p.node === undefined ? '' : ` on ${p.node}`}`).join(' and ');
+  const wanted = [...new Set(report.problems.map((p) => `${p.setting} ${p.wanted}`))].join(' and ');
   return (
     `Redis can lose messages answered 202: ${found} (read with ${report.source}). ` +
     `Set ${wanted} in redis.conf or your Redis service's settings (CONFIG SET, then CONFIG REWRITE, where CONFIG is allowed) and start this process again. ` +
@@ -102,10 +121,11 @@ export interface DurabilityGuardOptions {
  * Checks the Redis behind `redis` each time the connection becomes ready: at start-up,
  * which may be long after the process started (it starts while Redis is down), and
  * after every reconnection, which may reach another server (a restart with another
- * configuration, a failover). Between `ready` and the answer (one round trip) the
- * connection is already in use.
+ * configuration, a failover). A Cluster is ready once, and every node it knows then is
+ * checked, replicas included: a failover promotes one of those. Between `ready` and the
+ * answer (one round trip) the connection is already in use.
  */
-export function guardRedisDurability(redis: Redis, options: DurabilityGuardOptions): void {
+export function guardRedisDurability(redis: RedisClient, options: DurabilityGuardOptions): void {
   const { logger, allowVolatile } = options;
   if (allowVolatile)
     logger.warn('ALLOW_VOLATILE_BUFFER=on: this process runs even on a Redis that can lose accepted messages; development only');

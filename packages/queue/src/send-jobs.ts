@@ -11,8 +11,9 @@ import {
   type SendMessage,
 } from '@esh3ar/contracts';
 import { Queue, type JobsOptions } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { INGEST_ATTEMPTS, INGEST_BACKOFF } from './ingest-jobs.ts';
+import { INGEST_ATTEMPTS, INGEST_BACKOFF, producerOptions } from './ingest-jobs.ts';
+import type { RedisKeys } from './keys.ts';
+import type { RedisClient } from './redis.ts';
 
 export interface SendJob {
   name: typeof SEND_JOB_NAME;
@@ -65,8 +66,10 @@ function sendJob(data: SendJobData, jobId: string, delay = 0): SendJob {
 }
 
 /** One producer per provider channel queue. */
-export function sendQueues(connection: Redis, prefix: string): Map<ProviderChannel, Queue<SendJobData>> {
-  return new Map(PROVIDER_CHANNELS.map((c) => [c, new Queue<SendJobData>(sendQueueName(c), { connection, prefix })]));
+export function sendQueues(connection: RedisClient, keys: RedisKeys): Map<ProviderChannel, Queue<SendJobData>> {
+  return new Map(
+    PROVIDER_CHANNELS.map((c) => [c, new Queue<SendJobData>(sendQueueName(c), producerOptions(connection, keys, sendQueueName(c)))]),
+  );
 }
 
 /** The provider channel that sends a message: its own, or an app message's fallback (null: none). */

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@esh3ar/queue';
 import type pg from 'pg';
 import { effectiveDocument, isJsonObject, mergeDocument, RuntimeConfigError, validDocument } from './document.ts';
 import type { RuntimeConfig } from './schema.ts';
@@ -8,7 +8,7 @@ import { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type Ru
 export interface ConfigStore {
   pool: pg.Pool;
   /** Publishes the change notification. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   /** Version 0 as this process reads it: the built-in defaults with its environment. */
   base: RuntimeConfig;

@@ -33,7 +33,7 @@ async function watch(options: Partial<WatcherOptions> = {}) {
   );
   const watcher = await RuntimeConfigWatcher.start({
     pool: store.pool,
-    redisUrl,
+    redis: { url: redisUrl, clusterNodes: null },
     prefix,
     base,
     logger,

@@ -1,5 +1,5 @@
 import { deepFreeze } from '@esh3ar/config';
-import { Redis } from 'ioredis';
+import { createRedis, type RedisClient, type RedisTarget } from '@esh3ar/queue';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { configChannel } from './change.ts';
@@ -17,8 +17,8 @@ export interface AppliedConfig {
 
 export interface WatcherOptions {
   pool: pg.Pool;
-  /** The watcher opens its own subscriber connection (a subscribed connection can do nothing else). */
-  redisUrl: string;
+  /** The watcher opens its own subscriber connection there (a subscribed connection can do nothing else). */
+  redis: RedisTarget;
   prefix: string;
   /** Version 0 for this process: the built-in defaults with its environment. */
   base: RuntimeConfig;
@@ -45,7 +45,7 @@ const DEFAULT_POLL_MS = 1000;
 export class RuntimeConfigWatcher {
   #applied: AppliedConfig;
   readonly #options: WatcherOptions;
-  readonly #subscriber: Redis;
+  readonly #subscriber: RedisClient;
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #again = false;
@@ -56,13 +56,9 @@ export class RuntimeConfigWatcher {
   private constructor(options: WatcherOptions) {
     this.#options = options;
     this.#applied = { version: -1, config: options.base, changedBy: 'environment', changedAt: null };
-    this.#subscriber = new Redis(options.redisUrl, {
-      lazyConnect: true,
-      connectionName: options.connectionName ?? 'esh3ar-config-watcher',
-      // Subscribed for the life of the process: keep reconnecting, and resubscribe.
-      maxRetriesPerRequest: null,
-      retryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
-    });
+    // Subscribed for the life of the process: keep reconnecting, and resubscribe. On a
+    // Cluster a plain PUBLISH reaches every node, so one subscription on any node hears it.
+    this.#subscriber = createRedis(options.redis, { name: options.connectionName ?? 'esh3ar-config-watcher', failFast: false });
   }
 
   /** Subscribes, reads the newest version (a PostgreSQL outage leaves the base in force), and starts polling. */

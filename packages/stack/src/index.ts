@@ -14,3 +14,9 @@ export { TestDevice, type ReceivedFrame } from './device.ts';
 export { freePort } from './free-port.ts';
 // Time-ordered ids as the api makes them (UUIDv7), so that stored rows sort by acceptance.
 export { v7 as uuidv7 } from 'uuid';
+export {
+  startPrivateRedisCluster,
+  type ClusterMember,
+  type PrivateRedisCluster,
+  type PrivateRedisClusterOptions,
+} from './private-redis-cluster.ts';

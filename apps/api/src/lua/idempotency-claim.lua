@@ -11,10 +11,13 @@
   The lease is written with the whole tail (body hash, acceptance time, the ids the request
   is about to buffer) and the record's full TTL, before any message is buffered: whoever
   finds it expired can tell whether its request buffered anything, and a replica that holds
-  a request's messages holds its record too (Redis replicates in order).
+  a request's messages holds its record too (one Redis replicates in order; on a Cluster,
+  where the messages live on another master, the api waits for the lease's replicas first:
+  REDIS_WAIT_REPLICAS).
 
   KEYS[1]  the key's record (string)
-  KEYS[2]  the time (ms) since which Redis holds every record; written when missing
+  KEYS[2]  the time (ms) since which Redis holds every record (the tenant's, in KEYS[1]'s
+           slot, on a Cluster); written when missing
   ARGV[1]  the caller's nonce (8 bytes)
   ARGV[2]  the caller's tail
   ARGV[3]  lease (ms)

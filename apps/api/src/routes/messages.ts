@@ -1,9 +1,8 @@
 import type { IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import type { IngestEnqueuer, RedisClient, RedisKeys } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { idempotentReplies } from '../idempotent-reply.ts';
 import { cancelBulkRoute } from './cancel-bulk.ts';
@@ -14,7 +13,7 @@ import { sendMessageRoute } from './send-message.ts';
 
 export interface MessageRouteDeps {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   queue: Queue;
   keys: RedisKeys;
   enqueuer: IngestEnqueuer;

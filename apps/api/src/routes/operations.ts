@@ -1,10 +1,9 @@
 import { ReadyResponse } from '@esh3ar/contracts';
 import { readiness, type IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer, RedisKeys } from '@esh3ar/queue';
+import type { IngestEnqueuer, RedisClient, RedisKeys } from '@esh3ar/queue';
 import { breakerStates } from '@esh3ar/queue/breaker-state';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
 import { Type } from 'typebox';
@@ -12,7 +11,7 @@ import { ANSWERED_AS_BUILT, errorResponses, json, named, SECURITY } from '../rou
 
 export interface OperationsDeps {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   enqueuer: IngestEnqueuer;
   keys: RedisKeys;
   registry: Registry;

@@ -9,11 +9,10 @@ import {
   type MessageSummary,
 } from '@esh3ar/contracts';
 import { getMessage, listMessages } from '@esh3ar/db';
-import { findBuffered, type RedisKeys } from '@esh3ar/queue';
+import { findBuffered, type RedisClient, type RedisKeys } from '@esh3ar/queue';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { Type } from 'typebox';
 import { apiError, unavailable } from '../errors.ts';
@@ -23,7 +22,7 @@ import { EXAMPLE_ID, EXAMPLE_VIEW, RATE_LIMIT_HEADERS } from './message-docs.ts'
 export interface ReadRouteDeps {
   pool: pg.Pool;
   /** Request-path Redis: the buffer index is read on it. */
-  redis: Redis;
+  redis: RedisClient;
   /** The ingest queue: a queued message is read from its job. */
   queue: Queue;
   keys: RedisKeys;

@@ -1,9 +1,8 @@
 import { describeSchemaErrors, isUuid, UUID_PATTERN } from '@esh3ar/contracts';
 import { createTenant, listTenants, setTenantDisabled, type TenantView } from '@esh3ar/db';
-import { publishKeyEvent } from '@esh3ar/queue';
+import { publishKeyEvent, type RedisClient } from '@esh3ar/queue';
 import { TIERS } from '@esh3ar/runtime';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
@@ -13,7 +12,7 @@ import { adminErrorResponses, ANSWERED_AS_BUILT, BODY_ERRORS, INPUT_CHECKED_BY_H
 export interface TenantAdminDeps {
   pool: pg.Pool;
   /** Publishes "forget this tenant's keys" when a tenant is disabled or enabled. */
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: FastifyBaseLogger;
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { sampleBufferedMessage, type DeliveryItem, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { createDispatchMetrics, createProviderMetrics } from '@esh3ar/observability';
-import { createRedis, sendQueues } from '@esh3ar/queue';
+import { createRedis, redisKeys, sendQueues } from '@esh3ar/queue';
 import { addPresence, beatGateway, gatewayChannel } from '@esh3ar/queue/presence';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
@@ -20,7 +20,7 @@ beforeAll(async () => {
   redis = createRedis(redisUrl, { name: 'pipeline-test', failFast: false });
   subscriber = createRedis(redisUrl, { name: 'pipeline-test-sub', failFast: false });
   await Promise.all([redis.connect(), subscriber.connect()]);
-  queues = sendQueues(redis, prefix);
+  queues = sendQueues(redis, redisKeys(prefix));
 });
 
 afterAll(async () => {

@@ -1,12 +1,12 @@
 import type { BufferedMessage, ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import type { DispatchMetrics, ProviderMetrics } from '@esh3ar/observability';
 import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { enqueueStored } from '../providers/send-producer.ts';
 import { routeDeliveries, type ExpiresAtOf } from './route-deliveries.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 export interface PipelineDeps {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
   dispatchMetrics: DispatchMetrics;

@@ -1,7 +1,7 @@
 import { PRIORITY_RANK, type BufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
 import { expiresAt } from '@esh3ar/db';
-import { gatewayChannel, onlineGateways } from '@esh3ar/queue/presence';
-import type { Redis } from 'ioredis';
+import { onlineGateways, publishToGateways } from '@esh3ar/queue/presence';
+import type { RedisClient } from '@esh3ar/queue';
 
 /** When a message's TTL runs out: as stored (packages/db's expiresAt, counted from its sendAt), or as the caller knows it. */
 export type ExpiresAtOf = (m: BufferedMessage) => string | null;
@@ -29,13 +29,13 @@ export interface RouteResult {
 
 /**
  * After a batch is stored: each app message goes to the gateway instances that hold
- * its phone's connections (one PUBLISH per gateway, highest priority first), never
+ * its phone's connections (one PUBLISH per gateway, SPUBLISH on a Cluster, highest priority first), never
  * broadcast. Offline phones get theirs on connect, from PostgreSQL. Publishing is
  * best effort by design: a gateway that misses it (restarting) still has the replay
  * and its re-push of unacknowledged messages.
  */
 export async function routeDeliveries(
-  redis: Redis,
+  redis: RedisClient,
   prefix: string,
   messages: readonly BufferedMessage[],
   expiresAtOf: ExpiresAtOf = expiresAt,
@@ -58,10 +58,7 @@ export async function routeDeliveries(
       else perGateway.set(g, [item]);
     }
   }
-  if (perGateway.size > 0) {
-    const pipeline = redis.pipeline();
-    for (const [gatewayId, items] of perGateway) pipeline.publish(gatewayChannel(prefix, gatewayId), JSON.stringify(items));
-    await pipeline.exec();
-  }
+  if (perGateway.size > 0)
+    await publishToGateways(redis, prefix, new Map([...perGateway].map(([gatewayId, items]) => [gatewayId, JSON.stringify(items)])));
   return { routed: app.length - offline, offline };
 }

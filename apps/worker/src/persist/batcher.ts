@@ -1,9 +1,8 @@
 import type { BufferedMessage } from '@esh3ar/contracts';
 import { parkMessages, storeBatch, type RowToStore, type StoreResult } from '@esh3ar/db';
 import type { PersistMetrics } from '@esh3ar/observability';
-import { removeBuffered, type RedisKeys } from '@esh3ar/queue';
+import { removeBuffered, type RedisClient, type RedisKeys } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
-import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { ingestFailureKind } from './ingest-failure.ts';
@@ -16,7 +15,7 @@ interface Waiting {
 
 export interface BatcherDeps {
   pool: pg.Pool;
-  redis: Redis;
+  redis: RedisClient;
   keys: RedisKeys;
   metrics: PersistMetrics;
   logger: Logger;

@@ -1,7 +1,7 @@
 import { JOBS, sampleBufferedMessage, type BufferedMessage } from '@esh3ar/contracts';
 import { createDatabase, createPool, listDeadLetters, type ThrowawayDatabase } from '@esh3ar/db';
 import { createPersistMetrics, type PersistMetrics } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, type RedisKeys } from '@esh3ar/queue';
+import { bufferDepth, createRedis, IngestEnqueuer, redisKeys, type RedisKeys } from '@esh3ar/queue';
 import { deletePrefix, uniquePrefix, uuidv7 } from '@esh3ar/stack';
 import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -189,7 +189,7 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
     // And one no table can hold: its id is no UUID. It is logged and leaves the buffer too.
     const idless = { ...message({ content: 'no usable id' }), id: 'not-a-uuid' };
     const jobId = await enqueueOneJob(h, [...all, idless]);
-    expect(await redis.hlen(h.keys.bufferIndex)).toBe(all.length + 1);
+    expect(await bufferDepth(redis, h.keys)).toBe(all.length + 1);
 
     const outcome = await settled(h.worker, jobId, 3);
     expect(outcome).toEqual({ completed: true, failures: 0, result: { stored: all.length, parked: 0 } });
@@ -223,7 +223,7 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
     expect(rows.get(hostile[1]!.id)?.metadata).toEqual({ 'order\uFFFDId': '1234' });
     // Only what was stored as sent is dispatched.
     expect(h.dispatched.map((m) => m.id).sort()).toEqual(good.map((m) => m.id).sort());
-    expect(await redis.hlen(h.keys.bufferIndex)).toBe(0);
+    expect(await bufferDepth(redis, h.keys)).toBe(0);
     expect(await counterValue(h.metrics.rows, { result: 'failed' })).toBe(hostile.length);
     expect(await counterValue(h.metrics.rows, { result: 'stored' })).toBe(good.length);
     expect(await counterValue(h.metrics.unstorable)).toBe(1);
@@ -249,7 +249,7 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
     ]);
     expect(Object.fromEntries(rows.map((r) => [r.id, r.status]))).toEqual({ [sms.id]: 'dead_letter', [app.id]: 'pending' });
     expect((await listDeadLetters(pool, {}, 1000, null)).map((d) => d.id)).toContain(sms.id);
-    expect(await redis.hlen(h.keys.bufferIndex)).toBe(0);
+    expect(await bufferDepth(redis, h.keys)).toBe(0);
   });
 
   it('a job failing for a reason other than PostgreSQL being unavailable is given up after worker.maxAttempts: its messages become dead letters, the buffer empties', async () => {
@@ -277,7 +277,7 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
       });
     }
     expect(h.dispatched.map((m) => m.id)).toEqual([innocent[0]!.id]);
-    expect(await redis.hlen(h.keys.bufferIndex)).toBe(0);
+    expect(await bufferDepth(redis, h.keys)).toBe(0);
     expect(await counterValue(h.metrics.poisonJobs)).toBe(1);
     expect(await counterValue(h.metrics.deadLetters)).toBe(2);
     expect(await counterValue(h.metrics.ingestFailures, { kind: 'fault' })).toBe(3); // the last attempt's included
@@ -310,7 +310,7 @@ describe('an ingest job holding messages PostgreSQL cannot take as they are', ()
       await h.worker.close();
       const job = await h.queue.getJob(jobId);
       expect(job?.finishedOn).toBeUndefined(); // not failed for good: still to be retried
-      expect(await redis.hlen(h.keys.bufferIndex)).toBe(messages.length);
+      expect(await bufferDepth(redis, h.keys)).toBe(messages.length);
       expect(await counterValue(h.metrics.poisonJobs)).toBe(0);
       // The worker may have begun a seventh attempt before it closed.
       expect(await counterValue(h.metrics.ingestFailures, { kind: 'unavailable' })).toBeGreaterThanOrEqual(6);

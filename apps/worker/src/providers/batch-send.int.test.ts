@@ -1,7 +1,7 @@
 import { sampleBufferedMessage, type ProviderChannel, type ProviderName, type SendJobData } from '@esh3ar/contracts';
 import { claimProviderCalls, createPool, createTenant, storeBatch } from '@esh3ar/db';
 import { createProviderMetrics } from '@esh3ar/observability';
-import { createRedis, sendQueues, storedSendJobs } from '@esh3ar/queue';
+import { createRedis, redisKeys, sendQueues, storedSendJobs } from '@esh3ar/queue';
 import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/runtime';
 import { createDatabase, deletePrefix, send, startApp, uniquePrefix, uuidv7, type AppProcess, type ThrowawayDatabase } from '@esh3ar/stack';
 import type { Job, Queue } from 'bullmq';
@@ -71,6 +71,7 @@ function processor(sms: readonly ProviderName[], takeTokens: TakeTokens = async 
     ]),
     policy: (channel, provider) => b.policy(channel, provider),
     sharedOpenUntil: (channel, provider) => b.sharedOpenUntil(channel, provider),
+    probeAfter: (channel, provider) => b.probeAfter(channel, provider),
     runtime: () => runtime,
     queues,
     claimed: inFlightLimit(512),
@@ -141,7 +142,7 @@ beforeAll(async () => {
   pool.on('error', () => undefined); // the teardown drops the database WITH (FORCE)
   redis = createRedis(redisUrl, { name: 'batch-send-test', failFast: false });
   await redis.connect();
-  queues = sendQueues(redis, prefix);
+  queues = sendQueues(redis, redisKeys(prefix));
   ({
     tenant: { id: tenantId },
   } = await createTenant(pool, { name: 'batch send', tier: 'enterprise' }));

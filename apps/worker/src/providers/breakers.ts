@@ -2,12 +2,12 @@ import { PROVIDER_CHANNELS, type ProviderChannel, type ProviderName } from '@esh
 import type { ProviderMetrics } from '@esh3ar/observability';
 import { providerRoute, publishClosed, publishOpen, sharedOpenUntil, type BreakerState } from '@esh3ar/queue/breaker-state';
 import type { RuntimeConfig } from '@esh3ar/runtime';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { providerPolicy, stateName, type ProviderPolicy } from './breaker-policy.ts';
+import type { RedisClient } from '@esh3ar/queue';
 
 export interface BreakersOptions {
-  redis: Redis;
+  redis: RedisClient;
   prefix: string;
   logger: Logger;
   metrics: ProviderMetrics;
@@ -29,6 +29,15 @@ export class ProviderBreakers {
   readonly #policies = new Map<string, ProviderPolicy>();
   #policyKey = '';
   #sharedOpen = new Map<string, number>();
+  /**
+   * Routes seen open in another worker whose calls here have not succeeded since, with
+   * when this worker may probe them (0 once due). This worker's own breaker made no call
+   * meanwhile and is closed: without this, the moment the shared state lapsed it let a whole
+   * chunk of calls (up to 64 per job) at a provider still down, every half-open delay, in
+   * every worker. Instead one call probes, as cockatiel's half-open would; a failed one
+   * waits another half-open delay, a success ends it.
+   */
+  readonly #seenOpen = new Map<string, number>();
   readonly #poller: NodeJS.Timeout;
   readonly #options: BreakersOptions;
 
@@ -40,6 +49,7 @@ export class ProviderBreakers {
       sharedOpenUntil(redis, prefix).then(
         (open) => {
           this.#sharedOpen = open;
+          for (const [route, until] of open) this.#seenOpen.set(route, Math.max(this.#seenOpen.get(route) ?? 0, until));
         },
         (error: Error) => logger.warn({ err: error }, 'shared breaker state not read'),
       );
@@ -57,6 +67,11 @@ export class ProviderBreakers {
   /** Until when other workers saw this provider's breaker open (0: closed). */
   sharedOpenUntil(channel: ProviderChannel, provider: ProviderName): number {
     return this.#sharedOpen.get(providerRoute(channel, provider)) ?? 0;
+  }
+
+  /** For a route seen open elsewhere and not called with success here since: when its probe may go (failover.ts); undefined: none pending. */
+  probeAfter(channel: ProviderChannel, provider: ProviderName): number | undefined {
+    return this.#seenOpen.get(providerRoute(channel, provider));
   }
 
   /** Rebuilds the policies if the runtime configuration's breaker settings changed. */
@@ -84,6 +99,11 @@ export class ProviderBreakers {
                 ? publishClosed(redis, prefix, channel, provider)
                 : null;
           published?.catch((error: Error) => logger.warn({ err: error, channel, provider }, 'breaker state not shared'));
+        });
+        const route = providerRoute(channel, provider);
+        p.breaker.onSuccess(() => this.#seenOpen.delete(route));
+        p.breaker.onFailure(() => {
+          if (this.#seenOpen.has(route)) this.#seenOpen.set(route, Date.now() + breaker.halfOpenAfterMs);
         });
         metrics.breakerState.set({ channel, provider }, 0);
         this.#policies.set(providerRoute(channel, provider), p);

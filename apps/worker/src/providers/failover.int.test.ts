@@ -1,7 +1,7 @@
 import { sampleBufferedMessage, type ProviderChannel, type ProviderName, type SendJobData } from '@esh3ar/contracts';
 import { createPool, createTenant, storeBatch } from '@esh3ar/db';
 import { createProviderMetrics } from '@esh3ar/observability';
-import { createRedis, sendQueues, storedSendJobs } from '@esh3ar/queue';
+import { createRedis, redisKeys, sendQueues, storedSendJobs } from '@esh3ar/queue';
 import { breakerStates } from '@esh3ar/queue/breaker-state';
 import { DEFAULT_RUNTIME_CONFIG, type RuntimeConfig } from '@esh3ar/runtime';
 import {
@@ -27,6 +27,7 @@ import type { ProviderAdapter } from './adapters/adapter.ts';
 import { createSimAdapter } from './adapters/sim.ts';
 import { createTwilioAdapter } from './adapters/twilio.ts';
 import { ProviderBreakers } from './breakers.ts';
+import { chooseRoute } from './failover.ts';
 import { inFlightLimit } from './in-flight.ts';
 import { sendProcessor } from './send-processor.ts';
 
@@ -81,6 +82,7 @@ function worker(prefix: string) {
     ]),
     policy: (channel, provider) => breakers.policy(channel, provider),
     sharedOpenUntil: (channel, provider) => breakers.sharedOpenUntil(channel, provider),
+    probeAfter: (channel, provider) => breakers.probeAfter(channel, provider),
     runtime: () => runtime,
     queues,
     claimed: inFlightLimit(128),
@@ -154,7 +156,7 @@ beforeAll(async () => {
   pool.on('error', () => undefined); // the teardown drops the database WITH (FORCE)
   redis = createRedis(redisUrl, { name: 'failover-test', failFast: false });
   await redis.connect();
-  queues = sendQueues(redis, queuePrefix);
+  queues = sendQueues(redis, redisKeys(queuePrefix));
   ({
     tenant: { id: tenantId },
   } = await createTenant(pool, { name: 'failover', tier: 'enterprise' }));
@@ -332,5 +334,35 @@ describe('SMS_PROVIDER=sim,twilio', () => {
     expect(await b.run(m)).toBe('sent');
     await expectSentBy(m, 'twilio');
     expect(b.simBreaker().state).toBe(CircuitState.Closed);
+  });
+
+  it("once another worker's open breaker lapses, this worker probes it with one call before it sends a chunk there again", async () => {
+    const prefix = uniquePrefix('failover-lapse');
+    const [a, b] = [worker(prefix), worker(prefix)];
+    fake.answer = 'unavailable';
+    expect([await a.run(await storeSms()), await a.run(await storeSms())]).toEqual(['retry', 'retry']);
+    const until = await waitFor(
+      async () => b.breakers.probeAfter('sms', 'sim'),
+      (t) => t !== undefined && t > Date.now(),
+    );
+    const deps = {
+      providers: new Map([['sms', adapters] as const]),
+      policy: (channel: ProviderChannel, provider: ProviderName) => b.breakers.policy(channel, provider),
+      sharedOpenUntil: (channel: ProviderChannel, provider: ProviderName) => b.breakers.sharedOpenUntil(channel, provider),
+      probeAfter: (channel: ProviderChannel, provider: ProviderName) => b.breakers.probeAfter(channel, provider),
+    };
+    const via = (route: ReturnType<typeof chooseRoute>) => (route.kind === 'provider' ? [route.adapter.name, route.probe] : [route.kind]);
+    expect(via(chooseRoute(deps, 'sms', Date.now()))).toEqual(['twilio', false]);
+    // Lapsed: b's own breaker, which made no call, is closed; one call probes sim, the rest go on to twilio meanwhile.
+    const lapsed = until! + 1;
+    expect(b.simBreaker().state).toBe(CircuitState.Closed);
+    const probe = chooseRoute(deps, 'sms', lapsed);
+    expect(via(probe)).toEqual(['sim', true]);
+    expect(via(chooseRoute(deps, 'sms', lapsed))).toEqual(['twilio', false]);
+    // The probe succeeds: sim takes the traffic again.
+    if (probe.kind === 'provider') probe.policy.probing = false;
+    await b.simBreaker().execute(async () => 'accepted');
+    expect(b.breakers.probeAfter('sms', 'sim')).toBeUndefined();
+    expect(via(chooseRoute(deps, 'sms', lapsed))).toEqual(['sim', false]);
   });
 });

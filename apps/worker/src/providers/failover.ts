@@ -11,6 +11,8 @@ export interface FailoverDeps {
   policy: (channel: ProviderChannel, provider: ProviderName) => ProviderPolicy;
   /** Until when other workers saw this provider's breaker open (0: closed). */
   sharedOpenUntil: (channel: ProviderChannel, provider: ProviderName) => number;
+  /** For a provider seen open in another worker and not called with success here since: when one call may probe it (ProviderBreakers.probeAfter). */
+  probeAfter: (channel: ProviderChannel, provider: ProviderName) => number | undefined;
 }
 
 /** Where a channel's next calls go. */
@@ -52,6 +54,18 @@ export function chooseRoute(deps: FailoverDeps, channel: ProviderChannel, now = 
     if (openUntil > 0) {
       waitMs = Math.min(waitMs, openUntil);
       continue;
+    }
+    const probeAt = deps.probeAfter(channel, provider);
+    if (probeAt !== undefined && policy.breaker.state === CircuitState.Closed) {
+      // Open in another worker until a moment ago, and not called with success here since:
+      // one call probes, even through the last provider (this worker's breaker, closed,
+      // would hold no one back).
+      if (probeAt > now || policy.probing) {
+        waitMs = Math.min(waitMs, probeAt > now ? probeAt - now : policy.halfOpenAfterMs);
+        continue;
+      }
+      policy.probing = true;
+      return { kind: 'provider', adapter, policy, probe: true };
     }
     switch (policy.breaker.state) {
       case CircuitState.Closed:

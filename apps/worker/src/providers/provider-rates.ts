@@ -1,7 +1,6 @@
 import { ConfigError, readOptionalString, type Env } from '@esh3ar/config';
 import type { ProviderName } from '@esh3ar/contracts';
-import { providerRateKey, takeTokens, type Grant, type RateLimit } from '@esh3ar/queue';
-import type { Redis } from 'ioredis';
+import { providerRateKey, takeTokens, type Grant, type RateLimit, type RedisClient } from '@esh3ar/queue';
 
 /** Each provider account's rate limit in messages per second; null: none. */
 export type ProviderRates = Readonly<Record<ProviderName, number | null>>;
@@ -44,7 +43,7 @@ export const rateLimit = (perSecond: number): RateLimit => ({ perSecond, burst: 
 /** Takes up to `want` of a provider's tokens: as many as its account allows now (a provider without a limit: all). */
 export type TakeTokens = (provider: ProviderName, want: number) => Promise<Grant>;
 
-export function providerTokens(redis: Redis, prefix: string, rates: ProviderRates): TakeTokens {
+export function providerTokens(redis: RedisClient, prefix: string, rates: ProviderRates): TakeTokens {
   return async (provider, want) => {
     const perSecond = rates[provider];
     if (perSecond === null) return { granted: want, waitMs: 0 };

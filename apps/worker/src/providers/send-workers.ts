@@ -50,6 +50,7 @@ export function startSendWorkers(options: SendWorkersOptions): SendWorkers {
     providers: options.providers,
     policy: (channel, provider) => breakers.policy(channel, provider),
     sharedOpenUntil: (channel, provider) => breakers.sharedOpenUntil(channel, provider),
+    probeAfter: (channel, provider) => breakers.probeAfter(channel, provider),
     runtime: options.runtime,
     queues: options.queues,
     // Twice the calls in flight: while half wait for their answers, the other half are
@@ -74,7 +75,7 @@ export function startSendWorkers(options: SendWorkersOptions): SendWorkers {
         for (const outcome of (await processor(job)).values()) counts[outcome] = (counts[outcome] ?? 0) + 1;
         return counts;
       },
-      jobWorkerOptions(options.worker),
+      jobWorkerOptions(sendQueueName(channel), options.worker),
     );
     worker.on('error', (error) => logger.warn({ err: error, channel }, 'send worker error'));
     return worker;

@@ -10,7 +10,7 @@ import {
   type ThrowawayDatabase,
 } from '@esh3ar/db';
 import { createDispatchMetrics, createProviderMetrics, createSchedulingMetrics, type SchedulingMetrics } from '@esh3ar/observability';
-import { createRedis, sendQueues } from '@esh3ar/queue';
+import { createRedis, redisKeys, sendQueues } from '@esh3ar/queue';
 import { deletePrefix, uniquePrefix, waitFor } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -40,7 +40,7 @@ beforeAll(async () => {
   pool = createPool(db.url, { max: 4, applicationName: 'release-loop-test' });
   redis = createRedis(redisUrl, { name: 'release-loop-test', failFast: false });
   await redis.connect();
-  queues = sendQueues(redis, prefix);
+  queues = sendQueues(redis, redisKeys(prefix));
 });
 
 afterAll(async () => {
