@@ -7,13 +7,17 @@
  */
 export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   DATABASE_URL: 'PostgreSQL (no user in the URL: the OS user, as libpq does)',
-  REDIS_URL: 'Redis (`rediss://` for TLS)',
+  REDIS_URL: 'Redis (`rediss://` for TLS); not used when `REDIS_CLUSTER_NODES` is set',
+  REDIS_CLUSTER_NODES:
+    'Redis Cluster (7.0 or later) instead of one Redis: seed nodes `host:port,host:port,…` (any of its nodes; the others are asked for); keys laid out for it (docs/design.md, "Redis Cluster")',
   REDIS_PREFIX: "prefix of every Redis key (BullMQ's included)",
   HOST: 'listening address (`0.0.0.0` in containers)',
   LOG_LEVEL: 'pino level: `fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`',
   PG_SLOW_STATEMENT_MS: 'log statements at least this slow (name and duration, never parameters); `0` logs every one',
   ADMIN_TOKEN:
     "bearer token of `/v1/admin/*` and the queue board (the api uses it); unset: no admin routes (404); at least 32 characters and not the examples' `change-me`, else the api does not start (`openssl rand -hex 32`)",
+  REDIS_WAIT_REPLICAS:
+    "replicas that must hold an accepted message before its `202` (WAIT, at most 1 s, else `503`); on a Cluster at most as many as the message's master has (none once its replica was promoted); unset: `1` with `REDIS_CLUSTER_NODES`, else `0`",
   ALLOW_VOLATILE_BUFFER:
     '`on` (development only): start even on a Redis without `appendonly yes` or with a `maxmemory-policy` other than `noeviction`, logged as an error at every check',
   BUFFER_CAPACITY: "`buffer.capacity` of this process's version 0 of the runtime configuration: accepted messages not yet stored",

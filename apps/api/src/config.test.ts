@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '@esh3ar/config';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_PLACEHOLDERS, parseConfig } from './config.ts';
+import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_PLACEHOLDERS, parseConfig, waitReplicasOf } from './config.ts';
 
 describe('parseConfig (api)', () => {
   it('applies the contract defaults', () => {
@@ -14,7 +14,13 @@ describe('parseConfig (api)', () => {
       timeouts: { headersMs: 5000, requestMs: 10_000, keepAliveMs: 72_000, connectionMs: 60_000 },
     });
     expect(config.postgres.url).toBe('postgres://127.0.0.1:5432/esh3ar');
-    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379', prefix: 'esh3ar', allowVolatileBuffer: false });
+    expect(config.redis).toEqual({
+      url: 'redis://127.0.0.1:6379',
+      clusterNodes: null,
+      prefix: 'esh3ar',
+      allowVolatileBuffer: false,
+      waitReplicas: null,
+    });
     expect(config.adminToken).toBeNull();
     expect(config.queueBoard).toEqual({ write: false });
     expect(config.runtime.rateLimit.readsPerMinute).toBe(6000);
@@ -22,6 +28,14 @@ describe('parseConfig (api)', () => {
     expect(Object.isFrozen(config.runtime.buffer)).toBe(true);
     expect(config.admission).toEqual({ rateLimit: true, backpressure: true });
     expect(config.pressure).toEqual({ maxEventLoopDelayMs: 1000, maxHeapUsedBytes: 0, maxRssBytes: 0 });
+  });
+
+  it('waits for one replica on a Redis Cluster and none on one Redis, unless REDIS_WAIT_REPLICAS says otherwise', () => {
+    const cluster = { REDIS_CLUSTER_NODES: 'redis-0:7000' };
+    expect(waitReplicasOf(parseConfig({}).redis)).toBe(0);
+    expect(waitReplicasOf(parseConfig(cluster).redis)).toBe(1);
+    expect(waitReplicasOf(parseConfig({ ...cluster, REDIS_WAIT_REPLICAS: '0' }).redis)).toBe(0);
+    expect(waitReplicasOf(parseConfig({ REDIS_WAIT_REPLICAS: '2' }).redis)).toBe(2);
   });
 
   it('reads the protection switches and pressure limits', () => {

@@ -108,6 +108,12 @@ interface IdempotencyDeps {
    * request answered 503 (whose messages were buffered) take the key again and buffer them twice.
    */
   leaseReplicas?: ReplicaWait;
+  /**
+   * Resolves once the replicas hold every buffered job (the enqueuer's confirmReplicated):
+   * a request that died holding its key, or was answered 503 when its master's replica
+   * did not acknowledge its job, may have left that job on the master alone.
+   */
+  confirmBuffered?: () => Promise<void>;
 }
 
 interface IdempotentRequest {
@@ -200,7 +206,8 @@ export async function claimIdempotencyKey(deps: IdempotencyDeps, request: Idempo
         expired = held.nonce!;
         continue;
       }
-      // Its messages are buffered: its answer is the key's.
+      // Its messages are buffered: its answer is the key's, once they are kept.
+      await deps.confirmBuffered?.();
       await settle(held.nonce!, 'commit');
     }
     if (!held.bodyHash.equals(request.bodyHash)) throw reused();

@@ -50,7 +50,11 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
   const { enqueuer, metrics } = deps;
   defineIdempotency(deps.redis);
   // A lease is kept by as many replicas as the messages are.
-  const claimDeps = { ...deps, leaseReplicas: replicaWait(deps.redis, enqueuer.waitReplicas) };
+  const claimDeps = {
+    ...deps,
+    leaseReplicas: replicaWait(deps.redis, enqueuer.waitReplicas),
+    confirmBuffered: () => enqueuer.confirmReplicated(),
+  };
 
   async function durably(messages: BufferedMessage[]): Promise<void> {
     try {

@@ -12,7 +12,7 @@ import { watchRuntimeConfig } from '@esh3ar/runtime';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyListenOptions } from 'fastify';
 import { buildApp } from './app.ts';
-import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
+import { parseConfig, SHUTDOWN_GRACE_MS, waitReplicasOf } from './config.ts';
 
 const config = parseConfig(process.env);
 const logger = createLogger('api', config.log.level);
@@ -61,7 +61,7 @@ const providerQueues = sendQueues(bufferRedis, keys);
 const ingestMetrics = createIngestMetrics(registry);
 const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
   maxPerJob: 500,
-  waitReplicas: config.redis.waitReplicas,
+  waitReplicas: waitReplicasOf(config.redis),
   onFlush: (messages, seconds) => {
     ingestMetrics.enqueueBatchSize.observe(messages);
     ingestMetrics.enqueueDuration.observe(seconds);

@@ -1,7 +1,7 @@
 import { gatewayChannel, onGatewayMessage, parseChannelMessage, pruneOwnPresence, subscribeGateway } from '@esh3ar/queue/presence';
 import type { Logger } from 'pino';
 import type { DeviceHub } from './device-hub.ts';
-import type { RedisClient } from '@esh3ar/queue';
+import { isCluster, type RedisClient } from '@esh3ar/queue';
 
 export interface DeliveriesDeps {
   /** A connection of its own: a subscribed connection can do nothing else (createRedis's `sharded`, for a Cluster). */
@@ -46,7 +46,7 @@ export function subscribeDeliveries(deps: DeliveriesDeps): void {
       logger.warn({ err: error }, 'stale presence not pruned; the next delivery retries'),
     );
   });
-  subscriber.on('ready', () => {
+  const resubscribe = () => {
     const held = hub.connections().filter((c) => c.socket.readyState === c.socket.OPEN && hub.holdForReplay(c));
     void subscribeGateway(subscriber, channel)
       .then(
@@ -57,7 +57,12 @@ export function subscribeDeliveries(deps: DeliveriesDeps): void {
       // Held connections replay either way, so that their live messages are let through
       // (hub.replay never rejects).
       .then(() => Promise.all(held.map((c) => hub.replay(c))));
-  });
+  };
+  subscriber.on('ready', resubscribe);
+  // On a Cluster, a failover moves the channel's slot to another master, where ioredis
+  // subscribes again by itself and then says so: what was published meanwhile is
+  // replayed as after a reconnection.
+  if (isCluster(subscriber)) subscriber.on('subscribersReady', resubscribe);
   // Connects now (lazyConnect); while Redis does not answer, ioredis retries every ≤ 2 s
   // (createRedis's retryStrategy) and 'error' is logged by main.ts.
   subscriber.connect().catch((error: Error) => logger.debug({ err: error }, 'deliveries subscriber not connected yet; retrying'));

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferedState, findBuffered } from './buffer.ts';
 import { IngestEnqueuer } from './enqueuer.ts';
 import { redisKeys } from './keys.ts';
+import { ReplicaShortfallError } from './replicas.ts';
 
 const prefix = `esh3ar-t-enqueuer-${randomUUID().slice(0, 8)}`;
 const keys = redisKeys(prefix);
@@ -46,6 +47,16 @@ describe('IngestEnqueuer', () => {
     for (const m of messages) expect(await findBuffered(redis, queue, keys, 'tenant-a', m.id)).toEqual({ kind: 'queued', message: m });
     await enqueuer.close();
     await expect(enqueuer.enqueue(message('low'))).rejects.toThrow('closed');
+  });
+
+  it('rejects a write no replica acknowledged (WAIT), and keeps its messages indexed with their job', async () => {
+    // The shared test Redis has no replica: its WAIT answers 0 after its 1 s timeout.
+    const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500, waitReplicas: 1 });
+    const m = message('normal');
+    await expect(enqueuer.enqueue(m)).rejects.toThrow(ReplicaShortfallError);
+    // A repeat of the request (same Idempotency-Key) finds it buffered rather than taking it as never written.
+    expect(await bufferedState(redis, queue, keys, [m.id])).toEqual({ buffered: [m.id], indexedWithoutJob: [] });
+    await enqueuer.close();
   });
 
   it('rejects every caller of a write Redis refused, and leaves nothing indexed', async () => {

@@ -28,7 +28,8 @@ interface Pending {
  * Coalesces the messages accepted during one event-loop tick into one Redis write:
  * the buffer-index entries, then one job per priority carrying its messages. Each
  * caller's promise resolves once Redis has answered that write, so a 202 is only
- * sent for a message Redis holds (with AOF fsync on every write). Per-message jobs
+ * sent for a message Redis holds (with AOF fsync on every write, and with `waitReplicas`
+ * its replica too). Per-message jobs
  * would cap the api at ~0.4x of a bare route; batch jobs reach ~0.8x (MEASURED.md).
  */
 export class IngestEnqueuer {
@@ -55,6 +56,15 @@ export class IngestEnqueuer {
   /** Replicas each write waits for at most (REDIS_WAIT_REPLICAS; replicas.ts). */
   get waitReplicas(): number {
     return this.#options.waitReplicas ?? 0;
+  }
+
+  /**
+   * Resolves once the replicas (as many as each write waits for) hold every job the ingest
+   * queue's master took so far, whoever added it; rejects as a write would. For a message
+   * found buffered by another request whose answer never came: it may live on the master alone.
+   */
+  confirmReplicated(): Promise<void> {
+    return this.#replicas(this.#keys.replicationMark(this.#queue.name), { mark: true });
   }
 
   /** Accepted messages not yet stored, as of the last write (or refresh). */
@@ -102,6 +112,7 @@ export class IngestEnqueuer {
     const started = performance.now();
     const messages = batch.map((p) => p.message);
     const jobs = ingestJobs(messages, this.#options.maxPerJob);
+    let added = false;
     try {
       // Index first, so that no worker can store (and un-index) a job before its index
       // entries exist: on one Redis, by sending it first on the same connection (Redis runs
@@ -109,20 +120,23 @@ export class IngestEnqueuer {
       // masters, by waiting for it (one round trip more).
       const indexed = indexBuffered(this.#redis, this.#keys, jobs);
       if (isCluster(this.#redis)) await indexed;
-      const added = this.#queue.addBulk(jobs);
-      const [, , depth] = await Promise.all([indexed, added, bufferDepth(this.#redis, this.#keys)]);
+      const [, , depth] = await Promise.all([indexed, this.#queue.addBulk(jobs), bufferDepth(this.#redis, this.#keys)]);
+      added = true;
       // The jobs hold the messages: they must outlive a failover of their master.
       await this.#replicas(this.#queue.toKey('meta'));
       this.#depth = depth;
       this.#unwritten -= batch.length;
     } catch (error) {
       this.#unwritten -= batch.length;
-      // Not acknowledged: nothing was promised. Remove what may have been indexed.
-      removeBuffered(
-        this.#redis,
-        this.#keys,
-        messages.map((m) => m.id),
-      ).catch(() => undefined);
+      // Not acknowledged: nothing was promised. Remove what may have been indexed, unless
+      // the jobs are in (a replica did not acknowledge them in time): they may well be
+      // stored, and a repeat of the request finds them buffered by their index entries.
+      if (!added)
+        removeBuffered(
+          this.#redis,
+          this.#keys,
+          messages.map((m) => m.id),
+        ).catch(() => undefined);
       for (const p of batch) p.reject(error);
       return;
     }

@@ -24,6 +24,11 @@ export interface RedisKeys {
    */
   queuePrefix(queue: string): string;
   /**
+   * String in a queue's slot, written only to wait for that master's replicas after it
+   * (replicas.ts): whatever the master took before it, they hold once they hold it.
+   */
+  replicationMark(queue: string): string;
+  /**
    * Hashes: the buffer index (buffer.ts, its only reader and writer), every accepted
    * message not yet stored, each in the shard `bufferShard(id)` names. One on one Redis.
    */
@@ -75,6 +80,7 @@ export function redisKeys(prefix: string, options: { cluster?: boolean } = {}): 
     prefix,
     cluster,
     queuePrefix: (queue) => (cluster ? `{${prefix}:${queue}}` : prefix),
+    replicationMark: (queue) => (cluster ? `{${prefix}:${queue}}:replicated` : `${prefix}:${queue}:replicated`),
     bufferShards,
     // CRC16 of the id, as Cluster picks slots: UUIDv7 ids spread evenly.
     bufferShard: (id) => bufferShards[calculateSlot(id) % bufferShards.length]!,

@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 /**
  * What every Esh3ar process holds: one Redis, or a Redis Cluster (REDIS_CLUSTER_NODES).
  * Both take the same commands, pipelines (on a Cluster, a pipeline's keys must live on
- * one node: cluster-batches.ts), scripts and pub/sub.
+ * one node: pipelines.ts), scripts and pub/sub.
  */
 export type RedisClient = Redis | Cluster;
 

@@ -12,17 +12,30 @@ const WAIT_TIMEOUT_MS = 1000;
 /** How long a master's count of replicas is trusted: one CLUSTER NODES per master and second. */
 const REPLICAS_TTL_MS = 1000;
 
+/** A mark is read by nobody: it only has to outlive its WAIT. */
+const MARK_TTL_MS = 60_000;
+
 export class ReplicaShortfallError extends Error {
   override name = 'ReplicaShortfallError';
   readonly code = 'REDIS_REPLICAS';
 }
 
-/** Waits until the write this connection last sent the master of `key` is held by enough replicas; rejects when not. */
-export type ReplicaWait = (key: string) => Promise<void>;
+/**
+ * Waits until enough replicas hold every write this connection sent the master of `key`
+ * so far, or rejects. `mark`: writes `key` first (a short-lived string), so that it waits
+ * for everything that master took before, whoever wrote it: Redis replicates in order.
+ */
+export type ReplicaWait = (key: string, options?: { mark?: boolean }) => Promise<void>;
 
 /** Sends `command` to the master holding `key`'s slot, on the connection that wrote there (it names no key itself). */
-async function onMasterOf(redis: RedisClient, key: string, command: (p: ChainableCommander) => ChainableCommander): Promise<unknown> {
-  const replies = (await command(redis.pipeline().exists(key)).exec()) ?? [];
+async function onMasterOf(
+  redis: RedisClient,
+  key: string,
+  command: (p: ChainableCommander) => ChainableCommander,
+  mark = false,
+): Promise<unknown> {
+  const routed = mark ? redis.pipeline().set(key, String(Date.now()), 'PX', MARK_TTL_MS) : redis.pipeline().exists(key);
+  const replies = (await command(routed).exec()) ?? [];
   for (const [error] of replies) if (error) throw error;
   return replies[1]?.[1];
 }
@@ -72,11 +85,11 @@ export function replicaWait(redis: RedisClient, wanted: number, timeoutMs = WAIT
     counts.set(node, { replicas, at: Date.now() });
     return replicas;
   }
-  return async (key) => {
+  return async (key, options = {}) => {
     if (wanted === 0) return;
     const replicas = Math.min(wanted, await replicasOfMaster(key));
     if (replicas === 0) return;
-    const acknowledged = (await onMasterOf(redis, key, (p) => p.wait(replicas, timeoutMs))) as number;
+    const acknowledged = (await onMasterOf(redis, key, (p) => p.wait(replicas, timeoutMs), options.mark)) as number;
     if (acknowledged < replicas)
       throw new ReplicaShortfallError(`${acknowledged} of ${replicas} Redis replicas acknowledged the write within ${timeoutMs} ms`);
   };

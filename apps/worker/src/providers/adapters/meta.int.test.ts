@@ -199,7 +199,10 @@ describe('meta in a WhatsApp failover list', () => {
   };
   /** One message through the route chooseRoute picks, as the send processor makes it: which provider took it, and how it ended. */
   async function call(providers: ProviderAdapter[], policy: ReturnType<typeof policies>) {
-    const route = chooseRoute({ providers: new Map([['whatsapp', providers]]), policy, sharedOpenUntil: () => 0, probeAfter: () => undefined }, 'whatsapp');
+    const route = chooseRoute(
+      { providers: new Map([['whatsapp', providers]]), policy, sharedOpenUntil: () => 0, probeAfter: () => undefined },
+      'whatsapp',
+    );
     if (route.kind !== 'provider') return { kind: route.kind, provider: null, providerMessageId: null };
     const provider = route.adapter.name;
     try {
