@@ -1,6 +1,7 @@
 import { PRIORITY_BY_RANK, type BufferedMessage } from '@esh3ar/contracts';
 import type pg from 'pg';
 import { sql } from './sql-files.ts';
+import { bufferedFromRow, type StoredMessageRow } from './stored-message.ts';
 
 // The dead-letter queue: messages whose retry budget is spent, listed for operators
 // (GET /v1/admin/dlq, `esh3ar dlq list`) and replayed as new attempts.
@@ -93,37 +94,6 @@ export async function listDeadLetters(pool: pg.Pool, filter: DlqFilter, limit: n
   return (await pageOfDeadLetters(pool, filter, limit, after)).map((listed) => listed.letter);
 }
 
-type ReplayRow = {
-  id: string;
-  tenant_id: string;
-  recipient: string;
-  channel: BufferedMessage['channel'];
-  priority: number;
-  subject: string | null;
-  content: string;
-  metadata: Record<string, string> | null;
-  created_at: Date;
-  ttl_seconds: number | null;
-  fallback: string | null;
-  fallback_after_seconds: number | null;
-};
-
-const toBufferedMessage = (r: ReplayRow): BufferedMessage => ({
-  id: r.id,
-  tenantId: r.tenant_id,
-  acceptedAt: r.created_at.toISOString(),
-  recipient: r.recipient,
-  channel: r.channel,
-  priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
-  subject: r.subject,
-  content: r.content,
-  metadata: r.metadata,
-  ttlSeconds: r.ttl_seconds,
-  fallback: r.fallback,
-  fallbackAfterSeconds: r.fallback_after_seconds,
-  idempotencyKey: null,
-});
-
 /**
  * Moves these dead letters back to pending and has `enqueue` send them again, atomically:
  * the move commits only once `enqueue` resolved; if it throws (Redis down half-way), the
@@ -149,8 +119,8 @@ export async function replayDeadLetters(
       // commits: a replay whose enqueue hangs is ended by the server after 10 s (rolled back)
       // rather than holding them. 10 s is 5x the api's Redis command timeout (2 s, failFast).
       await client.query("SET LOCAL idle_in_transaction_session_timeout = '10s'");
-      const { rows } = await client.query<ReplayRow>(sql('dlq-replay'), [ids]);
-      const messages = rows.map(toBufferedMessage);
+      const { rows } = await client.query<StoredMessageRow>(sql('dlq-replay'), [ids]);
+      const messages = rows.map((r) => bufferedFromRow(r, { idempotencyKey: null }));
       if (messages.length > 0) await enqueue(messages);
       await client.query('COMMIT');
       return messages;

@@ -1,22 +1,11 @@
-import { PRIORITY_BY_RANK, type BufferedMessage, type Channel } from '@esh3ar/contracts';
+import type { BufferedMessage } from '@esh3ar/contracts';
 import type pg from 'pg';
 import { sql } from './sql-files.ts';
+import { bufferedFromRow, type StoredMessageRow } from './stored-message.ts';
 
-interface DueRow {
-  id: string;
-  tenant_id: string;
-  recipient: string;
-  channel: Channel;
-  priority: number;
-  subject: string | null;
-  content: string;
-  metadata: Record<string, string> | null;
-  ttl_seconds: number | null;
+interface DueRow extends StoredMessageRow {
   expires_at: Date | null;
-  fallback: string | null;
-  fallback_after_seconds: number | null;
   idempotency_key: string | null;
-  created_at: Date;
   send_at: Date;
   held_reason: string | null;
   now: Date;
@@ -66,22 +55,7 @@ export interface ReleaseRound {
 }
 
 const toDue = (r: DueRow): DueMessage => ({
-  message: {
-    id: r.id,
-    tenantId: r.tenant_id,
-    acceptedAt: r.created_at.toISOString(),
-    recipient: r.recipient,
-    channel: r.channel,
-    priority: PRIORITY_BY_RANK[r.priority] ?? 'normal',
-    subject: r.subject,
-    content: r.content,
-    metadata: r.metadata,
-    ttlSeconds: r.ttl_seconds,
-    fallback: r.fallback,
-    fallbackAfterSeconds: r.fallback_after_seconds,
-    idempotencyKey: r.idempotency_key,
-    sendAt: r.send_at.toISOString(),
-  },
+  message: bufferedFromRow(r, { idempotencyKey: r.idempotency_key, sendAt: r.send_at.toISOString() }),
   expiresAt: r.expires_at?.toISOString() ?? null,
   heldReason: r.held_reason,
 });
