@@ -185,7 +185,7 @@ describe('POST /v1/messages/cancel', () => {
     }
   });
 
-  it('400 VALIDATION_FAILED in words for an empty filter, a status it cannot cancel from, an unknown field, a range the wrong way round', async () => {
+  it('400 VALIDATION_FAILED in words for an empty filter, a status it cannot cancel from, an unknown field, a range the wrong way round, a time PostgreSQL cannot hold', async () => {
     const t = await tenant();
     for (const [body, message] of [
       [{}, EMPTY_FILTER],
@@ -196,6 +196,13 @@ describe('POST /v1/messages/cancel', () => {
       [{ sendAtFrom: 'tomorrow' }, /sendAtFrom/],
       [{ sendAtFrom: at(2), sendAtTo: at(1) }, '"sendAtFrom" must be before "sendAtTo"'],
       [{ metadata: {} }, /metadata/],
+      // Date-times the schema takes that PostgreSQL does not: a leap second, the year 0, past 9999 once in UTC.
+      [
+        { sendAtFrom: '2025-01-01T23:59:60Z' },
+        '"sendAtFrom" must be a date and time from the year 1 to 9999, such as 2025-01-31T09:30:00Z',
+      ],
+      [{ sendAtTo: '0000-01-01T00:00:00Z' }, '"sendAtTo" must be a date and time from the year 1 to 9999, such as 2025-01-31T09:30:00Z'],
+      [{ sendAtTo: '9999-12-31T23:59:59-23:59' }, /"sendAtTo" must be a date and time/],
     ] as const) {
       const r = await bulk(t.key, body);
       expect(r.status, JSON.stringify(body)).toBe(400);

@@ -21,7 +21,7 @@ import { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
 import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 import { ExpirySweeper } from './dispatch/expiry-sweeper.ts';
-import { storedMessagePipeline } from './dispatch/pipeline.ts';
+import { releasedMessagePipeline, storedMessagePipeline } from './dispatch/pipeline.ts';
 import { jobWorkerOptions } from './job-worker-options.ts';
 import { migrateWhenReachable } from './migrate-when-reachable.ts';
 import { buildOpsServer } from './ops-server.ts';
@@ -130,6 +130,13 @@ const dispatch = storedMessagePipeline({
   dispatchMetrics,
   providerMetrics,
 });
+const released = releasedMessagePipeline({
+  redis,
+  prefix: config.redis.prefix,
+  sendQueues: providerQueues,
+  dispatchMetrics,
+  providerMetrics,
+});
 const schedulingMetrics = createSchedulingMetrics(registry);
 // Read before the first batch is stored, so that no message goes out inside quiet hours
 // for want of them (a failed first read is logged; the cache keeps trying).
@@ -154,7 +161,8 @@ const releaseLoop = new ReleaseLoop({
   pollMs: config.scheduling.pollMs,
   batchSize: () => runtime.current().worker.batchSize,
   quietHoursOf,
-  dispatch,
+  dispatch: (messages, _expiresAtOf, release) => released.beforeCommit(messages, release),
+  publish: released.afterCommit,
 });
 const expirySweeper = new ExpirySweeper(pool, logger, config.expirySweepMs, (n) => dispatchMetrics.expired.inc(n));
 const webhookMetrics = createWebhookMetrics(registry);

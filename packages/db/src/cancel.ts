@@ -127,7 +127,10 @@ export async function cancelMatching(
   onApp: (canceled: CanceledApp) => Promise<void>,
 ): Promise<BulkCancel> {
   const result: BulkCancel = { matched: 0, canceled: 0 };
-  for (const status of new Set(filter.statuses)) {
+  // Scheduled first, whatever order was asked: a row the release loop holds while the
+  // scheduled pass runs is found pending once it commits, by the pending pass after it.
+  const statuses = (['scheduled', 'pending'] as const).filter((s) => filter.statuses.includes(s));
+  for (const status of statuses) {
     let after: string | null = null;
     for (;;) {
       const chunk = await cancelChunk(pool, [tenantId, status, after, ...filterParams(filter), CHUNK]);

@@ -78,6 +78,10 @@ export async function releaseDue(pool: pg.Pool, options: ReleaseOptions): Promis
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
+    // The round's row locks are not held for a Redis outage: dispatch may wait for Redis as
+    // long as it is down, and a cancel of one of these messages would wait as long. After
+    // 10 s idle in the transaction PostgreSQL ends the session, which rolls the round back.
+    await client.query("SET LOCAL idle_in_transaction_session_timeout = '10s'");
     const round = await releaseRound(client, options);
     await client.query('COMMIT');
     return round;

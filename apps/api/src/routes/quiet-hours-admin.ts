@@ -30,7 +30,8 @@ const SEMANTICS =
   'going out late. The window is in the recipient’s local time: the time zone of the phone number’s country, or ' +
   '`defaultTimeZone` for a country with several zones and for email recipients. It may run past midnight (`21:00`–`08:00`): it ' +
   'opens at `start` and closes at `end`, both HH:MM, 24-hour, minutes the finest step (`9:00` and `21:00:00` are refused). ' +
-  'Workers apply a change within 2 s.';
+  'The window is checked when a message is stored and when a scheduled one is released; what becomes due later inside it ' +
+  '(an app message’s fallback, a provider retry, a DLQ replay) is not held. Workers apply a change within 2 s.';
 
 /** The tenant named in the path: a malformed id is refused as such (an admin mistyped it), an unknown one is 404 later. */
 function tenantIdOf(request: FastifyRequest): string {

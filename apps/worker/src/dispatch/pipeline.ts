@@ -14,8 +14,7 @@ export interface PipelineDeps {
 }
 
 /**
- * What happens to a batch once it is stored (PersistBatcher's afterStore), and to scheduled
- * messages once released (scheduling/release-loop.ts, with their stored TTLs): app messages
+ * What happens to a batch once it is stored (PersistBatcher's afterStore): app messages
  * are published to the gateways holding their phones, then every message a provider may
  * send gets its send or delayed fallback job. It runs before the ingest jobs are
  * acknowledged, so a failure retries them, the merge finds the rows, and it runs again
@@ -31,5 +30,29 @@ export function storedMessagePipeline(
     dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
     dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
     await enqueueStored(sendQueues, providerMetrics, messages, release);
+  };
+}
+
+/**
+ * The same for scheduled messages a release round moves to pending, in two steps around its
+ * commit. The provider jobs before it: a claim waits for the round's row locks, and a round
+ * rolled back leaves jobs that claim nothing. The gateways after it: a device's ack (or the
+ * gateway's sent mark) written before the commit would match no pending row, so it would be
+ * lost, and an app message with a fallback sent by SMS although the device had it. A worker
+ * that dies between the commit and the publish leaves the messages pending: devices get
+ * them on their next connect (the replay), and a fallback is due as usual.
+ */
+export function releasedMessagePipeline(deps: PipelineDeps): {
+  beforeCommit: (messages: readonly BufferedMessage[], release: string) => Promise<void>;
+  afterCommit: (messages: readonly BufferedMessage[], expiresAtOf: ExpiresAtOf) => Promise<void>;
+} {
+  const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
+  return {
+    beforeCommit: (messages, release) => enqueueStored(sendQueues, providerMetrics, messages, release),
+    afterCommit: async (messages, expiresAtOf) => {
+      const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
+      dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
+      dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
+    },
   };
 }

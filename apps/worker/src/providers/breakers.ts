@@ -102,8 +102,12 @@ export class ProviderBreakers {
         });
         const route = providerRoute(channel, provider);
         p.breaker.onSuccess(() => this.#seenOpen.delete(route));
-        p.breaker.onFailure(() => {
-          if (this.#seenOpen.has(route)) this.#seenOpen.set(route, Date.now() + breaker.halfOpenAfterMs);
+        // A failure the breaker counts puts the next probe off; one it does not (the provider
+        // refused that message) says the provider answers, as a success does.
+        p.breaker.onFailure(({ handled }) => {
+          if (!this.#seenOpen.has(route)) return;
+          if (handled) this.#seenOpen.set(route, Date.now() + breaker.halfOpenAfterMs);
+          else this.#seenOpen.delete(route);
         });
         metrics.breakerState.set({ channel, provider }, 0);
         this.#policies.set(providerRoute(channel, provider), p);

@@ -305,6 +305,21 @@ describe('the release loop', () => {
     expect((await claimProviderCalls(pool, [message.id], options))[0]!.state).toBe('busy');
   });
 
+  it('publishes released app messages to the gateways only once the round committed, so an ack finds them pending', async () => {
+    const message = sampleBufferedMessage({ tenantId: tenantId(), channel: 'app' });
+    await storeScheduled([message], () => new Date(Date.now() - 1000).toISOString());
+    const seen: string[] = [];
+    const { loop: releaser } = loop({
+      dispatch: async () => undefined,
+      // What a gateway's status writer would find, on a connection of its own, when the device acks at once.
+      publish: async (messages) => {
+        for (const m of messages) seen.push((await rowsOf([m.id])).get(m.id)!.status);
+      },
+    });
+    expect((await releaser.round()).released).toHaveLength(1);
+    expect(seen).toEqual(['pending']);
+  });
+
   it('keeps going when PostgreSQL is unreachable, saying so once', async () => {
     const lines: { msg: string }[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) });

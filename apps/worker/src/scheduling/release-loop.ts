@@ -21,6 +21,12 @@ export interface ReleaseLoopOptions {
    * provider jobs. `expiresAtOf` gives each its stored TTL.
    */
   dispatch: (messages: BufferedMessage[], expiresAtOf: (m: BufferedMessage) => string | null, release: string) => Promise<void>;
+  /**
+   * After the round committed: the released app messages to the gateways holding their
+   * phones (dispatch/pipeline.ts releasedMessagePipeline). Best effort, as for stored
+   * batches: a failure is logged, and the devices get them from the replay.
+   */
+  publish?: (messages: BufferedMessage[], expiresAtOf: (m: BufferedMessage) => string | null) => Promise<void>;
   /** The time rows are due by at each round; null (the default): PostgreSQL's clock. Tests move it. */
   clock?: () => Date | null;
 }
@@ -103,6 +109,13 @@ export class ReleaseLoop {
     metrics.rounds.inc({ outcome: 'done' });
     metrics.roundDuration.observe((performance.now() - started) / 1000);
     if (round.taken === 0) return round;
+    if (round.released.length > 0 && this.#options.publish) {
+      await this.#options
+        .publish(round.released.map(messageOf), expiresAtOf(round.released))
+        .catch((error: unknown) =>
+          this.#options.logger.warn({ err: error }, 'released messages not published to gateways; devices get them on connect'),
+        );
+    }
     metrics.released.inc({ outcome: 'released' }, round.released.length);
     metrics.released.inc({ outcome: 'held' }, round.held.length);
     for (const due of round.released) metrics.lag.observe((round.now.getTime() - Date.parse(due.message.sendAt!)) / 1000);
