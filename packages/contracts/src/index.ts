@@ -49,6 +49,7 @@ export {
   PRIORITY_BY_RANK,
   PRIORITY_RANK,
   checkBufferedMessage,
+  dueAt,
   checkIngestJob,
   checkSendJob,
   PROVIDER_CHANNELS,

@@ -27,6 +27,15 @@ export const BufferedMessage = Type.Object({
 export type BufferedMessage = Static<typeof BufferedMessage>;
 
 /**
+ * When a message is due to go out (ms): its sendAt, or its acceptance when it has none or
+ * was accepted later. Its TTL and an app message's fallback timer both count from here.
+ */
+export function dueAt(m: Pick<BufferedMessage, 'acceptedAt' | 'sendAt'>): number {
+  const accepted = Date.parse(m.acceptedAt);
+  return m.sendAt == null ? accepted : Math.max(accepted, Date.parse(m.sendAt));
+}
+
+/**
  * The job catalogue. `ingest` jobs carry every message the api accepted in one
  * event-loop tick for one priority: one Redis write covers ~80 messages under load,
  * which keeps the api at 0.81x of a bare route instead of 0.43x (MEASURED.md).

@@ -1,5 +1,5 @@
 import type { BufferedMessage } from '@esh3ar/contracts';
-import { PRIORITY_RANK } from '@esh3ar/contracts';
+import { dueAt, PRIORITY_RANK } from '@esh3ar/contracts';
 
 /**
  * COPY text format: a field is taken literally except for backslash, tab, newline
@@ -51,10 +51,7 @@ export interface RowState {
  * not from its acceptance, so a message scheduled for next week keeps its whole TTL.
  */
 export function expiresAt(m: Pick<BufferedMessage, 'acceptedAt' | 'ttlSeconds' | 'sendAt'>): string | null {
-  if (m.ttlSeconds === null) return null;
-  const accepted = Date.parse(m.acceptedAt);
-  const due = m.sendAt == null ? accepted : Math.max(accepted, Date.parse(m.sendAt));
-  return new Date(due + m.ttlSeconds * 1000).toISOString();
+  return m.ttlSeconds === null ? null : new Date(dueAt(m) + m.ttlSeconds * 1000).toISOString();
 }
 
 /** The values of one row, in COPY_COLUMNS order (also the parameters of the row-by-row INSERT). */

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import {
+  dueAt,
   JOB_PRIORITY,
   PROVIDER_CHANNELS,
   SEND_BATCH_MAX,
@@ -133,7 +134,7 @@ export function storedSendJobs(messages: readonly BufferedMessage[], now: number
     if (m.channel !== 'app') entries.push({ channel, reason: 'send' as const, dueAt: 0, message: m });
     else {
       // A scheduled message's timer starts at its release (sendAt), not at its acceptance.
-      const due = Math.max(Date.parse(m.acceptedAt), m.sendAt == null ? 0 : Date.parse(m.sendAt)) + (m.fallbackAfterSeconds ?? 60) * 1000;
+      const due = dueAt(m) + (m.fallbackAfterSeconds ?? 60) * 1000;
       entries.push({ channel, reason: 'fallback' as const, dueAt: Math.ceil(due / 1000) * 1000, message: m });
     }
   }

@@ -23,21 +23,13 @@ import {
 } from '../route-docs.ts';
 import { announce } from './cancel-message.ts';
 import { RATE_LIMIT_HEADERS } from './message-docs.ts';
-import { postgresTime } from './dlq-filter.ts';
+import { utcTime } from './dlq-filter.ts';
 import type { ReadRouteDeps } from './read-messages.ts';
 
 const checkRequest = Compile(BulkCancelRequest);
 export const EMPTY_FILTER = `give at least one of ${CANCEL_FILTER_FIELDS.join(', ')}`;
 
 const refuse = (message: string, details: ErrorDetail[]) => apiError('VALIDATION_FAILED', message, details);
-
-/** A time the schema took as date-time, as PostgreSQL takes it (a leap second, the year 0 or 10000 are not). */
-function instant(value: string, field: string): string {
-  const at = postgresTime(value);
-  if (at !== null) return at;
-  const message = `"${field}" must be a date and time from the year 1 to 9999, such as 2025-01-31T09:30:00Z`;
-  throw refuse(message, [{ path: `/${field}`, message }]);
-}
 
 /** The body as a filter, or VALIDATION_FAILED in words naming the field. */
 function filterOf(body: unknown): { filter: CancelFilter; dryRun: boolean } {
@@ -46,8 +38,8 @@ function filterOf(body: unknown): { filter: CancelFilter; dryRun: boolean } {
     throw refuse(details[0]?.message ?? 'the body must be a cancel filter', details);
   }
   if (!CANCEL_FILTER_FIELDS.some((field) => body[field] !== undefined)) throw refuse(EMPTY_FILTER, [{ path: '', message: EMPTY_FILTER }]);
-  const from = body.sendAtFrom === undefined ? undefined : instant(body.sendAtFrom, 'sendAtFrom');
-  const to = body.sendAtTo === undefined ? undefined : instant(body.sendAtTo, 'sendAtTo');
+  const from = body.sendAtFrom === undefined ? undefined : utcTime(body.sendAtFrom, '/sendAtFrom');
+  const to = body.sendAtTo === undefined ? undefined : utcTime(body.sendAtTo, '/sendAtTo');
   if (from !== undefined && to !== undefined && from >= to) {
     const message = '"sendAtFrom" must be before "sendAtTo"';
     throw refuse(message, [{ path: '/sendAtFrom', message }]);

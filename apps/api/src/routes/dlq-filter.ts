@@ -48,7 +48,8 @@ export function postgresTime(value: string): string | null {
   return Number.isNaN(at.getTime()) || year < 1 || year > 9999 ? null : at.toISOString();
 }
 
-function utcTime(value: string, path: string): string {
+/** A date-time the schema took, in UTC as PostgreSQL takes it, or VALIDATION_FAILED naming the field at `path`. */
+export function utcTime(value: string, path: string): string {
   return (
     postgresTime(value) ??
     invalid(`"${path.slice(1).replaceAll('/', '.')}" must be a date and time from the year 1 to 9999, such as 2025-01-31T09:30:00Z`, path)

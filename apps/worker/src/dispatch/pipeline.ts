@@ -24,12 +24,23 @@ export interface PipelineDeps {
 export function storedMessagePipeline(
   deps: PipelineDeps,
 ): (messages: readonly BufferedMessage[], expiresAtOf?: ExpiresAtOf, release?: string) => Promise<void> {
-  const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
+  const { publish, enqueue } = pipelineSteps(deps);
   return async (messages, expiresAtOf, release) => {
-    const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
-    dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
-    dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
-    await enqueueStored(sendQueues, providerMetrics, messages, release);
+    await publish(messages, expiresAtOf);
+    await enqueue(messages, release);
+  };
+}
+
+/** The two steps: app messages to the gateways holding their phones; provider send and fallback jobs. */
+function pipelineSteps(deps: PipelineDeps) {
+  const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
+  return {
+    publish: async (messages: readonly BufferedMessage[], expiresAtOf?: ExpiresAtOf) => {
+      const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
+      dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
+      dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
+    },
+    enqueue: (messages: readonly BufferedMessage[], release?: string) => enqueueStored(sendQueues, providerMetrics, messages, release),
   };
 }
 
@@ -46,13 +57,6 @@ export function releasedMessagePipeline(deps: PipelineDeps): {
   beforeCommit: (messages: readonly BufferedMessage[], release: string) => Promise<void>;
   afterCommit: (messages: readonly BufferedMessage[], expiresAtOf: ExpiresAtOf) => Promise<void>;
 } {
-  const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
-  return {
-    beforeCommit: (messages, release) => enqueueStored(sendQueues, providerMetrics, messages, release),
-    afterCommit: async (messages, expiresAtOf) => {
-      const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
-      dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
-      dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
-    },
-  };
+  const { publish, enqueue } = pipelineSteps(deps);
+  return { beforeCommit: enqueue, afterCommit: publish };
 }
