@@ -18,7 +18,12 @@ esh3ar_install_node() {
     echo "env.sh: this script installs Node only on Linux; install Node 24 yourself (https://nodejs.org) and run again" >&2
     return 1
   fi
-  if ! ldd --version 2>&1 | grep -qiE 'glibc|gnu libc'; then
+  # Refuse only where musl is positively found: no pipeline here (under a caller's
+  # `set -o pipefail`, grep -q closing the pipe early fails it with SIGPIPE).
+  local libc
+  libc="$(getconf GNU_LIBC_VERSION 2>/dev/null || true)"
+  [ -n "$libc" ] || libc="$(ldd --version 2>&1 || true)"
+  if [ "${libc#*musl}" != "$libc" ]; then
     echo "env.sh: Node's Linux builds need glibc (Debian, Ubuntu, Fedora…); on musl (Alpine) install Node 24 with the system's packages" >&2
     return 1
   fi
