@@ -49,6 +49,38 @@ describe('IngestEnqueuer', () => {
     await expect(enqueuer.enqueue(message('low'))).rejects.toThrow('closed');
   });
 
+  it('gathers what arrives while a write is in flight into the next write, begun when that one ends', async () => {
+    // The buffer index's HSET answers only once the gate opens: the first write stays in flight.
+    const gate = Promise.withResolvers<void>();
+    const held = new Proxy(redis, {
+      get(target, property) {
+        if (property === 'hset')
+          return async (...args: Parameters<Redis['hset']>) => {
+            const answer = await target.hset(...args);
+            await gate.promise;
+            return answer;
+          };
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const flushes: number[] = [];
+    const enqueuer = new IngestEnqueuer(queue, held, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
+    const first = enqueuer.enqueue(message('normal'));
+    const later: Promise<void>[] = [];
+    for (let turn = 0; turn < 3; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      later.push(enqueuer.enqueue(message('normal')));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(flushes).toEqual([]);
+    gate.resolve();
+    await Promise.all([first, ...later]);
+    // Three turns of the event loop, one write for them.
+    expect(flushes).toEqual([1, 3]);
+    await enqueuer.close();
+  });
+
   it('rejects a write no replica acknowledged (WAIT), and keeps its messages indexed with their job', async () => {
     // The shared test Redis has no replica: its WAIT answers 0 after its 1 s timeout.
     const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500, waitReplicas: 1 });

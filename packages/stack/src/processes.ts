@@ -59,6 +59,8 @@ export interface StartOptions {
   nodeFlags?: readonly string[];
   /** The log line that says "started" instead of the app's ready line (a worker still waiting for PostgreSQL logs 'ops server listening'). */
   readyMsg?: string;
+  /** Another checkout to run the app from (bench/ingest/cost.ts compares revisions); default: this one. */
+  root?: string;
 }
 
 /**
@@ -76,7 +78,7 @@ const APP_ENV: Record<AppName, Record<string, string>> = {
 export async function startApp(name: AppName, env: Record<string, string>, options: StartOptions = {}): Promise<AppProcess> {
   const timeoutMs = options.timeoutMs ?? 20_000;
   const child = spawn(process.execPath, [...(options.nodeFlags ?? NODE_FLAGS[name]), `apps/${name}/src/main.ts`], {
-    cwd: REPO_ROOT,
+    cwd: options.root ?? REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', LOG_LEVEL: 'info', ...APP_ENV[name], ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

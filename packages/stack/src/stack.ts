@@ -14,6 +14,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   databaseUrl?: string;
   redisUrl?: string;
+  /** Another checkout to run the processes from (bench/ingest/cost.ts compares revisions). */
+  root?: string;
 }
 
 export interface Stack {
@@ -68,12 +70,12 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
     workers,
     gateways,
     async startWorker(extra = {}) {
-      const worker = await startApp('worker', { ...env, ...extra });
+      const worker = await startApp('worker', { ...env, ...extra }, { root: options.root });
       workers.push(worker);
       return worker;
     },
     async startGateway(extra = {}) {
-      const gateway = await startApp('gateway', { ...env, ...extra });
+      const gateway = await startApp('gateway', { ...env, ...extra }, { root: options.root });
       gateways.push(gateway);
       return gateway;
     },
@@ -101,7 +103,7 @@ export async function startStack(label: string, options: StackOptions = {}): Pro
   };
   try {
     const [api] = await Promise.all([
-      options.api === false ? undefined : startApp('api', env),
+      options.api === false ? undefined : startApp('api', env, { root: options.root }),
       ...Array.from({ length: options.workers ?? 0 }, () => stack.startWorker()),
       ...Array.from({ length: options.gateways ?? 0 }, () => stack.startGateway()),
     ]);

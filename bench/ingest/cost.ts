@@ -1,0 +1,196 @@
+/**
+ * CPU per accepted message, until stored, against the bare route, for one or more
+ * revisions of Esh3ar in the same run: the ceiling (bench/lib/ceiling-server.ts) and each
+ * revision take turns (ceiling, rev 1, rev 2, …, ceiling, rev 1, …), each round on a fresh
+ * database and REDIS_PREFIX with 1 api and 1 worker, loaded for COST_SECONDS at
+ * COST_CONNECTIONS. A round's CPU is read from /proc from the start of its load until the
+ * worker has stored every accepted message (api, worker, Redis and PostgreSQL by name; the
+ * load generator apart). Medians over the rounds; ratios to the ceiling of the same run.
+ *
+ *   node bench/ingest/cost.ts [REV ...]   a git revision each (a commit, a branch, HEAD~2),
+ *                                         or `.` for the working tree (the default)
+ *   COST_ROUNDS (3), COST_SECONDS (10), COST_CONNECTIONS (200), COST_RATE (5000 req/s offered to
+ *   both; 0: as fast as each answers)
+ *
+ * A revision other than `.` is checked out in a worktree under the system's temp folder
+ * (kept between runs) with its own dependencies (`pnpm install --offline`). Each revision's
+ * worker migrates its own database. Writes bench/results/cost-<date>.md and .json. Nothing
+ * else may run on the machine meanwhile: Redis and PostgreSQL are counted by process name.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO_ROOT, startStack, waitFor } from '@esh3ar/stack';
+import { startCeiling } from '../lib/ceiling-process.ts';
+import { sustained, type Target } from '../lib/load.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo } from '../lib/proc-stats.ts';
+import { resultStamp, writeResult } from '../lib/results.ts';
+
+const rounds = Number(process.env.COST_ROUNDS ?? 3);
+const seconds = Number(process.env.COST_SECONDS ?? 10);
+const connections = Number(process.env.COST_CONNECTIONS ?? 200);
+// Both sides are offered the same rate: CPU per request falls as load rises (more work per
+// event-loop turn and per system call), so a ceiling at 35,000 req/s against an Esh3ar at
+// 7,000 would compare load levels as much as work. 0: each as fast as it answers.
+const rate = Number(process.env.COST_RATE ?? 5000);
+const offered = rate > 0 ? { overallRate: rate } : {};
+const revisions = process.argv.length > 2 ? process.argv.slice(2) : ['.'];
+
+const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+
+interface Revision {
+  name: string;
+  /** The commit, or "working tree". */
+  commit: string;
+  subject: string;
+  root: string;
+}
+
+function checkout(rev: string): Revision {
+  if (rev === '.') return { name: '.', commit: 'working tree', subject: `on ${git('rev-parse', '--short', 'HEAD')}`, root: REPO_ROOT };
+  const commit = git('rev-parse', '--verify', `${rev}^{commit}`);
+  const root = join(tmpdir(), `esh3ar-cost-${commit.slice(0, 12)}`);
+  if (!existsSync(join(root, 'node_modules'))) {
+    if (!existsSync(root)) git('worktree', 'add', '--detach', root, commit);
+    execFileSync('pnpm', ['install', '--frozen-lockfile', '--offline', '--reporter=silent'], { cwd: root, stdio: 'inherit' });
+  }
+  return { name: rev, commit: commit.slice(0, 12), subject: git('log', '-1', '--format=%s', commit).slice(0, 100), root };
+}
+
+const BODY = JSON.stringify({ recipient: '+966501234567', content: 'Your verification code is 482913' });
+
+interface Cost {
+  requestsPerSecond: number;
+  accepted: number;
+  /** CPU seconds per 1,000 accepted messages, by process. */
+  api: number;
+  worker: number;
+  redis: number;
+  postgres: number;
+  total: number;
+  loadGenerator: number;
+}
+
+const per1000 = (cpu: number, n: number) => (cpu / n) * 1000;
+
+async function ceilingRound(): Promise<Cost> {
+  const ceiling = await startCeiling();
+  try {
+    const target: Target = {
+      name: 'ceiling',
+      url: ceiling.url,
+      path: '/v1/messages',
+      headers: { 'content-type': 'application/json' },
+      body: BODY,
+    };
+    await sustained(target, { connections, seconds: 2 });
+    const cpu0 = cpuSeconds(ceiling.pid);
+    const load0 = process.cpuUsage();
+    const result = await sustained(target, { connections, seconds, ...offered });
+    const load = process.cpuUsage(load0);
+    const api = per1000(cpuSeconds(ceiling.pid) - cpu0, result.ok);
+    return {
+      requestsPerSecond: result.requestsPerSecond,
+      accepted: result.ok,
+      api,
+      worker: 0,
+      redis: 0,
+      postgres: 0,
+      total: api,
+      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
+    };
+  } finally {
+    await ceiling.stop();
+  }
+}
+
+async function esh3arRound(rev: Revision): Promise<Cost> {
+  const stack = await startStack('cost', { root: rev.root, workers: 1, env: { BUFFER_CAPACITY: '100000000' } });
+  try {
+    const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
+    const target: Target = {
+      name: rev.name,
+      url: stack.api!.url,
+      path: '/v1/messages',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+      body: BODY,
+    };
+    const stored = async () => Number((await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0]!.n);
+    // Warm-up, stored before the measured load begins.
+    const warm = await sustained(target, { connections, seconds: 2 });
+    await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
+    const api = stack.api!.pid;
+    const worker = stack.workers[0]!.pid;
+    const [api0, worker0, redis0, postgres0] = [cpuSeconds(api), cpuSeconds(worker), cpuByName('redis-server'), cpuByName('postgres')];
+    const load0 = process.cpuUsage();
+    const result = await sustained(target, { connections, seconds, ...offered });
+    const load = process.cpuUsage(load0);
+    await waitFor(stored, (n) => n >= warm.ok + result.ok, 300_000, 100);
+    const cost = {
+      api: per1000(cpuSeconds(api) - api0, result.ok),
+      worker: per1000(cpuSeconds(worker) - worker0, result.ok),
+      redis: per1000(cpuSinceByName('redis-server', redis0) ?? Number.NaN, result.ok),
+      postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
+    };
+    return {
+      requestsPerSecond: result.requestsPerSecond,
+      accepted: result.ok,
+      ...cost,
+      total: cost.api + cost.worker + cost.redis + cost.postgres,
+      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
+    };
+  } finally {
+    await stack.close();
+  }
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const medianCost = (costs: Cost[]): Cost =>
+  Object.fromEntries(Object.keys(costs[0]!).map((k) => [k, median(costs.map((c) => c[k as keyof Cost]))])) as unknown as Cost;
+
+const revs = revisions.map(checkout);
+const measured = { ceiling: [] as Cost[], revisions: revs.map(() => [] as Cost[]) };
+const startedAt = new Date();
+for (let round = 1; round <= rounds; round++) {
+  measured.ceiling.push(await ceilingRound());
+  console.error(`round ${round}: ceiling ${measured.ceiling.at(-1)!.api.toFixed(4)} s/1000`);
+  for (const [i, rev] of revs.entries()) {
+    const cost = await esh3arRound(rev);
+    measured.revisions[i]!.push(cost);
+    console.error(
+      `round ${round}: ${rev.name} api ${cost.api.toFixed(4)}, total ${cost.total.toFixed(4)} s/1000 (${cost.requestsPerSecond} req/s)`,
+    );
+  }
+}
+
+const ceiling = medianCost(measured.ceiling);
+const f = (n: number) => n.toFixed(3);
+const x = (n: number) => `${(n / ceiling.api).toFixed(2)}x`;
+const rows = revs.map((rev, i) => {
+  const c = medianCost(measured.revisions[i]!);
+  return `| ${rev.commit} ${rev.subject.replaceAll('|', '\\|')} | ${c.requestsPerSecond} | ${f(c.api)} | **${x(c.api)}** | ${f(c.worker)} | ${f(c.redis)} | ${f(c.postgres)} | ${f(c.total)} | **${x(c.total)}** |`;
+});
+const machine = machineInfo();
+const markdown = [
+  `# CPU per accepted message, until stored (${startedAt.toISOString()})`,
+  '',
+  `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}. ${rounds} rounds, each: the ceiling, then every revision in turn, ${connections} connections for ${seconds} s (after 2 s of warm-up) ${rate > 0 ? `offered ${rate} req/s` : 'as fast as answered'}; medians. CPU seconds per 1,000 accepted messages from /proc, from the start of the load until the worker had stored all of them; "x" is a ratio to the ceiling's CPU per request in the same run.`,
+  '',
+  `Ceiling (bare Fastify route, the same validateMessage, no Redis): ${f(ceiling.api)} s per 1,000, ${ceiling.requestsPerSecond} req/s.`,
+  '',
+  '| revision | req/s | api | api / ceiling | worker | Redis | PostgreSQL | until stored | stored / ceiling |',
+  '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows,
+  '',
+  `Load generator (autocannon, not counted above): ${f(ceiling.loadGenerator)} s per 1,000 against the ceiling.`,
+  '',
+].join('\n');
+console.log(markdown);
+const stamp = resultStamp(startedAt);
+writeResult(`cost-${stamp}.md`, markdown);
+writeResult(`cost-${stamp}.json`, JSON.stringify({ startedAt, rounds, seconds, connections, machine, revisions: revs, measured }, null, 2));
