@@ -10,6 +10,7 @@ import type { Registry } from 'prom-client';
 import { authenticateAdmin } from './admin-auth.ts';
 import { registerApiKeyAuth } from './auth.ts';
 import { errorHandler } from './error-handler.ts';
+import { lazyRequestLogger } from './lazy-request-logger.ts';
 import { countTimeouts, timeoutOptions, type HttpTimeouts } from './http-limits.ts';
 import { registerMemoryPressure, type PressureLimits } from './memory-pressure.ts';
 import { registerOpenApi } from './openapi.ts';
@@ -67,6 +68,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     trustProxy: deps.trustedProxies?.length ? [...deps.trustedProxies] : false,
     ...timeoutOptions(deps.timeouts),
     genReqId: requestId,
+    childLoggerFactory: lazyRequestLogger,
     clientErrorHandler: answerClientError,
   });
   // Only application/json is accepted; anything else is a 415.
@@ -78,8 +80,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   countTimeouts(app, limitMetrics);
   app.addHook('onRequest', echoRequestId);
 
-  app.addHook('onResponse', async (request, reply) => {
+  // Callback hooks, not async ones: no promise per request for work that never waits.
+  app.addHook('onResponse', (request, reply, done) => {
     httpMetrics.answered(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
 
   const handleError = errorHandler(ingestMetrics);

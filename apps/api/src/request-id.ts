@@ -18,6 +18,7 @@ export function requestId(raw: IncomingMessage): string {
 }
 
 /** onRequest: every answer carries the id its log lines have (`reqId`) and its error body. */
-export async function echoRequestId(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+export function echoRequestId(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   reply.header('x-request-id', request.id);
+  done();
 }
