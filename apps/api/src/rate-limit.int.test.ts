@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
-import { defineSlidingWindow, slidingWindow, slidingWindowBatch } from './rate-limit.ts';
+import { defineSlidingWindow, slidingWindow, slidingWindowBatch, tickLimiter } from './rate-limit.ts';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const message = (i = 0) => ({ recipient: '+966501234567', content: `message ${i}` });
@@ -160,6 +160,34 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
     expect(await slidingWindow(redis, key, t0 + 60_000, limits)).toEqual({ admitted: true, used: 2, waitMs: 0 });
     // A fixed window would have allowed 2 more here; the sliding one still counts t0 + 30 s.
     expect((await slidingWindow(redis, key, t0 + 60_001, limits)).admitted).toBe(false);
+  });
+
+  it('gathers the requests that arrive while a call is in flight into the next call, in order', async () => {
+    const connection = new Redis(redisUrl);
+    const decide = tickLimiter(connection, () => 1_800_000_000_000);
+    // The first script call answers only once the gate opens.
+    const gate = Promise.withResolvers<void>();
+    const real = connection.esh3arSlidingWindow.bind(connection);
+    const calls: number[][] = [];
+    connection.esh3arSlidingWindow = (async (...args: Parameters<typeof real>) => {
+      calls.push(args.slice(7) as number[]);
+      const answer = await real(...args);
+      await gate.promise;
+      return answer;
+    }) as typeof real;
+    const limits = { windowMs: 60_000, limit: 3, burst: 10 };
+    const key = `${prefix}:rl:gathered`;
+    const decisions = [decide(key, limits, 1)];
+    for (const cost of [1, 1, 1]) {
+      await new Promise((resolve) => setImmediate(resolve));
+      decisions.push(decide(key, limits, cost));
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(calls).toEqual([[1]]);
+    gate.resolve();
+    expect((await Promise.all(decisions)).map((d) => d.admitted)).toEqual([true, true, true, false]);
+    expect(calls).toEqual([[1], [1, 1, 1]]);
+    connection.disconnect();
   });
 });
 
