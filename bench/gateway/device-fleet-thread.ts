@@ -38,7 +38,7 @@ export class ThreadedDeviceFleet {
   readonly #pending = new Map<number, (value: unknown) => void>();
   #seq = 0;
 
-  constructor(log: MessageLog) {
+  constructor(log: Pick<MessageLog, 'arrived'>) {
     this.#worker = new Worker(new URL(import.meta.url));
     this.#worker.on('message', (message: Reply) => {
       if (message.kind === 'arrivals') {

@@ -8,7 +8,8 @@
  * load generator apart). Medians over the rounds; ratios to the ceiling of the same run.
  *
  *   node bench/ingest/cost.ts [REV ...]   a git revision each (a commit, a branch, HEAD~2),
- *                                         or `.` for the working tree (the default)
+ *                                         or `.` for the working tree (the default), with
+ *                                         settings after a colon: `.:API_RATE_LIMIT=off,X=1`
  *   COST_ROUNDS (3), COST_SECONDS (10), COST_CONNECTIONS (200), COST_RATE (5000 req/s offered to
  *   both; 0: as fast as each answers)
  *
@@ -41,21 +42,35 @@ const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, e
 
 interface Revision {
   name: string;
+  /** Extra environment for its processes. */
+  env: Record<string, string>;
   /** The commit, or "working tree". */
   commit: string;
   subject: string;
   root: string;
 }
 
-function checkout(rev: string): Revision {
-  if (rev === '.') return { name: '.', commit: 'working tree', subject: `on ${git('rev-parse', '--short', 'HEAD')}`, root: REPO_ROOT };
+function checkout(spec: string): Revision {
+  const [rev = '.', settings = ''] = spec.split(/:(.*)/s);
+  const env: Record<string, string> = {};
+  for (const kv of settings === '' ? [] : settings.split(',')) {
+    const [name = '', value = ''] = kv.split(/=(.*)/s);
+    env[name] = value;
+  }
+  const named = (r: Omit<Revision, 'name' | 'env'>): Revision => ({
+    ...r,
+    name: spec,
+    env,
+    subject: settings === '' ? r.subject : `${r.subject} [${settings}]`,
+  });
+  if (rev === '.') return named({ commit: 'working tree', subject: `on ${git('rev-parse', '--short', 'HEAD')}`, root: REPO_ROOT });
   const commit = git('rev-parse', '--verify', `${rev}^{commit}`);
   const root = join(tmpdir(), `esh3ar-cost-${commit.slice(0, 12)}`);
   if (!existsSync(join(root, 'node_modules'))) {
     if (!existsSync(root)) git('worktree', 'add', '--detach', root, commit);
     execFileSync('pnpm', ['install', '--frozen-lockfile', '--offline', '--reporter=silent'], { cwd: root, stdio: 'inherit' });
   }
-  return { name: rev, commit: commit.slice(0, 12), subject: git('log', '-1', '--format=%s', commit).slice(0, 100), root };
+  return named({ commit: commit.slice(0, 12), subject: git('log', '-1', '--format=%s', commit).slice(0, 100), root });
 }
 
 const BODY = JSON.stringify({ recipient: '+966501234567', content: 'Your verification code is 482913' });
@@ -106,7 +121,7 @@ async function ceilingRound(): Promise<Cost> {
 }
 
 async function esh3arRound(rev: Revision): Promise<Cost> {
-  const stack = await startStack('cost', { root: rev.root, workers: 1, env: { BUFFER_CAPACITY: '100000000' } });
+  const stack = await startStack('cost', { root: rev.root, workers: 1, env: { BUFFER_CAPACITY: '100000000', ...rev.env } });
   try {
     const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
     const target: Target = {

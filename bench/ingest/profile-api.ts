@@ -9,11 +9,12 @@
  *                                      PROFILE_WORKERS (0), PROFILE_ENV (JSON: extra api environment)
  */
 import { Redis } from 'ioredis';
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startApp, startStack } from '@esh3ar/stack';
 import { sustained } from '../lib/load.ts';
+import { summarizeCpuProfile } from '../lib/cpu-profile.ts';
 import { cpuSeconds } from '../lib/proc-stats.ts';
 
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
@@ -60,36 +61,4 @@ for (const line of commandstats.split('\r\n').filter((l) => l.startsWith('cmdsta
 }
 console.log(`${result.requestsPerSecond} req/s, p99 ${result.latencyMs.p99} ms, api CPU ${(used / (result.ok / 1000)).toFixed(4)} s/1000`);
 
-interface Node {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))!;
-const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { nodes: Node[]; samples: number[]; timeDeltas: number[] };
-const self = new Map<number, number>();
-profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
-const total = [...self.values()].reduce((a, b) => a + b, 0);
-const group = (url: string) => {
-  if (url === '') return '(native/program)';
-  const m = /node_modules\/\.pnpm\/([^/]+)\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (m) return m[2]!;
-  if (url.startsWith('node:')) return url.split('/')[0]!;
-  const w = /\/(apps|packages)\/([^/]+)\//.exec(url);
-  return w ? `${w[1]}/${w[2]}` : url;
-};
-const byGroup = new Map<string, number>();
-const byFn = new Map<string, number>();
-for (const node of profile.nodes) {
-  const t = self.get(node.id) ?? 0;
-  if (t === 0) continue;
-  const g = group(node.callFrame.url);
-  byGroup.set(g, (byGroup.get(g) ?? 0) + t);
-  const fn = `${node.callFrame.functionName || '(anon)'} ${node.callFrame.url.replace(/.*node_modules\//, '').replace(/.*\/work\/main\//, '')}:${node.callFrame.lineNumber}`;
-  byFn.set(fn, (byFn.get(fn) ?? 0) + t);
-}
-const pct = (t: number) => `${((100 * t) / total).toFixed(1)}%`.padStart(6);
-console.log('\nself time by package:');
-for (const [g, t] of [...byGroup].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`${pct(t)}  ${g}`);
-console.log('\ntop functions:');
-for (const [f, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 40)) console.log(`${pct(t)}  ${f}`);
+console.log(['', ...summarizeCpuProfile(dir, [], 40)].join('\n'));

@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { DeliveryItem } from '@esh3ar/contracts';
 import type { WebSocket } from 'ws';
 
@@ -12,6 +13,8 @@ export interface ConnectionState {
   /** The one tenant whose messages it receives (its token's issuer); null: every tenant's. */
   tenant: string | null;
   socket: WebSocket;
+  /** The TCP socket under `socket`, corked while a batch of frames is written to it (slow-readers.ts); undefined: never corked. */
+  tcp: Duplex | undefined;
   /** While its replay runs, live messages wait here so none is skipped or reordered ahead. */
   replaying: boolean;
   /** Asked for while a replay ran: that replay reads PostgreSQL once more before it ends. */
@@ -32,6 +35,8 @@ export type Connection = Readonly<ConnectionState>;
 
 export interface InFlight {
   item: DeliveryItem;
+  /** Its message frame (frames.ts), made at its first push: each connection and each re-push gets this string. */
+  frame: string;
   firstPushedAt: number;
   lastPushedAt: number;
 }
@@ -49,12 +54,13 @@ export interface PhoneState {
 }
 
 /** A new connection, its live messages held until its first replay has run. */
-export function newConnection(id: string, phone: string, tenant: string | null, socket: WebSocket): ConnectionState {
+export function newConnection(id: string, phone: string, tenant: string | null, socket: WebSocket, tcp?: Duplex): ConnectionState {
   return {
     id,
     phone,
     tenant,
     socket,
+    tcp,
     replaying: true,
     replayAgain: false,
     replayedOnce: false,

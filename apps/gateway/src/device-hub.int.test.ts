@@ -1,10 +1,12 @@
 import { once } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { sampleBufferedMessage, type DeliveryItem } from '@esh3ar/contracts';
 import { createPool, createTenant, storeBatch } from '@esh3ar/db';
 import { createGatewayMetrics, createLogger, createRegistry } from '@esh3ar/observability';
 import { createDatabase, uuidv7, type ThrowawayDatabase } from '@esh3ar/stack';
 import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { DeviceHub, type Connection } from './device-hub.ts';
 import { StatusWriter } from './status-writer.ts';
@@ -44,6 +46,8 @@ const liveItem = (phone: string, content: string): DeliveryItem => ({
 async function connect(): Promise<{
   phone: string;
   connection: Connection;
+  /** The server side's TCP socket, which ws writes to. */
+  tcp: Duplex;
   frames: { id: string }[];
   waitFor: (n: number) => Promise<void>;
 }> {
@@ -59,13 +63,18 @@ async function connect(): Promise<{
     frames.push(frame);
     for (const wake of waiters.splice(0)) wake();
   });
-  const [[server]] = (await Promise.all([once(wss, 'connection'), once(client, 'open')])) as [[WebSocket], unknown];
-  const connection = hub.attach(phone, server);
+  const [[server, request]] = (await Promise.all([once(wss, 'connection'), once(client, 'open')])) as [
+    [WebSocket, IncomingMessage],
+    unknown,
+  ];
+  // The socket ws upgraded, as device-stream.ts hands it to the hub.
+  const tcp = request.socket;
+  const connection = hub.attach(phone, server, null, tcp);
   await hub.replay(connection);
   const waitFor = async (n: number) => {
     while (frames.length < n) await new Promise<void>((resolve) => waiters.push(resolve));
   };
-  return { phone, connection, frames, waitFor };
+  return { phone, connection, tcp, frames, waitFor };
 }
 
 beforeAll(async () => {
@@ -136,5 +145,30 @@ describe('replaying again to an open connection (after a presence lapse)', () =>
     await replaying;
     await device.waitFor(2);
     expect(device.frames.map((f) => f.id)).toEqual([first, later]);
+  });
+});
+
+describe('a delivery batch', () => {
+  it("writes one phone's frames of a batch to its socket in one write, in order", async () => {
+    const device = await connect();
+    const items = Array.from({ length: 50 }, (_, i) => liveItem(device.phone, `message ${i}`));
+    // Stream implementers' methods (node:stream): ws's frames reach the socket through them.
+    const writes = vi.spyOn(device.tcp as unknown as { _writev: (...args: unknown[]) => void }, '_writev');
+    const write = vi.spyOn(device.tcp as unknown as { _write: (...args: unknown[]) => void }, '_write');
+    hub.deliver(items);
+    await device.waitFor(50);
+    expect(device.frames.map((f) => f.id)).toEqual(items.map((i) => i.id));
+    expect(writes).toHaveBeenCalledTimes(1);
+    expect(write).not.toHaveBeenCalled();
+  });
+
+  it('counts no device that reads as slow, however much one batch holds for it', async () => {
+    const device = await connect();
+    // 1.2 MB for one phone, past the hub's 1 MiB threshold of unread bytes.
+    const items = Array.from({ length: 300 }, (_, i) => liveItem(device.phone, `${i} `.padEnd(4000, 'x')));
+    hub.deliver(items);
+    expect(hub.isSlow(device.connection)).toBe(false);
+    await device.waitFor(300);
+    expect(device.frames.map((f) => f.id)).toEqual(items.map((i) => i.id));
   });
 });

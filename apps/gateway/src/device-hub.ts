@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { DeliveryItem } from '@esh3ar/contracts';
 import type { CanceledItem } from '@esh3ar/queue/presence';
 import type { WebSocket } from 'ws';
@@ -106,9 +107,12 @@ export class DeviceHub {
     return [...this.#phones.values()].flatMap((s) => [...s.connections]);
   }
 
-  /** Registers a connection and replays what is pending for its phone; live messages follow. */
-  attach(phone: string, socket: WebSocket, tenant: string | null = null): Connection {
-    const connection = newConnection(String(++this.#lastConnectionId), phone, tenant, socket);
+  /**
+   * Registers a connection (`tcp`: the socket ws upgraded, corked while a batch of frames
+   * is written to it) and replays what is pending for its phone; live messages follow.
+   */
+  attach(phone: string, socket: WebSocket, tenant: string | null = null, tcp?: Duplex): Connection {
+    const connection = newConnection(String(++this.#lastConnectionId), phone, tenant, socket, tcp);
     let state = this.#phones.get(phone);
     if (!state) {
       state = { connections: new Set(), inFlight: undefined, recentlyAcked: undefined };
@@ -158,14 +162,16 @@ export class DeviceHub {
    */
   deliver(items: readonly DeliveryItem[]): string[] {
     const absent = new Set<string>();
-    for (const item of items) {
-      const state = this.#phones.get(item.recipient);
-      if (!state) {
-        absent.add(item.recipient);
-        continue;
+    this.#pushes.batch(() => {
+      for (const item of items) {
+        const state = this.#phones.get(item.recipient);
+        if (!state) {
+          absent.add(item.recipient);
+          continue;
+        }
+        for (const connection of state.connections) this.#replays.live(connection, item);
       }
-      for (const connection of state.connections) this.#replays.live(connection, item);
-    }
+    });
     return [...absent];
   }
 
@@ -178,7 +184,7 @@ export class DeviceHub {
   }
 
   /** Returns the ids this phone was never sent (an error frame for the device). */
-  ack(connection: Connection, ids: readonly string[]): string[] {
+  ack(connection: Connection, ids: readonly string[]): readonly string[] {
     return this.#pushes.ack(connection, ids);
   }
 

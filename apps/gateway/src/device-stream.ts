@@ -115,8 +115,8 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     log.debug({ err: error }, 'device socket error');
   }
 
-  function accept(socket: WebSocket, identity: DeviceIdentity): void {
-    const connection = deps.hub.attach(identity.phone, socket, identity.tenant);
+  function accept(socket: WebSocket, identity: DeviceIdentity, tcp: Duplex): void {
+    const connection = deps.hub.attach(identity.phone, socket, identity.tenant, tcp);
     connectionOf.set(socket, connection);
     socket.on('pong', onPong);
     socket.on('message', onMessage);
@@ -177,7 +177,7 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     if (over) return refuseCounted(socket, over);
     // ws installs its own error listener in handleUpgrade.
     socket.removeListener('error', destroySocket);
-    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, auth.identity));
+    wss.handleUpgrade(request, socket, head, (ws) => accept(ws, auth.identity, socket));
   }
 
   return function onUpgrade(request, socket, head) {

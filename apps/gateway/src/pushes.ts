@@ -1,10 +1,11 @@
-import { toMessageFrame, type DeliveryItem } from '@esh3ar/contracts';
+import type { DeliveryItem } from '@esh3ar/contracts';
 import { settledMessages } from '@esh3ar/db';
 import type { GatewayMetrics } from '@esh3ar/observability';
 import type { CanceledItem } from '@esh3ar/queue/presence';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { forget, isOpen, type ConnectionState, type InFlight, type PhoneState } from './connection.ts';
+import { forget, isOpen, type Connection, type ConnectionState, type InFlight, type PhoneState } from './connection.ts';
+import { messageFrame } from './frames.ts';
 import type { SlowReaders } from './slow-readers.ts';
 import type { StatusWriter } from './status-writer.ts';
 
@@ -37,6 +38,10 @@ const RECENT_ACKS_KEPT = 64;
 const RECENTLY_CANCELED_KEPT = 10_000;
 /** Re-push check: a fixed tick; a smaller ackTimeoutMs set at runtime takes effect at this precision. */
 const REPUSH_TICK_MS = 250;
+const NO_IDS: readonly string[] = Object.freeze([]);
+
+/** A tenant's connection receives, and acknowledges, that tenant's messages only. */
+const receives = (connection: Connection, tenant: string) => connection.tenant === null || tenant === connection.tenant;
 
 /**
  * Pushes and what awaits an ack: each message is pushed once to each connection of its
@@ -51,6 +56,9 @@ export class Pushes {
   readonly #timer: NodeJS.Timeout;
   #retrying = false;
   #repushFailing = false;
+  /** Batches running (batch()), and what their pushes count so far, by kind: one inc per kind a batch. */
+  #batching = 0;
+  readonly #pushCounts: Record<PushKind, number> = { live: 0, replay: 0, retry: 0 };
 
   constructor(options: PushesOptions) {
     this.#options = options;
@@ -74,12 +82,25 @@ export class Pushes {
     clearInterval(this.#timer);
   }
 
+  /**
+   * Runs `pushes` as one batch: each connection's frames leave in one write
+   * (SlowReaders.batch), and the pushes are counted once at its end.
+   */
+  batch(pushes: () => void): void {
+    this.#batching++;
+    try {
+      this.#options.slow.batch(pushes);
+    } finally {
+      if (--this.#batching === 0) this.#countPushes();
+    }
+  }
+
   push(connection: ConnectionState, item: DeliveryItem, kind: PushKind): void {
     const { phones, slow, status, metrics } = this.#options;
     const state = phones.get(connection.phone);
     if (!state || item.recipient !== connection.phone) return;
     // A connection of one tenant's identity provider: that tenant's messages only.
-    if (connection.tenant !== null && item.tenantId !== connection.tenant) return;
+    if (!receives(connection, item.tenantId)) return;
     // Routed, replayed or held behind a replay before the cancel notice came in.
     if (this.#canceled.has(item.id)) {
       metrics.pushesSkipped.inc({ reason: 'canceled' });
@@ -100,14 +121,24 @@ export class Pushes {
     }
     let flight = state.inFlight?.get(item.id);
     if (!flight) {
-      flight = { item, firstPushedAt: now, lastPushedAt: now };
+      flight = { item, frame: messageFrame(item), firstPushedAt: now, lastPushedAt: now };
       (state.inFlight ??= new Map()).set(item.id, flight);
       status.sent(item.id);
       metrics.acceptToDevice.observe({ priority: item.priority }, Math.max(0, now - Date.parse(item.createdAt)) / 1000);
     }
     (connection.pushed ??= new Set()).add(item.id);
-    slow.send(connection, JSON.stringify(toMessageFrame(item)));
-    metrics.pushes.inc({ kind });
+    slow.send(connection, flight.frame);
+    if (this.#batching > 0) this.#pushCounts[kind]++;
+    else metrics.pushes.inc({ kind });
+  }
+
+  #countPushes(): void {
+    const counts = this.#pushCounts;
+    for (const kind of ['live', 'replay', 'retry'] as const) {
+      if (counts[kind] === 0) continue;
+      this.#options.metrics.pushes.inc({ kind }, counts[kind]);
+      counts[kind] = 0;
+    }
   }
 
   /**
@@ -127,36 +158,42 @@ export class Pushes {
   }
 
   /** Returns the ids this phone was never sent (an error frame for the device). */
-  ack(connection: ConnectionState, ids: readonly string[]): string[] {
+  ack(connection: ConnectionState, ids: readonly string[]): readonly string[] {
     const { phones, status, metrics } = this.#options;
     const state = phones.get(connection.phone);
-    const unknown: string[] = [];
-    const now = new Date();
-    // A tenant's connection acknowledges that tenant's messages only, as it is only pushed those.
-    const mine = (tenant: string) => connection.tenant === null || tenant === connection.tenant;
+    let unknown: string[] | undefined;
+    let at: Date | undefined;
+    // Counted once a frame: most carry one id, but an app may ack 1000 at once.
+    let delivered = 0;
+    let repeats = 0;
+    let canceled = 0;
     for (const id of ids) {
       const flight = state?.inFlight?.get(id);
-      if (state && flight && mine(flight.item.tenantId)) {
+      if (state && flight && receives(connection, flight.item.tenantId)) {
         forget(state, id);
         const acked = (state.recentlyAcked ??= new Map());
         acked.set(id, flight.item.tenantId);
         if (acked.size > RECENT_ACKS_KEPT) acked.delete(acked.keys().next().value);
-        status.delivered({ id, recipient: connection.phone, at: now });
-        metrics.acks.inc({ result: 'delivered' });
-        metrics.ackLatency.observe((now.getTime() - flight.firstPushedAt) / 1000);
+        at ??= new Date();
+        status.delivered({ id, recipient: connection.phone, at });
+        delivered++;
+        metrics.ackLatency.observe((at.getTime() - flight.firstPushedAt) / 1000);
         continue;
       }
       const ackedTenant = state?.recentlyAcked?.get(id);
-      if (ackedTenant !== undefined && mine(ackedTenant)) {
-        metrics.acks.inc({ result: 'repeat' });
+      if (ackedTenant !== undefined && receives(connection, ackedTenant)) {
+        repeats++;
       } else if (this.#canceled.get(id) === connection.phone) {
         // Pushed before the cancel: the device has it and says so. No error; nothing is written.
-        metrics.acks.inc({ result: 'canceled' });
+        canceled++;
       } else {
-        unknown.push(id);
+        (unknown ??= []).push(id);
       }
     }
-    return unknown;
+    if (delivered > 0) metrics.acks.inc({ result: 'delivered' }, delivered);
+    if (repeats > 0) metrics.acks.inc({ result: 'repeat' }, repeats);
+    if (canceled > 0) metrics.acks.inc({ result: 'canceled' }, canceled);
+    return unknown ?? NO_IDS;
   }
 
   /**
@@ -182,15 +219,17 @@ export class Pushes {
         this.#options.pool,
         due.map((d) => d.flight.item.id),
       );
-      for (const { state, flight } of due) {
-        const { item } = flight;
-        if (settled.has(item.id) || (item.expiresAt !== null && Date.parse(item.expiresAt) <= now)) {
-          forget(state, item.id);
-          continue;
+      this.batch(() => {
+        for (const { state, flight } of due) {
+          const { item } = flight;
+          if (settled.has(item.id) || (item.expiresAt !== null && Date.parse(item.expiresAt) <= now)) {
+            forget(state, item.id);
+            continue;
+          }
+          flight.lastPushedAt = now;
+          for (const connection of state.connections) if (!connection.replaying) this.push(connection, item, 'retry');
         }
-        flight.lastPushedAt = now;
-        for (const connection of state.connections) if (!connection.replaying) this.push(connection, item, 'retry');
-      }
+      });
     } finally {
       this.#retrying = false;
     }

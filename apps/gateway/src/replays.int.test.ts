@@ -44,6 +44,7 @@ it('pushes each pending message once and in order when the connection turns slow
   const received: string[] = [];
   let drainOnNextQuery = false;
   const pushes = {
+    batch: (push: () => void) => push(),
     // As Pushes does: nothing to a slow reader (a replay is owed), never the same id twice.
     push(c: ConnectionState, item: DeliveryItem): void {
       if (slow.has(c)) {

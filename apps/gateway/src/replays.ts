@@ -16,7 +16,7 @@ export interface ReplaysOptions {
   pageSize: number;
   /** Replays reading PostgreSQL at once; the others wait their turn in arrival order. */
   atOnce: number;
-  pushes: Pick<Pushes, 'push'>;
+  pushes: Pick<Pushes, 'push' | 'batch'>;
   slow: Pick<SlowReaders, 'has' | 'owe' | 'send'>;
   /** Under back-pressure (device-hub.ts) nothing is pushed, so no replay reads. */
   stalled: () => boolean;
@@ -120,7 +120,9 @@ export class Replays {
         for await (const page of replayMessages(pool, connection.phone, pageSize, connection.tenant)) {
           if (!isOpen(connection)) return (complete = true);
           if (stalled() || slow.has(connection)) return false;
-          for (const item of page) pushes.push(connection, item, 'replay');
+          pushes.batch(() => {
+            for (const item of page) pushes.push(connection, item, 'replay');
+          });
           // What this page could not push (slow, or back-pressure) is owed from its start,
           // now: were the next page read first, a drain during that query would let the
           // newer page through ahead of the skipped older messages.
@@ -148,7 +150,10 @@ export class Replays {
       connection.replaying = false;
       const queued = connection.queued;
       connection.queued = undefined;
-      if (queued) for (const item of queued) pushes.push(connection, item, 'live');
+      if (queued)
+        pushes.batch(() => {
+          for (const item of queued) pushes.push(connection, item, 'live');
+        });
     }
   }
 

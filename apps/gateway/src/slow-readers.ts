@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { GatewayMetrics } from '@esh3ar/observability';
 import type { Logger } from 'pino';
 import { isOpen, type Connection } from './connection.ts';
@@ -34,6 +35,8 @@ export interface SlowReadersOptions {
 export class SlowReaders {
   readonly #slow = new Map<Connection, SlowReader>();
   readonly #options: SlowReadersOptions;
+  /** While a batch runs: the TCP sockets it corked, uncorked at its end. */
+  #corked: Duplex[] | undefined;
 
   constructor(options: SlowReadersOptions) {
     this.#options = options;
@@ -52,9 +55,44 @@ export class SlowReaders {
     return true;
   }
 
+  /**
+   * Runs `write`, the frames it sends each connection held back (cork) until it returns,
+   * so that they leave in one write (a writev) rather than one each: a replay page, or
+   * the messages of one delivery batch for one phone. Still one WebSocket frame per
+   * message on the wire. Pages of 500 frames to one socket took 1.1–1.2 µs of CPU a frame
+   * corked against 5.9–7.1 µs written one by one (ws over loopback, 200 pages). A batch
+   * within a batch is part of it.
+   */
+  batch(write: () => void): void {
+    if (this.#corked !== undefined) return write();
+    const corked: Duplex[] = (this.#corked = []);
+    try {
+      write();
+    } finally {
+      this.#corked = undefined;
+      for (const tcp of corked) tcp.uncork();
+    }
+  }
+
   /** Sends a frame; the one that takes its unread bytes to the threshold makes it slow. */
   send(connection: Connection, frame: string): void {
-    if (connection.socket.bufferedAmount + Buffer.byteLength(frame) < this.#options.maxBufferedBytes) {
+    const bytes = Buffer.byteLength(frame);
+    const max = this.#options.maxBufferedBytes;
+    const tcp = connection.tcp;
+    if (this.#corked !== undefined && tcp !== undefined) {
+      // ws corks and uncorks around each frame it writes: 0 here unless this batch corked it.
+      if (tcp.writableCorked === 0) {
+        tcp.cork();
+        this.#corked.push(tcp);
+      } else if (connection.socket.bufferedAmount + bytes >= max) {
+        // What the batch holds back counts in bufferedAmount too: written out now (an uncork
+        // writes at once what the kernel takes), so that only what the device has not read
+        // makes it slow, as without the batch.
+        tcp.uncork();
+        tcp.cork();
+      }
+    }
+    if (connection.socket.bufferedAmount + bytes < max) {
       connection.socket.send(frame);
     } else {
       // Called once this frame, the last queued, is written out: the socket has drained.

@@ -131,24 +131,34 @@ export class StatusWriter extends EventEmitter<StatusWriterEvents> {
 
   async #write(): Promise<void> {
     let written = 0;
+    // Moved to delivered by this write: their sent marks would match no row (pending only), so
+    // they are not sent. A device acks within milliseconds of the push, mostly before the next
+    // flush: the sent statement then goes with nothing or little in it, and it cost the gateway
+    // 1.2 µs of CPU per id (0.24 ms for 200) of the ~70 µs a delivery took (bench/gateway/per-delivery.ts).
+    const delivered = new Set<string>();
     try {
       // Acks first: a message pushed and acknowledged before its sent mark is written goes straight to delivered.
       while (this.#acks.length > 0 || this.#sent.length > 0) {
         if (this.#acks.length > 0) {
           const chunk = this.#acks.shift()!;
-          await markDelivered(this.#pool, chunk).catch((error: unknown) => {
+          const moved = await markDelivered(this.#pool, chunk).catch((error: unknown) => {
             this.#acks.unshift(chunk);
             throw error;
           });
+          if (this.#sent.length > 0) for (const id of moved) delivered.add(id);
           this.#pendingAcks -= chunk.length;
           written += chunk.length;
         } else {
           const chunk = this.#sent.shift()!;
-          await markSent(this.#pool, chunk, `pushed by gateway ${this.#gatewayId}`).catch((error: unknown) => {
-            this.#sent.unshift(chunk);
-            throw error;
-          });
-          this.#pendingSent -= chunk.length;
+          const marks = delivered.size === 0 ? chunk : chunk.filter((id) => !delivered.has(id));
+          this.#pendingSent -= chunk.length - marks.length;
+          if (marks.length > 0) {
+            await markSent(this.#pool, marks, `pushed by gateway ${this.#gatewayId}`).catch((error: unknown) => {
+              this.#sent.unshift(marks);
+              throw error;
+            });
+          }
+          this.#pendingSent -= marks.length;
           written += chunk.length;
         }
         this.#count();
