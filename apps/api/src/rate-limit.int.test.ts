@@ -169,12 +169,12 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
     const gate = Promise.withResolvers<void>();
     const real = connection.esh3arSlidingWindow.bind(connection);
     const calls: number[][] = [];
-    connection.esh3arSlidingWindow = (async (...args: Parameters<typeof real>) => {
-      calls.push(args.slice(7) as number[]);
+    connection.esh3arSlidingWindow = async (...args: Parameters<typeof real>) => {
+      calls.push(args.slice(7).map(Number));
       const answer = await real(...args);
       await gate.promise;
       return answer;
-    }) as typeof real;
+    };
     const limits = { windowMs: 60_000, limit: 3, burst: 10 };
     const key = `${prefix}:rl:gathered`;
     const decisions = [decide(key, limits, 1)];
