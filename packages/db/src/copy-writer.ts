@@ -1,61 +1,26 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BufferedMessage } from '@esh3ar/contracts';
+import { PRIORITY_RANK } from '@esh3ar/contracts';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { COPY_COLUMNS, deadLetterValues, messageCopyRow, messageRowValues, type RowState } from './copy-encoding.ts';
-import { isDataPgError } from './pool.ts';
+import { COPY_COLUMNS, messageCopyRow } from './copy-encoding.ts';
+import { emptyResult, isRowRefusal, joinReasons, park, storeOne, type Prepared, type RowToStore, type StoreResult } from './row-by-row.ts';
 import { sql } from './sql-files.ts';
-import { deadLetterMessage, unstorableTextReason, withoutDeliveryOptions, withStorableText } from './storable-row.ts';
+import { unstorableTextReason, withoutDeliveryOptions, withStorableText } from './storable-row.ts';
 
-export interface RowToStore {
-  message: BufferedMessage;
-  state: RowState;
-}
-
-export interface Refusal {
-  id: string;
-  /** What the row is stored as instead of as given. */
-  as: 'failed' | 'dead_letter';
-  reason: string;
-}
-
-export interface StoreResult {
-  /** Rows this call inserted, however stored. */
-  inserted: number;
-  /** Of `inserted`: rows stored as `failed` (given so, or refused as given), and as dead letters. */
-  failed: number;
-  parked: number;
-  /** Rows already present (a retried or duplicated batch). */
-  duplicates: number;
-  /** Rows this call could not store as given (text PostgreSQL cannot hold, or refused by it), with what they became and why. */
-  refused: Refusal[];
-  /**
-   * Rows given as pending that were already stored and are no longer pending (canceled by
-   * their sender while queued, or stored as scheduled by an earlier try of this batch): not
-   * to be dispatched. Looked up only when the batch had duplicates.
-   */
-  settled: string[];
-  /**
-   * The converse: rows given as scheduled that an earlier try of this batch stored as
-   * pending (quiet hours began between the tries). The stored row decides: they are dispatched.
-   */
-  pendingAlready: string[];
-}
-
-/**
- * PostgreSQL refused a row for what it holds: SQLSTATE class 22 (data exception), 23
- * (integrity), or 54000 (a value over a size limit, such as a recipient too long for its
- * index). Retrying the row as it is cannot help; the writer stores it another way.
- */
-export function isRowRefusal(error: unknown): boolean {
-  return isDataPgError(error) || (error as { code?: unknown } | null)?.code === '54000';
-}
+export { isRowRefusal, type Refusal, type RowToStore, type StoreResult } from './row-by-row.ts';
 
 const COPY_SQL = `COPY message_staging (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
-const stagingReady = new WeakSet<pg.PoolClient>();
+const DIRECT_COPY_SQL = `COPY messages (${COPY_COLUMNS.join(', ')}) FROM STDIN`;
 
-const emptyResult = (): StoreResult => ({ inserted: 0, failed: 0, parked: 0, duplicates: 0, refused: [], settled: [], pendingAlready: [] });
+/** A row whose id PostgreSQL already holds: the batch was stored before (a retry), or a row of it was (a queued message canceled). */
+const isStoredAlready = (error: unknown) => {
+  const e = error as { code?: unknown; constraint?: unknown } | null;
+  return e?.code === '23505' && e.constraint === 'messages_pkey';
+};
+const stagingReady = new WeakSet<pg.PoolClient>();
+// PostgreSQL orders uuids byte by byte: as their lowercase text sorts.
+const byId = (a: Prepared, b: Prepared) => (a.row.message.id < b.row.message.id ? -1 : a.row.message.id > b.row.message.id ? 1 : 0);
 
 /**
  * Of a batch with duplicates, the rows PostgreSQL already holds in another status than
@@ -72,17 +37,6 @@ async function findSettled(client: pg.PoolClient, prepared: readonly Prepared[],
     if (was === 'scheduled' && status === 'pending') result.pendingAlready.push(id);
   }
 }
-const joinReasons = (...parts: (string | null)[]) => parts.filter((p) => p !== null && p !== '').join('; ');
-
-/** A row as it is first tried: its text made storable and, if that changed it, `failed` with the reason. */
-interface Prepared {
-  row: RowToStore;
-  /** Why it is not stored as given; null: so far it is. */
-  refusal: string | null;
-  /** Its COPY line, for pending and scheduled rows stored as given; the others (rare) are inserted one by one, counted exactly. */
-  line: string | null;
-}
-
 function prepare(given: RowToStore): Prepared {
   const { message, replaced } = withStorableText(given.message);
   if (replaced.length > 0) {
@@ -147,81 +101,48 @@ async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
   }
 }
 
-/** One statement in its own savepoint: a refusal is returned (the transaction goes on), any other error thrown. */
-async function tryInsert(client: pg.PoolClient, name: string, values: unknown[]): Promise<'inserted' | 'duplicate' | Error> {
-  await client.query('SAVEPOINT row');
-  try {
-    const r = await client.query(sql(name), values);
-    await client.query('RELEASE SAVEPOINT row');
-    return r.rowCount === 1 ? 'inserted' : 'duplicate';
-  } catch (error) {
-    if (!isRowRefusal(error)) throw error;
-    await client.query('ROLLBACK TO SAVEPOINT row');
-    return error as Error;
-  }
-}
-
-function count(
-  result: StoreResult,
-  id: string,
-  outcome: 'inserted' | 'duplicate',
-  as: RowState['status'] | 'dead_letter',
-  refusal: string | null,
-): void {
-  if (outcome === 'duplicate') result.duplicates++;
-  else {
-    result.inserted++;
-    if (as === 'failed') result.failed++;
-    if (as === 'dead_letter') result.parked++;
-  }
-  if (refusal !== null && (as === 'failed' || as === 'dead_letter')) result.refused.push({ id, as, reason: refusal });
+async function copyLines(client: pg.PoolClient, statement: string, lines: readonly string[]): Promise<void> {
+  await pipeline(Readable.from(copyChunks(lines)), client.query(copyFrom(statement)));
 }
 
 /**
- * A dead letter, for operators: first with everything storable kept, then, if PostgreSQL
- * refuses that too, with only what the DLQ listing shows. A refusal of that propagates.
+ * The fast path: one COPY straight into messages for the rows stored as given; the rare
+ * others one by one, in the same transaction. A batch none of whose ids is stored yet (all
+ * but retries) is written once; one that finds an id already there is rolled back and
+ * merged (mergeBatch). PostgreSQL spent ~40% less per row than on the staging table and
+ * its merge (bench/ingest/cost.ts).
  */
-async function park(client: pg.PoolClient, m: BufferedMessage, why: string, result: StoreResult): Promise<void> {
-  let reasons = why;
-  for (const minimal of [false, true]) {
-    const { message, notes } = deadLetterMessage(m, minimal);
-    const reason = joinReasons(reasons, 'kept as a dead letter', ...notes);
-    const outcome = await tryInsert(client, 'park-message', deadLetterValues(message, reason));
-    if (!(outcome instanceof Error)) return count(result, m.id, outcome, 'dead_letter', reason);
-    if (minimal) throw outcome;
-    reasons = joinReasons(reasons, `refused again: ${outcome.message}`);
-  }
-}
-
-/**
- * One row, in savepoints, each step giving up what PostgreSQL may have refused in the one
- * before: as prepared; as `failed` without delivery options; as a dead letter.
- */
-async function storeOne(client: pg.PoolClient, p: Prepared, result: StoreResult): Promise<void> {
-  const { row } = p;
-  const first = await tryInsert(client, 'insert-message', messageRowValues(row.message, row.state));
-  if (!(first instanceof Error)) return count(result, row.message.id, first, row.state.status, p.refusal);
-  let why = joinReasons(row.state.failureReason, `refused by the database: ${first.message}`);
-  const { message, dropped } = withoutDeliveryOptions(row.message);
-  // As failed, unless that is what was just refused.
-  if (dropped.length > 0 || row.state.status !== 'failed') {
-    const reason = joinReasons(why, dropped.length > 0 ? `stored without ${dropped.join(', ')}` : null);
-    const outcome = await tryInsert(client, 'insert-message', messageRowValues(message, { status: 'failed', failureReason: reason }));
-    if (!(outcome instanceof Error)) return count(result, row.message.id, outcome, 'failed', reason);
-    why = joinReasons(why, `refused again: ${outcome.message}`);
-  }
-  await park(client, row.message, why, result);
-}
-
-/** The fast path: one COPY for the pending rows stored as given; the rare others one by one, in the same transaction. */
 async function copyBatch(client: pg.PoolClient, prepared: readonly Prepared[]): Promise<StoreResult> {
-  const lines = prepared.flatMap((p) => (p.line === null ? [] : [p.line]));
+  // In the merge's order (critical first, then by id): two workers storing overlapping
+  // batches (a stalled job run twice) take the rows' locks in one order, never a deadlock.
+  const lines = prepared
+    .filter((p) => p.line !== null)
+    .sort((a, b) => PRIORITY_RANK[b.row.message.priority] - PRIORITY_RANK[a.row.message.priority] || byId(a, b))
+    .map((p) => p.line!);
+  if (lines.length === 0) return mergeBatch(client, prepared, lines);
+  try {
+    return await inTransaction(client, async () => {
+      const result = emptyResult();
+      await copyLines(client, DIRECT_COPY_SQL, lines);
+      result.inserted += lines.length;
+      for (const p of prepared) if (p.line === null) await storeOne(client, p, result);
+      await findSettled(client, prepared, result);
+      return result;
+    });
+  } catch (error) {
+    if (!isStoredAlready(error)) throw error;
+    return mergeBatch(client, prepared, lines);
+  }
+}
+
+/** Exactly once for a batch some of whose rows may be stored: COPY into the connection's staging table, then INSERT … ON CONFLICT (id) DO NOTHING. */
+async function mergeBatch(client: pg.PoolClient, prepared: readonly Prepared[], lines: readonly string[]): Promise<StoreResult> {
   const created = !stagingReady.has(client);
   const result = await inTransaction(client, async () => {
     const result = emptyResult();
     if (lines.length > 0) {
       if (created) await client.query(sql('create-staging'));
-      await pipeline(Readable.from(copyChunks(lines)), client.query(copyFrom(COPY_SQL)));
+      await copyLines(client, COPY_SQL, lines);
       const merged = (await client.query(sql('merge-staging'))).rowCount ?? 0;
       result.inserted += merged;
       result.duplicates += lines.length - merged;
@@ -236,9 +157,9 @@ async function copyBatch(client: pg.PoolClient, prepared: readonly Prepared[]): 
 }
 
 /**
- * Stores a batch exactly once: COPY into a per-connection staging table, then
- * INSERT ... ON CONFLICT (id) DO NOTHING, in one transaction. COPY moves ~115k rows/s
- * here against ~83k for multi-row INSERT (MEASURED.md). Text PostgreSQL cannot hold
+ * Stores a batch exactly once: one COPY into messages in one transaction, or, when one of
+ * its ids is stored already, COPY into a per-connection staging table and INSERT ... ON
+ * CONFLICT (id) DO NOTHING. COPY moves ~115k rows/s here against ~83k for multi-row INSERT. Text PostgreSQL cannot hold
  * (U+0000, lone surrogates) is replaced before, and such a row stored as `failed`. A batch
  * PostgreSQL refuses for its data is retried row by row, and each refused row stored as
  * `failed`, or else as a dead letter: one row never keeps the others from being stored.
