@@ -13,7 +13,17 @@ describe('the benchmark figures (scripts/bench-report.ts)', () => {
   it('are in docs/benchmarks.md as the script renders them from the kept reports', () => {
     const doc = readFileSync(join(ROOT, 'docs/benchmarks.md'), 'utf8');
     const blocks = renderBlocks(kept);
-    expect([...blocks.keys()]).toEqual(['results', 'providers', 'scheduling', 'api-flags', 'levers', 'capacity', 'targets']);
+    expect([...blocks.keys()]).toEqual([
+      'results',
+      'providers',
+      'scheduling',
+      'cost',
+      'gateway-delivery',
+      'api-flags',
+      'levers',
+      'capacity',
+      'targets',
+    ]);
     for (const [name, block] of blocks) expect(doc.includes(block), `${name}: run node scripts/bench-report.ts --write`).toBe(true);
   });
 
