@@ -22,6 +22,7 @@ describe('the benchmark figures (scripts/bench-report.ts)', () => {
       'api-flags',
       'levers',
       'capacity',
+      'cluster',
       'targets',
     ]);
     for (const [name, block] of blocks) expect(doc.includes(block), `${name}: run node scripts/bench-report.ts --write`).toBe(true);

@@ -216,6 +216,9 @@ function costBlock(kept: readonly string[]): string[] {
   });
 }
 
+/** The newest kept Redis Cluster report: its format follows bench/capacity/cluster.ts. */
+const clusterBlock = (kept: readonly string[]) => asItStands(kept, 'cluster', /^# /);
+
 /** The newest kept gateway delivery report: its format follows bench/gateway/per-delivery.ts. */
 const gatewayDeliveryBlock = (kept: readonly string[]) => asItStands(kept, 'gateway-delivery', /^# /);
 
@@ -230,6 +233,7 @@ export function renderBlocks(kept: readonly string[] = keptResults()): Map<strin
     'api-flags': apiFlagsBlock,
     levers: leversBlock,
     capacity: capacityBlock,
+    cluster: clusterBlock,
     targets: targetsBlock,
   };
   return new Map(

@@ -45,19 +45,39 @@ export interface PrivateRedisClusterOptions {
 }
 
 /**
+ * Fewer than 3 masters, which `redis-cli --cluster create` refuses (a benchmark compares 1
+ * master with 3 on the same code path): the nodes meet, and each takes an equal share of
+ * the 16,384 slots.
+ */
+async function joinWithoutReplicas(
+  ports: readonly number[],
+  busPorts: ReadonlyMap<number, number>,
+  node: (port: number) => Redis,
+): Promise<void> {
+  const [first = 0] = ports;
+  // The bus port too: it is not the default port + 10000 here.
+  for (const port of ports.slice(1)) await node(port).cluster('MEET', '127.0.0.1', first, busPorts.get(first)!);
+  const share = Math.ceil(16_384 / ports.length);
+  await Promise.all(ports.map((port, i) => node(port).cluster('ADDSLOTSRANGE', i * share, Math.min(16_383, (i + 1) * share - 1))));
+}
+
+/**
  * A Redis Cluster of its own (Debian's redis-server, 7.0 or later for cluster-port and
  * sharded pub/sub): `masters` masters with `replicas` replicas each, on free ports in a
  * temporary folder, each configured as production runs a Redis (AOF, `appendfsync
- * always`, `noeviction`), joined by `redis-cli --cluster create`. Resolves once every
+ * always`, `noeviction`), joined by `redis-cli --cluster create` (fewer than 3 masters: by
+ * CLUSTER MEET and ADDSLOTSRANGE, without replicas). Resolves once every
  * node says cluster_state:ok.
  */
 export async function startPrivateRedisCluster(options: PrivateRedisClusterOptions = {}): Promise<PrivateRedisCluster> {
   const masters = options.masters ?? 3;
   const replicas = options.replicas ?? 0;
+  if (masters < 3 && replicas > 0) throw new Error('a cluster of fewer than 3 masters is made here without replicas only');
   const count = masters * (1 + replicas);
   const dir = mkdtempSync(join(tmpdir(), 'esh3ar-redis-cluster-'));
   const ports: number[] = [];
   const children = new Map<number, ChildProcess>();
+  const busPorts = new Map<number, number>();
   const clients = new Map<number, Redis>();
 
   // One client per node, connected on its first command, made again once it ended.
@@ -73,6 +93,7 @@ export async function startPrivateRedisCluster(options: PrivateRedisClusterOptio
   const running = () => ports.filter((p) => children.get(p)?.exitCode === null && children.get(p)?.signalCode === null);
 
   async function start(port: number, busPort: number): Promise<void> {
+    busPorts.set(port, busPort);
     const data = join(dir, String(port));
     mkdirSync(data, { recursive: true });
     const child = spawn(
@@ -81,6 +102,9 @@ export async function startPrivateRedisCluster(options: PrivateRedisClusterOptio
         ...['--port', String(port), '--bind', '127.0.0.1', '--dir', data],
         ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-port', String(busPort)],
         ...['--cluster-node-timeout', String(options.nodeTimeoutMs ?? 2000)],
+        // A node learns its address from the nodes that meet it: a lone master would
+        // announce none in CLUSTER SLOTS, and clients could not reach it.
+        ...['--cluster-announce-ip', '127.0.0.1'],
         ...['--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'],
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -167,14 +191,18 @@ export async function startPrivateRedisCluster(options: PrivateRedisClusterOptio
       ports.push(port);
       await start(port, await another());
     }
-    await run('redis-cli', [
-      '--cluster',
-      'create',
-      ...ports.map((p) => `127.0.0.1:${p}`),
-      '--cluster-replicas',
-      String(replicas),
-      '--cluster-yes',
-    ]);
+    if (masters >= 3) {
+      await run('redis-cli', [
+        '--cluster',
+        'create',
+        ...ports.map((p) => `127.0.0.1:${p}`),
+        '--cluster-replicas',
+        String(replicas),
+        '--cluster-yes',
+      ]);
+    } else {
+      await joinWithoutReplicas(ports, busPorts, node);
+    }
     await cluster.waitUntilOk();
   } catch (error) {
     await cluster.destroy();

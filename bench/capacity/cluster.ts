@@ -1,0 +1,123 @@
+/**
+ * What Redis Cluster's masters buy on this machine: the same stack (1 api, CLUSTER_WORKERS
+ * workers) on a private Redis Cluster of 1 master and of 3 (no replicas, so the masters are
+ * all that differs; REDIS_WAIT_REPLICAS 0), in alternating rounds. Each round: 2 s of
+ * warm-up, then CLUSTER_CONNECTIONS connections as fast as answered for CLUSTER_SECONDS;
+ * accepted req/s, the rate until the last accepted message was stored, and CPU seconds per
+ * 1,000 messages of the api, the workers, every redis-server and PostgreSQL (/proc). The
+ * cluster of 1 master has the same hash tags, slots and code path as the one of 3.
+ *
+ *   node bench/capacity/cluster.ts   CLUSTER_ROUNDS (2), CLUSTER_SECONDS (10),
+ *                                    CLUSTER_CONNECTIONS (200), CLUSTER_WORKERS (1)
+ *
+ * Writes bench/results/cluster-<date>.md and .json. Nothing else may run meanwhile: Redis
+ * and PostgreSQL are counted by process name.
+ */
+import { startPrivateRedisCluster, startStack, waitFor } from '@esh3ar/stack';
+import { sustained, type Target } from '../lib/load.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, median } from '../lib/proc-stats.ts';
+import { resultStamp, writeResult } from '../lib/results.ts';
+
+const rounds = Number(process.env.CLUSTER_ROUNDS ?? 2);
+const seconds = Number(process.env.CLUSTER_SECONDS ?? 10);
+const connections = Number(process.env.CLUSTER_CONNECTIONS ?? 200);
+const workers = Number(process.env.CLUSTER_WORKERS ?? 1);
+const MASTERS = [1, 3] as const;
+
+interface Round {
+  masters: number;
+  accepted: number;
+  requestsPerSecond: number;
+  storedPerSecond: number;
+  p99Ms: number;
+  /** CPU seconds per 1,000 accepted messages. */
+  api: number;
+  workers: number;
+  redis: number;
+  postgres: number;
+}
+
+const BODY = JSON.stringify({ recipient: '+966501234567', content: 'Your verification code is 482913' });
+const per1000 = (cpu: number, n: number) => (cpu / n) * 1000;
+
+async function round(masters: number): Promise<Round> {
+  const cluster = await startPrivateRedisCluster({ masters });
+  try {
+    const stack = await startStack('cluster-capacity', {
+      workers,
+      env: { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_WAIT_REPLICAS: '0', BUFFER_CAPACITY: '100000000' },
+    });
+    try {
+      const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
+      const target: Target = {
+        name: `${masters} master(s)`,
+        url: stack.api!.url,
+        path: '/v1/messages',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+        body: BODY,
+      };
+      const stored = async () => Number((await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0]!.n);
+      const warm = await sustained(target, { connections, seconds: 2 });
+      await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
+      const pids = [stack.api!.pid, ...stack.workers.map((w) => w.pid)];
+      const [cpu0, redis0, postgres0] = [pids.map(cpuSeconds), cpuByName('redis-server'), cpuByName('postgres')];
+      const started = performance.now();
+      const result = await sustained(target, { connections, seconds });
+      await waitFor(stored, (n) => n >= warm.ok + result.ok, 300_000, 50);
+      const storedSeconds = (performance.now() - started) / 1000;
+      const cpu = pids.map((pid, i) => cpuSeconds(pid) - cpu0[i]!);
+      return {
+        masters,
+        accepted: result.ok,
+        requestsPerSecond: result.requestsPerSecond,
+        storedPerSecond: Math.round(result.ok / storedSeconds),
+        p99Ms: result.latencyMs.p99,
+        api: per1000(cpu[0]!, result.ok),
+        workers: per1000(
+          cpu.slice(1).reduce((a, b) => a + b, 0),
+          result.ok,
+        ),
+        redis: per1000(cpuSinceByName('redis-server', redis0) ?? Number.NaN, result.ok),
+        postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
+      };
+    } finally {
+      await stack.close();
+    }
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+const startedAt = new Date();
+const measured: Round[] = [];
+for (let r = 1; r <= rounds; r++) {
+  for (const masters of MASTERS) {
+    const m = await round(masters);
+    measured.push(m);
+    console.error(
+      `round ${r}: ${masters} master(s): ${m.requestsPerSecond} req/s, stored ${m.storedPerSecond}/s, Redis ${m.redis.toFixed(3)} s/1000`,
+    );
+  }
+}
+
+const f = (n: number) => n.toFixed(3);
+const rows = MASTERS.map((masters) => {
+  const of = measured.filter((m) => m.masters === masters);
+  const med = (k: keyof Round) => median(of.map((m) => m[k]));
+  return `| ${masters} | ${Math.round(med('requestsPerSecond'))} | ${Math.round(med('storedPerSecond'))} | ${Math.round(med('p99Ms'))} ms | ${f(med('api'))} | ${f(med('workers'))} | ${f(med('redis'))} | ${f(med('postgres'))} |`;
+});
+const machine = machineInfo();
+const markdown = [
+  `# Redis Cluster: 1 master against 3 (${startedAt.toISOString()})`,
+  '',
+  `${machine.cpuModel}, ${machine.cores} cores, Node ${machine.node}. A private Redis Cluster (AOF, appendfsync always, no replicas) of 1 and of 3 masters in alternating rounds (${rounds} each; medians), 1 api and ${workers} worker(s), ${connections} connections as fast as answered for ${seconds} s after 2 s of warm-up. Stored/s: the accepted messages over the time from the start of the load until the last was stored. CPU seconds per 1,000 accepted messages from /proc, every redis-server counted.`,
+  '',
+  '| masters | accepted req/s | stored/s | p99 | api | worker(s) | Redis (all masters) | PostgreSQL |',
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows,
+  '',
+].join('\n');
+console.log(markdown);
+const stamp = resultStamp(startedAt);
+writeResult(`cluster-${stamp}.md`, markdown);
+writeResult(`cluster-${stamp}.json`, JSON.stringify({ startedAt, rounds, seconds, connections, workers, machine, measured }, null, 2));
