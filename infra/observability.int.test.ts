@@ -164,7 +164,7 @@ describe('/metrics of every process', () => {
     expect(has('esh3ar_gateway_acks_total', { result: 'delivered' })).toBe(true);
     expect(has('esh3ar_provider_sends_total', { channel: 'sms', outcome: 'sent' })).toBe(true);
     expect(has('esh3ar_provider_sends_total', { channel: 'whatsapp', outcome: 'dead_letter' })).toBe(true);
-    expect(has('esh3ar_db_statement_duration_seconds_count', { service: 'worker', statement: 'merge-staging' })).toBe(true);
+    expect(has('esh3ar_db_statement_duration_seconds_count', { service: 'worker', statement: 'commit' })).toBe(true);
     expect(has('esh3ar_db_statement_duration_seconds_count', { service: 'gateway', statement: 'mark-delivered' })).toBe(true);
     for (const queue of ['ingest', 'send-sms', 'send-whatsapp', 'send-email']) {
       for (const state of ['waiting', 'prioritized', 'delayed', 'active', 'failed'])
@@ -284,7 +284,7 @@ describe('logs of the same run', () => {
         ].sort(),
       );
     expect(slow.map((l) => l.line.statement)).toEqual(
-      expect.arrayContaining(['merge-staging', 'provider-outcome', 'mark-delivered', 'get-message']),
+      expect.arrayContaining(['commit', 'provider-outcome', 'mark-delivered', 'get-message']),
     );
   });
 
