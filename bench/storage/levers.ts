@@ -1,10 +1,11 @@
 /**
- * Storage levers, measured on the worker's own write path (storeBatch:
- * COPY into a TEMP staging table, then INSERT … ON CONFLICT DO NOTHING into messages)
+ * Storage levers, measured on the worker's own write path (storeBatch: COPY straight
+ * into messages; a batch with an id already stored through a TEMP staging table and
+ * INSERT … ON CONFLICT DO NOTHING)
  * with no Redis and no BullMQ, each case in a throwaway database of its own. The cases
  * run in turn, ROUNDS times, so that the machine's drift spreads over all of them; each
  * figure is the median of its rounds and its ratio to the default (1000 rows per batch,
- * 4 at once, synchronous_commit on, through the staging table). Not part of `pnpm bench`:
+ * 4 at once, synchronous_commit on, by COPY). Not part of `pnpm bench`:
  *
  *   node bench/storage/levers.ts       LEVERS_ROWS (100000), LEVERS_ROUNDS (3)
  *
