@@ -56,11 +56,15 @@ describe('statement timing (createPool onStatement)', () => {
   });
 
   it('times a checked-out client’s statements in a transaction and passes COPY through untouched', async () => {
-    const message = sampleBufferedMessage({ id: uuidv7() });
-    const result = await storeBatch(pool, [{ message, state: { status: 'pending', failureReason: null } }]);
-    expect(result.inserted).toBe(1);
+    // The second row holds a NUL: stored one by one, in a transaction with the COPY of the first.
+    const rows = [sampleBufferedMessage({ id: uuidv7() }), sampleBufferedMessage({ id: uuidv7(), content: 'a\u0000b' })];
+    const result = await storeBatch(
+      pool,
+      rows.map((message) => ({ message, state: { status: 'pending' as const, failureReason: null } })),
+    );
+    expect(result.inserted).toBe(2);
     // COPY itself is a stream (its own histogram, esh3ar_persist_copy_duration_seconds): not among them.
-    expect(seen.map((s) => s.statement)).toEqual(['begin', 'commit']);
+    expect(seen.map((s) => s.statement)).toEqual(expect.arrayContaining(['begin', 'insert-message', 'commit']));
     expect(seen.map((s) => s.statement)).not.toContain('copy');
     const client = await pool.connect();
     try {
