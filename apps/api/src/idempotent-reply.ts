@@ -1,5 +1,4 @@
-import { validateIdempotencyKey, type BufferedMessage, type Priority } from '@esh3ar/contracts';
-import type { Counter } from 'prom-client';
+import { validateIdempotencyKey, type BufferedMessage } from '@esh3ar/contracts';
 import type { KeyedMessage } from '@esh3ar/db';
 import type { IngestMetrics } from '@esh3ar/observability';
 import { replicaWait, type IngestEnqueuer, type RedisClient, type RedisKeys } from '@esh3ar/queue';
@@ -57,14 +56,6 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
     confirmBuffered: () => enqueuer.confirmReplicated(),
   };
 
-  // prom-client hashes a label object on every inc(); four priorities, four series kept.
-  const accepted = new Map<Priority, Counter.Internal>();
-  const acceptedOf = (priority: Priority) => {
-    let series = accepted.get(priority);
-    if (!series) accepted.set(priority, (series = metrics.accepted.labels({ priority })));
-    return series;
-  };
-
   async function durably(messages: BufferedMessage[]): Promise<void> {
     try {
       await Promise.all(messages.map((m) => enqueuer.enqueue(m)));
@@ -72,7 +63,7 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
       metrics.refused.inc({ reason: 'unavailable' }, messages.length);
       throw unavailable('the buffer', error);
     }
-    for (const m of messages) acceptedOf(m.priority).inc();
+    for (const m of messages) metrics.accepted.inc({ priority: m.priority });
   }
 
   return async function replyOnce(request, reply, route) {

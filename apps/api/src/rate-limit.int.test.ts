@@ -165,14 +165,14 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
   it('gathers the requests that arrive while a call is in flight into the next call, in order', async () => {
     const connection = new Redis(redisUrl);
     const decide = tickLimiter(connection, () => 1_800_000_000_000);
-    // The first script call answers only once the gate opens.
+    // The first script call answers only once the gate opens; the others at once.
     const gate = Promise.withResolvers<void>();
     const real = connection.esh3arSlidingWindow.bind(connection);
     const calls: number[][] = [];
     connection.esh3arSlidingWindow = async (...args: Parameters<typeof real>) => {
-      calls.push(args.slice(7).map(Number));
+      const first = calls.push(args.slice(7).map(Number)) === 1;
       const answer = await real(...args);
-      await gate.promise;
+      if (first) await gate.promise;
       return answer;
     };
     const limits = { windowMs: 60_000, limit: 3, burst: 10 };
@@ -182,11 +182,13 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
       await new Promise((resolve) => setImmediate(resolve));
       decisions.push(decide(key, limits, cost));
     }
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(calls).toEqual([[1]]);
+    // Another tenant's key does not wait for this one's call.
+    const other = await decide(`${prefix}:rl:gathered-other`, limits, 2);
+    expect(other.admitted).toBe(true);
+    expect(calls).toEqual([[1], [2]]);
     gate.resolve();
     expect((await Promise.all(decisions)).map((d) => d.admitted)).toEqual([true, true, true, false]);
-    expect(calls).toEqual([[1], [1, 1, 1]]);
+    expect(calls).toEqual([[1], [2], [1, 1, 1]]);
     connection.disconnect();
   });
 });

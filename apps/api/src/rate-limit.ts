@@ -99,51 +99,51 @@ interface TickGroup {
 }
 
 /**
- * `decide(key, limits, cost)`: the sliding-window decision for one request. Requests are
- * decided group-commit style: with no script call in flight, those of one event-loop tick
- * go at once; while calls are in flight, what arrives gathers until they have all
- * answered. Each gathered group of one key and limits is one script call, in arrival
- * order. Under load that is one Redis script per tenant per round trip instead of one per
- * request or per tick (docs/api.md, "Rate limits"): at 5,000 req/s a tick holds one or
- * two requests, and every script waits for Redis's fsync.
+ * `decide(key, limits, cost)`: the sliding-window decision for one request. Each key (and
+ * its limits) is decided group-commit style: with no script call of that key in flight,
+ * its requests of one event-loop tick go at once; while one is, what arrives gathers and
+ * goes as soon as it answers, in arrival order. Under load that is one Redis script per
+ * tenant per round trip instead of one per request or per tick (docs/api.md, "Rate
+ * limits"): at 5,000 req/s a tick held one or two requests, and every script waits for
+ * Redis's fsync. Keys wait only for their own calls: a tenant on a slow master holds up
+ * no other tenant.
  */
 export function tickLimiter(redis: RedisClient, clock: () => number = Date.now) {
   defineSlidingWindow(redis);
-  let gathered = new Map<string, TickGroup>();
+  const gathered = new Map<string, TickGroup>();
+  const inFlight = new Set<string>();
   let scheduled = false;
-  let inFlight = 0;
 
-  function landed(): void {
-    inFlight--;
-    if (inFlight === 0 && gathered.size > 0) flush();
+  function send(groupKey: string): void {
+    const g = gathered.get(groupKey);
+    if (!g) return;
+    gathered.delete(groupKey);
+    inFlight.add(groupKey);
+    slidingWindowBatch(redis, g.key, clock(), g.limits, g.costs)
+      .then(
+        (decisions) => decisions.forEach((decision, i) => g.settle[i]!.resolve(decision)),
+        (error: unknown) => g.settle.forEach(({ reject }) => reject(error)),
+      )
+      .finally(() => {
+        inFlight.delete(groupKey);
+        send(groupKey);
+      });
   }
 
   function flush(): void {
     scheduled = false;
-    if (inFlight > 0) return; // the last call in flight to answer flushes what gathered
-    const groups = gathered;
-    gathered = new Map();
-    const now = clock();
-    for (const g of groups.values()) {
-      inFlight++;
-      slidingWindowBatch(redis, g.key, now, g.limits, g.costs)
-        .then(
-          (decisions) => decisions.forEach((decision, i) => g.settle[i]!.resolve(decision)),
-          (error: unknown) => g.settle.forEach(({ reject }) => reject(error)),
-        )
-        .finally(landed);
-    }
+    for (const groupKey of [...gathered.keys()]) if (!inFlight.has(groupKey)) send(groupKey);
   }
 
   return function decide(key: string, limits: WindowLimits, cost: number): Promise<WindowDecision> {
     const groupKey = `${key} ${limits.windowMs} ${limits.limit} ${limits.burst}`;
-    if (!scheduled && inFlight === 0) {
-      scheduled = true;
-      setImmediate(flush);
-    }
     let group = gathered.get(groupKey);
     if (!group) gathered.set(groupKey, (group = { key, limits, costs: [], settle: [] }));
     group.costs.push(cost);
+    if (!scheduled && !inFlight.has(groupKey)) {
+      scheduled = true;
+      setImmediate(flush);
+    }
     return new Promise((resolve, reject) => group.settle.push({ resolve, reject }));
   };
 }

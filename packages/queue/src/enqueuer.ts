@@ -129,9 +129,9 @@ export class IngestEnqueuer {
   async #write(batch: Pending[]): Promise<void> {
     const started = performance.now();
     const messages = batch.map((p) => p.message);
-    const jobs = ingestJobs(messages, this.#options.maxPerJob);
     let added = false;
     try {
+      const jobs = ingestJobs(messages, this.#options.maxPerJob);
       // Index first, so that no worker can store (and un-index) a job before its index
       // entries exist: on one Redis, by sending it first on the same connection (Redis runs
       // commands in order); on a Cluster, where the shards and the queue live on other
@@ -161,8 +161,13 @@ export class IngestEnqueuer {
       for (const p of batch) p.reject(error);
       return;
     }
-    this.#options.onFlush?.(messages.length, (performance.now() - started) / 1000);
     for (const p of batch) p.resolve();
+    // After the answers: a metrics callback that throws must not leave a request unanswered.
+    try {
+      this.#options.onFlush?.(messages.length, (performance.now() - started) / 1000);
+    } catch {
+      // metrics only
+    }
   }
 
   /** Writes what is pending and waits for every write in flight. */
