@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '@esh3ar/config';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_PLACEHOLDERS, parseConfig, waitReplicasOf } from './config.ts';
+import { waitReplicasOf } from '@esh3ar/config';
+import { ADMIN_TOKEN_MIN_CHARS, ADMIN_TOKEN_PLACEHOLDERS, parseConfig } from './config.ts';
 
 describe('parseConfig (api)', () => {
   it('applies the contract defaults', () => {

@@ -1,4 +1,14 @@
-import { ConfigError, deepFreeze, parseCommonConfig, readInt, readOptionalString, readPort, readSwitch, type Env } from '@esh3ar/config';
+import {
+  ConfigError,
+  deepFreeze,
+  parseCommonConfig,
+  readInt,
+  readOptionalString,
+  readPort,
+  readSwitch,
+  readWaitReplicas,
+  type Env,
+} from '@esh3ar/config';
 import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 import { parseTrustedProxies } from './trusted-proxies.ts';
 
@@ -98,15 +108,6 @@ function readReceipts(env: Env) {
  */
 export const SHUTDOWN_GRACE_MS = 10_000;
 
-/**
- * REDIS_WAIT_REPLICAS, or when unset: 1 on a Cluster, which is run with a replica per master
- * that a failover promotes and that must then hold what was answered; none on one Redis,
- * whose AOF (fsync always) holds it.
- */
-export function waitReplicasOf(redis: { waitReplicas: number | null; clusterNodes: readonly unknown[] | null }): number {
-  return redis.waitReplicas ?? (redis.clusterNodes === null ? 0 : 1);
-}
-
 export function parseConfig(env: Env) {
   const common = parseCommonConfig(env);
   return deepFreeze({
@@ -118,7 +119,7 @@ export function parseConfig(env: Env) {
       // maxmemory-policy (@esh3ar/queue guardRedisDurability), logged as an error.
       allowVolatileBuffer: readSwitch(env, 'ALLOW_VOLATILE_BUFFER', false),
       // Replicas that must hold a write before its 202 (WAIT); null: waitReplicasOf's default.
-      waitReplicas: readOptionalString(env, 'REDIS_WAIT_REPLICAS') === null ? null : readInt(env, 'REDIS_WAIT_REPLICAS', 0, 0, 16),
+      waitReplicas: readWaitReplicas(env),
     },
     http: {
       host: common.host,

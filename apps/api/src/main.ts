@@ -12,7 +12,8 @@ import { watchRuntimeConfig } from '@esh3ar/runtime';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyListenOptions } from 'fastify';
 import { buildApp } from './app.ts';
-import { parseConfig, SHUTDOWN_GRACE_MS, waitReplicasOf } from './config.ts';
+import { waitReplicasOf } from '@esh3ar/config';
+import { parseConfig, SHUTDOWN_GRACE_MS } from './config.ts';
 
 const config = parseConfig(process.env);
 const logger = createLogger('api', config.log.level);

@@ -8,8 +8,12 @@ describe('parseConfig (worker)', () => {
       clusterNodes: null,
       prefix: 'esh3ar',
       allowVolatileBuffer: false,
+      waitReplicas: null,
     });
     expect(parseConfig({ ALLOW_VOLATILE_BUFFER: 'on' }).redis.allowVolatileBuffer).toBe(true);
+    // The send jobs it adds after storing wait for as many replicas as the api's writes.
+    expect(parseConfig({ REDIS_WAIT_REPLICAS: '2' }).redis.waitReplicas).toBe(2);
+    expect(() => parseConfig({ REDIS_WAIT_REPLICAS: 'many' })).toThrow('REDIS_WAIT_REPLICAS');
     expect(() => parseConfig({ ALLOW_VOLATILE_BUFFER: 'sometimes' })).toThrow('ALLOW_VOLATILE_BUFFER must be on or off');
   });
 });

@@ -1,4 +1,4 @@
-import { deepFreeze, parseCommonConfig, readInt, readPort, readSwitch, type Env } from '@esh3ar/config';
+import { deepFreeze, parseCommonConfig, readInt, readPort, readSwitch, readWaitReplicas, type Env } from '@esh3ar/config';
 import { runtimeConfigFromEnv } from '@esh3ar/runtime';
 import { parseProviderConfig } from './providers/provider-config.ts';
 import { parseProviderRates } from './providers/provider-rates.ts';
@@ -21,6 +21,9 @@ export function parseConfig(env: Env) {
       // Development only: start even on a Redis without AOF or with an evicting
       // maxmemory-policy (@esh3ar/queue guardRedisDurability), logged as an error.
       allowVolatileBuffer: readSwitch(env, 'ALLOW_VOLATILE_BUFFER', false),
+      // Replicas that must hold the send jobs added after storage before the ingest jobs
+      // are acknowledged (WAIT); null: waitReplicasOf's default.
+      waitReplicas: readWaitReplicas(env),
     },
     ops: { host: common.host, port: readPort(env, 'OPS_PORT', 9400) },
     ingest: {

@@ -15,7 +15,8 @@ import {
   createWebhookMetrics,
   within,
 } from '@esh3ar/observability';
-import { bufferDepth, createRedis, guardRedisDurability, ingestQueue, redisKeys, sendQueues } from '@esh3ar/queue';
+import { waitReplicasOf } from '@esh3ar/config';
+import { bufferDepth, createRedis, guardRedisDurability, ingestQueue, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
@@ -123,20 +124,17 @@ const sendWorkers = startSendWorkers({
   worker: { ...ingestWorkerSettings, concurrency: config.providers.concurrency },
 });
 breakerStates = () => breakers.states();
-const dispatch = storedMessagePipeline({
+// The send jobs hold what a provider is to send: they must outlive a failover of their master.
+const pipelineDeps = {
   redis,
   prefix: config.redis.prefix,
   sendQueues: providerQueues,
+  replicas: replicaWait(redis, waitReplicasOf(config.redis)),
   dispatchMetrics,
   providerMetrics,
-});
-const released = releasedMessagePipeline({
-  redis,
-  prefix: config.redis.prefix,
-  sendQueues: providerQueues,
-  dispatchMetrics,
-  providerMetrics,
-});
+};
+const dispatch = storedMessagePipeline(pipelineDeps);
+const released = releasedMessagePipeline(pipelineDeps);
 const schedulingMetrics = createSchedulingMetrics(registry);
 // Read before the first batch is stored, so that no message goes out inside quiet hours
 // for want of them (a failed first read is logged; the cache keeps trying).

@@ -357,7 +357,9 @@ describe('status webhooks', () => {
 
   it('two workers never POST one event twice: 20 tenants, slow endpoints, each event exactly once and in order', async () => {
     const tenants = await Promise.all(Array.from({ length: 20 }, () => tenantWithWebhook()));
-    for (const t of tenants) receiver.behave(t.path, { delayMs: 30 });
+    // Slow enough that a worker's 16 tenants in flight are still being served while the
+    // other tenants' events wait: at 30 ms one worker once drained all 20 before the other polled.
+    for (const t of tenants) receiver.behave(t.path, { delayMs: 400 });
     const sent = await Promise.all(
       tenants.flatMap((t) =>
         Array.from({ length: 5 }, async () => ({

@@ -18,4 +18,4 @@ export {
   type LogLevel,
 } from './env.ts';
 export { parseCommonConfig, type CommonConfig } from './common.ts';
-export { type ClusterNode, type RedisConfig } from './redis.ts';
+export { readWaitReplicas, waitReplicasOf, type ClusterNode, type RedisConfig } from './redis.ts';

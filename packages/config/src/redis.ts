@@ -1,4 +1,4 @@
-import { ConfigError, readOptionalString, readString, readUrl, type Env } from './env.ts';
+import { ConfigError, readInt, readOptionalString, readString, readUrl, type Env } from './env.ts';
 
 /** One seed node of a Redis Cluster. */
 export interface ClusterNode {
@@ -40,4 +40,22 @@ export function parseRedisConfig(env: Env): RedisConfig {
     clusterNodes: readClusterNodes(env),
     prefix: readString(env, 'REDIS_PREFIX', 'esh3ar'),
   };
+}
+
+/**
+ * REDIS_WAIT_REPLICAS for the processes whose writes hold messages (the api's buffer, the
+ * worker's send jobs): replicas that must hold such a write before it counts (WAIT); null
+ * when unset (waitReplicasOf's default).
+ */
+export function readWaitReplicas(env: Env): number | null {
+  return readOptionalString(env, 'REDIS_WAIT_REPLICAS') === null ? null : readInt(env, 'REDIS_WAIT_REPLICAS', 0, 0, 16);
+}
+
+/**
+ * REDIS_WAIT_REPLICAS, or when unset: 1 on a Cluster, which is run with a replica per master
+ * that a failover promotes and that must then hold what was written; none on one Redis,
+ * whose AOF (fsync always) holds it.
+ */
+export function waitReplicasOf(redis: { waitReplicas: number | null; clusterNodes: readonly unknown[] | null }): number {
+  return redis.waitReplicas ?? (redis.clusterNodes === null ? 0 : 1);
 }

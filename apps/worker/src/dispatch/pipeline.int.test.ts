@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { sampleBufferedMessage, type DeliveryItem, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { createDispatchMetrics, createProviderMetrics } from '@esh3ar/observability';
-import { createRedis, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createRedis, redisKeys, replicaWait, ReplicaShortfallError, sendQueues } from '@esh3ar/queue';
 import { addPresence, beatGateway, gatewayChannel } from '@esh3ar/queue/presence';
 import { deletePrefix, uniquePrefix } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
@@ -63,5 +63,24 @@ describe('the pipeline after a batch is stored', () => {
     // Run again, as a retried ingest job does: the jobs' ids keep them from being added twice.
     await pipeline([online, offline, sms]);
     expect(await smsQueue.getJobCounts()).toEqual(counts);
+  });
+
+  it('fails when no replica acknowledged the send jobs (WAIT), so that the ingest jobs are retried; the retry adds none twice', async () => {
+    const registry = new Registry();
+    const deps = {
+      redis,
+      prefix,
+      sendQueues: queues,
+      dispatchMetrics: createDispatchMetrics(registry),
+      providerMetrics: createProviderMetrics(registry),
+    };
+    // The shared test Redis has no replica: its WAIT answers 0 after the timeout.
+    const waiting = storedMessagePipeline({ ...deps, replicas: replicaWait(redis, 1, 100) });
+    const email = sampleBufferedMessage({ recipient: 'someone@example.com', channel: 'email' });
+    await expect(waiting([email])).rejects.toThrow(ReplicaShortfallError);
+    // Added before the wait failed: the retry (here without replicas to wait for) finds its job.
+    await storedMessagePipeline(deps)([email]);
+    const jobs = await queues.get('email')!.getJobs(['waiting', 'prioritized']);
+    expect(jobs.filter((j) => j.data.messages.some((m) => m.id === email.id))).toHaveLength(1);
   });
 });

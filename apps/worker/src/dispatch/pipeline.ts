@@ -3,12 +3,14 @@ import type { DispatchMetrics, ProviderMetrics } from '@esh3ar/observability';
 import type { Queue } from 'bullmq';
 import { enqueueStored } from '../providers/send-producer.ts';
 import { routeDeliveries, type ExpiresAtOf } from './route-deliveries.ts';
-import type { RedisClient } from '@esh3ar/queue';
+import type { RedisClient, ReplicaWait } from '@esh3ar/queue';
 
 export interface PipelineDeps {
   redis: RedisClient;
   prefix: string;
   sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
+  /** Waits until enough replicas hold what a queue's master took (REDIS_WAIT_REPLICAS; none: the master alone). */
+  replicas?: ReplicaWait;
   dispatchMetrics: DispatchMetrics;
   providerMetrics: ProviderMetrics;
 }
@@ -33,14 +35,15 @@ export function storedMessagePipeline(
 
 /** The two steps: app messages to the gateways holding their phones; provider send and fallback jobs. */
 function pipelineSteps(deps: PipelineDeps) {
-  const { redis, prefix, sendQueues, dispatchMetrics, providerMetrics } = deps;
+  const { redis, prefix, sendQueues, replicas, dispatchMetrics, providerMetrics } = deps;
   return {
     publish: async (messages: readonly BufferedMessage[], expiresAtOf?: ExpiresAtOf) => {
       const { routed, offline } = await routeDeliveries(redis, prefix, messages, expiresAtOf);
       dispatchMetrics.dispatched.inc({ outcome: 'routed' }, routed);
       dispatchMetrics.dispatched.inc({ outcome: 'offline' }, offline);
     },
-    enqueue: (messages: readonly BufferedMessage[], release?: string) => enqueueStored(sendQueues, providerMetrics, messages, release),
+    enqueue: (messages: readonly BufferedMessage[], release?: string) =>
+      enqueueStored(sendQueues, providerMetrics, messages, { release, replicas }),
   };
 }
 
