@@ -13,10 +13,10 @@
  * Writes bench/results/cluster-<date>.md and .json. Nothing else may run meanwhile: Redis
  * and PostgreSQL are counted by process name.
  */
-import { startPrivateRedisCluster, startStack, waitFor } from '@esh3ar/stack';
-import { sustained, type Target } from '../lib/load.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, median } from '../lib/proc-stats.ts';
+import { startPrivateRedisCluster, startStack } from '@esh3ar/stack';
+import { machineInfo, median } from '../lib/proc-stats.ts';
 import { resultStamp, writeResult } from '../lib/results.ts';
+import { loadUntilStored } from '../lib/until-stored.ts';
 
 const rounds = Number(process.env.CLUSTER_ROUNDS ?? 2);
 const seconds = Number(process.env.CLUSTER_SECONDS ?? 10);
@@ -37,9 +37,6 @@ interface Round {
   postgres: number;
 }
 
-const BODY = JSON.stringify({ recipient: '+966501234567', content: 'Your verification code is 482913' });
-const per1000 = (cpu: number, n: number) => (cpu / n) * 1000;
-
 async function round(masters: number): Promise<Round> {
   const cluster = await startPrivateRedisCluster({ masters });
   try {
@@ -48,37 +45,17 @@ async function round(masters: number): Promise<Round> {
       env: { REDIS_CLUSTER_NODES: cluster.nodes, REDIS_WAIT_REPLICAS: '0', BUFFER_CAPACITY: '100000000' },
     });
     try {
-      const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
-      const target: Target = {
-        name: `${masters} master(s)`,
-        url: stack.api!.url,
-        path: '/v1/messages',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-        body: BODY,
-      };
-      const stored = async () => Number((await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0]!.n);
-      const warm = await sustained(target, { connections, seconds: 2 });
-      await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
-      const pids = [stack.api!.pid, ...stack.workers.map((w) => w.pid)];
-      const [cpu0, redis0, postgres0] = [pids.map(cpuSeconds), cpuByName('redis-server'), cpuByName('postgres')];
-      const started = performance.now();
-      const result = await sustained(target, { connections, seconds });
-      await waitFor(stored, (n) => n >= warm.ok + result.ok, 300_000, 50);
-      const storedSeconds = (performance.now() - started) / 1000;
-      const cpu = pids.map((pid, i) => cpuSeconds(pid) - cpu0[i]!);
+      const m = await loadUntilStored(stack, `${masters} master(s)`, { connections, seconds });
       return {
         masters,
-        accepted: result.ok,
-        requestsPerSecond: result.requestsPerSecond,
-        storedPerSecond: Math.round(result.ok / storedSeconds),
-        p99Ms: result.latencyMs.p99,
-        api: per1000(cpu[0]!, result.ok),
-        workers: per1000(
-          cpu.slice(1).reduce((a, b) => a + b, 0),
-          result.ok,
-        ),
-        redis: per1000(cpuSinceByName('redis-server', redis0) ?? Number.NaN, result.ok),
-        postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
+        accepted: m.result.ok,
+        requestsPerSecond: m.result.requestsPerSecond,
+        storedPerSecond: Math.round(m.result.ok / m.storedSeconds),
+        p99Ms: m.result.latencyMs.p99,
+        api: m.api,
+        workers: m.workers,
+        redis: m.redis,
+        postgres: m.postgres,
       };
     } finally {
       await stack.close();

@@ -22,11 +22,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startStack, waitFor } from '@esh3ar/stack';
+import { REPO_ROOT, startStack } from '@esh3ar/stack';
 import { startCeiling } from '../lib/ceiling-process.ts';
 import { sustained, type Target } from '../lib/load.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo } from '../lib/proc-stats.ts';
+import { cpuSeconds, machineInfo } from '../lib/proc-stats.ts';
 import { resultStamp, writeResult } from '../lib/results.ts';
+import { loadUntilStored, OTP_BODY, per1000 } from '../lib/until-stored.ts';
 
 const rounds = Number(process.env.COST_ROUNDS ?? 3);
 const seconds = Number(process.env.COST_SECONDS ?? 10);
@@ -73,8 +74,6 @@ function checkout(spec: string): Revision {
   return named({ commit: commit.slice(0, 12), subject: git('log', '-1', '--format=%s', commit).slice(0, 100), root });
 }
 
-const BODY = JSON.stringify({ recipient: '+966501234567', content: 'Your verification code is 482913' });
-
 interface Cost {
   requestsPerSecond: number;
   accepted: number;
@@ -87,8 +86,6 @@ interface Cost {
   loadGenerator: number;
 }
 
-const per1000 = (cpu: number, n: number) => (cpu / n) * 1000;
-
 async function ceilingRound(): Promise<Cost> {
   const ceiling = await startCeiling();
   try {
@@ -97,7 +94,7 @@ async function ceilingRound(): Promise<Cost> {
       url: ceiling.url,
       path: '/v1/messages',
       headers: { 'content-type': 'application/json' },
-      body: BODY,
+      body: OTP_BODY,
     };
     await sustained(target, { connections, seconds: 2 });
     const cpu0 = cpuSeconds(ceiling.pid);
@@ -123,37 +120,16 @@ async function ceilingRound(): Promise<Cost> {
 async function esh3arRound(rev: Revision): Promise<Cost> {
   const stack = await startStack('cost', { root: rev.root, workers: 1, env: { BUFFER_CAPACITY: '100000000', ...rev.env } });
   try {
-    const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
-    const target: Target = {
-      name: rev.name,
-      url: stack.api!.url,
-      path: '/v1/messages',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-      body: BODY,
-    };
-    const stored = async () => Number((await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0]!.n);
-    // Warm-up, stored before the measured load begins.
-    const warm = await sustained(target, { connections, seconds: 2 });
-    await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
-    const api = stack.api!.pid;
-    const worker = stack.workers[0]!.pid;
-    const [api0, worker0, redis0, postgres0] = [cpuSeconds(api), cpuSeconds(worker), cpuByName('redis-server'), cpuByName('postgres')];
-    const load0 = process.cpuUsage();
-    const result = await sustained(target, { connections, seconds, ...offered });
-    const load = process.cpuUsage(load0);
-    await waitFor(stored, (n) => n >= warm.ok + result.ok, 300_000, 100);
-    const cost = {
-      api: per1000(cpuSeconds(api) - api0, result.ok),
-      worker: per1000(cpuSeconds(worker) - worker0, result.ok),
-      redis: per1000(cpuSinceByName('redis-server', redis0) ?? Number.NaN, result.ok),
-      postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
-    };
+    const m = await loadUntilStored(stack, rev.name, { connections, seconds, ...offered });
     return {
-      requestsPerSecond: result.requestsPerSecond,
-      accepted: result.ok,
-      ...cost,
-      total: cost.api + cost.worker + cost.redis + cost.postgres,
-      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
+      requestsPerSecond: m.result.requestsPerSecond,
+      accepted: m.result.ok,
+      api: m.api,
+      worker: m.workers,
+      redis: m.redis,
+      postgres: m.postgres,
+      total: m.api + m.workers + m.redis + m.postgres,
+      loadGenerator: m.loadGenerator,
     };
   } finally {
     await stack.close();

@@ -1,6 +1,7 @@
-import { PRIORITY_BY_RANK, type Channel, type ValidMessage } from '@esh3ar/contracts';
+import { PRIORITY_BY_RANK, type ValidMessage } from '@esh3ar/contracts';
 import type pg from 'pg';
 import { sql } from './sql-files.ts';
+import type { StoredMessageRow } from './stored-message.ts';
 
 /** A message stored under an Idempotency-Key: its id, when it was accepted, and what was asked. */
 export interface KeyedMessage {
@@ -9,19 +10,8 @@ export interface KeyedMessage {
   message: ValidMessage;
 }
 
-interface KeyedRow {
-  id: string;
-  created_at: Date;
-  recipient: string;
-  channel: Channel;
-  priority: number;
-  subject: string | null;
-  content: string;
-  metadata: Record<string, string> | null;
-  ttl_seconds: number | null;
-  fallback: 'sms' | 'whatsapp' | null;
-  fallback_after_seconds: number | null;
-}
+/** The stored columns a repeat is compared with; `fallback` holds what validation let through. */
+type KeyedRow = Omit<StoredMessageRow, 'tenant_id' | 'fallback'> & { fallback: ValidMessage['fallback'] };
 
 /**
  * The messages the first request with `key` stored within the last `withinSeconds`, in
