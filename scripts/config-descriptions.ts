@@ -17,7 +17,7 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   ADMIN_TOKEN:
     "bearer token of `/v1/admin/*` and the queue board (the api uses it); unset: no admin routes (404); at least 32 characters and not the examples' `change-me`, else the api does not start (`openssl rand -hex 32`)",
   REDIS_WAIT_REPLICAS:
-    'replicas that must hold an accepted message before its `202` (WAIT, at most 1 s, else `503`), and the send jobs a worker adds after storing before it acknowledges the batch (else the batch is retried); on a Cluster at most as many as the master has (none once its replica was promoted); unset: `1` with `REDIS_CLUSTER_NODES`, else `0`',
+    'replicas that must hold an accepted message before its `202` (WAIT, at most 1 s, else `503`), the send jobs a worker adds after storing before it acknowledges the batch (else the batch is retried), and a DLQ replay’s send jobs (api and `esh3ar dlq replay`) before its page leaves the DLQ (else the page stays there); on a Cluster at most as many as the master has (none once its replica was promoted); unset: `1` with `REDIS_CLUSTER_NODES`, else `0`',
   ALLOW_VOLATILE_BUFFER:
     '`on` (development only): start even on a Redis without `appendonly yes` or with a `maxmemory-policy` other than `noeviction`, logged as an error at every check',
   BUFFER_CAPACITY: "`buffer.capacity` of this process's version 0 of the runtime configuration: accepted messages not yet stored",

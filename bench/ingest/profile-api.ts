@@ -6,7 +6,8 @@
  * `pnpm bench`:
  *
  *   node bench/ingest/profile-api.ts   PROFILE_SECONDS (10), PROFILE_CONNECTIONS (200),
- *                                      PROFILE_WORKERS (0), PROFILE_ENV (JSON: extra api environment)
+ *                                      PROFILE_WORKERS (0), PROFILE_ENV (JSON: extra api environment),
+ *                                      PROFILE_RATE (req/s offered; 0, the default: as fast as it answers)
  */
 import { Redis } from 'ioredis';
 import { mkdtempSync } from 'node:fs';
@@ -19,6 +20,8 @@ import { cpuSeconds } from '../lib/proc-stats.ts';
 
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
 const connections = Number(process.env.PROFILE_CONNECTIONS ?? 200);
+const rate = Number(process.env.PROFILE_RATE ?? 0);
+const offered = rate > 0 ? { overallRate: rate } : {};
 const dir = mkdtempSync(join(tmpdir(), 'esh3ar-api-prof-'));
 
 // PROFILE_WORKERS=1: a worker stores meanwhile, as in `pnpm bench`'s sustained phase.
@@ -44,7 +47,7 @@ const target = {
 await sustained(target, { connections, seconds: 2 });
 await redis.config('RESETSTAT');
 const before = cpuSeconds(api.pid);
-const result = await sustained(target, { connections, seconds });
+const result = await sustained(target, { connections, seconds, ...offered });
 const used = cpuSeconds(api.pid) - before;
 const commandstats = await redis.info('commandstats');
 await redis.quit();

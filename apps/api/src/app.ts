@@ -1,7 +1,7 @@
 import { answerClientError } from './client-errors.ts';
 import type { ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import { createApiLimitMetrics, createHttpMetrics, type IngestMetrics } from '@esh3ar/observability';
-import type { IngestEnqueuer, RedisClient, RedisKeys } from '@esh3ar/queue';
+import type { IngestEnqueuer, RedisClient, RedisKeys, ReplicaWait } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Queue } from 'bullmq';
@@ -36,6 +36,8 @@ export interface AppDeps {
   queue: Queue;
   /** Producers of the provider send queues (DLQ replays). */
   sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
+  /** Waits until enough replicas hold a DLQ replay's send jobs (REDIS_WAIT_REPLICAS); none: the master alone. */
+  sendQueueReplicas?: ReplicaWait;
   keys: RedisKeys;
   enqueuer: IngestEnqueuer;
   registry: Registry;
@@ -115,7 +117,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       adminRoutes(admin, { store, logger: deps.logger });
       tenantAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
       keyAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
-      dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues });
+      dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues, replicas: deps.sendQueueReplicas });
       await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()], {
         write: deps.queueBoardWrite,
         errorHandler: handleError,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   checkStored,
   send,
@@ -15,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
  * REDIS_WAIT_REPLICAS at its default of 1 there): the api, a worker and a gateway as real
  * processes, every one of them reaching Redis only through the seed nodes.
  */
+const ADMIN = `adm_${randomBytes(24).toString('base64url')}`;
 let cluster: PrivateRedisCluster;
 let stack: Stack;
 let apiKey: string;
@@ -25,7 +27,7 @@ beforeAll(async () => {
   stack = await startStack('cluster-stack', {
     workers: 1,
     gateways: 1,
-    env: { REDIS_CLUSTER_NODES: cluster.nodes, WORKER_BATCH_TIMEOUT_MS: '5' },
+    env: { REDIS_CLUSTER_NODES: cluster.nodes, WORKER_BATCH_TIMEOUT_MS: '5', ADMIN_TOKEN: ADMIN },
   });
   ({ apiKey } = await stack.tenant('enterprise', { rpm: 1_000_000, burst: 1_000_000 }));
   // The processes listen before their Cluster clients are ready (a few hundred ms: the
@@ -116,5 +118,27 @@ describe('Esh3ar on a Redis Cluster', () => {
       (c) => c.missing.length === 0,
     );
     expect(check.duplicates).toBe(0);
+  });
+
+  it('replays a dead letter: its send job reached the queue master’s replica (WAIT) before it left the DLQ', async () => {
+    const r = await post(apiKey, { recipient: '+966501234567', channel: 'sms', content: 'to the DLQ and back' });
+    expect(r.status).toBe(202);
+    const id = r.body.id as string;
+    // Dead-lettered as the send processor does after its last attempt (no provider in this stack).
+    await waitFor(
+      async () =>
+        (
+          await stack.pool.query(
+            "UPDATE messages SET status = 'dead_letter', moved_to_dlq_at = now(), failure_reason = 'test' WHERE id = $1 AND status = 'pending'",
+            [id],
+          )
+        ).rowCount,
+      (n) => n === 1,
+    );
+    const replay = await send(stack.api!.url, ADMIN, 'POST', '/v1/admin/dlq/replay', { ids: [id] });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual({ replayed: 1, ids: [id] });
+    const events = await stack.pool.query<{ detail: string }>('SELECT detail FROM message_events WHERE message_id = $1 ORDER BY id', [id]);
+    expect(events.rows.map((e) => e.detail)).toContain('replayed from the dead-letter queue');
   });
 });

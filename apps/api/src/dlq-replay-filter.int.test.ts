@@ -175,6 +175,28 @@ describe('POST /v1/admin/dlq/replay {"filter"}', () => {
   });
 });
 
+describe('POST /v1/admin/dlq/replay with REDIS_WAIT_REPLICAS 1 on a Redis without a replica', () => {
+  it('answers 503 in words and leaves the page in the DLQ: its send jobs reached no replica (WAIT)', async () => {
+    const waiting = await startInProcessApp({
+      databaseUrl: db.url,
+      redisUrl,
+      prefix,
+      adminToken: ADMIN_TOKEN,
+      env: { REDIS_WAIT_REPLICAS: '1' },
+    });
+    try {
+      const tenant = randomUUID();
+      const ids = await deadLetters(tenant, 2);
+      const r = await waiting.send(ADMIN_TOKEN, 'POST', '/v1/admin/dlq/replay', { filter: { tenant } });
+      expect(r.status).toBe(503);
+      expect(r.body.error.message).toMatch(/no dead letter was replayed/);
+      expect(await statuses(ids)).toEqual(new Set(['dead_letter']));
+    } finally {
+      await waiting.close();
+    }
+  });
+});
+
 describe('POST /v1/admin/dlq/replay refuses what it cannot take, in words', () => {
   const filter = (values: Record<string, unknown>) => ({ filter: values });
   it.each<[string, unknown, string, string]>([

@@ -1,7 +1,8 @@
+import { waitReplicasOf } from '@esh3ar/config';
 import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, sendQueues, type RedisKeys } from '@esh3ar/queue';
+import { createRedis, IngestEnqueuer, redisKeys, replicaWait, sendQueues, type RedisKeys } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -91,6 +92,7 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
     redis: requestRedis,
     queue,
     sendQueues: providerQueues,
+    sendQueueReplicas: replicaWait(bufferRedis, waitReplicasOf(config.redis)),
     keys,
     enqueuer,
     registry,

@@ -7,7 +7,7 @@ import {
   createRegistry,
   createStatementObserver,
 } from '@esh3ar/observability';
-import { createRedis, guardRedisDurability, IngestEnqueuer, ingestQueue, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createRedis, guardRedisDurability, IngestEnqueuer, ingestQueue, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyListenOptions } from 'fastify';
@@ -75,6 +75,7 @@ for (const q of [queue, ...providerQueues.values()])
 const app = await buildApp({
   ingestMetrics,
   sendQueues: providerQueues,
+  sendQueueReplicas: replicaWait(bufferRedis, enqueuer.waitReplicas),
   logger,
   pool,
   redis: requestRedis,

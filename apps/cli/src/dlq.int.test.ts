@@ -79,6 +79,28 @@ describe('pnpm esh3ar dlq replay ID...', () => {
     expect(await statuses([id!])).toEqual(['pending']);
     expect(await sendJobs()).toEqual([['replay', id]]);
   });
+
+  it('with REDIS_WAIT_REPLICAS 1 on a Redis without a replica: exits 1, naming the replicas, and the message stays in the DLQ', async () => {
+    const [id] = await deadLetters(1);
+    const r = await runCli(['dlq', 'replay', id!], { ...env(), REDIS_WAIT_REPLICAS: '1' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^esh3ar: .*0 of 1 Redis replicas acknowledged/m);
+    expect(await statuses([id!])).toEqual(['dead_letter']);
+    // The job Redis took before its WAIT fell short finds its message dead-lettered and sends
+    // nothing (dlq-replay.int.test.ts); removed here, so that the jobs below are all there is.
+    const redis = new Redis(redisUrl);
+    const queue = new Queue(sendQueueName('sms'), { connection: redis, prefix });
+    try {
+      const orphans = (await queue.getJobs(['waiting', 'prioritized'])).filter((j) =>
+        (j.data.messages as { id: string }[]).some((m) => m.id === id),
+      );
+      expect(orphans).toHaveLength(1);
+      await Promise.all(orphans.map((j) => j.remove()));
+    } finally {
+      await queue.close();
+      redis.disconnect();
+    }
+  });
 });
 
 describe('pnpm esh3ar dlq replay --all', () => {

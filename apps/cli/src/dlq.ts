@@ -1,4 +1,4 @@
-import { isUuid, PROVIDER_CHANNELS } from '@esh3ar/contracts';
+import { isUuid, PROVIDER_CHANNELS, type BufferedMessage } from '@esh3ar/contracts';
 import {
   createPool,
   listDeadLetters,
@@ -9,7 +9,8 @@ import {
   type DlqFilter,
   type DlqTally,
 } from '@esh3ar/db';
-import { createRedis, enqueueReplays, redisAddress, redisKeys, sendQueues } from '@esh3ar/queue';
+import { createRedis, enqueueReplays, redisAddress, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
+import { waitReplicasOf } from '@esh3ar/config';
 import { Command, Option } from 'commander';
 import type pg from 'pg';
 import { respond, type Context } from './action.ts';
@@ -77,7 +78,11 @@ const replayed = (ids: string[]): Printed => ({
  * after the connection because BullMQ keeps a queue's first connection check, failed for
  * good when made before the client is connected (failFast has no offline queue).
  */
-async function withSendQueues<T>(ctx: Context, work: (pool: pg.Pool, queues: ReturnType<typeof sendQueues>) => Promise<T>) {
+/** The send queues, and a replay's enqueue that waits for REDIS_WAIT_REPLICAS replicas (replicaWait) as the api's does. */
+async function withSendQueues<T>(
+  ctx: Context,
+  work: (pool: pg.Pool, enqueue: (moved: readonly BufferedMessage[]) => Promise<number>) => Promise<T>,
+) {
   const { config, logger } = ctx;
   const pool = createPool(config.postgres.url, { max: 1, applicationName: 'esh3ar-cli' });
   const redis = createRedis(config.redis, { name: 'esh3ar-cli', failFast: true });
@@ -88,8 +93,10 @@ async function withSendQueues<T>(ctx: Context, work: (pool: pg.Pool, queues: Ret
     await redis.connect().catch((error: Error) => {
       throw new Error(`Redis unreachable at ${redisAddress(config.redis)} (${error.message}): nothing was replayed`, { cause: error });
     });
-    queues = sendQueues(redis, redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null }));
-    return await work(pool, queues);
+    const opened = sendQueues(redis, redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null }));
+    queues = opened;
+    const replicas = replicaWait(redis, waitReplicasOf(config.redis));
+    return await work(pool, (moved) => enqueueReplays(opened, moved, replicas));
   } finally {
     await Promise.allSettled([...queues.values()].map((q) => q.close()));
     redis.disconnect();
@@ -99,7 +106,7 @@ async function withSendQueues<T>(ctx: Context, work: (pool: pg.Pool, queues: Ret
 
 /** Every match, a page per transaction, with a bar on a terminal (its total counted first). */
 async function replayAll(ctx: Context, filter: DlqFilter, pageSize: number): Promise<string[]> {
-  return withSendQueues(ctx, async (pool, queues) => {
+  return withSendQueues(ctx, async (pool, enqueue) => {
     const bar = progressBar(ctx.stderr, ctx.stderrIsTTY, 'replaying');
     // One more read of the matches, only when a person watches: the bar needs its total.
     const total = bar === null ? 0 : (await tallyDeadLetters(pool, filter)).total;
@@ -118,7 +125,7 @@ async function replayAll(ctx: Context, filter: DlqFilter, pageSize: number): Pro
             bar?.update(done);
           },
         },
-        (moved) => enqueueReplays(queues, moved),
+        enqueue,
       );
       return run.ids;
     } finally {
@@ -167,9 +174,7 @@ function replay(ctx: Context): Command {
           const bad = ids.find((id) => !isUuid(id));
           if (bad !== undefined) throw new UsageError(`"${bad}" is not a message id (a UUID)`);
           // The api's path: the messages leave the DLQ only if all their jobs were enqueued.
-          const messages = await withSendQueues(ctx, (pool, queues) =>
-            replayDeadLetters(pool, ids, (moved) => enqueueReplays(queues, moved)),
-          );
+          const messages = await withSendQueues(ctx, (pool, enqueue) => replayDeadLetters(pool, ids, enqueue));
           return replayed(messages.map((m) => m.id));
         }
         if (ids.length > 0) throw new UsageError('give message ids or --all, not both');

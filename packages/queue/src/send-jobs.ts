@@ -15,6 +15,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import { INGEST_ATTEMPTS, INGEST_BACKOFF, producerOptions } from './ingest-jobs.ts';
 import type { RedisKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
+import type { ReplicaWait } from './replicas.ts';
 
 export interface SendJob {
   name: typeof SEND_JOB_NAME;
@@ -179,11 +180,16 @@ export function laterSendJob(
  * jobs may still be waiting when the operator tries again, and an id shared with them
  * would make the new add a no-op while the old job is being skipped. Such an old job that
  * runs after the new replay committed sends nothing twice: the claim on each message row
- * lets one call through, and the first outcome recorded wins. Returns the messages given a job.
+ * lets one call through, and the first outcome recorded wins. `replicas`: each queue's jobs
+ * count as added once enough replicas hold them (WAIT, REDIS_WAIT_REPLICAS; on the connection
+ * that added them); it rejects otherwise, and the page rolls back: a failover of the queue's
+ * master could otherwise lose jobs whose messages had left the DLQ as pending, never to be
+ * sent. Returns the messages given a job.
  */
 export async function enqueueReplays(
   queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
   messages: readonly BufferedMessage[],
+  replicas?: ReplicaWait,
 ): Promise<number> {
   const replayId = randomUUID();
   const entries = [];
@@ -197,7 +203,13 @@ export async function enqueueReplays(
   );
   // Every queue's answer is awaited before a failure is thrown: the transaction then rolls
   // back with no add of this replay still in flight.
-  const added = await Promise.allSettled([...byChannel].map(([channel, jobs]) => queues.get(channel)!.addBulk(jobs)));
+  const added = await Promise.allSettled(
+    [...byChannel].map(async ([channel, jobs]) => {
+      const queue = queues.get(channel)!;
+      await queue.addBulk(jobs);
+      await replicas?.(queue.toKey('meta'));
+    }),
+  );
   const failed = added.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   return entries.length;

@@ -1,19 +1,12 @@
-import { describeSchemaErrors, isUuid, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
+import { describeSchemaErrors, isUuid } from '@esh3ar/contracts';
 import { pageOfDeadLetters, type DlqCursor } from '@esh3ar/db';
-import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
-import type pg from 'pg';
 import { Type } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { apiError } from '../errors.ts';
 import { json } from '../route-docs.ts';
 import { documented, EXAMPLE_DEAD_LETTER, Filter, invalid, postgresTime, toDbFilter } from './dlq-filter.ts';
-import { dlqReplayRoute } from './dlq-replay.ts';
-
-export interface DlqRouteDeps {
-  pool: pg.Pool;
-  sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
-}
+import { dlqReplayRoute, type DlqRouteDeps } from './dlq-replay.ts';
 
 // One object, not an intersection with Filter: Filter's additionalProperties refused limit and cursor.
 const ListQuery = Type.Object(

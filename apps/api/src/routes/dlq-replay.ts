@@ -1,6 +1,6 @@
 import { describeSchemaErrors, UUID_PATTERN, type ProviderChannel, type SendJobData } from '@esh3ar/contracts';
 import { DlqReplayStopped, replayAllDeadLetters, replayDeadLetters, tallyDeadLetters } from '@esh3ar/db';
-import { enqueueReplays } from '@esh3ar/queue';
+import { enqueueReplays, type ReplicaWait } from '@esh3ar/queue';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
@@ -91,11 +91,15 @@ function stopped(error: unknown, replayed: number) {
   return answer;
 }
 
-export function dlqReplayRoute(
-  app: FastifyInstance,
-  deps: { pool: pg.Pool; sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>> },
-): void {
-  const enqueue = (moved: Parameters<typeof enqueueReplays>[1]) => enqueueReplays(deps.sendQueues, moved);
+export interface DlqRouteDeps {
+  pool: pg.Pool;
+  sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
+  /** Replicas a replayed page's send jobs must reach before the page commits (REDIS_WAIT_REPLICAS). */
+  replicas?: ReplicaWait | undefined;
+}
+
+export function dlqReplayRoute(app: FastifyInstance, deps: DlqRouteDeps): void {
+  const enqueue = (moved: Parameters<typeof enqueueReplays>[1]) => enqueueReplays(deps.sendQueues, moved, deps.replicas);
   app.post(
     '/v1/admin/dlq/replay',
     documented(
