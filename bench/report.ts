@@ -8,6 +8,7 @@ import { gatewayMarkdown } from './gateway/report.ts';
 import type { DirectStoreResult, PreloadResult, WorkerDrainResult } from './storage/copy-rate.ts';
 import { resultStamp, writeResult } from './lib/results.ts';
 import type { SystemLimits } from './lib/system-limits.ts';
+import type { Cost } from './lib/same-rate-cost.ts';
 
 export interface ProcessCost {
   /** CPU seconds (user + system) per 1000 accepted messages. */
@@ -50,6 +51,17 @@ export interface IntakeResults {
   integrity: IntegrityResult;
 }
 
+/** The cost phase: the ceiling and Esh3ar offered the same rate, alternating rounds; medians. */
+export interface SameRateCost {
+  rate: number;
+  seconds: number;
+  rounds: number;
+  connections: number;
+  measured: { ceiling: Cost[]; esh3ar: Cost[] };
+  ceiling: Cost;
+  esh3ar: Cost;
+}
+
 /** One run of `pnpm bench`: the phases BENCH_PHASES selected, each present when it ran. */
 export interface BenchResults extends Partial<IntakeResults> {
   startedAt: string;
@@ -65,6 +77,7 @@ export interface BenchResults extends Partial<IntakeResults> {
   };
   machine: MachineInfo;
   limits: SystemLimits;
+  cost?: SameRateCost;
   gateway?: GatewayResults;
 }
 
@@ -181,8 +194,42 @@ export function toMarkdown(r: BenchResults): string {
     '',
     ...targetsMarkdown(r),
     ...(r.integrity === undefined ? [] : intakeMarkdown(r as BenchResults & IntakeResults)),
+    ...(r.cost === undefined ? [] : ['', ...costMarkdown(r.cost)]),
     ...(r.gateway === undefined ? [] : ['', ...gatewayMarkdown(r.gateway)]),
   ].join('\n');
+}
+
+/** The cost phase's section: what each tier spent per 1,000 accepted messages, the ceiling's in the same rounds. */
+function costMarkdown(c: SameRateCost): string[] {
+  const { ceiling: b, esh3ar: e } = c;
+  const rounds = (pick: (cost: Cost) => number, of: Cost[]) => of.map((cost) => cpu(pick(cost))).join(', ');
+  return [
+    `## Cost at the same offered rate (${int(c.rate)} req/s)`,
+    '',
+    `${c.rounds} alternating rounds, each the ceiling, then Esh3ar (1 api, 1 worker, a fresh database), ${c.connections} connections for ${c.seconds} s after 2 s of warm-up, both offered ${int(c.rate)} req/s; medians. CPU seconds per 1,000 accepted messages from /proc; Esh3ar's from the start of the load until the worker had stored the last accepted message.`,
+    '',
+    row(['', 'req/s', 'CPU s / 1000', 'vs ceiling', 'rounds']),
+    row(['---', '---:', '---:', '---:', '---']),
+    row([
+      'ceiling (bare Fastify route, the same validation)',
+      int(b.requestsPerSecond),
+      cpu(b.api),
+      '1.00×',
+      rounds((x) => x.api, c.measured.ceiling),
+    ]),
+    row(['api', int(e.requestsPerSecond), cpu(e.api), ratio(e.api, b.api), rounds((x) => x.api, c.measured.esh3ar)]),
+    row(['worker', '', cpu(e.worker), '', rounds((x) => x.worker, c.measured.esh3ar)]),
+    row(['redis-server', '', cpu(e.redis), '', rounds((x) => x.redis, c.measured.esh3ar)]),
+    row(['postgres', '', cpu(e.postgres), '', rounds((x) => x.postgres, c.measured.esh3ar)]),
+    row(['until stored, in all', '', cpu(e.total), ratio(e.total, b.api), rounds((x) => x.total, c.measured.esh3ar)]),
+    row([
+      'load generator (not counted above)',
+      '',
+      `${cpu(b.loadGenerator)} / ${cpu(e.loadGenerator)}`,
+      '',
+      'against the ceiling / Esh3ar',
+    ]),
+  ];
 }
 
 /**
@@ -227,6 +274,21 @@ function targetsMarkdown(r: BenchResults): string[] {
         atSize(sized, ok),
       ]);
     }
+  }
+  if (r.cost) {
+    const { ceiling, esh3ar } = r.cost;
+    const [api, all] = [esh3ar.api / ceiling.api, esh3ar.total / ceiling.api];
+    const sized = r.cost.rate === 5000;
+    rows.push([
+      'api CPU per accepted message ≤ 1.3× the bare route’s (5,000 req/s offered to both)',
+      `${api.toFixed(2)}× (${cpu(esh3ar.api)} against ${cpu(ceiling.api)} s per 1,000)`,
+      atSize(sized, api <= 1.3),
+    ]);
+    rows.push([
+      'api + worker + Redis + PostgreSQL until stored ≤ 2.0× the bare route’s',
+      `${all.toFixed(2)}× (${cpu(esh3ar.total)} s per 1,000)`,
+      atSize(sized, all <= 2.0),
+    ]);
   }
   if (r.gateway) {
     const g = r.gateway;

@@ -16,7 +16,12 @@
  * (10); BENCH_WORKER_BATCH_TIMEOUT_MS (default,5): the worker's WORKER_BATCH_TIMEOUT_MS for
  * the latency run and ramp (the first; "default" passes none), then a latency run with each other.
  *
- * BENCH_PHASES (intake,gateway) selects the phases, e.g. `BENCH_PHASES=gateway pnpm bench`.
+ * Then the cost phase: CPU per accepted message at the same offered rate, BENCH_COST_RATE
+ * (5000) req/s for BENCH_COST_SECONDS (10), against the ceiling, in BENCH_COST_ROUNDS (3)
+ * alternating rounds, each Esh3ar round on a fresh stack until every accepted message is
+ * stored (bench/lib/same-rate-cost.ts, as bench/ingest/cost.ts measures revisions).
+ *
+ * BENCH_PHASES (intake,cost,gateway) selects the phases, e.g. `BENCH_PHASES=gateway pnpm bench`.
  *
  * As root it first raises net.core.somaxconn and tcp_max_syn_backlog (sysctl -w) and,
  * when `ulimit -n` is below 30,000, re-runs itself under a raised one where allowed.
@@ -33,7 +38,8 @@ import { sustainedChart } from './lib/chart.ts';
 import { gatewayPhase } from './gateway/phase.ts';
 import { endToEnd } from './ingest/accept-to-stored.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, peaksDuring } from './lib/proc-stats.ts';
-import { toMarkdown, writeResults, type BenchResults, type IntakeResults } from './report.ts';
+import { toMarkdown, writeResults, type BenchResults, type IntakeResults, type SameRateCost } from './report.ts';
+import { ceilingRound, esh3arRound, medianCost, type Cost } from './lib/same-rate-cost.ts';
 import { directStore, preload, timeWorkerDrain } from './storage/copy-rate.ts';
 import { raiseSystemLimits, reexecWithMoreOpenFiles } from './lib/system-limits.ts';
 
@@ -60,6 +66,12 @@ const settings = {
   endToEndRate: setting('BENCH_E2E_RATE', 10_000),
   endToEndBatch: setting('BENCH_E2E_BATCH', 100),
 };
+const costSettings = {
+  rate: setting('BENCH_COST_RATE', 5000),
+  seconds: setting('BENCH_COST_SECONDS', 10),
+  rounds: setting('BENCH_COST_ROUNDS', 3),
+  connections: settings.connections,
+};
 
 function list<T>(name: string, fallback: string, parse: (item: string) => T): T[] {
   return (process.env[name] ?? fallback)
@@ -73,7 +85,7 @@ const positive = (name: string) => (item: string) => {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must list whole numbers above 0, got ${process.env[name]}`);
   return value;
 };
-const PHASES = ['intake', 'gateway'];
+const PHASES = ['intake', 'cost', 'gateway'];
 const phases = list('BENCH_PHASES', PHASES.join(','), (phase) => {
   if (!PHASES.includes(phase)) throw new Error(`BENCH_PHASES lists ${PHASES.join(', ')}; got ${phase}`);
   return phase;
@@ -301,6 +313,22 @@ async function intakePhase(): Promise<IntakeResults> {
   }
 }
 
+/**
+ * CPU per accepted message with the ceiling and Esh3ar offered the same rate: CPU per
+ * request falls as load rises (more work per event-loop turn and per system call), so the
+ * sustained runs above, each as fast as it answers, compare load levels as much as work.
+ */
+async function costPhase(): Promise<SameRateCost> {
+  const { rounds, ...load } = costSettings;
+  const measured = { ceiling: [] as Cost[], esh3ar: [] as Cost[] };
+  for (let round = 1; round <= rounds; round++) {
+    log(`cost at ${load.rate} req/s offered, round ${round} of ${rounds}: ceiling, then Esh3ar until stored`);
+    measured.ceiling.push(await ceilingRound(load));
+    measured.esh3ar.push(await esh3arRound('esh3ar', load));
+  }
+  return { ...costSettings, measured, ceiling: medianCost(measured.ceiling), esh3ar: medianCost(measured.esh3ar) };
+}
+
 let exitCode = 1;
 try {
   const results: BenchResults = { startedAt, phases, settings, machine: machineInfo(), limits };
@@ -309,6 +337,7 @@ try {
     Object.assign(results, await intakePhase());
     if (!results.integrity!.ok) problems.push(...results.integrity!.problems);
   }
+  if (phases.includes('cost')) results.cost = await costPhase();
   if (phases.includes('gateway')) {
     results.gateway = await gatewayPhase(gatewaySettings, log);
     if (!results.gateway.delivery.ok) problems.push(...results.gateway.delivery.problems);

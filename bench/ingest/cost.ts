@@ -22,12 +22,10 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startStack } from '@esh3ar/stack';
-import { startCeiling } from '../lib/ceiling-process.ts';
-import { sustained, type Target } from '../lib/load.ts';
-import { cpuSeconds, machineInfo } from '../lib/proc-stats.ts';
+import { REPO_ROOT } from '@esh3ar/stack';
+import { machineInfo } from '../lib/proc-stats.ts';
 import { resultStamp, writeResult } from '../lib/results.ts';
-import { loadUntilStored, OTP_BODY, per1000 } from '../lib/until-stored.ts';
+import { ceilingRound, esh3arRound, medianCost, type Cost } from '../lib/same-rate-cost.ts';
 
 const rounds = Number(process.env.COST_ROUNDS ?? 3);
 const seconds = Number(process.env.COST_SECONDS ?? 10);
@@ -36,7 +34,7 @@ const connections = Number(process.env.COST_CONNECTIONS ?? 200);
 // event-loop turn and per system call), so a ceiling at 35,000 req/s against an Esh3ar at
 // 7,000 would compare load levels as much as work. 0: each as fast as it answers.
 const rate = Number(process.env.COST_RATE ?? 5000);
-const offered = rate > 0 ? { overallRate: rate } : {};
+const load = { connections, seconds, rate };
 const revisions = process.argv.length > 2 ? process.argv.slice(2) : ['.'];
 
 const git = (...args: string[]) => execFileSync('git', args, { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
@@ -74,84 +72,14 @@ function checkout(spec: string): Revision {
   return named({ commit: commit.slice(0, 12), subject: git('log', '-1', '--format=%s', commit).slice(0, 100), root });
 }
 
-interface Cost {
-  requestsPerSecond: number;
-  accepted: number;
-  /** CPU seconds per 1,000 accepted messages, by process. */
-  api: number;
-  worker: number;
-  redis: number;
-  postgres: number;
-  total: number;
-  loadGenerator: number;
-}
-
-async function ceilingRound(): Promise<Cost> {
-  const ceiling = await startCeiling();
-  try {
-    const target: Target = {
-      name: 'ceiling',
-      url: ceiling.url,
-      path: '/v1/messages',
-      headers: { 'content-type': 'application/json' },
-      body: OTP_BODY,
-    };
-    await sustained(target, { connections, seconds: 2 });
-    const cpu0 = cpuSeconds(ceiling.pid);
-    const load0 = process.cpuUsage();
-    const result = await sustained(target, { connections, seconds, ...offered });
-    const load = process.cpuUsage(load0);
-    const api = per1000(cpuSeconds(ceiling.pid) - cpu0, result.ok);
-    return {
-      requestsPerSecond: result.requestsPerSecond,
-      accepted: result.ok,
-      api,
-      worker: 0,
-      redis: 0,
-      postgres: 0,
-      total: api,
-      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
-    };
-  } finally {
-    await ceiling.stop();
-  }
-}
-
-async function esh3arRound(rev: Revision): Promise<Cost> {
-  const stack = await startStack('cost', { root: rev.root, workers: 1, env: { BUFFER_CAPACITY: '100000000', ...rev.env } });
-  try {
-    const m = await loadUntilStored(stack, rev.name, { connections, seconds, ...offered });
-    return {
-      requestsPerSecond: m.result.requestsPerSecond,
-      accepted: m.result.ok,
-      api: m.api,
-      worker: m.workers,
-      redis: m.redis,
-      postgres: m.postgres,
-      total: m.api + m.workers + m.redis + m.postgres,
-      loadGenerator: m.loadGenerator,
-    };
-  } finally {
-    await stack.close();
-  }
-}
-
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const medianCost = (costs: Cost[]): Cost =>
-  Object.fromEntries(Object.keys(costs[0]!).map((k) => [k, median(costs.map((c) => c[k as keyof Cost]))])) as unknown as Cost;
-
 const revs = revisions.map(checkout);
 const measured = { ceiling: [] as Cost[], revisions: revs.map(() => [] as Cost[]) };
 const startedAt = new Date();
 for (let round = 1; round <= rounds; round++) {
-  measured.ceiling.push(await ceilingRound());
+  measured.ceiling.push(await ceilingRound(load));
   console.error(`round ${round}: ceiling ${measured.ceiling.at(-1)!.api.toFixed(4)} s/1000`);
   for (const [i, rev] of revs.entries()) {
-    const cost = await esh3arRound(rev);
+    const cost = await esh3arRound(rev.name, load, { root: rev.root, env: rev.env });
     measured.revisions[i]!.push(cost);
     console.error(
       `round ${round}: ${rev.name} api ${cost.api.toFixed(4)}, total ${cost.total.toFixed(4)} s/1000 (${cost.requestsPerSecond} req/s)`,

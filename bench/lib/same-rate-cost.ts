@@ -1,0 +1,92 @@
+import { startStack, type StackOptions } from '@esh3ar/stack';
+import { startCeiling } from './ceiling-process.ts';
+import { sustained, type Target } from './load.ts';
+import { cpuSeconds } from './proc-stats.ts';
+import { loadUntilStored, OTP_BODY, per1000 } from './until-stored.ts';
+
+/** What one round measured: CPU seconds per 1,000 accepted messages, by process (0 where the process was not run). */
+export interface Cost {
+  requestsPerSecond: number;
+  accepted: number;
+  api: number;
+  worker: number;
+  redis: number;
+  postgres: number;
+  total: number;
+  loadGenerator: number;
+}
+
+export interface RoundOptions {
+  connections: number;
+  seconds: number;
+  /** Requests per second offered; 0: as fast as answered. */
+  rate: number;
+}
+
+const offered = (rate: number) => (rate > 0 ? { overallRate: rate } : {});
+
+/** The bare route (bench/lib/ceiling-server.ts) in a process of its own: 2 s of warm-up, then `seconds` of OTP_BODY. */
+export async function ceilingRound({ connections, seconds, rate }: RoundOptions): Promise<Cost> {
+  const ceiling = await startCeiling();
+  try {
+    const target: Target = {
+      name: 'ceiling',
+      url: ceiling.url,
+      path: '/v1/messages',
+      headers: { 'content-type': 'application/json' },
+      body: OTP_BODY,
+    };
+    await sustained(target, { connections, seconds: 2 });
+    const cpu0 = cpuSeconds(ceiling.pid);
+    const load0 = process.cpuUsage();
+    const result = await sustained(target, { connections, seconds, ...offered(rate) });
+    const load = process.cpuUsage(load0);
+    const api = per1000(cpuSeconds(ceiling.pid) - cpu0, result.ok);
+    return {
+      requestsPerSecond: result.requestsPerSecond,
+      accepted: result.ok,
+      api,
+      worker: 0,
+      redis: 0,
+      postgres: 0,
+      total: api,
+      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
+    };
+  } finally {
+    await ceiling.stop();
+  }
+}
+
+/**
+ * A fresh stack (1 api, 1 worker, its own database and REDIS_PREFIX) loaded with OTP_BODY
+ * until every accepted message is stored (loadUntilStored); `stack` adds to its options
+ * (another checkout's root, settings).
+ */
+export async function esh3arRound(name: string, round: RoundOptions, stack: Partial<StackOptions> = {}): Promise<Cost> {
+  const started = await startStack('cost', { ...stack, workers: 1, env: { BUFFER_CAPACITY: '100000000', ...stack.env } });
+  try {
+    const m = await loadUntilStored(started, name, { connections: round.connections, seconds: round.seconds, ...offered(round.rate) });
+    return {
+      requestsPerSecond: m.result.requestsPerSecond,
+      accepted: m.result.ok,
+      api: m.api,
+      worker: m.workers,
+      redis: m.redis,
+      postgres: m.postgres,
+      total: m.api + m.workers + m.redis + m.postgres,
+      loadGenerator: m.loadGenerator,
+    };
+  } finally {
+    await started.close();
+  }
+}
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** Each figure's median over the rounds. */
+export const medianCost = (costs: Cost[]): Cost =>
+  Object.fromEntries(Object.keys(costs[0]!).map((k) => [k, median(costs.map((c) => c[k as keyof Cost]))])) as unknown as Cost;
