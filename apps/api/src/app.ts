@@ -33,7 +33,8 @@ export interface AppDeps {
   pool: pg.Pool;
   /** Request-path Redis: rate limits, idempotency keys, buffer lookups. */
   redis: RedisClient;
-  queue: Queue;
+  /** The ingest queues (one on one Redis, `ingestQueues`): the enqueuer adds to them; a queued message is read from its job. */
+  ingestQueues: readonly Queue[];
   /** Producers of the provider send queues (DLQ replays). */
   sendQueues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>;
   /** Waits until enough replicas hold a DLQ replay's send jobs (REDIS_WAIT_REPLICAS); none: the master alone. */
@@ -118,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       tenantAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
       keyAdminRoutes(admin, { pool: deps.pool, redis: deps.redis, prefix: deps.keys.prefix, logger: deps.logger });
       dlqAdminRoutes(admin, { pool: deps.pool, sendQueues: deps.sendQueues, replicas: deps.sendQueueReplicas });
-      await queueBoard(admin, [deps.queue, ...deps.sendQueues.values()], {
+      await queueBoard(admin, [...deps.ingestQueues, ...deps.sendQueues.values()], {
         write: deps.queueBoardWrite,
         errorHandler: handleError,
         limitMetrics,

@@ -1,4 +1,4 @@
-import { createRedis, ingestQueue, redisKeys } from '@esh3ar/queue';
+import { createRedis, ingestQueues, redisKeys } from '@esh3ar/queue';
 import {
   checkStored,
   send,
@@ -34,7 +34,11 @@ afterEach(async () => {
   [stack, cluster] = [undefined, undefined];
 });
 
-/** The master holding the ingest queue (every job of an accepted message), and its replica. */
+/**
+ * The master holding the first ingest queue, and its replica. The api writes to the 8
+ * ingest queues in turn, and this master holds at least 3 of them (packages/queue/src/keys.ts
+ * spreads them), so a stream of writes keeps reaching it.
+ */
 async function ingestMaster(c: PrivateRedisCluster, prefix: string): Promise<{ master: number; replica: number }> {
   const [any] = c.ports;
   const slot = await c.node(any!).cluster('KEYSLOT', `{${prefix}:ingest}:ingest:wait`);
@@ -83,14 +87,14 @@ async function failoverUnderLoad(env: Record<string, string>) {
   await stack.startWorker();
   const redis = createRedis({ url: 'redis://unused', clusterNodes: cluster.seeds }, { name: 'esh3ar-test-failover', failFast: false });
   redis.on('error', () => undefined);
-  const queue = ingestQueue(redis, redisKeys(stack.prefix, { cluster: true }));
+  const queues = ingestQueues(redis, redisKeys(stack.prefix, { cluster: true }));
   try {
     await waitFor(
-      () => queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'),
-      (counts) => Object.values(counts).every((n) => n === 0),
+      () => Promise.all(queues.map((queue) => queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'))),
+      (counts) => counts.every((c) => Object.values(c).every((n) => n === 0)),
     );
   } finally {
-    await queue.close();
+    await Promise.all(queues.map((queue) => queue.close()));
     redis.disconnect();
   }
   const check = await checkStored(stack.pool, result.accepted, tag);
@@ -101,9 +105,10 @@ async function failoverUnderLoad(env: Record<string, string>) {
 
 describe('a Redis Cluster master killed under load', () => {
   it('stores every message answered 202 before, during and after the failover, once: the api waits for a replica (REDIS_WAIT_REPLICAS 1)', async () => {
-    const { result, check, acceptedWhileCut } = await failoverUnderLoad({});
-    // With the replica cut off, the master alone took the jobs: no 202 for them.
-    expect(acceptedWhileCut).toBe(0);
+    const { result, check } = await failoverUnderLoad({});
+    // With the replica cut off, a write to an ingest queue of that master got 503 (its WAIT
+    // fell short); writes to the queues of the other masters may have been answered 202
+    // meanwhile. Every 202 is stored, once:
     expect([...result.refused.keys()].filter((status) => status !== 503)).toEqual([]);
     expect(check).toEqual({ stored: result.accepted.size, missing: [], duplicates: 0, altered: [], unaccepted: 0 });
   });

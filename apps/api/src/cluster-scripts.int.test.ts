@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createPool } from '@esh3ar/db';
-import { createRedis, ingestQueue, isCluster, redisKeys } from '@esh3ar/queue';
+import { createRedis, ingestQueues, isCluster, redisKeys } from '@esh3ar/queue';
 import { createDatabase, startPrivateRedisCluster, type PrivateRedisCluster, type ThrowawayDatabase } from '@esh3ar/stack';
 import type { Queue } from 'bullmq';
 import type { Cluster } from 'ioredis';
@@ -20,7 +20,7 @@ let cluster: PrivateRedisCluster;
 let redis: Cluster;
 let db: ThrowawayDatabase;
 let pool: pg.Pool;
-let queue: Queue;
+let queues: Queue[] = [];
 const prefix = `esh3ar-t-api-cluster-${randomUUID().slice(0, 8)}`;
 const keys = redisKeys(prefix, { cluster: true });
 
@@ -34,11 +34,11 @@ beforeAll(async () => {
   redis = made;
   await redis.connect();
   pool = createPool(db.url, { max: 2, applicationName: 'esh3ar-test-api-cluster' });
-  queue = ingestQueue(redis, keys);
+  queues = ingestQueues(redis, keys);
 }, 60_000);
 
 afterAll(async () => {
-  await queue?.close();
+  await Promise.all(queues.map((q) => q.close()));
   redis?.disconnect();
   await pool?.end();
   await Promise.allSettled([cluster?.destroy(), db?.drop()]);
@@ -57,7 +57,7 @@ describe('the api’s scripts on a Cluster', () => {
 
   it('claims, commits and replays an Idempotency-Key (idempotency-claim.lua, idempotency-settle.lua)', async () => {
     defineIdempotency(redis);
-    const deps = { redis, pool, keys, queue };
+    const deps = { redis, pool, keys, ingestQueues: queues };
     const answer = { acceptedAt: new Date().toISOString(), entries: [{ id: randomUUID() }] };
     const request = (body: unknown) => ({
       tenantId: randomUUID(),

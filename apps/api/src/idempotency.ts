@@ -99,8 +99,8 @@ interface IdempotencyDeps {
   redis: RedisClient;
   pool: pg.Pool;
   keys: RedisKeys;
-  /** The ingest queue: a message is buffered while a job of it holds the message, not merely while it is indexed. */
-  queue: Queue;
+  /** The ingest queues: a message is buffered while a job holds the message, not merely while it is indexed. */
+  ingestQueues: readonly Queue[];
   /**
    * Waits for the lease's replicas before its request buffers anything (REDIS_WAIT_REPLICAS,
    * @esh3ar/queue's replicaWait on `redis`). On a Cluster the record lives on another master
@@ -147,7 +147,7 @@ const reused = () => apiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key wa
 async function wasBuffered(deps: IdempotencyDeps, tenantId: string, record: IdempotencyRecord): Promise<boolean> {
   const ids = record.answer.entries.flatMap((e) => ('id' in e ? [e.id] : []));
   if (ids.length === 0) return false;
-  const { buffered, indexedWithoutJob } = await bufferedState(deps.redis, deps.queue, deps.keys, ids);
+  const { buffered, indexedWithoutJob } = await bufferedState(deps.redis, deps.ingestQueues, deps.keys, ids);
   if (buffered.length > 0) return true;
   // The lease expired: its request's enqueue ended long ago, so an id indexed without a job
   // is one whose enqueue failed after the index write (Redis died between the two). It was

@@ -14,8 +14,8 @@ export interface IdempotentReplyDeps {
   /** Request-path Redis: the idempotency scripts are defined on it. */
   redis: RedisClient;
   keys: RedisKeys;
-  /** The ingest queue (whether an expired lease's messages are really buffered). */
-  queue: Queue;
+  /** The ingest queues (whether an expired lease's messages are really buffered). */
+  ingestQueues: readonly Queue[];
   enqueuer: IngestEnqueuer;
   metrics: IngestMetrics;
 }

@@ -1,8 +1,7 @@
 import { waitReplicasOf } from '@esh3ar/config';
-import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import { createIngestMetrics, createLogger, createRegistry } from '@esh3ar/observability';
-import { createRedis, IngestEnqueuer, redisKeys, replicaWait, sendQueues, type RedisKeys } from '@esh3ar/queue';
+import { createRedis, IngestEnqueuer, ingestQueues, redisKeys, replicaWait, sendQueues, type RedisKeys } from '@esh3ar/queue';
 import type { RuntimeConfig } from '@esh3ar/runtime';
 import { Queue } from 'bullmq';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -82,15 +81,16 @@ export async function startInProcessApp(options: InProcessOptions): Promise<InPr
   requestRedis.options.enableAutoPipelining = true;
   await Promise.all([bufferRedis.connect(), requestRedis.connect()]);
   const keys = redisKeys(config.redis.prefix);
-  const queue = new Queue(JOBS.ingest.queue, { connection: bufferRedis, prefix: config.redis.prefix });
+  // One Redis: one ingest queue.
+  const [queue] = ingestQueues(bufferRedis, keys) as [Queue];
   const providerQueues = sendQueues(bufferRedis, keys);
-  const enqueuer = (options.createEnqueuer ?? ((...args) => new IngestEnqueuer(...args)))(queue, bufferRedis, keys, { maxPerJob: 500 });
+  const enqueuer = (options.createEnqueuer ?? ((...args) => new IngestEnqueuer(...args)))([queue], bufferRedis, keys, { maxPerJob: 500 });
   const registry = createRegistry('api');
   const app = await buildApp({
     logger: options.logger ?? createLogger('api', 'error'),
     pool,
     redis: requestRedis,
-    queue,
+    ingestQueues: [queue],
     sendQueues: providerQueues,
     sendQueueReplicas: replicaWait(bufferRedis, waitReplicasOf(config.redis)),
     keys,

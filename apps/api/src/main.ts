@@ -7,7 +7,7 @@ import {
   createRegistry,
   createStatementObserver,
 } from '@esh3ar/observability';
-import { createRedis, guardRedisDurability, IngestEnqueuer, ingestQueue, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
+import { createRedis, guardRedisDurability, IngestEnqueuer, ingestQueues, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import closeWithGrace from 'close-with-grace';
 import type { FastifyListenOptions } from 'fastify';
@@ -57,10 +57,10 @@ const runtime = await watchRuntimeConfig('api', registry, {
   logger,
 });
 
-const queue = ingestQueue(bufferRedis, keys);
+const queues = ingestQueues(bufferRedis, keys);
 const providerQueues = sendQueues(bufferRedis, keys);
 const ingestMetrics = createIngestMetrics(registry);
-const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
+const enqueuer = new IngestEnqueuer(queues, bufferRedis, keys, {
   maxPerJob: 500,
   waitReplicas: waitReplicasOf(config.redis),
   onFlush: (messages, seconds) => {
@@ -69,7 +69,7 @@ const enqueuer = new IngestEnqueuer(queue, bufferRedis, keys, {
   },
 });
 await enqueuer.refreshDepth().catch((error: Error) => logger.warn({ err: error }, 'buffer depth unknown until Redis answers'));
-for (const q of [queue, ...providerQueues.values()])
+for (const q of [...queues, ...providerQueues.values()])
   q.on('error', (error) => logger.debug({ err: error, queue: q.name }, 'queue connection error'));
 
 const app = await buildApp({
@@ -79,7 +79,7 @@ const app = await buildApp({
   logger,
   pool,
   redis: requestRedis,
-  queue,
+  ingestQueues: queues,
   keys,
   enqueuer,
   registry,
@@ -111,7 +111,7 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
       'queues',
       () =>
         Promise.all(
-          [queue, ...providerQueues.values()].map((q) =>
+          [...queues, ...providerQueues.values()].map((q) =>
             q.close().catch((error: Error) => logger.warn({ err: error, queue: q.name }, 'queue close failed')),
           ),
         ),

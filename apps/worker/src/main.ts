@@ -1,4 +1,3 @@
-import { JOBS } from '@esh3ar/contracts';
 import { createPool } from '@esh3ar/db';
 import {
   closeInOrder,
@@ -16,7 +15,7 @@ import {
   within,
 } from '@esh3ar/observability';
 import { waitReplicasOf } from '@esh3ar/config';
-import { bufferDepth, createRedis, guardRedisDurability, ingestQueue, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
+import { bufferDepth, createRedis, guardRedisDurability, ingestQueues, redisKeys, replicaWait, sendQueues } from '@esh3ar/queue';
 import { watchRuntimeConfig } from '@esh3ar/runtime';
 import { Worker } from 'bullmq';
 import closeWithGrace from 'close-with-grace';
@@ -85,7 +84,7 @@ await migrateWhenReachable(config.postgres.url, logger);
 // esh3ar_queue_jobs: the backlog of every queue a worker takes jobs from, read at each scrape.
 // The send queues are also where stored messages' send jobs are added.
 const providerQueues = sendQueues(redis, keys);
-const countedQueues = [ingestQueue(redis, keys), ...providerQueues.values()];
+const countedQueues = [...ingestQueues(redis, keys), ...providerQueues.values()];
 for (const queue of countedQueues) queue.on('error', (error) => logger.debug({ err: error, queue: queue.name }, 'queue connection error'));
 createQueueMetrics(registry, countedQueues);
 
@@ -141,6 +140,9 @@ const schedulingMetrics = createSchedulingMetrics(registry);
 const quietHours = new QuietHoursCache(pool, logger);
 await quietHours.start();
 const quietHoursOf = (tenantId: string) => quietHours.get(tenantId);
+// Jobs from every ingest queue (one on one Redis; on a Cluster several, spread over the
+// masters), WORKER_CONCURRENCY held at once in all, into one batcher.
+const perIngestQueue = Math.ceil(config.ingest.concurrency / keys.ingestQueues.length);
 const batcher = new PersistBatcher({
   pool,
   redis,
@@ -148,7 +150,7 @@ const batcher = new PersistBatcher({
   metrics: createPersistMetrics(registry),
   logger,
   worker: () => runtime.current().worker,
-  concurrency: config.ingest.concurrency,
+  concurrency: perIngestQueue * keys.ingestQueues.length,
   afterStore: dispatch,
   schedule: rowScheduler(quietHoursOf, schedulingMetrics),
 });
@@ -174,10 +176,15 @@ const webhooks = new WebhookDispatcher({
 });
 const purger = new RetentionPurger({ pool, logger, metrics: createRetentionMetrics(registry), webhookMetrics, settings: retention });
 
-const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), jobWorkerOptions(JOBS.ingest.queue, ingestWorkerSettings));
-worker.on('error', (error) => logger.warn({ err: error }, 'worker error'));
-worker.on('failed', (job, error) => {
-  if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) logger.error({ jobId: job.id, err: error }, 'ingest job failed for good');
+const processIngestJob = ingestProcessor(batcher, logger);
+const ingestWorkers = keys.ingestQueues.map((queue) => {
+  const worker = new Worker(queue, processIngestJob, jobWorkerOptions(queue, { ...ingestWorkerSettings, concurrency: perIngestQueue }));
+  worker.on('error', (error) => logger.warn({ err: error, queue }, 'worker error'));
+  worker.on('failed', (job, error) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1))
+      logger.error({ jobId: job.id, queue, err: error }, 'ingest job failed for good');
+  });
+  return worker;
 });
 
 closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
@@ -188,7 +195,7 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
       'ingest worker',
       async () => {
         // close() stops fetching and waits for active jobs; drain() writes their batch at once.
-        const closing = worker.close();
+        const closing = Promise.all(ingestWorkers.map((worker) => worker.close()));
         try {
           await batcher.drain();
         } finally {

@@ -1,11 +1,12 @@
-import type { BufferedMessage, IngestJobData } from '@esh3ar/contracts';
+import { JOBS, type BufferedMessage, type IngestJobData } from '@esh3ar/contracts';
 import { Job, type Queue } from 'bullmq';
 import type { IngestJob } from './ingest-jobs.ts';
 import type { RedisKeys } from './keys.ts';
 import type { RedisClient } from './redis.ts';
 
 /**
- * The buffer index (`keys.bufferShards`): Redis hashes, message id → "<tenantId> <jobId>",
+ * The buffer index (`keys.bufferShards`): Redis hashes, message id → "<tenantId> <jobId>"
+ * (a job of the `ingest` queue) or "<tenantId> <jobId> <queue>" (of another ingest queue),
  * with an entry for every accepted message not yet stored, in the shard `keys.bufferShard(id)`
  * (one on one Redis, 16 on a Cluster). The api writes an entry before the job that carries
  * the message and reads it to answer for a message PostgreSQL does not hold yet; a worker
@@ -41,8 +42,14 @@ function byShard<T>(keys: RedisKeys, items: readonly T[], idOf: (item: T) => str
  * message before its entry exists. On a Cluster the shards and the queue live on other
  * masters, so the caller awaits this before adding the jobs.
  */
-export async function indexBuffered(redis: RedisClient, keys: RedisKeys, jobs: readonly IngestJob[]): Promise<void> {
-  const entries = jobs.flatMap((job) => job.data.messages.map((m) => [m.id, `${m.tenantId} ${job.opts.jobId}`] as const));
+export async function indexBuffered(
+  redis: RedisClient,
+  keys: RedisKeys,
+  jobs: readonly IngestJob[],
+  queue: string = JOBS.ingest.queue,
+): Promise<void> {
+  const where = queue === JOBS.ingest.queue ? '' : ` ${queue}`;
+  const entries = jobs.flatMap((job) => job.data.messages.map((m) => [m.id, `${m.tenantId} ${job.opts.jobId}${where}`] as const));
   await Promise.all([...byShard(keys, entries, ([id]) => id)].map(([shard, group]) => redis.hset(shard, ...group.flat())));
 }
 
@@ -58,8 +65,14 @@ export async function bufferDepth(redis: RedisClient, keys: RedisKeys): Promise<
   return lengths.reduce((sum, n) => sum + n, 0);
 }
 
+/** An index entry's parts: the tenant, the job, and the ingest queue holding the job. */
+function parseEntry(entry: string | null | undefined): { owner: string; jobId: string; queue: string } | null {
+  const [owner, jobId, queue = JOBS.ingest.queue] = entry?.split(' ') ?? [];
+  return owner && jobId ? { owner, jobId, queue } : null;
+}
+
 /**
- * Of these ids, those a job of `queue` holds (buffered: a worker will store them), and
+ * Of these ids, those a job of the ingest `queues` holds (buffered: a worker will store them), and
  * those indexed with no job holding them. The index is written before the job: an id
  * indexed without its job is an enqueue that failed between the two (Redis died after
  * the HSET, before the job), whose request was never answered 202, or a message being
@@ -68,7 +81,7 @@ export async function bufferDepth(redis: RedisClient, keys: RedisKeys): Promise<
  */
 export async function bufferedState(
   redis: RedisClient,
-  queue: Queue,
+  queues: readonly Queue[],
   keys: RedisKeys,
   ids: readonly string[],
 ): Promise<{ buffered: string[]; indexedWithoutJob: string[] }> {
@@ -83,10 +96,17 @@ export async function bufferedState(
   );
   const jobs = new Map<string, Promise<Job<IngestJobData> | undefined>>();
   for (const id of ids) {
-    const jobId = entryOf.get(id)?.split(' ')[1];
-    if (jobId === undefined) continue;
-    if (!jobs.has(jobId)) jobs.set(jobId, Job.fromId<IngestJobData>(queue, jobId));
-    const job = await jobs.get(jobId);
+    const entry = parseEntry(entryOf.get(id));
+    if (entry === null) continue;
+    const queue = queues.find((q) => q.name === entry.queue);
+    // A queue this process does not know: counted as buffered, so that nothing is removed.
+    if (queue === undefined) {
+      state.buffered.push(id);
+      continue;
+    }
+    const jobKey = `${entry.queue} ${entry.jobId}`;
+    if (!jobs.has(jobKey)) jobs.set(jobKey, Job.fromId<IngestJobData>(queue, entry.jobId));
+    const job = await jobs.get(jobKey);
     if (job?.data.messages.some((m) => m.id === id)) state.buffered.push(id);
     else state.indexedWithoutJob.push(id);
   }
@@ -95,13 +115,20 @@ export async function bufferedState(
 
 /**
  * A tenant's message as the buffer holds it: its index entry names the job, and the job's data
- * carries the message. `queue` is the ingest queue the jobs were added to.
+ * carries the message. `queues`: the ingest queues (the entry names the one its job is in).
  */
-export async function findBuffered(redis: RedisClient, queue: Queue, keys: RedisKeys, tenantId: string, id: string): Promise<BufferLookup> {
-  const entry = await redis.hget(keys.bufferShard(id), id);
-  const [owner, jobId] = entry?.split(' ') ?? [];
-  if (owner !== tenantId || !jobId) return { kind: 'absent' };
-  const job = await Job.fromId<IngestJobData>(queue, jobId);
+export async function findBuffered(
+  redis: RedisClient,
+  queues: readonly Queue[],
+  keys: RedisKeys,
+  tenantId: string,
+  id: string,
+): Promise<BufferLookup> {
+  const entry = parseEntry(await redis.hget(keys.bufferShard(id), id));
+  if (entry === null || entry.owner !== tenantId) return { kind: 'absent' };
+  const queue = queues.find((q) => q.name === entry.queue);
+  if (queue === undefined) return { kind: 'left' };
+  const job = await Job.fromId<IngestJobData>(queue, entry.jobId);
   const message = job?.data.messages.find((m) => m.id === id);
   return message ? { kind: 'queued', message } : { kind: 'left' };
 }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { breakerStates, publishOpen, sharedOpenUntil } from './breaker-state.ts';
 import { bufferDepth, bufferedState, findBuffered, indexBuffered, removeBuffered } from './buffer.ts';
 import { IngestEnqueuer } from './enqueuer.ts';
-import { ingestJobs, ingestQueue } from './ingest-jobs.ts';
+import { ingestJobs, ingestQueues } from './ingest-jobs.ts';
 import { keyEventsChannel, publishKeyEvent } from './key-events.ts';
 import { BUFFER_SHARD_TAGS, redisKeys } from './keys.ts';
 import {
@@ -99,46 +99,64 @@ describe('buffer index and ingest queue on a Cluster', () => {
   const messages = (n: number, tenantId = 'tenant-a'): BufferedMessage[] =>
     Array.from({ length: n }, () => sampleBufferedMessage({ tenantId, priority: 'normal', content: 'c' }));
 
-  it('indexes, finds, counts and removes messages spread over every shard, with their jobs in the ingest queue', async () => {
-    const queue = ingestQueue(redis, keys);
-    queues.push(queue);
+  it('indexes, finds, counts and removes messages spread over every shard, with their jobs in an ingest queue', async () => {
+    const ingest = ingestQueues(redis, keys);
+    queues.push(...ingest);
+    // Not the first queue: its index entries name the queue their job is in.
+    const queue = ingest[3]!;
     const batch = messages(400);
     const jobs = ingestJobs(batch, 100);
-    await indexBuffered(redis, keys, jobs);
+    await indexBuffered(redis, keys, jobs, queue.name);
     await queue.addBulk(jobs);
 
     const perShard = await Promise.all(keys.bufferShards.map((shard) => redis.hlen(shard)));
     expect(perShard.every((n) => n > 0)).toBe(true);
     expect(await bufferDepth(redis, keys)).toBe(400);
     const [first, last] = [batch[0]!, batch.at(-1)!];
-    expect(await findBuffered(redis, queue, keys, 'tenant-a', first.id)).toEqual({ kind: 'queued', message: first });
-    expect(await findBuffered(redis, queue, keys, 'tenant-b', last.id)).toEqual({ kind: 'absent' });
+    expect(await findBuffered(redis, ingest, keys, 'tenant-a', first.id)).toEqual({ kind: 'queued', message: first });
+    expect(await findBuffered(redis, ingest, keys, 'tenant-b', last.id)).toEqual({ kind: 'absent' });
     const ids = batch.map((m) => m.id);
-    expect(await bufferedState(redis, queue, keys, ids)).toEqual({ buffered: ids, indexedWithoutJob: [] });
+    expect(await bufferedState(redis, ingest, keys, ids)).toEqual({ buffered: ids, indexedWithoutJob: [] });
+    // Looked for in the first queue only (as before there were several), none would be found.
+    expect(await findBuffered(redis, [ingest[0]!], keys, 'tenant-a', first.id)).toEqual({ kind: 'left' });
 
     await removeBuffered(redis, keys, ids);
     expect(await bufferDepth(redis, keys)).toBe(0);
     await queue.obliterate({ force: true });
   });
 
-  it('IngestEnqueuer: one write per tick, index before jobs, depth exact across shards', async () => {
-    const queue = ingestQueue(redis, keys);
-    queues.push(queue);
-    const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500 });
-    const batch = messages(300);
-    await Promise.all(batch.map((m) => enqueuer.enqueue(m)));
-    expect(enqueuer.depth).toBe(300);
-    const jobs = await queue.getJobs(['waiting', 'prioritized']);
-    expect(jobs.reduce((n, j) => n + (j.data as { messages: unknown[] }).messages.length, 0)).toBe(300);
-    for (const m of batch.slice(0, 20))
-      expect(await findBuffered(redis, queue, keys, 'tenant-a', m.id)).toEqual({ kind: 'queued', message: m });
+  it('IngestEnqueuer: one write per tick, each to the next ingest queue, index before jobs, depth exact across shards', async () => {
+    const ingest = ingestQueues(redis, keys);
+    queues.push(...ingest);
+    expect(ingest.map((q) => q.name)).toEqual(keys.ingestQueues);
+    const enqueuer = new IngestEnqueuer(ingest, redis, keys, { maxPerJob: 500 });
+    const batch = messages(320);
+    // 16 writes of 20: each queue takes two.
+    for (let i = 0; i < batch.length; i += 20) await Promise.all(batch.slice(i, i + 20).map((m) => enqueuer.enqueue(m)));
+    expect(enqueuer.depth).toBe(320);
+    const held = await Promise.all(
+      ingest.map(async (q) =>
+        (await q.getJobs(['waiting', 'prioritized'])).reduce((n, j) => n + (j.data as { messages: unknown[] }).messages.length, 0),
+      ),
+    );
+    expect(held).toEqual(ingest.map(() => 40));
+    for (const m of batch.filter((_, i) => i % 16 === 0))
+      expect(await findBuffered(redis, ingest, keys, 'tenant-a', m.id)).toEqual({ kind: 'queued', message: m });
+    await enqueuer.confirmReplicated();
     await enqueuer.close();
     await removeBuffered(
       redis,
       keys,
       batch.map((m) => m.id),
     );
-    await queue.obliterate({ force: true });
+    await Promise.all(ingest.map((q) => q.obliterate({ force: true })));
+  });
+
+  it('spreads the ingest queues over every master, a slot each', async () => {
+    const slots = await Promise.all(keys.ingestQueues.map((q) => redis.cluster('KEYSLOT', `${keys.queuePrefix(q)}:${q}:wait`)));
+    expect(new Set(slots).size).toBe(keys.ingestQueues.length);
+    const masters = new Set(slots.map((slot) => redis.slots[slot]![0]));
+    expect(masters.size).toBe(redis.nodes('master').length);
   });
 
   it('gives each queue a hash tag of its own, and a BullMQ worker takes the jobs from there', async () => {

@@ -31,7 +31,7 @@ afterAll(async () => {
 describe('IngestEnqueuer', () => {
   it('writes what one tick brings as one job per priority, indexes every message, and reports the depth', async () => {
     const flushes: number[] = [];
-    const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
+    const enqueuer = new IngestEnqueuer([queue], redis, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
     const messages = [...Array.from({ length: 30 }, () => message('normal')), ...Array.from({ length: 5 }, () => message('critical'))];
     const written = Promise.all(messages.map((m) => enqueuer.enqueue(m)));
     // Counted for admission from the call on, before Redis has them.
@@ -44,7 +44,7 @@ describe('IngestEnqueuer', () => {
       [3, 30],
     ]);
     expect([enqueuer.depth, enqueuer.admittedDepth]).toEqual([35, 35]);
-    for (const m of messages) expect(await findBuffered(redis, queue, keys, 'tenant-a', m.id)).toEqual({ kind: 'queued', message: m });
+    for (const m of messages) expect(await findBuffered(redis, [queue], keys, 'tenant-a', m.id)).toEqual({ kind: 'queued', message: m });
     await enqueuer.close();
     await expect(enqueuer.enqueue(message('low'))).rejects.toThrow('closed');
   });
@@ -65,7 +65,7 @@ describe('IngestEnqueuer', () => {
       },
     });
     const flushes: number[] = [];
-    const enqueuer = new IngestEnqueuer(queue, held, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
+    const enqueuer = new IngestEnqueuer([queue], held, keys, { maxPerJob: 500, onFlush: (n) => flushes.push(n) });
     const first = enqueuer.enqueue(message('normal'));
     const later: Promise<void>[] = [];
     for (let turn = 0; turn < 3; turn++) {
@@ -83,11 +83,11 @@ describe('IngestEnqueuer', () => {
 
   it('rejects a write no replica acknowledged (WAIT), and keeps its messages indexed with their job', async () => {
     // The shared test Redis has no replica: its WAIT answers 0 after its 1 s timeout.
-    const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 500, waitReplicas: 1 });
+    const enqueuer = new IngestEnqueuer([queue], redis, keys, { maxPerJob: 500, waitReplicas: 1 });
     const m = message('normal');
     await expect(enqueuer.enqueue(m)).rejects.toThrow(ReplicaShortfallError);
     // A repeat of the request (same Idempotency-Key) finds it buffered rather than taking it as never written.
-    expect(await bufferedState(redis, queue, keys, [m.id])).toEqual({ buffered: [m.id], indexedWithoutJob: [] });
+    expect(await bufferedState(redis, [queue], keys, [m.id])).toEqual({ buffered: [m.id], indexedWithoutJob: [] });
     await enqueuer.close();
   });
 
@@ -96,11 +96,11 @@ describe('IngestEnqueuer', () => {
     const clientErrors: Error[] = [];
     broken.on('error', (error: Error) => clientErrors.push(error));
     const brokenQueue = new Queue('ingest', { connection: redis, prefix });
-    const enqueuer = new IngestEnqueuer(brokenQueue, broken, keys, { maxPerJob: 500 });
+    const enqueuer = new IngestEnqueuer([brokenQueue], broken, keys, { maxPerJob: 500 });
     const m = message('high');
     await expect(enqueuer.enqueue(m)).rejects.toThrow();
     expect(enqueuer.admittedDepth).toBe(0);
-    expect(await bufferedState(redis, brokenQueue, keys, [m.id])).toEqual({ buffered: [], indexedWithoutJob: [] });
+    expect(await bufferedState(redis, [brokenQueue], keys, [m.id])).toEqual({ buffered: [], indexedWithoutJob: [] });
     await brokenQueue.close();
     broken.disconnect();
   });

@@ -52,14 +52,18 @@ export class IngestEnqueuer {
   #depth = 0;
   #unwritten = 0;
   #closed = false;
-  readonly #queue: Queue;
+  /** The queue the next write goes to (an index into #queues). */
+  #next = 0;
+  readonly #queues: readonly Queue[];
   readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
   readonly #options: EnqueuerOptions;
   readonly #replicas: ReplicaWait;
 
-  constructor(queue: Queue, redis: RedisClient, keys: RedisKeys, options: EnqueuerOptions) {
-    this.#queue = queue;
+  /** `queues`: the ingest queues (`ingestQueues`), written in turn, a write each. */
+  constructor(queues: readonly Queue[], redis: RedisClient, keys: RedisKeys, options: EnqueuerOptions) {
+    if (queues.length === 0) throw new Error('IngestEnqueuer needs at least one ingest queue');
+    this.#queues = queues;
     this.#redis = redis;
     this.#keys = keys;
     this.#options = options;
@@ -76,8 +80,8 @@ export class IngestEnqueuer {
    * queue's master took so far, whoever added it; rejects as a write would. For a message
    * found buffered by another request whose answer never came: it may live on the master alone.
    */
-  confirmReplicated(): Promise<void> {
-    return this.#replicas(this.#keys.replicationMark(this.#queue.name), { mark: true });
+  async confirmReplicated(): Promise<void> {
+    await Promise.all(this.#queues.map((queue) => this.#replicas(this.#keys.replicationMark(queue.name), { mark: true })));
   }
 
   /** Accepted messages not yet stored, as of the last write (or refresh). */
@@ -129,6 +133,9 @@ export class IngestEnqueuer {
   async #write(batch: Pending[]): Promise<void> {
     const started = performance.now();
     const messages = batch.map((p) => p.message);
+    // One write at a time, each to the next queue: on a Cluster they spread over the masters.
+    const queue = this.#queues[this.#next]!;
+    this.#next = (this.#next + 1) % this.#queues.length;
     let added = false;
     try {
       const jobs = ingestJobs(messages, this.#options.maxPerJob);
@@ -136,12 +143,12 @@ export class IngestEnqueuer {
       // entries exist: on one Redis, by sending it first on the same connection (Redis runs
       // commands in order); on a Cluster, where the shards and the queue live on other
       // masters, by waiting for it (one round trip more).
-      const indexed = indexBuffered(this.#redis, this.#keys, jobs);
+      const indexed = indexBuffered(this.#redis, this.#keys, jobs, queue.name);
       if (isCluster(this.#redis)) await indexed;
-      await Promise.all([indexed, addJobs(this.#queue, jobs)]);
+      await Promise.all([indexed, addJobs(queue, jobs)]);
       added = true;
       // The jobs hold the messages: they must outlive a failover of their master.
-      await this.#replicas(this.#queue.toKey('meta'));
+      await this.#replicas(queue.toKey('meta'));
       // Counted here rather than read back (one HLEN per shard per write): the depth only
       // grows between the api's reads of it (refreshDepth, every 200 ms), so admission errs
       // on the side of refusing; other processes' writes are seen at the next read.

@@ -13,7 +13,7 @@
 export { redisKeys, type RedisKeys } from './keys.ts';
 export { createRedis, isCluster, redisAddress, subscriberFor, type RedisClient, type RedisOptions, type RedisTarget } from './redis.ts';
 export { replicaWait, ReplicaShortfallError, type ReplicaWait } from './replicas.ts';
-export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, ingestQueue, type IngestJob } from './ingest-jobs.ts';
+export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, ingestQueues, type IngestJob } from './ingest-jobs.ts';
 export { cappedBackoffMs } from './backoff.ts';
 export { bufferDepth, bufferedState, findBuffered, removeBuffered, type BufferLookup } from './buffer.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';

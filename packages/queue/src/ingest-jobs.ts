@@ -22,9 +22,9 @@ export function ingestJobOptions(priority: Priority, jobId: string): JobsOptions
   };
 }
 
-/** The ingest queue's producer (the api adds, the worker counts its backlog). */
-export function ingestQueue(connection: RedisClient, keys: RedisKeys): Queue {
-  return new Queue(JOBS.ingest.queue, producerOptions(connection, keys, JOBS.ingest.queue));
+/** The ingest queues' producers (the api adds, the worker counts their backlog): one on one Redis, `keys.ingestQueues`. */
+export function ingestQueues(connection: RedisClient, keys: RedisKeys): Queue[] {
+  return keys.ingestQueues.map((name) => new Queue(name, producerOptions(connection, keys, name)));
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { JOBS } from '@esh3ar/contracts';
 import calculateSlot from 'cluster-key-slot';
 
 /**
@@ -23,6 +24,14 @@ export interface RedisKeys {
    * over the masters. On one Redis, REDIS_PREFIX itself.
    */
   queuePrefix(queue: string): string;
+  /**
+   * The ingest queues, by name: `ingest` on one Redis; on a Cluster `ingest` and
+   * `ingest-1` … `ingest-7`, each in a slot of its own (INGEST_QUEUE_TAGS), so that the
+   * api's writes and the workers' scripts spread over the masters rather than heap on the
+   * one master of a single queue. The api writes each batch to the next queue in turn;
+   * every worker takes jobs from all of them.
+   */
+  ingestQueues: readonly string[];
   /**
    * String in a queue's slot, written only to wait for that master's replicas after it
    * (replicas.ts): whatever the master took before it, they hold once they hold it.
@@ -71,16 +80,32 @@ export const BUFFER_SHARD_TAGS = [
   'b61',
 ] as const;
 
+/**
+ * The hash tags of the ingest queues after the first on a Cluster, chosen so that queue n's
+ * slot is in the n-th seventh of the 16,384: a cluster whose masters hold ranges of at least
+ * 2,341 slots (up to 7 masters, as `redis-cli --cluster create` makes them) has one on every
+ * master, and 3 masters hold 2 or 3 each besides the first queue's.
+ */
+export const INGEST_QUEUE_TAGS = ['i0', 'i20', 'i1', 'i23', 'i2', 'i13', 'i3'] as const;
+const INGEST_QUEUE = JOBS.ingest.queue;
+
 export function redisKeys(prefix: string, options: { cluster?: boolean } = {}): RedisKeys {
   const cluster = options.cluster === true;
   const bufferShards = cluster ? BUFFER_SHARD_TAGS.map((tag) => `${prefix}:buffer:{${tag}}`) : [`${prefix}:buffer:index`];
   // A tenant's keys that one script reads together share its tag.
   const tenant = (tenantId: string) => (cluster ? `{t:${tenantId}}` : tenantId);
+  const ingestTags = new Map<string, string>(INGEST_QUEUE_TAGS.map((tag, i) => [`${INGEST_QUEUE}-${i + 1}`, tag]));
+  const queuePrefix = (queue: string) => {
+    if (!cluster) return prefix;
+    const tag = ingestTags.get(queue);
+    return tag === undefined ? `{${prefix}:${queue}}` : `${prefix}:{${tag}}`;
+  };
   return {
     prefix,
     cluster,
-    queuePrefix: (queue) => (cluster ? `{${prefix}:${queue}}` : prefix),
-    replicationMark: (queue) => (cluster ? `{${prefix}:${queue}}:replicated` : `${prefix}:${queue}:replicated`),
+    queuePrefix,
+    ingestQueues: cluster ? [INGEST_QUEUE, ...ingestTags.keys()] : [INGEST_QUEUE],
+    replicationMark: (queue) => `${queuePrefix(queue)}:${queue}:replicated`,
     bufferShards,
     // CRC16 of the id, as Cluster picks slots: UUIDv7 ids spread evenly.
     bufferShard: (id) => bufferShards[calculateSlot(id) % bufferShards.length]!,

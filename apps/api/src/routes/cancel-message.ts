@@ -35,7 +35,7 @@ export async function announce(deps: Pick<ReadRouteDeps, 'redis' | 'keys'>, log:
 async function cancel(deps: ReadRouteDeps, tenantId: string, id: string): Promise<void> {
   // The buffer first, as GET reads it: a worker commits a message's row before it removes
   // the buffer's index entry, so one not found there is in PostgreSQL by the time this looks.
-  const buffered = await findBuffered(deps.redis, deps.queue, deps.keys, tenantId, id).catch((error: unknown) => ({
+  const buffered = await findBuffered(deps.redis, deps.ingestQueues, deps.keys, tenantId, id).catch((error: unknown) => ({
     kind: 'failed' as const,
     error,
   }));

@@ -14,7 +14,7 @@ import { sendMessageRoute } from './send-message.ts';
 export interface MessageRouteDeps {
   pool: pg.Pool;
   redis: RedisClient;
-  queue: Queue;
+  ingestQueues: readonly Queue[];
   keys: RedisKeys;
   enqueuer: IngestEnqueuer;
   metrics: IngestMetrics;

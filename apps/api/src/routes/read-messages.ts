@@ -23,8 +23,8 @@ export interface ReadRouteDeps {
   pool: pg.Pool;
   /** Request-path Redis: the buffer index is read on it. */
   redis: RedisClient;
-  /** The ingest queue: a queued message is read from its job. */
-  queue: Queue;
+  /** The ingest queues: a queued message is read from its job. */
+  ingestQueues: readonly Queue[];
   keys: RedisKeys;
 }
 
@@ -105,7 +105,7 @@ export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): vo
       // is in PostgreSQL by the time this reads it. Read the other way round, a message
       // stored between the two reads was found in neither: 5 in 120 GETs right after a
       // 202 answered 404 while a worker was storing.
-      const buffered = await findBuffered(deps.redis, deps.queue, deps.keys, tenantId, id).catch((error: unknown) => ({
+      const buffered = await findBuffered(deps.redis, deps.ingestQueues, deps.keys, tenantId, id).catch((error: unknown) => ({
         kind: 'failed' as const,
         error,
       }));

@@ -83,7 +83,7 @@ function harness(options: {
       }),
   });
   const queue = new Queue(JOBS.ingest.queue, { connection: redis, prefix });
-  const enqueuer = new IngestEnqueuer(queue, redis, keys, { maxPerJob: 1000 });
+  const enqueuer = new IngestEnqueuer([queue], redis, keys, { maxPerJob: 1000 });
   const worker = new Worker(JOBS.ingest.queue, ingestProcessor(batcher, logger), {
     connection: redis,
     prefix,
