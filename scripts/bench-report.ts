@@ -201,13 +201,10 @@ const providersBlock = (kept: readonly string[]) => asItStands(kept, 'providers'
 /** The newest kept scheduling report: its format follows bench/scheduling/release.ts. */
 const schedulingBlock = (kept: readonly string[]) => asItStands(kept, 'scheduling', /^# Scheduled messages: /);
 
-/**
- * Every kept CPU-per-message report, oldest first, each as it stands (bench/ingest/cost.ts):
- * one run is within the machine's noise, so the runs are shown side by side.
- */
-function costBlock(kept: readonly string[]): string[] {
-  const files = kept.filter((f) => f.startsWith('cost-') && f.endsWith('.md'));
-  if (files.length === 0) throw new Error('no kept cost-*.md in bench/results');
+/** One block of every kept report of a benchmark run by hand, oldest first, each as it stands. */
+function allAsTheyStand(kept: readonly string[], prefix: string): string[] {
+  const files = kept.filter((f) => f.startsWith(`${prefix}-`) && f.endsWith('.md'));
+  if (files.length === 0) throw new Error(`no kept ${prefix}-*.md in bench/results`);
   return files.flatMap((file, i) => {
     const [title = '', ...body] = readFileSync(join(ROOT, 'bench/results', file), 'utf8')
       .trim()
@@ -216,8 +213,14 @@ function costBlock(kept: readonly string[]): string[] {
   });
 }
 
-/** The newest kept Redis Cluster report: its format follows bench/capacity/cluster.ts. */
-const clusterBlock = (kept: readonly string[]) => asItStands(kept, 'cluster', /^# /);
+/**
+ * Every kept CPU-per-message report, oldest first (bench/ingest/cost.ts): one run is within
+ * the machine's noise, so the runs are shown side by side.
+ */
+const costBlock = (kept: readonly string[]) => allAsTheyStand(kept, 'cost');
+
+/** Every kept Redis Cluster report, oldest first (bench/capacity/cluster.ts): a run before a change and one after. */
+const clusterBlock = (kept: readonly string[]) => allAsTheyStand(kept, 'cluster');
 
 /** The newest kept gateway delivery report: its format follows bench/gateway/per-delivery.ts. */
 const gatewayDeliveryBlock = (kept: readonly string[]) => asItStands(kept, 'gateway-delivery', /^# /);
