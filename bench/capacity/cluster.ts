@@ -40,16 +40,17 @@ interface Round {
   busiestMasterShare: number;
 }
 
-/** Each master's CPU seconds so far, as it reports them (INFO cpu: used_cpu_sys + used_cpu_user). */
-async function mastersCpu(cluster: PrivateRedisCluster): Promise<number[]> {
+/** Each master's CPU seconds so far, by port, as it reports them (INFO cpu: used_cpu_sys + used_cpu_user). */
+async function mastersCpu(cluster: PrivateRedisCluster): Promise<Map<number, number>> {
   const masters = (await cluster.members()).filter((m) => m.role === 'master');
-  return Promise.all(
+  const used = await Promise.all(
     masters.map(async ({ port }) => {
       const info = await cluster.node(port).info('cpu');
-      const used = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
-      return used('used_cpu_sys') + used('used_cpu_user');
+      const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? Number.NaN);
+      return [port, field('used_cpu_sys') + field('used_cpu_user')] as const;
     }),
   );
+  return new Map(used);
 }
 
 async function round(masters: number): Promise<Round> {
@@ -62,7 +63,7 @@ async function round(masters: number): Promise<Round> {
     try {
       const cpu0 = await mastersCpu(cluster);
       const m = await loadUntilStored(stack, `${masters} master(s)`, { connections, seconds });
-      const used = (await mastersCpu(cluster)).map((s, i) => s - cpu0[i]!);
+      const used = [...(await mastersCpu(cluster))].map(([port, seconds]) => seconds - cpu0.get(port)!);
       return {
         busiestMasterShare: Math.max(...used) / used.reduce((a, b) => a + b, 0),
         masters,

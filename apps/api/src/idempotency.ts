@@ -111,9 +111,10 @@ interface IdempotencyDeps {
   /**
    * Resolves once the replicas hold every buffered job (the enqueuer's confirmReplicated):
    * a request that died holding its key, or was answered 503 when its master's replica
-   * did not acknowledge its job, may have left that job on the master alone.
+   * did not acknowledge its job, may have left that job on the master alone. `queues`: the
+   * ingest queues holding them.
    */
-  confirmBuffered?: () => Promise<void>;
+  confirmBuffered?: (queues: readonly string[]) => Promise<void>;
 }
 
 interface IdempotentRequest {
@@ -142,20 +143,22 @@ const reused = () => apiError('IDEMPOTENCY_KEY_REUSED', 'this Idempotency-Key wa
 /**
  * Whether the request that held an expired lease buffered its messages: an id is in the
  * buffer index until a worker stored it, and a worker takes it out only after its COPY
- * committed, so an id in neither place was never buffered.
+ * committed, so an id in neither place was never buffered. Buffered: the ingest queues
+ * holding them (none when they are stored already); false when never buffered.
  */
-async function wasBuffered(deps: IdempotencyDeps, tenantId: string, record: IdempotencyRecord): Promise<boolean> {
+async function wasBuffered(deps: IdempotencyDeps, tenantId: string, record: IdempotencyRecord): Promise<false | { queues: string[] }> {
   const ids = record.answer.entries.flatMap((e) => ('id' in e ? [e.id] : []));
   if (ids.length === 0) return false;
-  const { buffered, indexedWithoutJob } = await bufferedState(deps.redis, deps.ingestQueues, deps.keys, ids);
-  if (buffered.length > 0) return true;
+  const { buffered, indexedWithoutJob, queues } = await bufferedState(deps.redis, deps.ingestQueues, deps.keys, ids);
+  if (buffered.length > 0) return { queues };
   // The lease expired: its request's enqueue ended long ago, so an id indexed without a job
   // is one whose enqueue failed after the index write (Redis died between the two). It was
   // never answered 202 and will never be stored: not buffered, and out of the depth.
   if (indexedWithoutJob.length > 0) await removeBuffered(deps.redis, deps.keys, indexedWithoutJob);
-  return within(LOOKUP_TIMEOUT_MS, anyMessageStored(deps.pool, tenantId, ids)).catch((error: unknown) => {
+  const stored = await within(LOOKUP_TIMEOUT_MS, anyMessageStored(deps.pool, tenantId, ids)).catch((error: unknown) => {
     throw unavailable('the message store', error);
   });
+  return stored ? { queues: [] } : false;
 }
 
 /**
@@ -202,12 +205,14 @@ export async function claimIdempotencyKey(deps: IdempotencyDeps, request: Idempo
     }
     const held = decodeRecord(found as Buffer);
     if (kind === REPLY.expired) {
-      if (!(await wasBuffered(deps, request.tenantId, held))) {
+      const buffered = await wasBuffered(deps, request.tenantId, held);
+      if (!buffered) {
         expired = held.nonce!;
         continue;
       }
-      // Its messages are buffered: its answer is the key's, once they are kept.
-      await deps.confirmBuffered?.();
+      // Its messages are buffered: its answer is the key's, once they are kept (in
+      // PostgreSQL already, or by their queues' replicas).
+      if (buffered.queues.length > 0) await deps.confirmBuffered?.(buffered.queues);
       await settle(held.nonce!, 'commit');
     }
     if (!held.bodyHash.equals(request.bodyHash)) throw reused();

@@ -53,7 +53,7 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
   const claimDeps = {
     ...deps,
     leaseReplicas: replicaWait(deps.redis, enqueuer.waitReplicas),
-    confirmBuffered: () => enqueuer.confirmReplicated(),
+    confirmBuffered: (queues: readonly string[]) => enqueuer.confirmReplicated(queues),
   };
 
   async function durably(messages: BufferedMessage[]): Promise<void> {

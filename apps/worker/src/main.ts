@@ -195,7 +195,7 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
       'ingest worker',
       async () => {
         // close() stops fetching and waits for active jobs; drain() writes their batch at once.
-        const closing = Promise.all(ingestWorkers.map((worker) => worker.close()));
+        const closing = Promise.allSettled(ingestWorkers.map((worker) => worker.close()));
         try {
           await batcher.drain();
         } finally {
@@ -219,4 +219,4 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
   logger.info('stopped');
 });
 
-logger.info({ opsPort, concurrency: config.ingest.concurrency }, 'worker started');
+logger.info({ opsPort, ingestQueues: keys.ingestQueues.length, concurrency: perIngestQueue * keys.ingestQueues.length }, 'worker started');

@@ -40,17 +40,21 @@ describe('buffer index', () => {
     expect(await findBuffered(redis, [queue], keys, 'tenant-a', b.id)).toEqual({ kind: 'absent' });
     expect(await findBuffered(redis, [queue], keys, 'tenant-a', randomUUID())).toEqual({ kind: 'absent' });
     const unknown = randomUUID();
-    expect(await bufferedState(redis, [queue], keys, [unknown, b.id])).toEqual({ buffered: [b.id], indexedWithoutJob: [] });
+    expect(await bufferedState(redis, [queue], keys, [unknown, b.id])).toEqual({
+      buffered: [b.id],
+      indexedWithoutJob: [],
+      queues: ['ingest'],
+    });
 
     // A worker stored the job: its message leaves the job before it leaves the index.
     await queue.obliterate({ force: true });
     expect(await findBuffered(redis, [queue], keys, 'tenant-a', a.id)).toEqual({ kind: 'left' });
     // Indexed, but no job holds it (as after an enqueue that died between index and job).
-    expect(await bufferedState(redis, [queue], keys, [a.id, b.id])).toEqual({ buffered: [], indexedWithoutJob: [a.id, b.id] });
+    expect(await bufferedState(redis, [queue], keys, [a.id, b.id])).toEqual({ buffered: [], indexedWithoutJob: [a.id, b.id], queues: [] });
 
     await removeBuffered(redis, keys, [a.id, b.id]);
     expect(await bufferDepth(redis, keys)).toBe(0);
-    expect(await bufferedState(redis, [queue], keys, [a.id, b.id])).toEqual({ buffered: [], indexedWithoutJob: [] });
+    expect(await bufferedState(redis, [queue], keys, [a.id, b.id])).toEqual({ buffered: [], indexedWithoutJob: [], queues: [] });
     expect(await findBuffered(redis, [queue], keys, 'tenant-a', a.id)).toEqual({ kind: 'absent' });
   });
 });

@@ -72,20 +72,32 @@ function parseEntry(entry: string | null | undefined): { owner: string; jobId: s
 }
 
 /**
+ * The ingest queue an index entry names. One this process does not know (written by a newer
+ * version with more queues) is an error rather than "not buffered": a caller that took it
+ * for gone could answer 404 for a queued message, or take its Idempotency-Key afresh.
+ */
+function ingestQueueNamed(queues: readonly Queue[], name: string): Queue {
+  const queue = queues.find((q) => q.name === name);
+  if (queue === undefined) throw new Error(`the buffer index names ingest queue "${name}", which this process does not know`);
+  return queue;
+}
+
+/**
  * Of these ids, those a job of the ingest `queues` holds (buffered: a worker will store them), and
  * those indexed with no job holding them. The index is written before the job: an id
  * indexed without its job is an enqueue that failed between the two (Redis died after
  * the HSET, before the job), whose request was never answered 202, or a message being
  * stored right now. Only a caller that knows no enqueue of these ids can still be running
- * may treat the second kind as orphans and remove them.
+ * may treat the second kind as orphans and remove them. `queues` of the state: the names of
+ * the queues whose jobs hold the buffered ones.
  */
 export async function bufferedState(
   redis: RedisClient,
   queues: readonly Queue[],
   keys: RedisKeys,
   ids: readonly string[],
-): Promise<{ buffered: string[]; indexedWithoutJob: string[] }> {
-  const state = { buffered: [] as string[], indexedWithoutJob: [] as string[] };
+): Promise<{ buffered: string[]; indexedWithoutJob: string[]; queues: string[] }> {
+  const state = { buffered: [] as string[], indexedWithoutJob: [] as string[], queues: [] as string[] };
   if (ids.length === 0) return state;
   const entryOf = new Map<string, string | null>();
   await Promise.all(
@@ -98,17 +110,14 @@ export async function bufferedState(
   for (const id of ids) {
     const entry = parseEntry(entryOf.get(id));
     if (entry === null) continue;
-    const queue = queues.find((q) => q.name === entry.queue);
-    // A queue this process does not know: counted as buffered, so that nothing is removed.
-    if (queue === undefined) {
-      state.buffered.push(id);
-      continue;
-    }
+    const queue = ingestQueueNamed(queues, entry.queue);
     const jobKey = `${entry.queue} ${entry.jobId}`;
     if (!jobs.has(jobKey)) jobs.set(jobKey, Job.fromId<IngestJobData>(queue, entry.jobId));
     const job = await jobs.get(jobKey);
-    if (job?.data.messages.some((m) => m.id === id)) state.buffered.push(id);
-    else state.indexedWithoutJob.push(id);
+    if (job?.data.messages.some((m) => m.id === id)) {
+      state.buffered.push(id);
+      if (!state.queues.includes(entry.queue)) state.queues.push(entry.queue);
+    } else state.indexedWithoutJob.push(id);
   }
   return state;
 }
@@ -126,9 +135,7 @@ export async function findBuffered(
 ): Promise<BufferLookup> {
   const entry = parseEntry(await redis.hget(keys.bufferShard(id), id));
   if (entry === null || entry.owner !== tenantId) return { kind: 'absent' };
-  const queue = queues.find((q) => q.name === entry.queue);
-  if (queue === undefined) return { kind: 'left' };
-  const job = await Job.fromId<IngestJobData>(queue, entry.jobId);
+  const job = await Job.fromId<IngestJobData>(ingestQueueNamed(queues, entry.queue), entry.jobId);
   const message = job?.data.messages.find((m) => m.id === id);
   return message ? { kind: 'queued', message } : { kind: 'left' };
 }

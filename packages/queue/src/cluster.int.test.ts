@@ -116,9 +116,10 @@ describe('buffer index and ingest queue on a Cluster', () => {
     expect(await findBuffered(redis, ingest, keys, 'tenant-a', first.id)).toEqual({ kind: 'queued', message: first });
     expect(await findBuffered(redis, ingest, keys, 'tenant-b', last.id)).toEqual({ kind: 'absent' });
     const ids = batch.map((m) => m.id);
-    expect(await bufferedState(redis, ingest, keys, ids)).toEqual({ buffered: ids, indexedWithoutJob: [] });
-    // Looked for in the first queue only (as before there were several), none would be found.
-    expect(await findBuffered(redis, [ingest[0]!], keys, 'tenant-a', first.id)).toEqual({ kind: 'left' });
+    expect(await bufferedState(redis, ingest, keys, ids)).toEqual({ buffered: ids, indexedWithoutJob: [], queues: [queue.name] });
+    // A process that does not know the queue says so rather than answer "not buffered".
+    await expect(findBuffered(redis, [ingest[0]!], keys, 'tenant-a', first.id)).rejects.toThrow(`ingest queue "${queue.name}"`);
+    await expect(bufferedState(redis, [ingest[0]!], keys, ids)).rejects.toThrow('which this process does not know');
 
     await removeBuffered(redis, keys, ids);
     expect(await bufferDepth(redis, keys)).toBe(0);

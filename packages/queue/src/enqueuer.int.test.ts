@@ -87,7 +87,7 @@ describe('IngestEnqueuer', () => {
     const m = message('normal');
     await expect(enqueuer.enqueue(m)).rejects.toThrow(ReplicaShortfallError);
     // A repeat of the request (same Idempotency-Key) finds it buffered rather than taking it as never written.
-    expect(await bufferedState(redis, [queue], keys, [m.id])).toEqual({ buffered: [m.id], indexedWithoutJob: [] });
+    expect(await bufferedState(redis, [queue], keys, [m.id])).toEqual({ buffered: [m.id], indexedWithoutJob: [], queues: ['ingest'] });
     await enqueuer.close();
   });
 
@@ -100,8 +100,35 @@ describe('IngestEnqueuer', () => {
     const m = message('high');
     await expect(enqueuer.enqueue(m)).rejects.toThrow();
     expect(enqueuer.admittedDepth).toBe(0);
-    expect(await bufferedState(redis, [brokenQueue], keys, [m.id])).toEqual({ buffered: [], indexedWithoutJob: [] });
+    expect(await bufferedState(redis, [brokenQueue], keys, [m.id])).toEqual({ buffered: [], indexedWithoutJob: [], queues: [] });
     await brokenQueue.close();
     broken.disconnect();
+  });
+
+  it('writes to its queues in turn, and passes over one whose write failed while the others take the writes', async () => {
+    // The second queue's Redis is not there (nothing listens on port 1): its writes fail as on a master that is down.
+    const down = new Redis({ port: 1, lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null });
+    down.on('error', () => undefined);
+    const other = new Queue('ingest-1', { connection: redis, prefix });
+    const failing = new Queue('ingest-2', { connection: down, prefix });
+    failing.on('error', () => undefined); // the refused connection, which the failed write reports
+    const enqueuer = new IngestEnqueuer([queue, failing, other], redis, keys, { maxPerJob: 500 });
+    const held = async (q: Queue) => (await q.getJobs(['waiting', 'prioritized'])).length;
+    const before = await held(queue);
+    const outcomes: string[] = [];
+    for (let i = 0; i < 6; i++)
+      outcomes.push(
+        await enqueuer.enqueue(message('normal')).then(
+          () => 'ok',
+          () => 'failed',
+        ),
+      );
+    // In turn: ingest, ingest-2 (fails, set aside for 5 s), ingest-1, then ingest and ingest-1 only.
+    expect(outcomes).toEqual(['ok', 'failed', 'ok', 'ok', 'ok', 'ok']);
+    expect([(await held(queue)) - before, await held(other)]).toEqual([3, 2]);
+    await enqueuer.close();
+    await other.obliterate({ force: true });
+    await Promise.all([other.close(), failing.close()]);
+    down.disconnect();
   });
 });

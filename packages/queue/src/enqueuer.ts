@@ -18,6 +18,9 @@ export interface EnqueuerOptions {
   onFlush?: (messages: number, seconds: number) => void;
 }
 
+/** How long a queue whose write failed is passed over, when there are others. */
+const QUEUE_ASIDE_MS = 5000;
+
 interface Pending {
   message: BufferedMessage;
   resolve: () => void;
@@ -54,6 +57,8 @@ export class IngestEnqueuer {
   #closed = false;
   /** The queue the next write goes to (an index into #queues). */
   #next = 0;
+  /** Until when (performance.now()) each queue is passed over: its last write failed. */
+  readonly #asideUntil: number[];
   readonly #queues: readonly Queue[];
   readonly #redis: RedisClient;
   readonly #keys: RedisKeys;
@@ -64,6 +69,7 @@ export class IngestEnqueuer {
   constructor(queues: readonly Queue[], redis: RedisClient, keys: RedisKeys, options: EnqueuerOptions) {
     if (queues.length === 0) throw new Error('IngestEnqueuer needs at least one ingest queue');
     this.#queues = queues;
+    this.#asideUntil = queues.map(() => 0);
     this.#redis = redis;
     this.#keys = keys;
     this.#options = options;
@@ -76,12 +82,34 @@ export class IngestEnqueuer {
   }
 
   /**
-   * Resolves once the replicas (as many as each write waits for) hold every job the ingest
-   * queue's master took so far, whoever added it; rejects as a write would. For a message
-   * found buffered by another request whose answer never came: it may live on the master alone.
+   * Resolves once the replicas (as many as each write waits for) hold every job the masters
+   * of these ingest queues (all of them by default) took so far, whoever added it; rejects
+   * as a write would. For a message found buffered by another request whose answer never
+   * came: it may live on the master alone.
    */
-  async confirmReplicated(): Promise<void> {
-    await Promise.all(this.#queues.map((queue) => this.#replicas(this.#keys.replicationMark(queue.name), { mark: true })));
+  async confirmReplicated(queues: readonly string[] = this.#queues.map((q) => q.name)): Promise<void> {
+    await Promise.all(queues.map((queue) => this.#replicas(this.#keys.replicationMark(queue), { mark: true })));
+  }
+
+  /**
+   * The next queue in turn that is not set aside (every one is, when all are: the next in
+   * turn). A queue whose master fails, or whose replica falls short of a WAIT, would
+   * otherwise hold every write that comes to it for up to the WAIT's second, and the
+   * writes after it with it (one write is in flight at a time).
+   */
+  #pickQueue(): number {
+    const now = performance.now();
+    const n = this.#queues.length;
+    let picked = this.#next;
+    for (let i = 0; i < n; i++) {
+      const k = (this.#next + i) % n;
+      if (this.#asideUntil[k]! <= now) {
+        picked = k;
+        break;
+      }
+    }
+    this.#next = (picked + 1) % n;
+    return picked;
   }
 
   /** Accepted messages not yet stored, as of the last write (or refresh). */
@@ -134,8 +162,8 @@ export class IngestEnqueuer {
     const started = performance.now();
     const messages = batch.map((p) => p.message);
     // One write at a time, each to the next queue: on a Cluster they spread over the masters.
-    const queue = this.#queues[this.#next]!;
-    this.#next = (this.#next + 1) % this.#queues.length;
+    const picked = this.#pickQueue();
+    const queue = this.#queues[picked]!;
     let added = false;
     try {
       const jobs = ingestJobs(messages, this.#options.maxPerJob);
@@ -156,6 +184,7 @@ export class IngestEnqueuer {
       this.#unwritten -= batch.length;
     } catch (error) {
       this.#unwritten -= batch.length;
+      if (this.#queues.length > 1) this.#asideUntil[picked] = performance.now() + QUEUE_ASIDE_MS;
       // Not acknowledged: nothing was promised. Remove what may have been indexed, unless
       // the jobs are in (a replica did not acknowledge them in time): they may well be
       // stored, and a repeat of the request finds them buffered by their index entries.
