@@ -85,6 +85,10 @@ function resultsBlock(kept: readonly string[]): string[] {
   const keepAlive = (label: string) => rowOf(q, KEEP_ALIVE, label);
   const [single, batches] = ['POST /v1/messages,', 'POST /v1/messages/batch'].map((label) => rowOf(q, STORED, label));
   const cost = (label: string) => rowOf(q, 'Cost per 1000', label)[1]!;
+  // The cost phase (runs since it was added): CPU per message with both offered the same rate.
+  const SAME_RATE = 'Cost at the same offered rate';
+  const sameRate = sectionOf(q, SAME_RATE) === undefined ? undefined : (label: string) => rowOf(q, SAME_RATE, label);
+  const sameRateOffered = /\(([\d,]+ req\/s)\)/.exec([...q.sections.keys()].find((t) => t.startsWith(SAME_RATE)) ?? '')?.[1];
   const device = (timeout: string) => rowOf(q, DEVICE, timeout);
   const highest = lineOf(q, HIGHEST, /Highest sustained rate: ([\d,]+) msg\/s/)[1]!;
   const atHighest = sectionOf(q, HIGHEST)!.tables[0]!.find((cells) => cells[0] === highest)!;
@@ -106,6 +110,11 @@ function resultsBlock(kept: readonly string[]): string[] {
     `| accept → stored, 60 s at 10,000 msg/s offered, batches of 100 | | ${batches![1]} accepted/s, ${batches![2]} stored/s, backlog ${backlogMax(batches![5]!)}, ${verdict(batches![8]!)} | | ≥ 10k msg/s, flat |`,
     `| the same as single requests (200 connections) | | ${single![1]} accepted/s, ${single![2]} stored/s, backlog ≤ ${fmt(backlogMax(single![5]!)!)}, ${verdict(single![8]!)} (accepted ${span(over(intake, STORED, 'POST /v1/messages,', 1), '/s')}, stored ${span(over(intake, STORED, 'POST /v1/messages,', 2), '/s')}) | | |`,
     `| CPU s per 1,000 messages | ${cost('ceiling')} | api ${cost('api')}, worker ${cost('worker')}, Redis ${cost('redis-server')}, PostgreSQL ${cost('postgres')} (${cost('Esh3ar in all')} in all; ${span(over(intake, 'Cost per 1000', 'Esh3ar in all', 1))} over the runs) | | |`,
+    ...(sameRate === undefined
+      ? []
+      : [
+          `| the same, both offered ${sameRateOffered} (the cost phase) | ${sameRate('ceiling')[2]} | api ${sameRate('api')[2]} (${sameRate('api')[3]}), worker ${sameRate('worker')[2]}, Redis ${sameRate('redis-server')[2]}, PostgreSQL ${sameRate('postgres')[2]} (${sameRate('until stored')[2]} in all, ${sameRate('until stored')[3]}) | | api ≤ 1.3×, in all ≤ 2.0× |`,
+        ]),
     `| gateway memory per connected device (10,000) | | ${rowOf(q, 'Gateway: 10,000 devices', 'RSS')[3]} RSS (${span(over(gateway, 'Gateway: 10,000 devices', 'RSS', 3), ' KiB')}) | | ≤ 16 KB |`,
     `| accept → device p99 at 1,000 msg/s, 10,000 devices | | ${device('100 ms')[8]} at \`worker.batchTimeoutMs\` 100, the default (${span(over(tail, DEVICE, '100 ms', 8), ' ms')}); ${device('5 ms')[8]} at 5 (${span(over(tail, DEVICE, '5 ms', 8), ' ms')}) | | ≤ 100 ms |`,
     `| highest rate one gateway sustains | | ${highest} msg/s (${atHighest[8] === '0' ? 'all delivered' : `${atHighest[8]} lost`}, p99 ${atHighest[6]}, machine ${atHighest[16]} busy); ${span(gateway.map((r) => lineOf(r, HIGHEST, /Highest sustained rate: ([\d,]+)/)[1]!))} over the runs | | |`,
