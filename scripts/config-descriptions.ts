@@ -57,7 +57,8 @@ export const DESCRIPTIONS: Readonly<Record<string, string>> = {
   META_WA_VERIFY_TOKEN: "the verify token typed into Meta's webhook settings (unset: the subscription handshake is refused)",
 
   OPS_PORT: '`/metrics` and `/health/*` of a worker',
-  WORKER_CONCURRENCY: 'ingest jobs held at once (each ~80 messages under load); on a Redis Cluster split evenly between the 8 ingest queues (rounded up)',
+  WORKER_CONCURRENCY:
+    'ingest jobs held at once (each ~80 messages under load); on a Redis Cluster split evenly between the 8 ingest queues (rounded up)',
   WORKER_LOCK_DURATION_MS: "how soon a dead worker's jobs go to another",
   WORKER_RETRY_BASE_MS: 'storage retry backoff: the first delay',
   WORKER_RETRY_MAX_MS: 'storage retry backoff: the longest delay',
