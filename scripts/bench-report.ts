@@ -195,14 +195,16 @@ function leversBlock(kept: readonly string[]): string[] {
   ];
 }
 
-/** The newest kept report of a benchmark run by hand, as it stands, its title after the file name. */
-function asItStands(kept: readonly string[], prefix: string, titleLead: RegExp): string[] {
-  const report = newest(kept, prefix);
-  const [title = '', ...body] = readFileSync(join(ROOT, 'bench/results', report.file), 'utf8')
+/** A kept report as it stands, its title (less `titleLead`) after the file name. */
+function standing(file: string, titleLead: RegExp): string[] {
+  const [title = '', ...body] = readFileSync(join(ROOT, 'bench/results', file), 'utf8')
     .trim()
     .split('\n');
-  return [`${code(`bench/results/${report.file}`)}: ${title.replace(titleLead, '')}.`, ...body];
+  return [`${code(`bench/results/${file}`)}: ${title.replace(titleLead, '')}.`, ...body];
 }
+
+/** The newest kept report of a benchmark run by hand, as it stands. */
+const asItStands = (kept: readonly string[], prefix: string, titleLead: RegExp) => standing(newest(kept, prefix).file, titleLead);
 
 /** The newest kept providers report: its format follows bench/providers/sms-channel.ts. */
 const providersBlock = (kept: readonly string[]) => asItStands(kept, 'providers', /^# Providers: /);
@@ -214,12 +216,7 @@ const schedulingBlock = (kept: readonly string[]) => asItStands(kept, 'schedulin
 function allAsTheyStand(kept: readonly string[], prefix: string): string[] {
   const files = kept.filter((f) => f.startsWith(`${prefix}-`) && f.endsWith('.md'));
   if (files.length === 0) throw new Error(`no kept ${prefix}-*.md in bench/results`);
-  return files.flatMap((file, i) => {
-    const [title = '', ...body] = readFileSync(join(ROOT, 'bench/results', file), 'utf8')
-      .trim()
-      .split('\n');
-    return [...(i === 0 ? [] : ['']), `${code(`bench/results/${file}`)}: ${title.replace(/^# /, '')}.`, ...body];
-  });
+  return files.flatMap((file, i) => [...(i === 0 ? [] : ['']), ...standing(file, /^# /)]);
 }
 
 /**

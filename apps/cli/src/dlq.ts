@@ -76,9 +76,9 @@ const replayed = (ids: string[]): Printed => ({
  * Redis connected, then the send queues; closed in order whatever happens. With Redis down
  * the client would otherwise go on reconnecting and keep the process alive; the queues come
  * after the connection because BullMQ keeps a queue's first connection check, failed for
- * good when made before the client is connected (failFast has no offline queue).
+ * good when made before the client is connected (failFast has no offline queue). `work` gets
+ * a replay's enqueue, which waits for REDIS_WAIT_REPLICAS replicas as the api's does.
  */
-/** The send queues, and a replay's enqueue that waits for REDIS_WAIT_REPLICAS replicas (replicaWait) as the api's does. */
 async function withSendQueues<T>(
   ctx: Context,
   work: (pool: pg.Pool, enqueue: (moved: readonly BufferedMessage[]) => Promise<number>) => Promise<T>,
@@ -93,10 +93,9 @@ async function withSendQueues<T>(
     await redis.connect().catch((error: Error) => {
       throw new Error(`Redis unreachable at ${redisAddress(config.redis)} (${error.message}): nothing was replayed`, { cause: error });
     });
-    const opened = sendQueues(redis, redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null }));
-    queues = opened;
+    queues = sendQueues(redis, redisKeys(config.redis.prefix, { cluster: config.redis.clusterNodes !== null }));
     const replicas = replicaWait(redis, waitReplicasOf(config.redis));
-    return await work(pool, (moved) => enqueueReplays(opened, moved, replicas));
+    return await work(pool, (moved) => enqueueReplays(queues, moved, replicas));
   } finally {
     await Promise.allSettled([...queues.values()].map((q) => q.close()));
     redis.disconnect();

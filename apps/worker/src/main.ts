@@ -143,6 +143,7 @@ const quietHoursOf = (tenantId: string) => quietHours.get(tenantId);
 // Jobs from every ingest queue (one on one Redis; on a Cluster several, spread over the
 // masters), WORKER_CONCURRENCY held at once in all, into one batcher.
 const perIngestQueue = Math.ceil(config.ingest.concurrency / keys.ingestQueues.length);
+const ingestSlots = perIngestQueue * keys.ingestQueues.length;
 const batcher = new PersistBatcher({
   pool,
   redis,
@@ -150,7 +151,7 @@ const batcher = new PersistBatcher({
   metrics: createPersistMetrics(registry),
   logger,
   worker: () => runtime.current().worker,
-  concurrency: perIngestQueue * keys.ingestQueues.length,
+  concurrency: ingestSlots,
   afterStore: dispatch,
   schedule: rowScheduler(quietHoursOf, schedulingMetrics),
 });
@@ -219,4 +220,4 @@ closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
   logger.info('stopped');
 });
 
-logger.info({ opsPort, ingestQueues: keys.ingestQueues.length, concurrency: perIngestQueue * keys.ingestQueues.length }, 'worker started');
+logger.info({ opsPort, ingestQueues: keys.ingestQueues.length, concurrency: ingestSlots }, 'worker started');

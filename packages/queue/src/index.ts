@@ -17,7 +17,7 @@ export { INGEST_ATTEMPTS, INGEST_BACKOFF, ingestJobOptions, ingestJobs, ingestQu
 export { cappedBackoffMs } from './backoff.ts';
 export { bufferDepth, bufferedState, findBuffered, removeBuffered, type BufferLookup } from './buffer.ts';
 export { IngestEnqueuer, type EnqueuerOptions } from './enqueuer.ts';
-export { enqueueReplays, laterSendJob, sendQueues, storedSendJobs, type LaterKind, type SendJob } from './send-jobs.ts';
+export { addSendJobs, enqueueReplays, laterSendJob, sendQueues, storedSendJobs, type LaterKind, type SendJob } from './send-jobs.ts';
 export { providerRateKey, takeTokens, type Grant, type RateLimit } from './provider-rate.ts';
 export { keyEventsChannel, parseKeyEventNotice, publishKeyEvent, type KeyEventNotice } from './key-events.ts';
 export {

@@ -171,6 +171,17 @@ export function laterSendJob(
 }
 
 /**
+ * Adds a channel's send jobs and, with `replicas`, waits until enough replicas hold them
+ * (WAIT on the connection that added them, at their queue's master); rejects otherwise. A
+ * failover of the master could lose jobs it alone held, and their messages would stay
+ * `pending`, never sent. Every producer of send jobs adds them through this.
+ */
+export async function addSendJobs(queue: Queue<SendJobData>, jobs: SendJob[], replicas?: ReplicaWait): Promise<void> {
+  await queue.addBulk(jobs);
+  await replicas?.(queue.toKey('meta'));
+}
+
+/**
  * DLQ replay: each message is sent again exactly like a new attempt, through its own
  * channel or, for an app message, its fallback's (an app message without one waits for its
  * device; it has no job), in batches as storage makes them. Given to replayDeadLetters
@@ -180,11 +191,8 @@ export function laterSendJob(
  * jobs may still be waiting when the operator tries again, and an id shared with them
  * would make the new add a no-op while the old job is being skipped. Such an old job that
  * runs after the new replay committed sends nothing twice: the claim on each message row
- * lets one call through, and the first outcome recorded wins. `replicas`: each queue's jobs
- * count as added once enough replicas hold them (WAIT, REDIS_WAIT_REPLICAS; on the connection
- * that added them); it rejects otherwise, and the page rolls back: a failover of the queue's
- * master could otherwise lose jobs whose messages had left the DLQ as pending, never to be
- * sent. Returns the messages given a job.
+ * lets one call through, and the first outcome recorded wins. `replicas` (addSendJobs): a
+ * shortfall rejects, and the page rolls back. Returns the messages given a job.
  */
 export async function enqueueReplays(
   queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
@@ -203,13 +211,7 @@ export async function enqueueReplays(
   );
   // Every queue's answer is awaited before a failure is thrown: the transaction then rolls
   // back with no add of this replay still in flight.
-  const added = await Promise.allSettled(
-    [...byChannel].map(async ([channel, jobs]) => {
-      const queue = queues.get(channel)!;
-      await queue.addBulk(jobs);
-      await replicas?.(queue.toKey('meta'));
-    }),
-  );
+  const added = await Promise.allSettled([...byChannel].map(([channel, jobs]) => addSendJobs(queues.get(channel)!, jobs, replicas)));
   const failed = added.find((r) => r.status === 'rejected');
   if (failed) throw failed.reason;
   return entries.length;

@@ -1,16 +1,14 @@
 import type { BufferedMessage, ProviderChannel, SendJobData } from '@esh3ar/contracts';
 import type { ProviderMetrics } from '@esh3ar/observability';
-import { storedSendJobs, type ReplicaWait } from '@esh3ar/queue';
+import { addSendJobs, storedSendJobs, type ReplicaWait } from '@esh3ar/queue';
 import type { Queue } from 'bullmq';
 
 /**
  * After storage: provider messages to their channel's queue at once; app messages with a
  * fallback, delayed until their fallback is due; in batch jobs of up to 500 per channel and
  * priority (storedSendJobs). One addBulk per channel. `release`: the release of scheduled
- * messages they come from (storedSendJobs). `replicas`: each channel's jobs count as added
- * once enough replicas hold them (WAIT); it rejects otherwise, and the caller's retry adds them again (their job ids keep one).
- * Without it, a failover of the queue's master could lose the newest jobs, and their
- * messages would stay `pending`, never sent.
+ * messages they come from (storedSendJobs). `replicas` (addSendJobs): a shortfall rejects,
+ * and the caller's retry adds them again (their job ids keep one).
  */
 export async function enqueueStored(
   queues: ReadonlyMap<ProviderChannel, Queue<SendJobData>>,
@@ -23,12 +21,5 @@ export async function enqueueStored(
     const fallbacks = jobs.reduce((n, j) => n + (j.data.reason === 'fallback' ? j.data.messages.length : 0), 0);
     if (fallbacks > 0) metrics.fallbacks.inc({ channel }, fallbacks);
   }
-  await Promise.all(
-    [...byChannel].map(async ([channel, jobs]) => {
-      const queue = queues.get(channel)!;
-      await queue.addBulk(jobs);
-      // WAIT on the connection that added them (the queues share the worker's), at their master.
-      await options.replicas?.(queue.toKey('meta'));
-    }),
-  );
+  await Promise.all([...byChannel].map(([channel, jobs]) => addSendJobs(queues.get(channel)!, jobs, options.replicas)));
 }
