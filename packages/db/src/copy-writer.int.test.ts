@@ -127,3 +127,28 @@ describe('storeBatch', () => {
     await unreachable.end();
   });
 });
+
+describe('storeBatch on the wire', () => {
+  it('sends a batch of new rows in two socket writes: the COPY statement, then its rows with CopyDone', async () => {
+    const single = createPool(db.url, { max: 1, applicationName: 'copy-writer-writes' });
+    try {
+      const client = await single.connect();
+      const socket = client.connection.stream as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+      client.release();
+      // What reaches the kernel: one _write or _writev call is one system call.
+      let writes = 0;
+      for (const method of ['_write', '_writev'] as const) {
+        const original = socket[method].bind(socket);
+        socket[method] = (...args: unknown[]) => {
+          writes++;
+          original(...args);
+        };
+      }
+      const rows = Array.from({ length: 20 }, (_, i) => row({ content: `w${i}` }));
+      expect((await storeBatch(single, rows)).inserted).toBe(20);
+      expect(writes).toBe(2);
+    } finally {
+      await single.end();
+    }
+  });
+});

@@ -101,8 +101,27 @@ async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
   }
 }
 
+/**
+ * One COPY. pg-copy-streams holds the rows until PostgreSQL answers the statement
+ * (CopyInResponse), then writes each chunk as two socket writes (its length, its bytes)
+ * and CopyDone as a third. Here those writes go out as one: the socket is corked while
+ * pg hands the answer to pg-copy-streams, and uncorked once that has written all it
+ * can. On this VM a socket write that wakes PostgreSQL costs the worker tens of µs of
+ * system time: a quarter of its CPU under load went to writes (bench/ingest/cost.ts).
+ */
 async function copyLines(client: pg.PoolClient, statement: string, lines: readonly string[]): Promise<void> {
-  await pipeline(Readable.from(copyChunks(lines)), client.query(copyFrom(statement)));
+  const { connection } = client;
+  const coalesce = () => {
+    connection.stream.cork();
+    process.nextTick(() => connection.stream.uncork());
+  };
+  // Before pg's own listener, which flushes the held rows synchronously.
+  connection.prependOnceListener('copyInResponse', coalesce);
+  try {
+    await pipeline(Readable.from(copyChunks(lines)), client.query(copyFrom(statement)));
+  } finally {
+    connection.removeListener('copyInResponse', coalesce);
+  }
 }
 
 /**
