@@ -5,7 +5,7 @@ const nextMessageId = createMessageIds();
 
 /** An accepted message gets its id (UUIDv7: time-ordered, so "newest first" is an index scan) and its time. */
 export function toBufferedMessage(valid: ValidMessage, tenantId: string, idempotencyKey: string | null, now: Date): BufferedMessage {
-  return {
+  const message: BufferedMessage = {
     id: nextMessageId(),
     tenantId,
     acceptedAt: now.toISOString(),
@@ -19,7 +19,8 @@ export function toBufferedMessage(valid: ValidMessage, tenantId: string, idempot
     fallback: valid.fallback,
     fallbackAfterSeconds: valid.fallbackAfterSeconds,
     idempotencyKey,
-    // Only when given: most messages go at once, and the buffer holds every byte of them.
-    ...(valid.sendAt === null ? {} : { sendAt: valid.sendAt }),
   };
+  // Only when given: most messages go at once, and the buffer holds every byte of them.
+  if (valid.sendAt !== null) message.sendAt = valid.sendAt;
+  return message;
 }

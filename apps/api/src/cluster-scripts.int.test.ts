@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authFailureLimiter } from './auth-failures.ts';
 import { bodyHash, claimIdempotencyKey, defineIdempotency } from './idempotency.ts';
-import { slidingWindowBatch, tickLimiter } from './rate-limit.ts';
+import { budgeted, slidingWindowBatch, tickLimiter, type WindowDecision } from './rate-limit.ts';
 
 /*
  * The api's Lua scripts and its one MULTI on a real Redis Cluster of 3 masters: a script
@@ -49,7 +49,16 @@ describe('the api’s scripts on a Cluster', () => {
     const tenants = Array.from({ length: 6 }, () => randomUUID());
     const decide = tickLimiter(redis, () => 1_000_000);
     const limits = { windowMs: 60_000, limit: 3, burst: 3 };
-    const decisions = await Promise.all(tenants.flatMap((t) => [1, 2, 3, 4].map(() => decide(`${prefix}:rl:{${t}}`, limits, 1))));
+    const decisions = await Promise.all(
+      tenants.flatMap((t) =>
+        [1, 2, 3, 4].map(
+          () =>
+            new Promise<WindowDecision>((resolve, reject) =>
+              decide(budgeted(`${prefix}:rl:{${t}}`, limits), 1, (error, d) => (error === null ? resolve(d!) : reject(error))),
+            ),
+        ),
+      ),
+    );
     expect(decisions.map((d) => d.admitted)).toEqual(tenants.flatMap(() => [true, true, true, false]));
     const [later] = await slidingWindowBatch(redis, `${prefix}:rl:{${tenants[0]}}`, 1_060_001, limits, [3]);
     expect(later!.admitted).toBe(true);

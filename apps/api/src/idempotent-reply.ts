@@ -58,7 +58,8 @@ export function idempotentReplies(deps: IdempotentReplyDeps): ReplyOnce {
 
   async function durably(messages: BufferedMessage[]): Promise<void> {
     try {
-      await Promise.all(messages.map((m) => enqueuer.enqueue(m)));
+      // One message (most requests): its own promise, not an array of them.
+      await (messages.length === 1 ? enqueuer.enqueue(messages[0]!) : Promise.all(messages.map((m) => enqueuer.enqueue(m))));
     } catch (error) {
       metrics.refused.inc({ reason: 'unavailable' }, messages.length);
       throw unavailable('the buffer', error);

@@ -4,7 +4,15 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
-import { defineSlidingWindow, slidingWindow, slidingWindowBatch, tickLimiter } from './rate-limit.ts';
+import {
+  budgeted,
+  defineSlidingWindow,
+  slidingWindow,
+  slidingWindowBatch,
+  tickLimiter,
+  type WindowDecision,
+  type WindowLimits,
+} from './rate-limit.ts';
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const message = (i = 0) => ({ recipient: '+966501234567', content: `message ${i}` });
@@ -164,7 +172,11 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
 
   it('gathers the requests that arrive while a call is in flight into the next call, in order', async () => {
     const connection = new Redis(redisUrl);
-    const decide = tickLimiter(connection, () => 1_800_000_000_000);
+    const decideNow = tickLimiter(connection, () => 1_800_000_000_000);
+    const decide = (key: string, limits: WindowLimits, cost: number) =>
+      new Promise<WindowDecision>((resolve, reject) =>
+        decideNow(budgeted(key, limits), cost, (error, decision) => (error === null ? resolve(decision!) : reject(error))),
+      );
     // The first script call answers only once the gate opens; the others at once.
     const gate = Promise.withResolvers<void>();
     const real = connection.esh3arSlidingWindow.bind(connection);

@@ -20,15 +20,20 @@ export function createHttpMetrics(registry: Registry) {
   // Each (method, route, status) makes its label objects once; prom-client still hashes
   // them on every inc/observe (its labels() binds them, nothing more). Bounded: routes
   // are the router's patterns ("unmatched" for the rest), methods and statuses few.
-  const series = new Map<string, { answered: Counter.Internal; took: Histogram.Internal<'method' | 'route'> }>();
+  // Looked up by route, method and status in turn: no key string made per request.
+  type Series = { answered: Counter.Internal; took: Histogram.Internal<'method' | 'route'> };
+  const series = new Map<string, Map<string, Map<number, Series>>>();
   return {
     /** One answered request. */
     answered(method: string, route: string, status: number, seconds: number): void {
-      const key = `${method} ${route} ${status}`;
-      let s = series.get(key);
+      let byMethod = series.get(route);
+      if (!byMethod) series.set(route, (byMethod = new Map<string, Map<number, Series>>()));
+      let byStatus = byMethod.get(method);
+      if (!byStatus) byMethod.set(method, (byStatus = new Map<number, Series>()));
+      let s = byStatus.get(status);
       if (!s) {
         s = { answered: requests.labels({ method, route, status: String(status) }), took: duration.labels({ method, route }) };
-        series.set(key, s);
+        byStatus.set(status, s);
       }
       s.answered.inc();
       s.took.observe(seconds);

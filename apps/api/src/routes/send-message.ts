@@ -79,7 +79,8 @@ export function sendMessageRoute(app: FastifyInstance, deps: SendRouteDeps): voi
           ...errorResponses([...API_KEY_ERRORS, ...BODY_ERRORS, 'IDEMPOTENCY_KEY_REUSED']),
         },
       },
-      preValidation: async (request) => {
+      // A callback hook (a throw is answered as an error): no promise per request.
+      preValidation: (request, _reply, done) => {
         const result = validateMessage(request.body);
         if (!result.ok) {
           metrics.refused.inc({ reason: 'validation' });
@@ -87,6 +88,7 @@ export function sendMessageRoute(app: FastifyInstance, deps: SendRouteDeps): voi
         }
         request.validMessage = result.value;
         request.messageCost = 1;
+        done();
       },
     },
     async (request, reply) => {
