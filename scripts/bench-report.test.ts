@@ -20,6 +20,8 @@ describe('the benchmark figures (scripts/bench-report.ts)', () => {
       'cost',
       'gateway-delivery',
       'api-flags',
+      'api-pretenuring',
+      'gc-trace',
       'levers',
       'capacity',
       'cluster',

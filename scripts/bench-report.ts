@@ -166,8 +166,18 @@ function resultsBlock(kept: readonly string[]): string[] {
   ];
 }
 
+/** The kept api-flags reports: semi-space sizes against each other, or other flags. */
+const apiFlagReports = (kept: readonly string[], semiSpacesOnly: boolean) =>
+  kept.filter((f) => f.startsWith('api-flags-') && f.endsWith('.md') && isSemiSpaceRun(f) === semiSpacesOnly);
+
+/** Every variant of the run is a semi-space size alone ("semi 16 (`--max-semi-space-size=16`)"). */
+function isSemiSpaceRun(file: string): boolean {
+  const rows = sectionOf(readReport(file), '')?.tables[0] ?? [];
+  return rows.length > 0 && rows.every((cells) => /^semi \d+ \(`--max-semi-space-size=\d+`\)$/.test(cells[0]!));
+}
+
 function apiFlagsBlock(kept: readonly string[]): string[] {
-  const report = newest(kept, 'api-flags');
+  const report = newest(apiFlagReports(kept, true), 'api-flags');
   const rows = sectionOf(report, '')?.tables[0] ?? [];
   return [
     `\`node bench/ingest/api-flags.ts\` (${code(`bench/results/${report.file}`)}; a worker storing, rounds alternating the`,
@@ -228,6 +238,12 @@ const costBlock = (kept: readonly string[]) => allAsTheyStand(kept, 'cost');
 /** Every kept Redis Cluster report, oldest first (bench/capacity/cluster.ts): a run before a change and one after. */
 const clusterBlock = (kept: readonly string[]) => allAsTheyStand(kept, 'cluster');
 
+/** The newest kept api-flags run of other flags than semi-space sizes, as it stands. */
+const apiPretenuringBlock = (kept: readonly string[]) => asItStands(apiFlagReports(kept, false), 'api-flags', /^# /);
+
+/** The newest kept GC trace of the api (bench/ingest/gc-trace.ts), as it stands. */
+const gcTraceBlock = (kept: readonly string[]) => asItStands(kept, 'gc-trace', /^# /);
+
 /** The newest kept gateway delivery report: its format follows bench/gateway/per-delivery.ts. */
 const gatewayDeliveryBlock = (kept: readonly string[]) => asItStands(kept, 'gateway-delivery', /^# /);
 
@@ -240,6 +256,8 @@ export function renderBlocks(kept: readonly string[] = keptResults()): Map<strin
     cost: costBlock,
     'gateway-delivery': gatewayDeliveryBlock,
     'api-flags': apiFlagsBlock,
+    'api-pretenuring': apiPretenuringBlock,
+    'gc-trace': gcTraceBlock,
     levers: leversBlock,
     capacity: capacityBlock,
     cluster: clusterBlock,

@@ -4,7 +4,8 @@
  *
  * API_FLAGS_ROUNDS (4) rounds through the variants, every other one in reverse order, so
  * that the machine's drift falls on all of them alike, a worker storing throughout:
- * 1. API_FLAGS_SECONDS (10) of load at 200 connections on a new api process: its CPU s
+ * 1. API_FLAGS_SECONDS (10) of load at 200 connections on a new api process (offered
+ *    API_FLAGS_RATE req/s; 0, the default: as fast as it answers): its CPU s
  *    per 1,000 and the share of it its garbage collector's pauses took;
  * 2. then 10,000 requests on 10,000 new connections: p99 and its peak RSS;
  * 3. the same burst against two new api processes on one port (API_REUSE_PORT, one per
@@ -27,6 +28,7 @@ const VARIANTS = JSON.parse(
 ) as Record<string, string[]>;
 const ROUNDS = Number(process.env.API_FLAGS_ROUNDS ?? 4);
 const SECONDS = Number(process.env.API_FLAGS_SECONDS ?? 10);
+const RATE = Number(process.env.API_FLAGS_RATE ?? 0);
 const BURST = 10_000;
 
 interface Round {
@@ -78,7 +80,7 @@ try {
         await sustained(target(one), { connections: 200, seconds: 3 }); // JIT warm-up
         const cpu0 = cpuSeconds(one.pid);
         const gc0 = await gcSeconds(one);
-        load = await sustained(target(one), { connections: 200, seconds: SECONDS });
+        load = await sustained(target(one), { connections: 200, seconds: SECONDS, ...(RATE > 0 ? { overallRate: RATE } : {}) });
         cpu = cpuSeconds(one.pid) - cpu0;
         gc = (await gcSeconds(one)) - gc0;
         [oneBurst, oneRss] = await peaksOf([one], () => newConnectionBurst(target(one), BURST));
@@ -120,7 +122,7 @@ try {
 const lines = [
   `# The api's Node flags, ${ROUNDS} alternating rounds (medians; each round's figures in the .json)`,
   '',
-  `A worker stores throughout. Load: 200 connections for ${SECONDS} s. Burst: ${BURST.toLocaleString('en')} requests on new connections.`,
+  `A worker stores throughout. Load: 200 connections for ${SECONDS} s${RATE > 0 ? `, offered ${RATE} req/s` : ''}. Burst: ${BURST.toLocaleString('en')} requests on new connections.`,
   '',
   '| flags | req/s | api CPU s per 1,000 | GC pauses, share of api CPU | burst, 1 api: p99 | peak RSS | burst, 2 apis: p99 | peak RSS of each |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -138,4 +140,4 @@ lines.push('', 'Peak RSS of each of two: the median over rounds of the larger of
 console.log(lines.join('\n'));
 const stamp = resultStamp(new Date());
 writeResult(`api-flags-${stamp}.md`, `${lines.join('\n')}\n`);
-writeResult(`api-flags-${stamp}.json`, JSON.stringify({ variants: VARIANTS, seconds: SECONDS, burst: BURST, rounds }, null, 2));
+writeResult(`api-flags-${stamp}.json`, JSON.stringify({ variants: VARIANTS, seconds: SECONDS, rate: RATE, burst: BURST, rounds }, null, 2));
