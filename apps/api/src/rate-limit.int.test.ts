@@ -203,6 +203,20 @@ describe('sliding-window Lua script (real Redis, injected clock)', () => {
     expect(calls).toEqual([[1], [2], [1, 1, 1]]);
     connection.disconnect();
   });
+
+  it('answers every request of a group when the callback of one of them throws', async () => {
+    const connection = new Redis(redisUrl);
+    const decideNow = tickLimiter(connection, () => 1_800_000_000_000);
+    const group = budgeted(`${prefix}:rl:throwing`, { windowMs: 60_000, limit: 10, burst: 10 });
+    const others = [Promise.withResolvers<boolean>(), Promise.withResolvers<boolean>()];
+    decideNow(group, 1, () => {
+      throw new Error('a hook that throws');
+    });
+    for (const other of others)
+      decideNow(group, 1, (error, decision) => (error === null ? other.resolve(decision!.admitted) : other.reject(error)));
+    expect(await Promise.all(others.map((o) => o.promise))).toEqual([true, true]);
+    connection.disconnect();
+  });
 });
 
 describe('rate limits over HTTP', () => {

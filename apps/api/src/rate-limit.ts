@@ -138,13 +138,23 @@ export function tickLimiter(redis: RedisClient, clock: () => number = Date.now) 
     inFlight.add(name);
     slidingWindowBatch(redis, g.budget.key, clock(), g.budget.limits, g.costs)
       .then(
-        (decisions) => decisions.forEach((decision, i) => g.settle[i]!(null, decision)),
-        (error: unknown) => g.settle.forEach((settle) => settle(error instanceof Error ? error : new Error(String(error)))),
+        (decisions) => g.settle.forEach((settle, i) => settleOne(settle, null, decisions[i])),
+        (error: unknown) => g.settle.forEach((settle) => settleOne(settle, error instanceof Error ? error : new Error(String(error)))),
       )
       .finally(() => {
         inFlight.delete(name);
         send(name);
       });
+  }
+
+  // Each callback answers its own request (and logs what it cannot answer): one that
+  // throws must not leave the rest of its group waiting.
+  function settleOne(settle: Settle, error: Error | null, decision?: WindowDecision): void {
+    try {
+      settle(error, decision);
+    } catch {
+      // its own to report
+    }
   }
 
   function flush(): void {
@@ -242,14 +252,18 @@ export function registerRateLimit(scope: FastifyInstance, deps: RateLimitDeps): 
       const charged = budgetOf(budget, request.tenant!);
       const cost = budget === 'send' ? (request.messageCost ?? 1) : 1;
       decide(charged, cost, (error, decision) => {
-        if (error !== null) return done(unavailable('the rate limiter', error));
         let refusal: Error | undefined;
         try {
-          refusal = answer(budget, reply, charged.limits, cost, decision!);
+          refusal = error === null ? answer(budget, reply, charged.limits, cost, decision!) : unavailable('the rate limiter', error);
         } catch (failed) {
           refusal = failed as Error;
         }
-        done(refusal);
+        try {
+          done(refusal);
+        } catch (thrown) {
+          // Fastify answers what its hooks and handler throw; this is what escaped it.
+          request.log.error({ err: thrown }, 'request failed after its rate-limit decision');
+        }
       });
     };
   }
