@@ -24,8 +24,8 @@ const READY: Record<AppName, { msg: string; portField: string }> = {
  * 4 alternating rounds of bench/ingest/api-flags.ts, 16 peaked at 327 MiB through a
  * 10,000-connection burst against 384 MiB at 32, for the same CPU per request (0.089
  * against 0.092 s/1000); 8 spent 0.115 s/1000, its GC pauses 19% of it. And the api
- * runs without V8's allocation-site pretenuring: in more than half of the runs at 5,000
- * req/s, V8 moved the allocation sites of requests to the old generation, where each
+ * runs without V8's allocation-site pretenuring: in 3 of 8 traced api processes at 5,000
+ * req/s (bench/ingest/gc-trace.ts), V8 moved the allocation sites of requests to the old generation, where each
  * answered request stayed until a full collection and kept what it referenced alive
  * through the scavenges: GC pauses doubled (5 → 12 µs per request). Without it, median
  * CPU per request 0.072 against 0.084 s/1000 in 6 alternating rounds (docs/benchmarks.md).
