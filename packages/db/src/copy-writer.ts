@@ -106,8 +106,9 @@ async function withClient<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Pro
  * (CopyInResponse), then writes each chunk as two socket writes (its length, its bytes)
  * and CopyDone as a third. Here those writes go out as one: the socket is corked while
  * pg hands the answer to pg-copy-streams, and uncorked once that has written all it
- * can. On this VM a socket write that wakes PostgreSQL costs the worker tens of µs of
- * system time: a quarter of its CPU under load went to writes (bench/ingest/cost.ts).
+ * can (a batch larger than the socket's buffer, 16 KiB, sends the rest after it drains,
+ * as before). On this VM a socket write that wakes PostgreSQL costs the worker tens of
+ * µs of system time: a quarter of its CPU under load went to writes (bench/ingest/cost.ts).
  */
 async function copyLines(client: pg.PoolClient, statement: string, lines: readonly string[]): Promise<void> {
   const { connection } = client;
