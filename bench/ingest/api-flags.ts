@@ -80,7 +80,7 @@ try {
         await sustained(target(one), { connections: 200, seconds: 3 }); // JIT warm-up
         const cpu0 = cpuSeconds(one.pid);
         const gc0 = await gcSeconds(one);
-        load = await sustained(target(one), { connections: 200, seconds: SECONDS, ...(RATE > 0 ? { overallRate: RATE } : {}) });
+        load = await sustained(target(one), { connections: 200, seconds: SECONDS, overallRate: RATE });
         cpu = cpuSeconds(one.pid) - cpu0;
         gc = (await gcSeconds(one)) - gc0;
         [oneBurst, oneRss] = await peaksOf([one], () => newConnectionBurst(target(one), BURST));

@@ -21,7 +21,6 @@ import { cpuSeconds } from '../lib/proc-stats.ts';
 const seconds = Number(process.env.PROFILE_SECONDS ?? 10);
 const connections = Number(process.env.PROFILE_CONNECTIONS ?? 200);
 const rate = Number(process.env.PROFILE_RATE ?? 0);
-const offered = rate > 0 ? { overallRate: rate } : {};
 const dir = mkdtempSync(join(tmpdir(), 'esh3ar-api-prof-'));
 
 // PROFILE_WORKERS=1: a worker stores meanwhile, as in `pnpm bench`'s sustained phase.
@@ -47,7 +46,7 @@ const target = {
 await sustained(target, { connections, seconds: 2 });
 await redis.config('RESETSTAT');
 const before = cpuSeconds(api.pid);
-const result = await sustained(target, { connections, seconds, ...offered });
+const result = await sustained(target, { connections, seconds, overallRate: rate });
 const used = cpuSeconds(api.pid) - before;
 const commandstats = await redis.info('commandstats');
 await redis.quit();

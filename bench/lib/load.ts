@@ -72,7 +72,7 @@ function toTimeline(samples: readonly { at: number; ms: number }[], started: num
 export interface SustainedOptions {
   connections: number;
   seconds: number;
-  /** Requests per second over all connections (autocannon's overallRate); none: as fast as answers come. */
+  /** Requests per second over all connections (autocannon's overallRate); none or 0: as fast as answers come. */
   overallRate?: number;
   onAccepted?: (body: string) => void;
 }
@@ -87,7 +87,7 @@ export async function sustained(target: Target, options: SustainedOptions): Prom
         url: target.url,
         connections: options.connections,
         duration: options.seconds,
-        ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
+        ...(options.overallRate ? { overallRate: options.overallRate } : {}),
         timeout: 10,
         requests: [
           {

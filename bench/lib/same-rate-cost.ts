@@ -23,8 +23,6 @@ export interface RoundOptions {
   rate: number;
 }
 
-const offered = (rate: number) => (rate > 0 ? { overallRate: rate } : {});
-
 /** The bare route (bench/lib/ceiling-server.ts) in a process of its own: 2 s of warm-up, then `seconds` of OTP_BODY. */
 export async function ceilingRound({ connections, seconds, rate }: RoundOptions): Promise<Cost> {
   const ceiling = await startCeiling();
@@ -39,7 +37,7 @@ export async function ceilingRound({ connections, seconds, rate }: RoundOptions)
     await sustained(target, { connections, seconds: 2 });
     const cpu0 = cpuSeconds(ceiling.pid);
     const load0 = process.cpuUsage();
-    const result = await sustained(target, { connections, seconds, ...offered(rate) });
+    const result = await sustained(target, { connections, seconds, overallRate: rate });
     const load = process.cpuUsage(load0);
     const api = per1000(cpuSeconds(ceiling.pid) - cpu0, result.ok);
     return {
@@ -65,7 +63,7 @@ export async function ceilingRound({ connections, seconds, rate }: RoundOptions)
 export async function esh3arRound(name: string, round: RoundOptions, stack: Partial<StackOptions> = {}): Promise<Cost> {
   const started = await startStack('cost', { ...stack, workers: 1, env: { BUFFER_CAPACITY: '100000000', ...stack.env } });
   try {
-    const m = await loadUntilStored(started, name, { connections: round.connections, seconds: round.seconds, ...offered(round.rate) });
+    const m = await loadUntilStored(started, name, { connections: round.connections, seconds: round.seconds, overallRate: round.rate });
     return {
       requestsPerSecond: m.result.requestsPerSecond,
       accepted: m.result.ok,
