@@ -27,7 +27,7 @@ const READY: Record<AppName, { msg: string; portField: string }> = {
  * runs without V8's allocation-site pretenuring: in 3 of 8 traced api processes at 5,000
  * req/s (bench/ingest/gc-trace.ts), V8 moved the allocation sites of requests to the old generation, where each
  * answered request stayed until a full collection and kept what it referenced alive
- * through the scavenges: GC pauses doubled (5 → 12 µs per request). Without it, median
+ * through the scavenges: scavenge pauses up to 13.7 µs per request against 4.2–6.4. Without it, median
  * CPU per request 0.072 against 0.084 s/1000 in 6 alternating rounds (docs/benchmarks.md).
  */
 export const NODE_FLAGS: Record<AppName, readonly string[]> = {
