@@ -59,15 +59,26 @@ describe('describeSchemaErrors, on what TypeBox reports', () => {
     const field = fc.constantFrom(...Object.keys(SendMessageRequest.properties), 'sender', '');
     fc.assert(
       fc.property(fc.dictionary(field, fc.jsonValue({ maxDepth: 2 })), (value) => {
+        // A message names the sender's own keys (metadata's "^[" is one): the words around them are ours.
+        const keys = keysOf(value).sort((a, b) => b.length - a.length);
         for (const { message } of words(value)) {
           expect(message).toMatch(/^(unknown field "|"|keys of "|the message )/);
-          expect(message).not.toMatch(/schema|pattern|must match|\^\[/);
+          expect(keys.reduce((rest, key) => (key === '' ? rest : rest.replaceAll(key, '')), message)).not.toMatch(
+            /schema|pattern|must match|\^\[/,
+          );
         }
       }),
       { numRuns: 500 },
     );
   });
 });
+
+/** Every object key in a JSON value, at any depth. */
+function keysOf(value: unknown): string[] {
+  if (Array.isArray(value)) return value.flatMap(keysOf);
+  if (value === null || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, inner]) => [key, ...keysOf(inner)]);
+}
 
 describe('describeSchemaErrors, on what Ajv (Fastify) reports', () => {
   // The shapes Ajv 8 gives Fastify's error.validation, for a query string.
