@@ -51,15 +51,19 @@ export interface IntakeResults {
   integrity: IntegrityResult;
 }
 
-/** The cost phase: the ceiling and Esh3ar offered the same rate, alternating rounds; medians. */
+/**
+ * The cost phase: the ceiling, the shape's floor and Esh3ar offered the same rate,
+ * alternating rounds; medians. (Runs before the floor was measured have none.)
+ */
 export interface SameRateCost {
   rate: number;
   seconds: number;
   rounds: number;
   connections: number;
-  measured: { ceiling: Cost[]; esh3ar: Cost[] };
+  measured: { ceiling: Cost[]; esh3ar: Cost[]; floor?: Cost[] };
   ceiling: Cost;
   esh3ar: Cost;
+  floor?: Cost;
 }
 
 /** One run of `pnpm bench`: the phases BENCH_PHASES selected, each present when it ran. */
@@ -201,12 +205,31 @@ export function toMarkdown(r: BenchResults): string {
 
 /** The cost phase's section: what each tier spent per 1,000 accepted messages, the ceiling's in the same rounds. */
 function costMarkdown(c: SameRateCost): string[] {
-  const { ceiling: b, esh3ar: e } = c;
+  const { ceiling: b, esh3ar: e, floor: f } = c;
   const rounds = (pick: (cost: Cost) => number, of: Cost[]) => of.map((cost) => cpu(pick(cost))).join(', ');
+  const floorRows =
+    f === undefined || c.measured.floor === undefined
+      ? []
+      : [
+          row([
+            'the shape’s floor: its api (the bare route + a durable, group-committed BullMQ enqueue)',
+            int(f.requestsPerSecond),
+            cpu(f.api),
+            ratio(f.api, b.api),
+            rounds((x) => x.api, c.measured.floor),
+          ]),
+          row([
+            'the shape’s floor until stored (+ Redis, a bare BullMQ worker COPYing each job, PostgreSQL)',
+            '',
+            cpu(f.total),
+            ratio(f.total, b.api),
+            rounds((x) => x.total, c.measured.floor),
+          ]),
+        ];
   return [
     `## Cost at the same offered rate (${int(c.rate)} req/s)`,
     '',
-    `${c.rounds} alternating rounds, each the ceiling, then Esh3ar (1 api, 1 worker, a fresh database), ${c.connections} connections for ${c.seconds} s after 2 s of warm-up, both offered ${int(c.rate)} req/s; medians. CPU seconds per 1,000 accepted messages from /proc; Esh3ar's from the start of the load until the worker had stored the last accepted message.`,
+    `${c.rounds} alternating rounds, each the ceiling, ${f === undefined ? '' : 'the shape’s floor (bench/lib/floor-server.ts, floor-worker.ts), '}then Esh3ar (1 api, 1 worker, a fresh database), ${c.connections} connections for ${c.seconds} s after 2 s of warm-up, all offered ${int(c.rate)} req/s; medians. CPU seconds per 1,000 accepted messages from /proc; Esh3ar's${f === undefined ? '' : ' and the floor’s'} from the start of the load until the last accepted message was stored.`,
     '',
     row(['', 'req/s', 'CPU s / 1000', 'vs ceiling', 'rounds']),
     row(['---', '---:', '---:', '---:', '---']),
@@ -217,6 +240,7 @@ function costMarkdown(c: SameRateCost): string[] {
       '1.00×',
       rounds((x) => x.api, c.measured.ceiling),
     ]),
+    ...floorRows,
     row(['api', int(e.requestsPerSecond), cpu(e.api), ratio(e.api, b.api), rounds((x) => x.api, c.measured.esh3ar)]),
     row(['worker', '', cpu(e.worker), '', rounds((x) => x.worker, c.measured.esh3ar)]),
     row(['redis-server', '', cpu(e.redis), '', rounds((x) => x.redis, c.measured.esh3ar)]),
@@ -276,17 +300,19 @@ function targetsMarkdown(r: BenchResults): string[] {
     }
   }
   if (r.cost) {
-    const { ceiling, esh3ar } = r.cost;
+    const { ceiling, esh3ar, floor } = r.cost;
     const [api, all] = [esh3ar.api / ceiling.api, esh3ar.total / ceiling.api];
     const sized = r.cost.rate === 5000;
+    const floorOf = (pick: (c: Cost) => number) =>
+      floor === undefined ? '' : `; the shape’s floor ${(pick(floor) / ceiling.api).toFixed(2)}×`;
     rows.push([
       'api CPU per accepted message ≤ 1.3× the bare route’s (5,000 req/s offered to both)',
-      `${api.toFixed(2)}× (${cpu(esh3ar.api)} against ${cpu(ceiling.api)} s per 1,000)`,
+      `${api.toFixed(2)}× (${cpu(esh3ar.api)} against ${cpu(ceiling.api)} s per 1,000${floorOf((c) => c.api)})`,
       atSize(sized, api <= 1.3),
     ]);
     rows.push([
       'api + worker + Redis + PostgreSQL until stored ≤ 2.0× the bare route’s',
-      `${all.toFixed(2)}× (${cpu(esh3ar.total)} s per 1,000)`,
+      `${all.toFixed(2)}× (${cpu(esh3ar.total)} s per 1,000${floorOf((c) => c.total)})`,
       atSize(sized, all <= 2.0),
     ]);
   }

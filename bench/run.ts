@@ -18,8 +18,10 @@
  *
  * Then the cost phase: CPU per accepted message at the same offered rate, BENCH_COST_RATE
  * (5000) req/s for BENCH_COST_SECONDS (10), against the ceiling, in BENCH_COST_ROUNDS (3)
- * alternating rounds, each Esh3ar round on a fresh stack until every accepted message is
- * stored (bench/lib/same-rate-cost.ts, as bench/ingest/cost.ts measures revisions).
+ * alternating rounds: the ceiling, the shape's floor (the bare route + a durable BullMQ
+ * enqueue, a bare BullMQ worker COPYing; bench/lib/floor-server.ts), then Esh3ar on a fresh
+ * stack, the last two until every accepted message is stored (bench/lib/same-rate-cost.ts,
+ * as bench/ingest/cost.ts measures revisions).
  *
  * BENCH_PHASES (intake,cost,gateway) selects the phases, e.g. `BENCH_PHASES=gateway pnpm bench`.
  *
@@ -39,7 +41,7 @@ import { gatewayPhase } from './gateway/phase.ts';
 import { endToEnd } from './ingest/accept-to-stored.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName, machineInfo, machineJiffies, peakRssMiB, peaksDuring } from './lib/proc-stats.ts';
 import { toMarkdown, writeResults, type BenchResults, type IntakeResults, type SameRateCost } from './report.ts';
-import { ceilingRound, esh3arRound, medianCost, type Cost } from './lib/same-rate-cost.ts';
+import { ceilingRound, esh3arRound, floorRound, medianCost, type Cost } from './lib/same-rate-cost.ts';
 import { directStore, preload, timeWorkerDrain } from './storage/copy-rate.ts';
 import { raiseSystemLimits, reexecWithMoreOpenFiles } from './lib/system-limits.ts';
 
@@ -320,13 +322,20 @@ async function intakePhase(): Promise<IntakeResults> {
  */
 async function costPhase(): Promise<SameRateCost> {
   const { rounds, ...load } = costSettings;
-  const measured = { ceiling: [] as Cost[], esh3ar: [] as Cost[] };
+  const measured = { ceiling: [] as Cost[], floor: [] as Cost[], esh3ar: [] as Cost[] };
   for (let round = 1; round <= rounds; round++) {
-    log(`cost at ${load.rate} req/s offered, round ${round} of ${rounds}: ceiling, then Esh3ar until stored`);
+    log(`cost at ${load.rate} req/s offered, round ${round} of ${rounds}: ceiling, the shape's floor, then Esh3ar until stored`);
     measured.ceiling.push(await ceilingRound(load));
+    measured.floor.push(await floorRound(load));
     measured.esh3ar.push(await esh3arRound('esh3ar', load));
   }
-  return { ...costSettings, measured, ceiling: medianCost(measured.ceiling), esh3ar: medianCost(measured.esh3ar) };
+  return {
+    ...costSettings,
+    measured,
+    ceiling: medianCost(measured.ceiling),
+    floor: medianCost(measured.floor),
+    esh3ar: medianCost(measured.esh3ar),
+  };
 }
 
 let exitCode = 1;

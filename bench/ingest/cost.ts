@@ -9,7 +9,9 @@
  *
  *   node bench/ingest/cost.ts [REV ...]   a git revision each (a commit, a branch, HEAD~2),
  *                                         or `.` for the working tree (the default), with
- *                                         settings after a colon: `.:API_RATE_LIMIT=off,X=1`
+ *                                         settings after a colon: `.:API_RATE_LIMIT=off,X=1`;
+ *                                         or `floor`: the floor of the shape (bench/lib/floor-server.ts,
+ *                                         bench/lib/floor-worker.ts), the least these parts do
  *   COST_ROUNDS (3), COST_SECONDS (10), COST_CONNECTIONS (200), COST_RATE (5000 req/s offered to
  *   both; 0: as fast as each answers)
  *
@@ -25,7 +27,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '@esh3ar/stack';
 import { machineInfo } from '../lib/proc-stats.ts';
 import { resultStamp, writeResult } from '../lib/results.ts';
-import { ceilingRound, esh3arRound, medianCost, type Cost } from '../lib/same-rate-cost.ts';
+import { ceilingRound, esh3arRound, floorRound, medianCost, type Cost } from '../lib/same-rate-cost.ts';
 
 const rounds = Number(process.env.COST_ROUNDS ?? 3);
 const seconds = Number(process.env.COST_SECONDS ?? 10);
@@ -62,6 +64,12 @@ function checkout(spec: string): Revision {
     env,
     subject: settings === '' ? r.subject : `${r.subject} [${settings}]`,
   });
+  if (rev === 'floor')
+    return named({
+      commit: 'floor',
+      subject: 'the bare route + a group-committed BullMQ enqueue; a bare BullMQ worker COPYing',
+      root: REPO_ROOT,
+    });
   if (rev === '.') return named({ commit: 'working tree', subject: `on ${git('rev-parse', '--short', 'HEAD')}`, root: REPO_ROOT });
   const commit = git('rev-parse', '--verify', `${rev}^{commit}`);
   const root = join(tmpdir(), `esh3ar-cost-${commit.slice(0, 12)}`);
@@ -79,7 +87,7 @@ for (let round = 1; round <= rounds; round++) {
   measured.ceiling.push(await ceilingRound(load));
   console.error(`round ${round}: ceiling ${measured.ceiling.at(-1)!.api.toFixed(4)} s/1000`);
   for (const [i, rev] of revs.entries()) {
-    const cost = await esh3arRound(rev.name, load, { root: rev.root, env: rev.env });
+    const cost = rev.commit === 'floor' ? await floorRound(load) : await esh3arRound(rev.name, load, { root: rev.root, env: rev.env });
     measured.revisions[i]!.push(cost);
     console.error(
       `round ${round}: ${rev.name} api ${cost.api.toFixed(4)}, total ${cost.total.toFixed(4)} s/1000 (${cost.requestsPerSecond} req/s)`,

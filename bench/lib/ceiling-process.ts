@@ -4,39 +4,66 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { REPO_ROOT } from '@esh3ar/stack';
 
-export interface CeilingProcess {
+export interface BenchProcess {
   pid: number;
-  url: string;
+  /** The ready line's fields. */
+  ready: Record<string, unknown>;
   stop(): Promise<void>;
+}
+
+export interface CeilingProcess extends BenchProcess {
+  url: string;
 }
 
 const READY_TIMEOUT_MS = 20_000;
 
-/** Starts ceiling-server.ts (next to this file) as a process of its own, resolved once it listens. */
-export async function startCeiling(): Promise<CeilingProcess> {
-  const child: ChildProcess = spawn(process.execPath, [fileURLToPath(new URL('ceiling-server.ts', import.meta.url))], {
+/**
+ * Starts `script` (a file next to this one) as a process of its own, with `env` besides PATH
+ * and HOME and `nodeFlags` before it, resolved once it prints a JSON line whose msg is `readyMsg`.
+ */
+export async function startBenchProcess(
+  script: string,
+  env: Record<string, string>,
+  readyMsg: string,
+  nodeFlags: readonly string[] = [],
+): Promise<BenchProcess> {
+  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, fileURLToPath(new URL(script, import.meta.url))], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit');
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the ceiling server did not listen within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    void exited.then(([code]) => reject(new Error(`the ceiling server exited (${String(code)}) before listening`)));
+  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${script} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    void exited.then(([code]) => reject(new Error(`${script} exited (${String(code)}) before it was ready`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
-      const parsed = JSON.parse(line) as { msg?: string; port?: number };
-      if (parsed.msg === 'ceiling listening' && typeof parsed.port === 'number') {
+      const parsed = JSON.parse(line) as Record<string, unknown>;
+      if (parsed.msg === readyMsg) {
         clearTimeout(timer);
-        resolve(parsed.port);
+        resolve(parsed);
       }
     });
   });
   return {
     pid: child.pid!,
-    url: `http://127.0.0.1:${port}`,
+    ready,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
   };
+}
+
+/**
+ * Starts ceiling-server.ts (the bare route), or floor-server.ts with `env` naming its Redis
+ * and prefix (and the api's node flags), resolved once it listens.
+ */
+export async function startCeiling(
+  script = 'ceiling-server.ts',
+  env: Record<string, string> = {},
+  nodeFlags: readonly string[] = [],
+): Promise<CeilingProcess> {
+  const started = await startBenchProcess(script, { PORT: '0', ...env }, 'ceiling listening', nodeFlags);
+  if (typeof started.ready.port !== 'number') throw new Error(`${script} named no port`);
+  return { ...started, url: `http://127.0.0.1:${started.ready.port}` };
 }

@@ -10,9 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify from 'fastify';
 import { validateMessage } from '@esh3ar/contracts';
-
-// Same as the api's API_LISTEN_BACKLOG default: Node's 511 drops SYNs of a 10k burst.
-const BACKLOG = 16_384;
+import { serveBare } from './bare-serve.ts';
 
 const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
 
@@ -22,17 +20,4 @@ app.post('/v1/messages', async (request, reply) => {
   return reply.code(202).send({ id: randomUUID(), status: 'queued', acceptedAt: new Date().toISOString() });
 });
 
-await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0), backlog: BACKLOG });
-const address = app.server.address();
-process.stdout.write(
-  `${JSON.stringify({ msg: 'ceiling listening', port: typeof address === 'object' && address ? address.port : null })}\n`,
-);
-
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    app.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  });
-}
+await serveBare(app);

@@ -1,7 +1,8 @@
-import { startStack, type StackOptions } from '@esh3ar/stack';
-import { startCeiling } from './ceiling-process.ts';
+import pg from 'pg';
+import { createDatabase, deletePrefix, NODE_FLAGS, startStack, uniquePrefix, waitFor, type StackOptions } from '@esh3ar/stack';
+import { startBenchProcess, startCeiling } from './ceiling-process.ts';
 import { sustained, type Target } from './load.ts';
-import { cpuSeconds } from './proc-stats.ts';
+import { cpuByName, cpuSeconds, cpuSinceByName } from './proc-stats.ts';
 import { loadUntilStored, OTP_BODY, per1000 } from './until-stored.ts';
 
 /** What one round measured: CPU seconds per 1,000 accepted messages, by process (0 where the process was not run). */
@@ -23,17 +24,20 @@ export interface RoundOptions {
   rate: number;
 }
 
+/** OTP_BODY to POST /v1/messages of a server without authentication (the ceiling's, the floor's). */
+const bareTarget = (name: string, url: string): Target => ({
+  name,
+  url,
+  path: '/v1/messages',
+  headers: { 'content-type': 'application/json' },
+  body: OTP_BODY,
+});
+
 /** The bare route (bench/lib/ceiling-server.ts) in a process of its own: 2 s of warm-up, then `seconds` of OTP_BODY. */
 export async function ceilingRound({ connections, seconds, rate }: RoundOptions): Promise<Cost> {
   const ceiling = await startCeiling();
   try {
-    const target: Target = {
-      name: 'ceiling',
-      url: ceiling.url,
-      path: '/v1/messages',
-      headers: { 'content-type': 'application/json' },
-      body: OTP_BODY,
-    };
+    const target = bareTarget('ceiling', ceiling.url);
     await sustained(target, { connections, seconds: 2 });
     const cpu0 = cpuSeconds(ceiling.pid);
     const load0 = process.cpuUsage();
@@ -52,6 +56,60 @@ export async function ceilingRound({ connections, seconds, rate }: RoundOptions)
     };
   } finally {
     await ceiling.stop();
+  }
+}
+
+/**
+ * The floor of the shape (bench/lib/floor-server.ts and floor-worker.ts): the bare route
+ * plus a durable, group-committed BullMQ enqueue, and a bare BullMQ worker COPYing each job
+ * into one table, on the shared Redis and PostgreSQL (a database and prefix of its own),
+ * loaded as esh3arRound loads Esh3ar: 2 s of warm-up stored first, then `seconds`, counted
+ * until every accepted message is in the table.
+ */
+export async function floorRound({ connections, seconds, rate }: RoundOptions): Promise<Cost> {
+  const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'floor');
+  const prefix = uniquePrefix('floor');
+  const env = { FLOOR_REDIS_URL: redisUrl, FLOOR_PREFIX: prefix, FLOOR_DATABASE_URL: db.url };
+  const pool = new pg.Pool({ connectionString: db.url, max: 1 });
+  const [server, worker] = await Promise.all([
+    // The api's and the worker's node flags: the floor is the least Esh3ar's processes could spend.
+    startCeiling('floor-server.ts', env, NODE_FLAGS.api),
+    startBenchProcess('floor-worker.ts', env, 'floor worker ready', NODE_FLAGS.worker),
+  ]);
+  try {
+    const target = bareTarget('floor', server.url);
+    const stored = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM floor_messages')).rows[0]!.n);
+    const warm = await sustained(target, { connections, seconds: 2 });
+    await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
+    const [api0, worker0, redis0, postgres0] = [
+      cpuSeconds(server.pid),
+      cpuSeconds(worker.pid),
+      cpuByName('redis-server'),
+      cpuByName('postgres'),
+    ];
+    const load0 = process.cpuUsage();
+    const result = await sustained(target, { connections, seconds, overallRate: rate });
+    const load = process.cpuUsage(load0);
+    await waitFor(stored, (n) => n >= warm.ok + result.ok, 300_000, 50);
+    const cost = {
+      api: per1000(cpuSeconds(server.pid) - api0, result.ok),
+      worker: per1000(cpuSeconds(worker.pid) - worker0, result.ok),
+      redis: per1000(cpuSinceByName('redis-server', redis0) ?? Number.NaN, result.ok),
+      postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
+    };
+    return {
+      requestsPerSecond: result.requestsPerSecond,
+      accepted: result.ok,
+      ...cost,
+      total: cost.api + cost.worker + cost.redis + cost.postgres,
+      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
+    };
+  } finally {
+    await Promise.all([server.stop(), worker.stop()]);
+    await pool.end();
+    await db.drop();
+    await deletePrefix(redisUrl, prefix);
   }
 }
 

@@ -1,0 +1,64 @@
+/**
+ * The storage half of the floor (floor-server.ts has the api's): a bare BullMQ worker that
+ * COPYs each job's messages into one table, in the job's own transaction, and completes
+ * the job. No buffer index, no delivery, no events, no exactly-once beyond the table's
+ * primary key, no metrics, no logs. Not a lower bound as the api's floor is (the worker
+ * batches jobs into fewer transactions than this does), but the simplest storage these
+ * parts allow.
+ *
+ *   FLOOR_REDIS_URL=… FLOOR_PREFIX=… FLOOR_DATABASE_URL=… node bench/lib/floor-worker.ts
+ *
+ * Prints `{"msg":"floor worker ready"}` once it has made its table and listens for jobs.
+ */
+import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
+import { Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+
+interface Stored {
+  id: string;
+  recipient: string;
+  content: string;
+  acceptedAt: string;
+}
+
+const CONCURRENCY = 4;
+const pool = new pg.Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: CONCURRENCY });
+await pool.query(
+  'CREATE TABLE IF NOT EXISTS floor_messages (id uuid PRIMARY KEY, recipient text NOT NULL, content text NOT NULL, accepted_at timestamptz NOT NULL)',
+);
+
+// COPY's text format: backslash, tab, newline and carriage return escaped.
+const field = (s: string) => s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
+
+const redis = new Redis(process.env.FLOOR_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
+const worker = new Worker<{ messages: Stored[] }>(
+  'floor',
+  async (job) => {
+    const rows = job.data.messages.map((m) => `${m.id}\t${field(m.recipient)}\t${field(m.content)}\t${m.acceptedAt}\n`).join('');
+    const client = await pool.connect();
+    try {
+      await pipeline(Readable.from([rows]), client.query(copyFrom('COPY floor_messages (id, recipient, content, accepted_at) FROM STDIN')));
+    } finally {
+      client.release();
+    }
+  },
+  { connection: redis, prefix: process.env.FLOOR_PREFIX ?? 'floor', concurrency: CONCURRENCY },
+);
+await worker.waitUntilReady();
+process.stdout.write(`${JSON.stringify({ msg: 'floor worker ready' })}\n`);
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    worker
+      .close()
+      .then(() => pool.end())
+      .then(() => redis.quit())
+      .then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+  });
+}
