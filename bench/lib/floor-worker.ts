@@ -1,10 +1,8 @@
 /**
  * The storage half of the floor (floor-server.ts has the api's): a bare BullMQ worker that
- * COPYs each job's messages into one table, in the job's own transaction, and completes
- * the job. No buffer index, no delivery, no events, no exactly-once beyond the table's
- * primary key, no metrics, no logs. Not a lower bound as the api's floor is (the worker
- * batches jobs into fewer transactions than this does), but the simplest storage these
- * parts allow.
+ * COPYs the messages of the jobs it holds into one table, the jobs that arrive during one
+ * COPY together in the next, and completes them. No buffer index, no delivery, no events,
+ * no exactly-once beyond the table's primary key, no metrics, no logs.
  *
  *   FLOOR_REDIS_URL=… FLOOR_PREFIX=… FLOOR_DATABASE_URL=… node bench/lib/floor-worker.ts
  *
@@ -24,8 +22,9 @@ interface Stored {
   acceptedAt: string;
 }
 
-const CONCURRENCY = 4;
-const pool = new pg.Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: CONCURRENCY });
+// As many jobs at once as Esh3ar's worker takes by default (WORKER_CONCURRENCY).
+const CONCURRENCY = 32;
+const pool = new pg.Pool({ connectionString: process.env.FLOOR_DATABASE_URL, max: 1 });
 await pool.query(
   'CREATE TABLE IF NOT EXISTS floor_messages (id uuid PRIMARY KEY, recipient text NOT NULL, content text NOT NULL, accepted_at timestamptz NOT NULL)',
 );
@@ -33,18 +32,48 @@ await pool.query(
 // COPY's text format: backslash, tab, newline and carriage return escaped.
 const field = (s: string) => s.replace(/[\\\t\n\r]/g, (c) => ({ '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' })[c]!);
 
+async function copy(rows: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await pipeline(Readable.from([rows]), client.query(copyFrom('COPY floor_messages (id, recipient, content, accepted_at) FROM STDIN')));
+  } finally {
+    client.release();
+  }
+}
+
+// Group commit, as Esh3ar's worker batches: the jobs that arrive while a COPY is in flight
+// go in the next one, so PostgreSQL commits once per batch rather than once per job.
+interface Waiting {
+  rows: string;
+  done: (error: Error | null) => void;
+}
+let waiting: Waiting[] = [];
+let copying = false;
+function flush(): void {
+  if (copying || waiting.length === 0) return;
+  const batch = waiting;
+  waiting = [];
+  copying = true;
+  copy(batch.map((w) => w.rows).join(''))
+    .then(
+      () => batch.forEach((w) => w.done(null)),
+      (error: unknown) => batch.forEach((w) => w.done(error as Error)),
+    )
+    .finally(() => {
+      copying = false;
+      flush();
+    });
+}
+
 const redis = new Redis(process.env.FLOOR_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const worker = new Worker<{ messages: Stored[] }>(
   'floor',
-  async (job) => {
-    const rows = job.data.messages.map((m) => `${m.id}\t${field(m.recipient)}\t${field(m.content)}\t${m.acceptedAt}\n`).join('');
-    const client = await pool.connect();
-    try {
-      await pipeline(Readable.from([rows]), client.query(copyFrom('COPY floor_messages (id, recipient, content, accepted_at) FROM STDIN')));
-    } finally {
-      client.release();
-    }
-  },
+  (job) =>
+    new Promise<void>((resolve, reject) => {
+      const rows = job.data.messages.map((m) => `${m.id}\t${field(m.recipient)}\t${field(m.content)}\t${m.acceptedAt}\n`).join('');
+      waiting.push({ rows, done: (error) => (error ? reject(error) : resolve()) });
+      flush();
+    }),
   { connection: redis, prefix: process.env.FLOOR_PREFIX ?? 'floor', concurrency: CONCURRENCY },
 );
 await worker.waitUntilReady();
