@@ -16,36 +16,15 @@ import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 import { validateMessage, type ValidMessage } from '@esh3ar/contracts';
 import { serveBare } from './bare-serve.ts';
+import { groupCommit } from './group-commit.ts';
 
 const redis = new Redis(process.env.FLOOR_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 // The queue floor-worker.ts takes its jobs from.
 const queue = new Queue('floor', { connection: redis, prefix: process.env.FLOOR_PREFIX ?? 'floor' });
 
-interface Pending {
-  message: ValidMessage & { id: string; acceptedAt: string };
-  done: (error: Error | null) => void;
-}
-let pending: Pending[] = [];
-let inFlight = false;
-let scheduled = false;
-
-function flush(): void {
-  scheduled = false;
-  if (inFlight || pending.length === 0) return;
-  const batch = pending;
-  pending = [];
-  inFlight = true;
-  queue
-    .add('store', { messages: batch.map((p) => p.message) }, { removeOnComplete: true })
-    .then(
-      () => batch.forEach((p) => p.done(null)),
-      (error: unknown) => batch.forEach((p) => p.done(error as Error)),
-    )
-    .finally(() => {
-      inFlight = false;
-      flush();
-    });
-}
+const enqueue = groupCommit<ValidMessage & { id: string; acceptedAt: string }>((messages) =>
+  queue.add('store', { messages }, { removeOnComplete: true }),
+);
 
 const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
 
@@ -56,17 +35,10 @@ app.post('/v1/messages', (request, reply) => {
     return reply;
   }
   const message = { ...result.value, id: randomUUID(), acceptedAt: new Date().toISOString() };
-  pending.push({
-    message,
-    done: (error) => {
-      if (error) void reply.code(503).send({ error: { code: 'UNAVAILABLE', message: error.message } });
-      else void reply.code(202).send({ id: message.id, status: 'queued', acceptedAt: message.acceptedAt });
-    },
-  });
-  if (!scheduled && !inFlight) {
-    scheduled = true;
-    setImmediate(flush);
-  }
+  enqueue(message).then(
+    () => reply.code(202).send({ id: message.id, status: 'queued', acceptedAt: message.acceptedAt }),
+    (error: Error) => reply.code(503).send({ error: { code: 'UNAVAILABLE', message: error.message } }),
+  );
   return reply;
 });
 

@@ -14,6 +14,7 @@ import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { groupCommit } from './group-commit.ts';
 
 interface Stored {
   id: string;
@@ -41,39 +42,14 @@ async function copy(rows: string): Promise<void> {
   }
 }
 
-// Group commit, as Esh3ar's worker batches: the jobs that arrive while a COPY is in flight
-// go in the next one, so PostgreSQL commits once per batch rather than once per job.
-interface Waiting {
-  rows: string;
-  done: (error: Error | null) => void;
-}
-let waiting: Waiting[] = [];
-let copying = false;
-function flush(): void {
-  if (copying || waiting.length === 0) return;
-  const batch = waiting;
-  waiting = [];
-  copying = true;
-  copy(batch.map((w) => w.rows).join(''))
-    .then(
-      () => batch.forEach((w) => w.done(null)),
-      (error: unknown) => batch.forEach((w) => w.done(error as Error)),
-    )
-    .finally(() => {
-      copying = false;
-      flush();
-    });
-}
+// The jobs that arrive while a COPY is in flight go in the next one, so PostgreSQL commits
+// once per batch rather than once per job, as Esh3ar's worker batches.
+const store = groupCommit<string>((rows) => copy(rows.join('')));
 
 const redis = new Redis(process.env.FLOOR_REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
 const worker = new Worker<{ messages: Stored[] }>(
   'floor',
-  (job) =>
-    new Promise<void>((resolve, reject) => {
-      const rows = job.data.messages.map((m) => `${m.id}\t${field(m.recipient)}\t${field(m.content)}\t${m.acceptedAt}\n`).join('');
-      waiting.push({ rows, done: (error) => (error ? reject(error) : resolve()) });
-      flush();
-    }),
+  (job) => store(job.data.messages.map((m) => `${m.id}\t${field(m.recipient)}\t${field(m.content)}\t${m.acceptedAt}\n`).join('')),
   { connection: redis, prefix: process.env.FLOOR_PREFIX ?? 'floor', concurrency: CONCURRENCY },
 );
 await worker.waitUntilReady();
