@@ -87,6 +87,8 @@ function resultsBlock(kept: readonly string[]): string[] {
   const cost = (label: string) => rowOf(q, 'Cost per 1000', label)[1]!;
   // The cost phase (runs since it was added): CPU per message with both offered the same rate.
   const SAME_RATE = 'Cost at the same offered rate';
+  // Its rows for the shape's floor (runs since it was added; bench/lib/floor-server.ts).
+  const [FLOOR_API, FLOOR_STORED] = ['the shape’s floor: its api', 'the shape’s floor until stored'];
   const sameRate = sectionOf(q, SAME_RATE) === undefined ? undefined : (label: string) => rowOf(q, SAME_RATE, label);
   const sameRateOffered = /\(([\d,]+ req\/s)\)/.exec([...q.sections.keys()].find((t) => t.startsWith(SAME_RATE)) ?? '')?.[1];
   const device = (timeout: string) => rowOf(q, DEVICE, timeout);
@@ -114,6 +116,11 @@ function resultsBlock(kept: readonly string[]): string[] {
       ? []
       : [
           `| the same, both offered ${sameRateOffered} (the cost phase) | ${sameRate('ceiling')[2]} | api ${sameRate('api')[2]} (${sameRate('api')[3]}), worker ${sameRate('worker')[2]}, Redis ${sameRate('redis-server')[2]}, PostgreSQL ${sameRate('postgres')[2]} (${sameRate('until stored')[2]} in all, ${sameRate('until stored')[3]}) | | api ≤ 1.3×, in all ≤ 2.0× |`,
+          ...(sectionOf(q, SAME_RATE)!.tables[0]!.some((cells) => cells[0]!.startsWith(FLOOR_API))
+            ? [
+                `| the shape’s floor, the same rounds (below) | | api ${sameRate(FLOOR_API)[2]} (${sameRate(FLOOR_API)[3]}), until stored ${sameRate(FLOOR_STORED)[2]} (${sameRate(FLOOR_STORED)[3]}) | | |`,
+              ]
+            : []),
         ]),
     `| gateway memory per connected device (10,000) | | ${rowOf(q, 'Gateway: 10,000 devices', 'RSS')[3]} RSS (${span(over(gateway, 'Gateway: 10,000 devices', 'RSS', 3), ' KiB')}) | | ≤ 16 KB |`,
     `| accept → device p99 at 1,000 msg/s, 10,000 devices | | ${device('100 ms')[8]} at \`worker.batchTimeoutMs\` 100, the default (${span(over(tail, DEVICE, '100 ms', 8), ' ms')}); ${device('5 ms')[8]} at 5 (${span(over(tail, DEVICE, '5 ms', 8), ' ms')}) | | ≤ 100 ms |`,
