@@ -219,7 +219,7 @@ function costMarkdown(c: SameRateCost): string[] {
             rounds((x) => x.api, c.measured.floor),
           ]),
           row([
-            'the shape’s floor until stored (+ Redis, a bare BullMQ worker COPYing each job, PostgreSQL)',
+            'the shape’s floor until stored (+ Redis, a bare BullMQ worker COPYing the jobs it holds, PostgreSQL)',
             '',
             cpu(f.total),
             ratio(f.total, b.api),

@@ -33,25 +33,28 @@ export async function startBenchProcess(
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = once(child, 'exit');
-  const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${script} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    void exited.then(([code]) => reject(new Error(`${script} exited (${String(code)}) before it was ready`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const parsed = JSON.parse(line) as Record<string, unknown>;
-      if (parsed.msg === readyMsg) {
-        clearTimeout(timer);
-        resolve(parsed);
-      }
-    });
-  });
-  return {
-    pid: child.pid!,
-    ready,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
-    },
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
   };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`${script} was not ready within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      void exited.then(([code]) => reject(new Error(`${script} exited (${String(code)}) before it was ready`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (parsed.msg === readyMsg) resolve(parsed);
+      });
+    });
+    return { pid: child.pid!, ready, stop };
+  } catch (error) {
+    // Not ready: it must not run on beside what is measured next.
+    await stop();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -64,6 +67,41 @@ export async function startCeiling(
   nodeFlags: readonly string[] = [],
 ): Promise<CeilingProcess> {
   const started = await startBenchProcess(script, { PORT: '0', ...env }, 'ceiling listening', nodeFlags);
-  if (typeof started.ready.port !== 'number') throw new Error(`${script} named no port`);
+  if (typeof started.ready.port !== 'number') {
+    await started.stop();
+    throw new Error(`${script} named no port`);
+  }
   return { ...started, url: `http://127.0.0.1:${started.ready.port}` };
+}
+
+export interface FloorProcesses {
+  server: CeilingProcess;
+  worker: BenchProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the shape's floor, floor-server.ts and floor-worker.ts, with `env` naming their
+ * Redis, prefix and database (FLOOR_REDIS_URL, FLOOR_PREFIX, FLOOR_DATABASE_URL) and each
+ * with its node flags; if either fails to start, stops the other before throwing.
+ */
+export async function startFloor(
+  env: Record<string, string>,
+  nodeFlags: { server: readonly string[]; worker: readonly string[] } = { server: [], worker: [] },
+): Promise<FloorProcesses> {
+  const [server, worker] = await Promise.allSettled([
+    startCeiling('floor-server.ts', env, nodeFlags.server),
+    startBenchProcess('floor-worker.ts', env, 'floor worker ready', nodeFlags.worker),
+  ]);
+  if (server.status === 'rejected' || worker.status === 'rejected') {
+    for (const started of [server, worker]) if (started.status === 'fulfilled') await started.value.stop();
+    throw server.status === 'rejected' ? server.reason : (worker as PromiseRejectedResult).reason;
+  }
+  return {
+    server: server.value,
+    worker: worker.value,
+    async stop() {
+      await Promise.all([server.value.stop(), worker.value.stop()]);
+    },
+  };
 }

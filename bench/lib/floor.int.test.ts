@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createDatabase, deletePrefix, uniquePrefix, waitFor, type ThrowawayDatabase } from '@esh3ar/stack';
-import { startBenchProcess, startCeiling, type BenchProcess, type CeilingProcess } from './ceiling-process.ts';
+import { startFloor, type FloorProcesses } from './ceiling-process.ts';
 
 // The floor the cost phase compares Esh3ar with must do what it claims: every message it
 // answers 202 is in its table once, and what it refuses is not.
@@ -9,32 +9,28 @@ const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = uniquePrefix('floor-test');
 let db: ThrowawayDatabase;
 let pool: pg.Pool;
-let server: CeilingProcess;
-let worker: BenchProcess;
+let floor: FloorProcesses;
 
 beforeAll(async () => {
   db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'floor-test');
   pool = new pg.Pool({ connectionString: db.url, max: 1 });
   const env = { FLOOR_REDIS_URL: redisUrl, FLOOR_PREFIX: prefix, FLOOR_DATABASE_URL: db.url };
-  [server, worker] = await Promise.all([
-    startCeiling('floor-server.ts', env),
-    startBenchProcess('floor-worker.ts', env, 'floor worker ready'),
-  ]);
+  floor = await startFloor(env);
 });
 
 afterAll(async () => {
-  await Promise.all([server?.stop(), worker?.stop()]);
+  await floor?.stop();
   await pool?.end();
   await db?.drop();
   await deletePrefix(redisUrl, prefix);
 });
 
 const post = (body: unknown) =>
-  fetch(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  fetch(`${floor.server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
 test('each message the floor accepts is stored once; one it refuses is not', async () => {
   const answers = await Promise.all(
-    Array.from({ length: 40 }, (_, i) => post({ recipient: '+966501234567', content: `code ${i}\ttab\\slash\nline` })),
+    Array.from({ length: 40 }, (_, i) => post({ recipient: '+966501234567', content: `code ${i}\ttab\\slash\nline\rreturn` })),
   );
   expect(answers.map((a) => a.status)).toEqual(answers.map(() => 202));
   const ids = await Promise.all(answers.map(async (a) => ((await a.json()) as { id: string }).id));
@@ -48,5 +44,5 @@ test('each message the floor accepts is stored once; one it refuses is not', asy
     50,
   );
   expect(rows.map((r) => r.id).sort()).toEqual([...ids].sort());
-  expect(rows.map((r) => r.content)).toContain('code 7\ttab\\slash\nline');
+  expect(rows.map((r) => r.content)).toContain('code 7\ttab\\slash\nline\rreturn');
 });

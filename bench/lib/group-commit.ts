@@ -14,7 +14,9 @@ export function groupCommit<T>(write: (items: T[]) => Promise<unknown>): (item: 
     const batch = waiting;
     waiting = [];
     inFlight = true;
-    write(batch.map((w) => w.item))
+    // A write that throws rather than rejects fails its batch as a rejection would.
+    Promise.resolve()
+      .then(() => write(batch.map((w) => w.item)))
       .then(
         () => batch.forEach((w) => w.done(null)),
         (error: unknown) => batch.forEach((w) => w.done(error as Error)),

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { createDatabase, deletePrefix, NODE_FLAGS, startStack, uniquePrefix, waitFor, type StackOptions } from '@esh3ar/stack';
-import { startBenchProcess, startCeiling } from './ceiling-process.ts';
+import { startCeiling, startFloor, type FloorProcesses } from './ceiling-process.ts';
 import { sustained, type Target } from './load.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName } from './proc-stats.ts';
 import { loadUntilStored, OTP_BODY, per1000 } from './until-stored.ts';
@@ -61,23 +61,24 @@ export async function ceilingRound({ connections, seconds, rate }: RoundOptions)
 
 /**
  * The floor of the shape (bench/lib/floor-server.ts and floor-worker.ts): the bare route
- * plus a durable, group-committed BullMQ enqueue, and a bare BullMQ worker COPYing each job
- * into one table, on the shared Redis and PostgreSQL (a database and prefix of its own),
+ * plus a durable, group-committed BullMQ enqueue, and a bare BullMQ worker COPYing the jobs
+ * it holds into one table, on the shared Redis and PostgreSQL (a database and prefix of its own),
  * loaded as esh3arRound loads Esh3ar: 2 s of warm-up stored first, then `seconds`, counted
  * until every accepted message is in the table.
  */
 export async function floorRound({ connections, seconds, rate }: RoundOptions): Promise<Cost> {
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-  const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'floor');
   const prefix = uniquePrefix('floor');
-  const env = { FLOOR_REDIS_URL: redisUrl, FLOOR_PREFIX: prefix, FLOOR_DATABASE_URL: db.url };
+  const db = await createDatabase(process.env.DATABASE_URL ?? 'postgres://127.0.0.1:5432/esh3ar', 'floor');
   const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-  const [server, worker] = await Promise.all([
-    // The api's and the worker's node flags: the floor is the least Esh3ar's processes could spend.
-    startCeiling('floor-server.ts', env, NODE_FLAGS.api),
-    startBenchProcess('floor-worker.ts', env, 'floor worker ready', NODE_FLAGS.worker),
-  ]);
+  let floor: FloorProcesses | undefined;
   try {
+    // The api's and the worker's node flags: the floor spends what Esh3ar's processes would at least.
+    floor = await startFloor(
+      { FLOOR_REDIS_URL: redisUrl, FLOOR_PREFIX: prefix, FLOOR_DATABASE_URL: db.url },
+      { server: NODE_FLAGS.api, worker: NODE_FLAGS.worker },
+    );
+    const { server, worker } = floor;
     const target = bareTarget('floor', server.url);
     const stored = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM floor_messages')).rows[0]!.n);
     const warm = await sustained(target, { connections, seconds: 2 });
@@ -106,7 +107,7 @@ export async function floorRound({ connections, seconds, rate }: RoundOptions): 
       loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
     };
   } finally {
-    await Promise.all([server.stop(), worker.stop()]);
+    await floor?.stop();
     await pool.end();
     await db.drop();
     await deletePrefix(redisUrl, prefix);
