@@ -193,14 +193,18 @@ describe('security', () => {
     const device = await connect(phone);
     device.send('not json');
     device.send({ type: 'subscribe' });
+    // Nested deeper than JSON.stringify can go: answered like any unknown type, and the
+    // gateway stays up (the message sent below still arrives).
+    device.send(`{"type":${'['.repeat(6000)}${']'.repeat(6000)}}`);
     device.send({ type: 'ack' });
     device.send({ type: 'ack', id: 'not-a-uuid' });
     device.send({ type: 'ack', ids: [] });
     device.socket.send(Buffer.from([1, 2, 3]), { binary: true });
     device.ack('01937a6e-0000-7000-8000-000000000000');
-    await device.waitFor((f) => f.filter((x) => x.type === 'error').length >= 7);
+    await device.waitFor((f) => f.filter((x) => x.type === 'error').length >= 8);
     expect(device.frames.filter((x) => x.type === 'error').map((x) => x.code)).toEqual([
       'INVALID_FRAME',
+      'UNKNOWN_TYPE',
       'UNKNOWN_TYPE',
       'INVALID_ACK',
       'INVALID_ACK',

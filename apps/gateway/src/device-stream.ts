@@ -91,14 +91,25 @@ export function deviceStream(path: string, deps: StreamDeps): (request: Incoming
     // Acks that arrive after a close began are still taken (they are written before exit);
     // anything from a connection closed for its bad frames is not.
     if (!connection || deps.hub.overBadFrames(connection, maxBadFrames)) return;
+    try {
+      takeFrame(this, connection, data, isBinary);
+    } catch (error) {
+      // What one device sent must not take down the process, and every device on it, as
+      // an uncaught error would: that connection alone is closed (1011).
+      log.error({ err: error, connectionId: connection.id }, 'a device frame could not be handled; closing its connection (1011)');
+      this.close(1011, 'the frame could not be handled');
+    }
+  }
+
+  function takeFrame(socket: WebSocket, connection: Connection, data: RawData, isBinary: boolean): void {
     const frame = parseFrame(data, isBinary);
     if (frame.kind === 'error') {
-      badFrame(this, connection, frame.code, () => frame.message);
+      badFrame(socket, connection, frame.code, () => frame.message);
       return;
     }
     const unknown = deps.hub.ack(connection, frame.ids);
     if (unknown.length > 0)
-      badFrame(this, connection, 'UNKNOWN_MESSAGE', () => `not awaiting an ack from this device: ${unknown.slice(0, 10).join(', ')}`);
+      badFrame(socket, connection, 'UNKNOWN_MESSAGE', () => `not awaiting an ack from this device: ${unknown.slice(0, 10).join(', ')}`);
   }
 
   function onClose(this: WebSocket): void {

@@ -32,6 +32,27 @@ describe('parseFrame', () => {
     );
   });
 
+  it('answers frames nested thousands deep as bad frames, without throwing', () => {
+    // JSON.parse takes nesting that JSON.stringify runs out of stack on (~4,500 arrays deep):
+    // a message that quoted the device's `type` back would throw, and take the gateway down.
+    const arrays = (depth: number) => '['.repeat(depth) + ']'.repeat(depth);
+    const objects = (depth: number) => '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    expect(parsed(`{"type":${arrays(10_000)}}`)).toEqual({
+      kind: 'error',
+      code: 'UNKNOWN_TYPE',
+      message: 'unknown frame type an array; devices send {"type":"ack"}',
+    });
+    expect(parsed(`{"type":${objects(10_000)}}`)).toMatchObject({ code: 'UNKNOWN_TYPE', message: expect.stringContaining('an object') });
+    for (const nested of [arrays(10_000), objects(10_000)])
+      for (const text of [
+        nested,
+        `{"type":"ack","ids":${nested}}`,
+        `{"type":"ack","id":${nested}}`,
+        `{"type":"ack","id":"${ID}","x":${nested}}`,
+      ])
+        expect(parsed(text).kind, text.slice(0, 30)).toBe('error');
+  });
+
   it('answers the other forms and bad frames as before', () => {
     for (const text of [
       JSON.stringify({ type: 'ack', ids: [ID, ID] }),

@@ -34,6 +34,18 @@ function commonAckId(data: Buffer): string | undefined {
   return isUuid(id) ? id : undefined;
 }
 
+/**
+ * What a frame's `type` was, in a few words: a string or number as given (cut to 40
+ * characters), anything else by its kind. Never what the device nested: JSON.parse takes
+ * arrays thousands deep that JSON.stringify runs out of stack on.
+ */
+function describeType(type: unknown): string {
+  if (typeof type === 'string') return JSON.stringify(type).slice(0, 40);
+  if (typeof type === 'number' || typeof type === 'boolean') return String(type);
+  if (type === undefined || type === null) return 'null';
+  return Array.isArray(type) ? 'an array' : 'an object';
+}
+
 /** A device frame: only JSON text `{"type":"ack", "id" | "ids"}` is understood. */
 export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): ParsedFrame {
   if (isBinary) return { kind: 'error', code: 'INVALID_FRAME', message: 'frames must be JSON text' };
@@ -54,11 +66,7 @@ export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: bool
   }
   const type = (frame as { type?: unknown } | null)?.type;
   if (type !== 'ack') {
-    return {
-      kind: 'error',
-      code: 'UNKNOWN_TYPE',
-      message: `unknown frame type ${JSON.stringify(type ?? null).slice(0, 40)}; devices send {"type":"ack"}`,
-    };
+    return { kind: 'error', code: 'UNKNOWN_TYPE', message: `unknown frame type ${describeType(type)}; devices send {"type":"ack"}` };
   }
   if (!checkAckFrame.Check(frame)) {
     return { kind: 'error', code: 'INVALID_ACK', message: 'an ack carries "id" (a message id) or "ids" (1 to 1000 message ids)' };
