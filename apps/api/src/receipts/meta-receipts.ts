@@ -2,8 +2,7 @@ import type { ErrorDetail } from '@esh3ar/contracts';
 import type { ProviderReceipt, ReceiptStatus } from '@esh3ar/db';
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
-import { e164, providerText } from './provider-text.ts';
-import { PROVIDER_ID_MAX_CHARS } from './twilio-receipt.ts';
+import { couldBeOurs, e164, PROVIDER_ID_MAX_CHARS, providerText } from './provider-text.ts';
 
 /*
  * The WhatsApp Cloud API's status webhook (https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status/):
@@ -37,9 +36,18 @@ type Status = Static<typeof Status>;
  * `read` implies delivered (Meta sends no `delivered` for a message read at once);
  * `sent` and anything else moves nothing.
  */
-const FINAL: Readonly<Record<string, ReceiptStatus>> = { delivered: 'delivered', read: 'delivered', failed: 'failed' };
+const FINAL: ReadonlyMap<string, ReceiptStatus> = new Map([
+  ['delivered', 'delivered'],
+  ['read', 'delivered'],
+  ['failed', 'failed'],
+]);
 
-export type MetaPayload = { kind: 'statuses'; receipts: ProviderReceipt[]; noNews: number } | { kind: 'invalid'; details: ErrorDetail[] };
+/**
+ * `noNews`: statuses that move nothing; `notOurs`: receipts whose id cannot be one of ours
+ * (couldBeOurs), answered as unknown without a lookup.
+ */
+export type MetaPayload =
+  { kind: 'statuses'; receipts: ProviderReceipt[]; noNews: number; notOurs: number } | { kind: 'invalid'; details: ErrorDetail[] };
 
 function receiptOf(status: Status, final: ReceiptStatus): ProviderReceipt {
   const said = providerText(status.status, 32);
@@ -66,7 +74,8 @@ export function metaReceipts(payload: unknown): MetaPayload {
   }
   const receipts: ProviderReceipt[] = [];
   let noNews = 0;
-  if (payload.object !== 'whatsapp_business_account') return { kind: 'statuses', receipts, noNews };
+  let notOurs = 0;
+  if (payload.object !== 'whatsapp_business_account') return { kind: 'statuses', receipts, noNews, notOurs };
   for (const [e, entry] of payload.entry.entries()) {
     for (const [c, change] of (entry.changes ?? []).entries()) {
       if (change.field !== 'messages') continue;
@@ -78,11 +87,13 @@ export function metaReceipts(payload: unknown): MetaPayload {
         };
       }
       for (const status of change.value.statuses ?? []) {
-        const final = FINAL[status.status.toLowerCase()];
+        // A Map: a status named like an object's own properties (constructor, __proto__) is no status.
+        const final = FINAL.get(status.status.toLowerCase());
         if (final === undefined) noNews += 1;
+        else if (!couldBeOurs(status.id)) notOurs += 1;
         else receipts.push(receiptOf(status, final));
       }
     }
   }
-  return { kind: 'statuses', receipts, noNews };
+  return { kind: 'statuses', receipts, noNews, notOurs };
 }

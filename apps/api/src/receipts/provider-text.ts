@@ -1,5 +1,17 @@
 // eslint-disable-next-line no-control-regex -- control characters are what it removes
 const CONTROL = /[\u0000-\u001f\u007f]+/g;
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
+const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
+
+/** A provider's message id: Twilio's are 34 characters (SM/MM + 32 hex), Meta's wamid.… about 60. */
+export const PROVIDER_ID_MAX_CHARS = 256;
+
+/**
+ * Whether a receipt's message id can be one of ours: 1 to PROVIDER_ID_MAX_CHARS characters
+ * and no control character. Providers' ids never hold one, and PostgreSQL refuses NUL: one
+ * in a receipt would fail the whole request, and the provider would retry it for days.
+ */
+export const couldBeOurs = (id: string): boolean => id.length >= 1 && id.length <= PROVIDER_ID_MAX_CHARS && !HAS_CONTROL.test(id);
 
 /**
  * A provider's words (an error title, a code) made fit for an event detail: control

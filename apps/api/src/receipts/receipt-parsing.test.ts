@@ -29,6 +29,14 @@ describe('twilioCallback', () => {
     (reported) => expect(twilioCallback({ MessageSid: sid, MessageStatus: reported })).toEqual({ kind: 'no_news' }),
   );
 
+  it.each(['constructor', '__proto__', 'toString', 'valueOf'])('MessageStatus %s, an object property, moves nothing', (reported) =>
+    expect(twilioCallback({ MessageSid: sid, MessageStatus: reported })).toEqual({ kind: 'no_news' }),
+  );
+
+  it.each(['SM\u0000', 'SM\u001f1', 'SM\u007f', 'SM\r\n'])('MessageSid %j, with a control character, is none of ours', (id) =>
+    expect(twilioCallback({ MessageSid: id, MessageStatus: 'delivered' })).toEqual({ kind: 'not_ours' }),
+  );
+
   it('refuses a callback without one MessageSid and one MessageStatus', () => {
     expect(twilioCallback({ MessageStatus: 'delivered' })).toMatchObject({ kind: 'invalid', field: 'MessageSid' });
     expect(twilioCallback({ MessageSid: [sid, sid], MessageStatus: 'delivered' })).toMatchObject({ kind: 'invalid', field: 'MessageSid' });
@@ -62,6 +70,7 @@ describe('metaReceipts', () => {
     expect(parsed).toEqual({
       kind: 'statuses',
       noNews: 1,
+      notOurs: 0,
       receipts: [
         {
           providerMessageId: 'wamid.A',
@@ -89,6 +98,7 @@ describe('metaReceipts', () => {
       kind: 'statuses',
       receipts: [],
       noNews: 0,
+      notOurs: 0,
     });
     const other = {
       object: 'whatsapp_business_account',
@@ -101,7 +111,25 @@ describe('metaReceipts', () => {
         },
       ],
     };
-    expect(metaReceipts(other)).toEqual({ kind: 'statuses', receipts: [], noNews: 0 });
+    expect(metaReceipts(other)).toEqual({ kind: 'statuses', receipts: [], noNews: 0, notOurs: 0 });
+  });
+
+  it('takes a status named like an object property as one that moves nothing, and an id with a control character as none of ours', () => {
+    const parsed = metaReceipts(
+      payload([
+        status('wamid.A', 'constructor'),
+        status('wamid.A', '__proto__'),
+        status('wamid.\u0000A', 'delivered'),
+        status('wamid.\nA', 'failed'),
+        status('wamid.A', 'delivered'),
+      ]),
+    );
+    expect(parsed).toMatchObject({
+      kind: 'statuses',
+      noNews: 2,
+      notOurs: 2,
+      receipts: [{ providerMessageId: 'wamid.A', status: 'delivered' }],
+    });
   });
 
   it('refuses a payload that is not a webhook envelope, or statuses without id and status', () => {

@@ -1,5 +1,5 @@
 import type { ProviderReceipt, ReceiptStatus } from '@esh3ar/db';
-import { e164, providerText } from './provider-text.ts';
+import { couldBeOurs, e164, PROVIDER_ID_MAX_CHARS, providerText } from './provider-text.ts';
 import type { FormFields } from './twilio-signature.ts';
 
 /**
@@ -9,20 +9,19 @@ import type { FormFields } from './twilio-signature.ts';
  * read at once. queued, accepted, scheduled, sending, sent, receiving, received,
  * partially_delivered and canceled move nothing.
  */
-const FINAL: Readonly<Record<string, ReceiptStatus>> = {
-  delivered: 'delivered',
-  read: 'delivered',
-  undelivered: 'failed',
-  failed: 'failed',
-};
-
-/** A provider's message id: Twilio's are 34 characters (SM/MM + 32 hex), Meta's wamid.… about 60. */
-export const PROVIDER_ID_MAX_CHARS = 256;
+const FINAL: ReadonlyMap<string, ReceiptStatus> = new Map([
+  ['delivered', 'delivered'],
+  ['read', 'delivered'],
+  ['undelivered', 'failed'],
+  ['failed', 'failed'],
+]);
 
 export type TwilioCallback =
   | { kind: 'receipt'; receipt: ProviderReceipt }
   /** A status that moves nothing (queued, sent, …): acknowledged, no lookup. */
   | { kind: 'no_news' }
+  /** An id that cannot be one of ours (a control character in it): acknowledged as unknown, no lookup. */
+  | { kind: 'not_ours' }
   | { kind: 'invalid'; field: string; problem: string };
 
 /** A field sent once; undefined when absent or sent more than once. */
@@ -39,8 +38,10 @@ export function twilioCallback(fields: FormFields): TwilioCallback {
   }
   const reported = (single(fields, 'MessageStatus') ?? single(fields, 'SmsStatus'))?.toLowerCase();
   if (reported === undefined) return { kind: 'invalid', field: 'MessageStatus', problem: 'required once' };
-  const status = FINAL[reported];
+  // A Map: a status named like an object's own properties (constructor, __proto__) is no status.
+  const status = FINAL.get(reported);
   if (status === undefined) return { kind: 'no_news' };
+  if (!couldBeOurs(sid)) return { kind: 'not_ours' };
   const errorCode = providerText(single(fields, 'ErrorCode') ?? '', 16);
   const said = providerText(reported, 32);
   const error = errorCode === '' || errorCode === '0' ? '' : ` (error ${errorCode})`;

@@ -160,7 +160,7 @@ export function metaWebhookRoutes(scope: FastifyInstance, deps: ReceiptRouteDeps
       }
       const parsed = metaReceipts(payload);
       if (parsed.kind === 'invalid') throw apiError('VALIDATION_FAILED', 'not a WhatsApp webhook payload', parsed.details);
-      return recordReceipts(deps, 'meta', parsed.receipts, parsed.noNews);
+      return recordReceipts(deps, 'meta', parsed.receipts, parsed.noNews, parsed.notOurs);
     },
   );
 }

@@ -242,6 +242,25 @@ describe('Twilio status callbacks', () => {
     expect(await counted('twilio', 'unknown')).toBe(before + 1);
   });
 
+  it('answers a status named like an object property, or an id no provider makes, as 200 without failing the callback', async () => {
+    // Looked up in a plain object, `constructor` was a status (Object), which PostgreSQL
+    // refused: 503, and Twilio would retry it for days. A NUL in the id, which PostgreSQL
+    // refuses too, can be no id of ours.
+    const providerId = sid();
+    const { id } = await sent('twilio', providerId);
+    for (const status of ['constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+      const r = await twilio(twilioFields(providerId, status));
+      expect(r.statusCode, status).toBe(200);
+      expect(r.json()).toEqual({ results: ['stale'] });
+    }
+    for (const nasty of [`${providerId}\u0000`, 'SM\u0000', 'SM\nx']) {
+      const r = await twilio(twilioFields(nasty, 'delivered'));
+      expect(r.statusCode, JSON.stringify(nasty)).toBe(200);
+      expect(r.json()).toEqual({ results: ['unknown'] });
+    }
+    expect((await message(id)).status).toBe('sent');
+  });
+
   it('acknowledges statuses that move nothing without a change', async () => {
     const providerId = sid();
     const { id } = await sent('twilio', providerId);
@@ -322,6 +341,25 @@ describe('Meta WhatsApp webhooks', () => {
       expect(refused.statusCode).toBe(403);
       expect(refused.json().error.code).toBe('FORBIDDEN');
     }
+  });
+
+  it('applies the other statuses of a POST that holds an object-property status or an id with a NUL', async () => {
+    const [a, b] = [wamid(), wamid()];
+    const delivered = await sent('meta', a);
+    const untouched = await sent('meta', b);
+    const body = JSON.stringify(
+      metaPayload([
+        metaStatus(b, 'constructor'),
+        metaStatus(`${b}\u0000`, 'delivered'),
+        metaStatus(a, 'delivered'),
+        metaStatus(b, '__proto__'),
+      ]),
+    );
+    const r = await meta(body);
+    expect(r.statusCode).toBe(200);
+    expect(r.json()).toEqual({ results: ['applied', 'stale', 'stale', 'unknown'] });
+    expect((await message(delivered.id)).status).toBe('delivered');
+    expect((await message(untouched.id)).status).toBe('sent');
   });
 
   it('applies delivered, read and failed statuses from several entries, in one POST', async () => {

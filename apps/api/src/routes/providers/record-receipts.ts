@@ -30,12 +30,15 @@ export interface ReceiptRouteDeps {
  * Records a provider's receipts, counts each by result, and answers 200 with the results
  * in order: providers retry anything else, an unknown id included (it would come back for
  * days). PostgreSQL unreachable: 503, and the provider's retry brings the receipts again.
+ * `noNews` statuses that move nothing follow as `stale`, then `notOurs` receipts whose id
+ * cannot be one of ours as `unknown`, neither looked up.
  */
 export async function recordReceipts(
   deps: ReceiptRouteDeps,
   provider: ReceiptProvider,
   receipts: readonly ProviderReceipt[],
   noNews: number,
+  notOurs = 0,
 ): Promise<{ results: ReceiptResult[] }> {
   let results: ReceiptResult[];
   try {
@@ -45,7 +48,14 @@ export async function recordReceipts(
   }
   for (const result of results) deps.metrics.receipts.inc({ provider, result });
   if (noNews > 0) deps.metrics.receipts.inc({ provider, result: 'stale' }, noNews);
-  return { results: [...results, ...Array.from({ length: noNews }, (): ReceiptResult => 'stale')] };
+  if (notOurs > 0) deps.metrics.receipts.inc({ provider, result: 'unknown' }, notOurs);
+  return {
+    results: [
+      ...results,
+      ...Array.from({ length: noNews }, (): ReceiptResult => 'stale'),
+      ...Array.from({ length: notOurs }, (): ReceiptResult => 'unknown'),
+    ],
+  };
 }
 
 /**

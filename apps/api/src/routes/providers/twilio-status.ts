@@ -95,6 +95,7 @@ export async function twilioStatusRoute(scope: FastifyInstance, deps: ReceiptRou
         ]);
       }
       if (callback.kind === 'no_news') return recordReceipts(deps, 'twilio', [], 1);
+      if (callback.kind === 'not_ours') return recordReceipts(deps, 'twilio', [], 0, 1);
       return recordReceipts(deps, 'twilio', [callback.receipt], 0);
     },
   );
