@@ -2,13 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { createDatabase, createPool, createTenant, setTenantWebhook, type ThrowawayDatabase } from '@esh3ar/db';
-import { createWebhookMetrics } from '@esh3ar/observability';
 import type pg from 'pg';
-import { pino } from 'pino';
-import { Registry } from 'prom-client';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { WebhookDispatcher } from './dispatcher.ts';
+import type { WebhookDispatcher } from './dispatcher.ts';
+import { quickDispatcher } from './dispatcher.test-kit.ts';
 
 // The dispatcher's real requests, in-process against real PostgreSQL, received by a real
 // HTTP server and verified with `standardwebhooks`, the reference library of the Standard
@@ -110,16 +108,7 @@ beforeAll(async () => {
   pool.on('error', () => undefined); // the teardown's DROP … WITH (FORCE) ends the connections
   receiver = new Receiver();
   await receiver.start();
-  dispatcher = new WebhookDispatcher({
-    pool,
-    logger: pino({ level: 'silent' }),
-    metrics: createWebhookMetrics(new Registry()),
-    timeoutMs: 10_000,
-    pollMs: 20,
-    retryBaseMs: 10,
-    retryMaxMs: 20,
-    disableAfterHours: () => 72,
-  });
+  dispatcher = quickDispatcher(pool);
 });
 afterAll(async () => {
   vi.restoreAllMocks();
