@@ -1,10 +1,8 @@
-import { once } from 'node:events';
 import { PRIORITIES, type BufferedMessage } from '@esh3ar/contracts';
 import { claimProviderCalls, createDatabase, createTenant, markSent, storeBatch, type RowState, type ThrowawayDatabase } from '@esh3ar/db';
-import { createRedis } from '@esh3ar/queue';
-import { addPresence, beatGateway, gatewayChannel } from '@esh3ar/queue/presence';
 import { deletePrefix, uniquePrefix, uuidv7 } from '@esh3ar/stack';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asGatewayOf } from './gateway-notices.test-kit.ts';
 import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
 import { EMPTY_FILTER } from './routes/cancel-bulk.ts';
 
@@ -147,14 +145,8 @@ describe('POST /v1/messages/cancel', () => {
   it('cancels past one chunk (a span of 5,000 messages a statement) until none is left, and tells the gateways of app messages', async () => {
     const t = await tenant();
     const phone = '+966507777777';
-    const gatewayId = `gw-${uuidv7()}`;
-    await addPresence(app.redis, prefix, [{ phone, gatewayId, connectionId: 'c1' }]);
-    await beatGateway(app.redis, prefix, gatewayId, 60_000);
-    const subscriber = createRedis(redisUrl, { name: 'esh3ar-test-gateway', failFast: true });
-    try {
-      await subscriber.connect();
-      await subscriber.subscribe(gatewayChannel(prefix, gatewayId));
-      const notice = once(subscriber, 'message');
+    await asGatewayOf(app, redisUrl, prefix, phone, async (_notices, next) => {
+      const notice = next();
       // The first chunk's span holds 2,000 others and 3,000 to cancel, the second 1,000 to cancel.
       const others = await stored(
         t.id,
@@ -180,9 +172,7 @@ describe('POST /v1/messages/cancel', () => {
       const ids = (JSON.parse(payload) as { canceled: { id: string; recipient: string }[] }).canceled;
       expect(ids.every((item) => item.recipient === phone)).toBe(true);
       expect(ids.length).toBeGreaterThan(0);
-    } finally {
-      subscriber.disconnect();
-    }
+    });
   });
 
   it('400 VALIDATION_FAILED in words for an empty filter, a status it cannot cancel from, an unknown field, a range the wrong way round, a time PostgreSQL cannot hold', async () => {

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import type { IngestJobData } from '@esh3ar/contracts';
 import {
   claimProviderCalls,
@@ -13,11 +12,11 @@ import {
   type StoreResult,
   type ThrowawayDatabase,
 } from '@esh3ar/db';
-import { createRedis, removeBuffered } from '@esh3ar/queue';
-import { addPresence, beatGateway, gatewayChannel } from '@esh3ar/queue/presence';
+import { removeBuffered } from '@esh3ar/queue';
 import { deletePrefix, uniquePrefix, uuidv7 } from '@esh3ar/stack';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asGatewayOf } from './gateway-notices.test-kit.ts';
 import { startInProcessApp, type InProcessApp } from './in-process-app.test-kit.ts';
 
 /*
@@ -246,26 +245,38 @@ describe('DELETE /v1/messages/{id}', () => {
 
   it('tells the gateway holding the phone of a canceled app message, and no gateway of an sms one', async () => {
     const phone = '+966507654321';
-    const gatewayId = `gw-${uuidv7()}`;
-    await addPresence(app.redis, prefix, [{ phone, gatewayId, connectionId: 'c1' }]);
-    await beatGateway(app.redis, prefix, gatewayId, 60_000);
-    const subscriber = createRedis(redisUrl, { name: 'esh3ar-test-gateway', failFast: true });
-    try {
-      await subscriber.connect();
-      await subscriber.subscribe(gatewayChannel(prefix, gatewayId));
-      const notices: string[] = [];
-      subscriber.on('message', (_channel: string, payload: string) => notices.push(payload));
+    await asGatewayOf(app, redisUrl, prefix, phone, async (notices, next) => {
       const sms = await accept(message({ recipient: phone, channel: 'sms' }));
       const appMessage = await accept(message({ recipient: phone }));
       await storeWaiting();
       expect((await cancel(sms)).status).toBe(200);
-      const received = once(subscriber, 'message');
+      const received = next();
       expect((await cancel(appMessage)).status).toBe(200);
       await received;
       expect(notices.map((n) => JSON.parse(n))).toEqual([{ canceled: [{ id: appMessage, recipient: phone }] }]);
-    } finally {
-      subscriber.disconnect();
-    }
+    });
+  });
+});
+
+describe('a message id in upper case', () => {
+  it('is the same message to GET and DELETE, queued or stored, and the gateway is told its id as the api wrote it', async () => {
+    // UUIDs are case-insensitive; the buffer and the gateways compare ids as strings. Before,
+    // a queued message was 404 to its upper-case id, which then went out all the same.
+    const queued = await accept(message({ sendAt: inAnHour() }));
+    expect((await send(key, 'GET', `/v1/messages/${queued.toUpperCase()}`)).body).toMatchObject({ id: queued, status: 'queued' });
+    const canceledQueued = await cancel(queued.toUpperCase());
+    expect(canceledQueued.status).toBe(200);
+    expect(canceledQueued.body).toMatchObject({ id: queued, status: 'canceled' });
+
+    const phone = '+966507654322';
+    await asGatewayOf(app, redisUrl, prefix, phone, async (notices, next) => {
+      const stored = await accept(message({ recipient: phone }));
+      await storeWaiting();
+      const received = next();
+      expect((await cancel(stored.toUpperCase())).body).toMatchObject({ id: stored, status: 'canceled' });
+      await received;
+      expect(notices.map((n) => JSON.parse(n))).toEqual([{ canceled: [{ id: stored, recipient: phone }] }]);
+    });
   });
 });
 

@@ -11,7 +11,9 @@ const parsed = (text: string) => parseFrame(Buffer.from(text), false);
 describe('parseFrame', () => {
   it('reads the common ack form', () => {
     expect(parsed(JSON.stringify({ type: 'ack', id: ID }))).toEqual({ kind: 'ack', ids: [ID] });
-    expect(parsed(JSON.stringify({ type: 'ack', id: ID.toUpperCase() }))).toEqual({ kind: 'ack', ids: [ID.toUpperCase()] });
+    // A UUID's upper-case form (Swift's uuidString) is the same id, taken in lower case as the api writes it.
+    expect(parsed(JSON.stringify({ type: 'ack', id: ID.toUpperCase() }))).toEqual({ kind: 'ack', ids: [ID] });
+    expect(generally(JSON.stringify({ type: 'ack', ids: [ID.toUpperCase(), ID] }))).toEqual({ kind: 'ack', ids: [ID, ID] });
   });
 
   it('answers every frame near the common ack form as the general path does', () => {

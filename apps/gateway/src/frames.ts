@@ -51,7 +51,7 @@ export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: bool
   if (isBinary) return { kind: 'error', code: 'INVALID_FRAME', message: 'frames must be JSON text' };
   if (Buffer.isBuffer(data)) {
     const id = commonAckId(data);
-    if (id !== undefined) return { kind: 'ack', ids: [id] };
+    if (id !== undefined) return { kind: 'ack', ids: [id.toLowerCase()] };
   }
   const text = Buffer.isBuffer(data)
     ? data.toString('utf8')
@@ -71,7 +71,9 @@ export function parseFrame(data: Buffer | ArrayBuffer | Buffer[], isBinary: bool
   if (!checkAckFrame.Check(frame)) {
     return { kind: 'error', code: 'INVALID_ACK', message: 'an ack carries "id" (a message id) or "ids" (1 to 1000 message ids)' };
   }
-  return { kind: 'ack', ids: 'id' in frame ? [frame.id] : frame.ids };
+  // Ids as the api writes them, in lower case: a device that parsed one into a UUID type may
+  // ack with its upper-case form (Swift's uuidString), and UUIDs are case-insensitive.
+  return { kind: 'ack', ids: 'id' in frame ? [frame.id.toLowerCase()] : frame.ids.map((id) => id.toLowerCase()) };
 }
 
 /**

@@ -81,9 +81,11 @@ export function cancelMessageRoute(app: FastifyInstance, deps: ReadRouteDeps): v
       config: { budget: 'read' },
     },
     async (request) => {
-      const { id } = request.params;
       const tenantId = request.tenant!.id;
-      if (!isUuid(id)) throw apiError('NOT_FOUND', 'no message with this id');
+      if (!isUuid(request.params.id)) throw apiError('NOT_FOUND', 'no message with this id');
+      // As the api writes ids, in lower case: the buffer and the gateways compare them as
+      // strings, and a UUID's upper-case form is the same id.
+      const id = request.params.id.toLowerCase();
       await cancel(deps, tenantId, id);
       const view = await getMessage(deps.pool, tenantId, id).catch((error: unknown) => {
         throw unavailable('the message store', error);

@@ -97,9 +97,11 @@ export function readMessageRoutes(app: FastifyInstance, deps: ReadRouteDeps): vo
       config: { budget: 'read' },
     },
     async (request) => {
-      const { id } = request.params;
       const tenantId = request.tenant!.id;
-      if (!isUuid(id)) throw apiError('NOT_FOUND', 'no message with this id');
+      if (!isUuid(request.params.id)) throw apiError('NOT_FOUND', 'no message with this id');
+      // As the api writes ids, in lower case: the buffer and the gateways compare them as
+      // strings, and a UUID's upper-case form is the same id.
+      const id = request.params.id.toLowerCase();
       // The buffer first, then PostgreSQL: a worker commits a message's row before it
       // removes the buffer's index entry, so a message not (or no longer) in the buffer
       // is in PostgreSQL by the time this reads it. Read the other way round, a message
