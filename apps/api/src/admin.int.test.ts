@@ -107,6 +107,11 @@ describe('POST /v1/admin/tenants', () => {
     ['rpm 0', { name: 'x', tier: 'basic', rpm: 0 }, '/rpm'],
     ['a fractional burst', { name: 'x', tier: 'basic', burst: 1.5 }, '/burst'],
     ['an unknown field', { name: 'x', tier: 'basic', colour: 'red' }, '/colour'],
+    // Each of these was 503 "the database is unreachable": PostgreSQL refused them.
+    ['a NUL in the name', { name: 'acme\u0000', tier: 'basic' }, '/name'],
+    ['a lone surrogate in the name', { name: 'acme\ud800', tier: 'basic' }, '/name'],
+    ['rpm past a PostgreSQL integer', { name: 'x', tier: 'basic', rpm: 2_147_483_648 }, '/rpm'],
+    ['burst of 1e300', { name: 'x', tier: 'basic', burst: 1e300 }, '/burst'],
   ])('refuses %s with 400 VALIDATION_FAILED and creates nothing', async (_name, body, path) => {
     const before = await api.pool.query('SELECT count(*) AS n FROM tenants');
     const r = await send(ADMIN_TOKEN, 'POST', '/v1/admin/tenants', body);

@@ -1,4 +1,4 @@
-import { createTenant, listTenants, setTenantDisabled, type TenantTier, type TenantView } from '@esh3ar/db';
+import { createTenant, listTenants, setTenantDisabled, TENANT_LIMIT_MAX, type TenantTier, type TenantView } from '@esh3ar/db';
 import { TIERS } from '@esh3ar/runtime';
 import { Command, Option } from 'commander';
 import { respond, type Context } from './action.ts';
@@ -30,8 +30,8 @@ function create(ctx: Context): Command {
     .description('Create a tenant and its first API key. Prints {"tenantId", "apiKey"}; the key is shown only this once.')
     .requiredOption('--name <name>', "the tenant's name")
     .addOption(new Option('--tier <tier>', 'its rate-limit tier').choices(TIERS).makeOptionMandatory())
-    .option('--rpm <n>', "requests per minute, instead of the tier's", integerIn(1))
-    .option('--burst <n>', "burst size, instead of the tier's", integerIn(0))
+    .option('--rpm <n>', "requests per minute, instead of the tier's", integerIn(1, TENANT_LIMIT_MAX))
+    .option('--burst <n>', "burst size, instead of the tier's", integerIn(0, TENANT_LIMIT_MAX))
     .action(
       respond<{ name: string; tier: TenantTier; rpm?: number; burst?: number }>(ctx, async (o) => {
         const name = o.name.trim();

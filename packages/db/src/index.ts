@@ -10,7 +10,16 @@ export type { StatementObserver } from './statement-timing.ts';
 export { migrate } from './migrate.ts';
 export { COPY_COLUMNS, copyField, expiresAt, messageCopyRow, messageRowValues, type RowState } from './copy-encoding.ts';
 export { isRowRefusal, parkMessages, storeBatch, type Refusal, type RowToStore, type StoreResult } from './copy-writer.ts';
-export { createTenant, listTenants, setTenantDisabled, type NewTenant, type Tenant, type TenantTier, type TenantView } from './tenants.ts';
+export {
+  createTenant,
+  listTenants,
+  setTenantDisabled,
+  TENANT_LIMIT_MAX,
+  type NewTenant,
+  type Tenant,
+  type TenantTier,
+  type TenantView,
+} from './tenants.ts';
 export { createApiKey, findApiKey, listApiKeys, recordKeyUsage, revokeApiKey, type ApiKeyMatch, type ApiKeyView } from './api-keys.ts';
 export { hashApiKey } from './api-key-secret.ts';
 export { keyEventsAfter, lastKeyEventSeq, type KeyEvent } from './key-events.ts';

@@ -21,6 +21,9 @@ export interface TenantView extends Tenant {
   createdAt: Date;
 }
 
+/** The most `rpm` and `burst` can be: tenants.rpm and tenants.burst are PostgreSQL integers. */
+export const TENANT_LIMIT_MAX = 2_147_483_647;
+
 export interface NewTenant {
   name: string;
   tier: TenantTier;

@@ -85,6 +85,9 @@ describe('runtime configuration versions', () => {
     ['null for an object', { breaker: null }, '/breaker'],
     ['an array', [], '/'],
     ['a number', 5, '/'],
+    // A recursive merge ran out of stack on it: 503 "unreachable" instead of 400.
+    ['a change nested 10,000 deep', JSON.parse(`{"buffer":${'{"a":'.repeat(10_000)}1${'}'.repeat(10_000)}}`) as unknown, '/'],
+    ['arrays nested 10,000 deep', JSON.parse(`{"buffer":${'['.repeat(10_000)}${']'.repeat(10_000)}}`) as unknown, '/'],
   ])('refuses %s and stores nothing', async (_name, patch, path) => {
     const before = await versionCount();
     const error = await refusal(changeRuntimeConfig(store, patch, 'mallory'));

@@ -1,6 +1,6 @@
 import type { RedisClient } from '@esh3ar/queue';
 import type pg from 'pg';
-import { effectiveDocument, isJsonObject, mergeDocument, RuntimeConfigError, validDocument } from './document.ts';
+import { checkPatchDepth, effectiveDocument, isJsonObject, mergeDocument, RuntimeConfigError, validDocument } from './document.ts';
 import type { RuntimeConfig } from './schema.ts';
 import { appendRuntimeConfig, latestRuntimeConfig, runtimeConfigHistory, type RuntimeConfigVersion } from './versions.ts';
 
@@ -61,6 +61,7 @@ export async function changeRuntimeConfig(store: ConfigStore, patch: unknown, ch
       { path: '/', message: 'must be an object' },
     ]);
   }
+  checkPatchDepth(patch);
   let config = store.base;
   const stored = await appendRuntimeConfig(store.pool, changedBy, ({ latest }) => {
     config = validDocument(mergeDocument(effectiveDocument(latest.config, store.base), patch));

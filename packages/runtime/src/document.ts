@@ -26,6 +26,29 @@ function define(target: JsonObject, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
+/** Deeper than any setting goes (the deepest, a tier's limit, is 3): what a change may nest. */
+const PATCH_DEPTH_MAX = 32;
+
+/**
+ * Refuses a change nested deeper than PATCH_DEPTH_MAX, counted without recursion: JSON.parse
+ * takes nesting thousands deep that a recursive merge would run out of stack on.
+ */
+export function checkPatchDepth(patch: unknown): void {
+  let level: unknown[] = [patch];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > PATCH_DEPTH_MAX) {
+      throw new RuntimeConfigError(
+        'VALIDATION_FAILED',
+        `the change is nested deeper than any setting (at most ${PATCH_DEPTH_MAX} levels)`,
+        [{ path: '/', message: `must nest at most ${PATCH_DEPTH_MAX} levels` }],
+      );
+    }
+    level = level.flatMap((value): unknown[] =>
+      Array.isArray(value) ? (value as unknown[]) : isJsonObject(value) ? Object.values(value) : [],
+    );
+  }
+}
+
 /**
  * `patch` deep-merged over `document`: objects merge key by key; anything else (a
  * number, a string, an array, null) replaces what was there. Returns a new value and

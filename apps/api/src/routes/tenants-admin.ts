@@ -1,5 +1,5 @@
-import { describeSchemaErrors, isUuid, UUID_PATTERN } from '@esh3ar/contracts';
-import { createTenant, listTenants, setTenantDisabled, type TenantView } from '@esh3ar/db';
+import { describeSchemaErrors, isUuid, STORABLE_TEXT_PATTERN, UUID_PATTERN } from '@esh3ar/contracts';
+import { createTenant, listTenants, setTenantDisabled, TENANT_LIMIT_MAX, type TenantView } from '@esh3ar/db';
 import { publishKeyEvent, type RedisClient } from '@esh3ar/queue';
 import { TIERS } from '@esh3ar/runtime';
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
@@ -19,10 +19,11 @@ export interface TenantAdminDeps {
 
 const NewTenant = Type.Object(
   {
-    name: Type.String({ minLength: 1, maxLength: 200 }),
+    // PostgreSQL text holds no NUL, and a lone surrogate would be stored as U+FFFD.
+    name: Type.String({ minLength: 1, maxLength: 200, pattern: STORABLE_TEXT_PATTERN }),
     tier: Type.Union(TIERS.map((t) => Type.Literal(t))),
-    rpm: Type.Optional(Type.Integer({ minimum: 1 })),
-    burst: Type.Optional(Type.Integer({ minimum: 0 })),
+    rpm: Type.Optional(Type.Integer({ minimum: 1, maximum: TENANT_LIMIT_MAX })),
+    burst: Type.Optional(Type.Integer({ minimum: 0, maximum: TENANT_LIMIT_MAX })),
   },
   { additionalProperties: false },
 );
