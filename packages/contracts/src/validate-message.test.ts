@@ -111,6 +111,27 @@ describe('validateMessage', () => {
     );
   });
 
+  it('refuses a message far wider than a valid one in the words it gives one just too wide (looking at the first few keys)', () => {
+    const keys = (n: number, prefix: string) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}${i}`, 'v']));
+    const base = { recipient: '+966501234567', content: 'x' };
+    // 80,000 metadata entries took half a second to refuse: TypeBox checked and described them all.
+    const wideMetadata = validateMessage({ ...base, metadata: keys(80_000, 'k') });
+    expect(wideMetadata).toEqual(validateMessage({ ...base, metadata: keys(17, 'k') }));
+    expect(wideMetadata).toMatchObject({ ok: false, message: '"metadata" must have at most 16 entries' });
+    const wideTop = validateMessage({ ...base, ...keys(80_000, 'x') });
+    expect(wideTop).toEqual(validateMessage({ ...base, ...keys(8, 'x') }));
+    expect(wideTop).toMatchObject({ ok: false, message: 'unknown field "x0"' });
+    // The other fields are still checked beside the cut metadata.
+    const alsoBad = validateMessage({ recipient: 5, content: 'x', metadata: keys(80_000, 'k') });
+    expect(alsoBad).toEqual(validateMessage({ recipient: 5, content: 'x', metadata: keys(17, 'k') }));
+    expect(alsoBad.ok ? [] : alsoBad.details.map((d) => d.path)).toEqual(expect.arrayContaining(['/recipient', '/metadata']));
+    // A "__proto__" key stays a key to refuse, not a prototype.
+    const proto = JSON.parse(
+      `{"recipient":"+966501234567","content":"x","metadata":{${Array.from({ length: 20 }, (_, i) => `"k${i}":"v"`).join(',')},"__proto__":"x"}}`,
+    ) as unknown;
+    expect(validateMessage(proto)).toMatchObject({ ok: false, message: '"metadata" must have at most 16 entries' });
+  });
+
   it('points at the metadata key, encoded as a JSON Pointer, and says what is wrong in words', () => {
     const r = validateMessage({ recipient: '+966501234567', content: 'x', metadata: { 'a/b~\n': 5 } });
     expect(r).toEqual({

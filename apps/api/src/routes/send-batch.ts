@@ -46,6 +46,9 @@ declare module 'fastify' {
   }
 }
 
+/** A refused message's words (a message validation passed has none of its own). */
+const wordsOf = (result: ReturnType<typeof validateMessage>) => (result.ok ? 'invalid message' : result.message);
+
 /** POST /v1/messages/batch: each message admitted or refused on its own, 202 once the admitted ones are in the buffer. */
 export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void {
   const { enqueuer, metrics } = deps;
@@ -101,6 +104,8 @@ export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void 
     async (request, reply) => {
       const inputs = request.batchMessages!;
       const tenantId = request.tenant!.id;
+      // Why each refused message was refused, as prepare found it: render needs not validate it again.
+      const refusedWords = new Map<number, string>();
       return deps.replyOnce(request, reply, {
         prepare: (key) => {
           const now = new Date();
@@ -111,6 +116,7 @@ export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void 
           for (const input of inputs) {
             const result = validateMessage(input);
             if (!result.ok) {
+              refusedWords.set(entries.length, result.message);
               entries.push({ refused: 'VALIDATION_FAILED' });
               continue;
             }
@@ -136,9 +142,9 @@ export function sendBatchRoute(app: FastifyInstance, deps: SendRouteDeps): void 
             if ('id' in entry) return { index, id: entry.id, status: 'queued' };
             if (entry.refused === 'OVERLOADED')
               return { index, error: { code: 'OVERLOADED', message: 'the buffer is over its watermark; retry later' } };
-            // Its words are not recorded: the same body gives the same ones.
-            const result = validateMessage(inputs[index]);
-            return { index, error: { code: 'VALIDATION_FAILED', message: result.ok ? 'invalid message' : result.message } };
+            // Its words are not recorded with the key: a repeat of the same body finds the same ones.
+            const words = refusedWords.get(index) ?? wordsOf(validateMessage(inputs[index]));
+            return { index, error: { code: 'VALIDATION_FAILED', message: words } };
           });
           const accepted = results.filter((r) => 'id' in r).length;
           return { body: { accepted, rejected: results.length - accepted, results } };
