@@ -276,6 +276,20 @@ describe('rate limits over HTTP', () => {
     expect((await batch(1)).status).toBe(429);
   });
 
+  it('a batch bigger than the tenant’s burst is told it is refused whenever it is sent, and how many a request may hold', async () => {
+    const small = await tenant('basic', { rpm: 100, burst: 20 });
+    const batch = (n: number) =>
+      request(small.apiKey, 'POST', '/v1/messages/batch', { messages: Array.from({ length: n }, (_, i) => message(i)) });
+    const tooBig = await batch(21);
+    expect(tooBig.status).toBe(429);
+    expect(tooBig.body.error.message).toBe(
+      "a batch of 21 messages is more than this tenant's rate limit admits at once (20): it is refused whenever it is sent; send at most 20 messages in a request",
+    );
+    expect(tooBig.body.error.details).toEqual([{ path: '/messages', message: 'must hold at most 20 messages for this tenant' }]);
+    // Nothing of it was counted: a batch that fits goes at once.
+    expect((await batch(20)).body.accepted).toBe(20);
+  });
+
   it('each tier has its limits, and a tenant’s own --rpm/--burst win over its tier’s', async () => {
     for (const [tier, rpm] of [
       ['basic', 100],

@@ -243,6 +243,15 @@ export function registerRateLimit(scope: FastifyInstance, deps: RateLimitDeps): 
     reply.header('x-ratelimit-reset', seconds);
     if (budget === 'send') deps.ingestMetrics.refused.inc({ reason: 'rate_limit' }, cost);
     else deps.limitMetrics.refused.inc({ limit: 'reads' });
+    // A batch bigger than the limits themselves is refused however long it waits: say so.
+    const most = Math.min(limits.burst, limits.limit);
+    if (cost > most)
+      return apiError(
+        'RATE_LIMITED',
+        `a batch of ${cost} messages is more than this tenant's rate limit admits at once (${most}): it is refused whenever it is sent; send at most ${most} messages in a request`,
+        [{ path: '/messages', message: `must hold at most ${most} messages for this tenant` }],
+        seconds,
+      );
     return apiError('RATE_LIMITED', `${budget === 'read' ? 'read ' : ''}rate limit exceeded, retry in ${seconds} s`, [], seconds);
   }
 
