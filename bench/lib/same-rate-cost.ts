@@ -1,9 +1,9 @@
 import pg from 'pg';
-import { createDatabase, deletePrefix, NODE_FLAGS, startStack, uniquePrefix, waitFor, type StackOptions } from '@esh3ar/stack';
+import { createDatabase, deletePrefix, NODE_FLAGS, startStack, uniquePrefix, type StackOptions } from '@esh3ar/stack';
 import { startCeiling, startFloor, type FloorProcesses } from './ceiling-process.ts';
 import { sustained, type Target } from './load.ts';
-import { cpuByName, cpuSeconds, cpuSinceByName } from './proc-stats.ts';
-import { loadUntilStored, OTP_BODY, per1000 } from './until-stored.ts';
+import { cpuSeconds } from './proc-stats.ts';
+import { loadUntilStored, measureUntilStored, OTP_BODY, per1000, type UntilStored } from './until-stored.ts';
 
 /** What one round measured: CPU seconds per 1,000 accepted messages, by process (0 where the process was not run). */
 export interface Cost {
@@ -59,6 +59,18 @@ export async function ceilingRound({ connections, seconds, rate }: RoundOptions)
   }
 }
 
+/** A round's figures from what measureUntilStored measured. */
+const costOf = (m: UntilStored): Cost => ({
+  requestsPerSecond: m.result.requestsPerSecond,
+  accepted: m.result.ok,
+  api: m.api,
+  worker: m.workers,
+  redis: m.redis,
+  postgres: m.postgres,
+  total: m.api + m.workers + m.redis + m.postgres,
+  loadGenerator: m.loadGenerator,
+});
+
 /**
  * The floor of the shape (bench/lib/floor-server.ts and floor-worker.ts): the bare route
  * plus a durable, group-committed BullMQ enqueue, and a bare BullMQ worker COPYing the jobs
@@ -78,34 +90,12 @@ export async function floorRound({ connections, seconds, rate }: RoundOptions): 
       { FLOOR_REDIS_URL: redisUrl, FLOOR_PREFIX: prefix, FLOOR_DATABASE_URL: db.url },
       { server: NODE_FLAGS.api, worker: NODE_FLAGS.worker },
     );
-    const { server, worker } = floor;
-    const target = bareTarget('floor', server.url);
     const stored = async () => Number((await pool.query<{ n: string }>('SELECT count(*) AS n FROM floor_messages')).rows[0]!.n);
-    const warm = await sustained(target, { connections, seconds: 2 });
-    await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
-    const [api0, worker0, redis0, postgres0] = [
-      cpuSeconds(server.pid),
-      cpuSeconds(worker.pid),
-      cpuByName('redis-server'),
-      cpuByName('postgres'),
-    ];
-    const load0 = process.cpuUsage();
-    const result = await sustained(target, { connections, seconds, overallRate: rate });
-    const load = process.cpuUsage(load0);
-    await waitFor(stored, (n) => n >= warm.ok + result.ok, 300_000, 50);
-    const cost = {
-      api: per1000(cpuSeconds(server.pid) - api0, result.ok),
-      worker: per1000(cpuSeconds(worker.pid) - worker0, result.ok),
-      redis: per1000(cpuSinceByName('redis-server', redis0) ?? Number.NaN, result.ok),
-      postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
-    };
-    return {
-      requestsPerSecond: result.requestsPerSecond,
-      accepted: result.ok,
-      ...cost,
-      total: cost.api + cost.worker + cost.redis + cost.postgres,
-      loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
-    };
+    const m = await measureUntilStored(
+      { target: bareTarget('floor', floor.server.url), api: floor.server.pid, workers: [floor.worker.pid], stored },
+      { connections, seconds, overallRate: rate },
+    );
+    return costOf(m);
   } finally {
     await floor?.stop();
     await pool.end();
@@ -123,16 +113,7 @@ export async function esh3arRound(name: string, round: RoundOptions, stack: Part
   const started = await startStack('cost', { ...stack, workers: 1, env: { BUFFER_CAPACITY: '100000000', ...stack.env } });
   try {
     const m = await loadUntilStored(started, name, { connections: round.connections, seconds: round.seconds, overallRate: round.rate });
-    return {
-      requestsPerSecond: m.result.requestsPerSecond,
-      accepted: m.result.ok,
-      api: m.api,
-      worker: m.workers,
-      redis: m.redis,
-      postgres: m.postgres,
-      total: m.api + m.workers + m.redis + m.postgres,
-      loadGenerator: m.loadGenerator,
-    };
+    return costOf(m);
   } finally {
     await started.close();
   }

@@ -1,5 +1,5 @@
 import { waitFor, type Stack } from '@esh3ar/stack';
-import { sustained, type SustainedOptions, type SustainedResult } from './load.ts';
+import { sustained, type SustainedOptions, type SustainedResult, type Target } from './load.ts';
 import { cpuByName, cpuSeconds, cpuSinceByName } from './proc-stats.ts';
 
 /** The message every CPU-per-message benchmark sends: what the ceiling (bench/lib/ceiling-server.ts) is loaded with too. */
@@ -20,24 +20,26 @@ export interface UntilStored {
   loadGenerator: number;
 }
 
+/** What measureUntilStored loads and watches: the processes counted by pid, and how many messages are stored. */
+export interface StoredTarget {
+  target: Target;
+  api: number;
+  workers: readonly number[];
+  stored: () => Promise<number>;
+}
+
 /**
- * Loads a stack's api with OTP_BODY (a tenant of its own without limits) after 2 s of
- * warm-up that is stored before anything is counted, then waits until every message the
- * load got accepted is in PostgreSQL: what each tier spent on them, whatever ran late.
+ * Loads `target` after 2 s of warm-up that is stored before anything is counted, then
+ * waits until every message the load got accepted is stored: what each tier spent on
+ * them, whatever ran late (Redis and PostgreSQL by process name).
  */
-export async function loadUntilStored(stack: Stack, name: string, options: Omit<SustainedOptions, 'onAccepted'>): Promise<UntilStored> {
-  const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
-  const target = {
-    name,
-    url: stack.api!.url,
-    path: '/v1/messages',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: OTP_BODY,
-  };
-  const stored = async () => Number((await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0]!.n);
+export async function measureUntilStored(
+  { target, api, workers, stored }: StoredTarget,
+  options: Omit<SustainedOptions, 'onAccepted'>,
+): Promise<UntilStored> {
   const warm = await sustained(target, { connections: options.connections, seconds: 2 });
   await waitFor(stored, (n) => n >= warm.ok, 120_000, 100);
-  const pids = [stack.api!.pid, ...stack.workers.map((w) => w.pid)];
+  const pids = [api, ...workers];
   const [cpu0, redis0, postgres0] = [pids.map(cpuSeconds), cpuByName('redis-server'), cpuByName('postgres')];
   const load0 = process.cpuUsage();
   const started = performance.now();
@@ -58,4 +60,18 @@ export async function loadUntilStored(stack: Stack, name: string, options: Omit<
     postgres: per1000(cpuSinceByName('postgres', postgres0) ?? Number.NaN, result.ok),
     loadGenerator: per1000((load.user + load.system) / 1e6, result.ok),
   };
+}
+
+/** measureUntilStored for a stack's api (a tenant of its own without limits) and workers. */
+export async function loadUntilStored(stack: Stack, name: string, options: Omit<SustainedOptions, 'onAccepted'>): Promise<UntilStored> {
+  const { apiKey } = await stack.tenant('enterprise', { rpm: 2_000_000_000, burst: 2_000_000_000 });
+  const target = {
+    name,
+    url: stack.api!.url,
+    path: '/v1/messages',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
+    body: OTP_BODY,
+  };
+  const stored = async () => Number((await stack.pool.query<{ n: string }>('SELECT count(*) AS n FROM messages')).rows[0]!.n);
+  return measureUntilStored({ target, api: stack.api!.pid, workers: stack.workers.map((w) => w.pid), stored }, options);
 }

@@ -77,27 +77,31 @@ const UNKNOWN_FIELDS_SHOWN = 8;
  * wider than a valid message can be.
  */
 function narrowed(input: Record<string, unknown>): Record<string, unknown> {
+  // Counted without copying: most messages are neither, and pass through as they are.
   const metadata = input.metadata;
-  const cut =
-    typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata)
-      ? firstEntries(metadata, LIMITS.metadataMaxKeys + 1)
-      : null;
-  const wideMetadata = cut !== null && Object.keys(cut).length > LIMITS.metadataMaxKeys;
-  const keys = Object.keys(input);
-  if (keys.length <= MESSAGE_FIELDS.size && !wideMetadata) return input;
+  const wideMetadata =
+    typeof metadata === 'object' && metadata !== null && !Array.isArray(metadata) && hasMoreKeysThan(metadata, LIMITS.metadataMaxKeys);
+  if (!wideMetadata && !hasMoreKeysThan(input, MESSAGE_FIELDS.size)) return input;
   const out: Record<string, unknown> = {};
   let unknown = 0;
-  for (const key of keys) {
+  for (const key of Object.keys(input)) {
     if (!MESSAGE_FIELDS.has(key) && ++unknown > UNKNOWN_FIELDS_SHOWN) continue;
     own(out, key, input[key]);
   }
-  if (wideMetadata) own(out, 'metadata', cut);
+  if (wideMetadata) own(out, 'metadata', firstEntries(metadata, LIMITS.metadataMaxKeys + 1));
   return out;
 }
 
 /** An own property, whatever the key ("__proto__" included). */
 function own(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+/** Whether `object` has more than `n` own keys, without listing them all. */
+function hasMoreKeysThan(object: object, n: number): boolean {
+  let count = 0;
+  for (const key in object) if (Object.hasOwn(object, key) && ++count > n) return true;
+  return false;
 }
 
 /** The first `n` own entries of `object`, without listing the rest. */

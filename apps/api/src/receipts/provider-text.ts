@@ -7,11 +7,12 @@ const HAS_CONTROL = /[\u0000-\u001f\u007f]/;
 export const PROVIDER_ID_MAX_CHARS = 256;
 
 /**
- * Whether a receipt's message id can be one of ours: 1 to PROVIDER_ID_MAX_CHARS characters
- * and no control character. Providers' ids never hold one, and PostgreSQL refuses NUL: one
- * in a receipt would fail the whole request, and the provider would retry it for days.
+ * Whether a receipt's message id (of 1 to PROVIDER_ID_MAX_CHARS characters: each parser
+ * refuses others) can be one of ours: no control character. Providers' ids never hold one,
+ * and PostgreSQL refuses NUL: one in a receipt would fail the whole request, and the
+ * provider would retry it for days.
  */
-export const couldBeOurs = (id: string): boolean => id.length >= 1 && id.length <= PROVIDER_ID_MAX_CHARS && !HAS_CONTROL.test(id);
+export const couldBeOurs = (id: string): boolean => !HAS_CONTROL.test(id);
 
 /**
  * A provider's words (an error title, a code) made fit for an event detail: control
